@@ -1,0 +1,251 @@
+//! The key format `<prefix>_<id>_<secret><checksum>`, its parser and its
+//! generator.
+//!
+//! - `prefix`: the environment, lowercase segments joined by `_`
+//!   (`sk_live`, `sk_test`, `pk_live`);
+//! - `id`: 16 base62 characters that select the stored record;
+//! - `secret`: 32 base62 characters (about 190 bits) from `ring`'s system
+//!   random generator;
+//! - `checksum`: 6 base62 characters of the CRC-32 of everything before it,
+//!   so that a mistyped or truncated key is rejected before any look-up,
+//!   and secret scanners can recognise a real key.
+
+use std::fmt;
+
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::error::ConfigError;
+use crate::secret::SecretString;
+
+pub(crate) const ID_LEN: usize = 16;
+pub(crate) const SECRET_LEN: usize = 32;
+pub(crate) const CHECKSUM_LEN: usize = 6;
+/// No key is longer than this; longer input is rejected before parsing.
+pub(crate) const MAX_KEY_LEN: usize = 128;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A syntactically valid key, borrowed from the presented credential.
+#[derive(Clone, Copy)]
+pub(crate) struct ParsedKey<'a> {
+    pub(crate) prefix: &'a str,
+    pub(crate) id: &'a str,
+    /// The random part and the checksum: what is hashed and stored.
+    pub(crate) secret: &'a str,
+}
+
+impl fmt::Debug for ParsedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParsedKey")
+            .field("prefix", &self.prefix)
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why a presented key is not a key of this format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FormatError {
+    Shape,
+    Checksum,
+}
+
+/// Parses and checks a key without any look-up.
+pub(crate) fn parse(key: &str) -> Result<ParsedKey<'_>, FormatError> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(FormatError::Shape);
+    }
+    let (head, secret) = key.rsplit_once('_').ok_or(FormatError::Shape)?;
+    let (prefix, id) = head.rsplit_once('_').ok_or(FormatError::Shape)?;
+    if !is_valid_prefix(prefix)
+        || id.len() != ID_LEN
+        || !is_base62(id)
+        || secret.len() != SECRET_LEN + CHECKSUM_LEN
+        || !is_base62(secret)
+    {
+        return Err(FormatError::Shape);
+    }
+    let split = key.len() - CHECKSUM_LEN;
+    let (body, checksum) = (key.get(..split), key.get(split..));
+    match (body, checksum) {
+        (Some(body), Some(checksum)) if checksum.as_bytes() == encode_checksum(crc32(body.as_bytes())) => {
+            Ok(ParsedKey { prefix, id, secret })
+        }
+        _ => Err(FormatError::Checksum),
+    }
+}
+
+/// Lowercase ASCII letters and digits, in non-empty segments joined by `_`.
+pub(crate) fn is_valid_prefix(prefix: &str) -> bool {
+    !prefix.is_empty()
+        && prefix.len() <= 32
+        && prefix.split('_').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
+    if is_valid_prefix(prefix) {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidName {
+            name: prefix.to_owned(),
+            why: "a key prefix is lowercase letters and digits in segments joined by '_', at most 32 bytes",
+        })
+    }
+}
+
+fn is_base62(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// CRC-32 (IEEE 802.3), bitwise: keys are short and this runs once per
+/// request, so a table would buy nothing that matters.
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+/// A CRC as exactly six base62 digits, most significant first.
+fn encode_checksum(mut crc: u32) -> [u8; CHECKSUM_LEN] {
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = base62_digit(crc % 62);
+        crc /= 62;
+    }
+    out
+}
+
+fn base62_digit(n: u32) -> u8 {
+    usize::try_from(n)
+        .ok()
+        .and_then(|n| BASE62.get(n))
+        .copied()
+        .unwrap_or(b'0')
+}
+
+/// Error from the system random generator.
+#[derive(Debug, thiserror::Error)]
+#[error("the system random generator failed")]
+pub struct RandomError;
+
+/// `len` uniformly random base62 characters.
+fn random_base62(rng: &SystemRandom, len: usize) -> Result<String, RandomError> {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        rng.fill(&mut buf).map_err(|_| RandomError)?;
+        // Rejection sampling: 248 = 4 * 62, so values below it are uniform mod 62.
+        for &b in buf.iter().filter(|&&b| b < 248) {
+            if out.len() == len {
+                break;
+            }
+            out.push(char::from(base62_digit(u32::from(b % 62))));
+        }
+    }
+    Ok(out)
+}
+
+/// A new key: the plaintext (shown once) and its parts.
+pub(crate) struct NewKey {
+    pub(crate) plaintext: SecretString,
+    pub(crate) id: String,
+    pub(crate) secret_hash: [u8; 32],
+}
+
+pub(crate) fn generate(rng: &SystemRandom, prefix: &str) -> Result<NewKey, RandomError> {
+    let id = random_base62(rng, ID_LEN)?;
+    let secret = zeroize::Zeroizing::new(random_base62(rng, SECRET_LEN)?);
+    let mut key = String::with_capacity(MAX_KEY_LEN);
+    key.push_str(prefix);
+    key.push('_');
+    key.push_str(&id);
+    key.push('_');
+    key.push_str(&secret);
+    let checksum = encode_checksum(crc32(key.as_bytes()));
+    key.extend(checksum.iter().map(|&b| char::from(b)));
+    let plaintext = SecretString::new(key);
+    let secret_part = plaintext
+        .expose()
+        .rsplit_once('_')
+        .map_or("", |(_, s)| s);
+    let secret_hash = hash_secret(secret_part);
+    Ok(NewKey {
+        plaintext,
+        id,
+        secret_hash,
+    })
+}
+
+/// SHA-256 of the secret part: the only form in which a key is stored.
+pub(crate) fn hash_secret(secret: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn generated_keys_parse() {
+        let rng = SystemRandom::new();
+        for prefix in ["sk_live", "sk_test", "pk"] {
+            let key = generate(&rng, prefix).unwrap();
+            let parsed = parse(key.plaintext.expose()).unwrap();
+            assert_eq!(parsed.prefix, prefix);
+            assert_eq!(parsed.id, key.id);
+            assert_eq!(hash_secret(parsed.secret), key.secret_hash);
+        }
+    }
+
+    #[test]
+    fn every_single_character_typo_is_caught() {
+        let rng = SystemRandom::new();
+        let key = generate(&rng, "sk_live").unwrap();
+        let text = key.plaintext.expose();
+        for i in 0..text.len() {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+            let typo = String::from_utf8(bytes).unwrap();
+            assert!(parse(&typo).is_err(), "typo at {i} accepted");
+        }
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        for bad in ["", "_", "sk_live", "sk_live__", "SK_live_abc_def", "sk_live_short_secret"] {
+            assert_eq!(parse(bad).unwrap_err(), FormatError::Shape, "{bad}");
+        }
+        let long = "a".repeat(MAX_KEY_LEN + 1);
+        assert_eq!(parse(&long).unwrap_err(), FormatError::Shape);
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(is_valid_prefix("sk_live"));
+        assert!(is_valid_prefix("k1"));
+        assert!(!is_valid_prefix("sk__live"));
+        assert!(!is_valid_prefix("Sk_live"));
+        assert!(!is_valid_prefix("sk-live"));
+        assert!(!is_valid_prefix(""));
+    }
+}

@@ -1,0 +1,392 @@
+//! [`ApiKeyScheme`]: the verifier, with its look-up cache.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use moka::Expiry;
+use subtle::ConstantTimeEq;
+
+use super::format::{self, hash_secret};
+use super::store::{KeyRecord, KeyStore, StoreError};
+use crate::clock::{SharedClock, SystemClock};
+use crate::credentials::{Credential, CredentialLocation};
+use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::principal::Principal;
+use crate::scheme::{Challenge, Scheme, Verification, VerifyContext};
+
+/// The name API-key principals carry in [`Principal::scheme`].
+pub const SCHEME_NAME: &str = "api_key";
+
+/// API-key authentication: `Authorization: ApiKey <key>` or `X-Api-Key:
+/// <key>` by default.
+///
+/// The key's checksum and environment prefix are checked before any
+/// look-up; the id selects the record through a bounded cache (positive
+/// entries for [`cache_ttl`](ApiKeySchemeBuilder::cache_ttl), unknown ids
+/// for [`negative_ttl`](ApiKeySchemeBuilder::negative_ttl), concurrent
+/// misses for one id share one store query); the SHA-256 of the secret is
+/// compared in constant time; then revocation, expiry and the rotation grace
+/// deadline are checked.
+///
+/// Clones share the cache: keep one to call [`invalidate`](Self::invalidate).
+///
+/// # Example
+///
+/// ```
+/// use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+/// use std::time::Duration;
+///
+/// let scheme = ApiKeyScheme::builder(InMemoryKeyStore::new())
+///     .prefix("sk_live")
+///     .header("x-api-key")
+///     .store_timeout(Duration::from_secs(1))
+///     .build()
+///     .unwrap();
+/// # let _ = scheme;
+/// ```
+pub struct ApiKeyScheme<S> {
+    inner: Arc<Inner<S>>,
+}
+
+struct Inner<S> {
+    store: S,
+    prefixes: Vec<String>,
+    authorization_scheme: Cow<'static, str>,
+    locations: Vec<CredentialLocation>,
+    cache: Cache<Box<str>, Option<Arc<KeyRecord>>>,
+    store_timeout: Duration,
+    clock: SharedClock,
+}
+
+impl<S> Clone for ApiKeyScheme<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S: KeyStore> ApiKeyScheme<S> {
+    /// A scheme accepting keys that start with `prefix_`, with default
+    /// settings.
+    ///
+    /// # Errors
+    ///
+    /// When `prefix` is not a valid key prefix.
+    pub fn new(store: S, prefix: &str) -> Result<Self, ConfigError> {
+        Self::builder(store).prefix(prefix).build()
+    }
+
+    /// Starts configuring a scheme over `store`.
+    pub fn builder(store: S) -> ApiKeySchemeBuilder<S> {
+        ApiKeySchemeBuilder {
+            store,
+            prefixes: Vec::new(),
+            authorization_scheme: Some(Cow::Borrowed("ApiKey")),
+            header: Some(Cow::Borrowed("x-api-key")),
+            query: None,
+            cache_capacity: 10_000,
+            cache_ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+            store_timeout: Duration::from_secs(2),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Drops the cached record for `id`, so that a revocation or rotation
+    /// in the store takes effect at once.
+    pub async fn invalidate(&self, id: &str) {
+        self.inner.cache.invalidate(id).await;
+    }
+
+    /// The number of cached look-ups (hits and misses), after pending cache
+    /// maintenance has run.
+    pub async fn cached_entries(&self) -> u64 {
+        self.inner.cache.run_pending_tasks().await;
+        self.inner.cache.entry_count()
+    }
+}
+
+impl<S: KeyStore> Inner<S> {
+    async fn check(
+        &self,
+        prefix: Box<str>,
+        id: Box<str>,
+        presented_hash: [u8; 32],
+    ) -> Result<Principal, AuthError> {
+        let record = self
+            .cache
+            .try_get_with(id.clone(), self.load(&id))
+            .await
+            .map_err(|e| AuthError::unavailable(e).with_credential_id(id.clone()))?;
+        let Some(record) = record else {
+            // Same work as a hit, so timing does not tell unknown ids apart.
+            let _ = presented_hash.ct_eq(&[0u8; 32]);
+            return Err(AuthError::new(ErrorKind::UnknownKey).with_credential_id(id));
+        };
+        let denied = |kind| Err(AuthError::new(kind).with_credential_id(record.id.clone()));
+        if *record.prefix != *prefix {
+            return denied(ErrorKind::WrongEnvironment);
+        }
+        if !bool::from(record.secret_hash.ct_eq(&presented_hash)) {
+            return denied(ErrorKind::BadSignature);
+        }
+        // Only a caller holding the secret learns the state of the key.
+        let now = self.clock.now();
+        if record.revoked {
+            return denied(ErrorKind::Revoked);
+        }
+        if record.expires_at.is_some_and(|t| t <= now) {
+            return denied(ErrorKind::Expired);
+        }
+        if record.retires_at.is_some_and(|t| t <= now) {
+            return denied(ErrorKind::Rotated);
+        }
+        Ok(Principal::new(record.subject.clone(), SCHEME_NAME)
+            .with_scopes(record.scopes.clone())
+            .with_credential_id(record.id.clone()))
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, LookupError> {
+        let find = self.store.find(id);
+        let found = if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::time::timeout(self.store_timeout, find)
+                .await
+                .map_err(|_| LookupError::Timeout(self.store_timeout))?
+        } else {
+            // Outside a Tokio runtime there is no timer to race against.
+            find.await
+        };
+        Ok(found
+            .map_err(LookupError::Store)?
+            .filter(|r| r.id == id)
+            .map(Arc::new))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LookupError {
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("the key store did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
+    fn name(&self) -> &'static str {
+        SCHEME_NAME
+    }
+
+    fn locations(&self) -> Vec<CredentialLocation> {
+        self.inner.locations.clone()
+    }
+
+    fn challenge(&self) -> Challenge {
+        Challenge::new(self.inner.authorization_scheme.clone())
+    }
+
+    fn verify(&self, credential: &Credential, _: &VerifyContext<'_>) -> Verification {
+        let key = match format::parse(credential.value()) {
+            Ok(key) => key,
+            Err(_) => {
+                return Verification::ready(Err(AuthError::new(ErrorKind::InvalidFormat)
+                    .with_description("the API key is malformed or mistyped")));
+            }
+        };
+        if !self.inner.prefixes.iter().any(|p| p == key.prefix) {
+            return Verification::ready(Err(AuthError::new(ErrorKind::WrongEnvironment)
+                .with_description("the API key belongs to another environment")
+                .with_credential_id(key.id)));
+        }
+        // Hash now, so that the pending future holds no secret.
+        let presented_hash = hash_secret(key.secret);
+        let (prefix, id): (Box<str>, Box<str>) = (key.prefix.into(), key.id.into());
+        let inner = Arc::clone(&self.inner);
+        Verification::pending(async move { inner.check(prefix, id, presented_hash).await })
+    }
+}
+
+impl<S> fmt::Debug for ApiKeyScheme<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyScheme")
+            .field("prefixes", &self.inner.prefixes)
+            .field("locations", &self.inner.locations)
+            .field("store_timeout", &self.inner.store_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`ApiKeyScheme`].
+#[must_use]
+pub struct ApiKeySchemeBuilder<S> {
+    store: S,
+    prefixes: Vec<String>,
+    authorization_scheme: Option<Cow<'static, str>>,
+    header: Option<Cow<'static, str>>,
+    query: Option<Cow<'static, str>>,
+    cache_capacity: u64,
+    cache_ttl: Duration,
+    negative_ttl: Duration,
+    store_timeout: Duration,
+    clock: SharedClock,
+}
+
+impl<S: KeyStore> ApiKeySchemeBuilder<S> {
+    /// Accepts keys with this environment prefix (`sk_live`). Call again to
+    /// accept several. At least one is required.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefixes.push(prefix.into());
+        self
+    }
+
+    /// The `Authorization` scheme name keys are sent with. Defaults to
+    /// `ApiKey`. Use `Bearer` for Stripe-style keys (and no JWT scheme on
+    /// the same layer).
+    pub fn authorization_scheme(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.authorization_scheme = Some(name.into());
+        self
+    }
+
+    /// The header keys may be sent in. Defaults to `x-api-key`.
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.header = Some(name.into());
+        self
+    }
+
+    /// Accepts keys only in `Authorization`, not in a header of their own.
+    pub fn without_header(mut self) -> Self {
+        self.header = None;
+        self
+    }
+
+    /// Also accepts keys in this query parameter. Keys in URLs end up in
+    /// access logs, proxies and browser history: enable only for clients
+    /// that cannot send headers. Never logged by authgate. Defaults to off.
+    pub fn query_param(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.query = Some(name.into());
+        self
+    }
+
+    /// Maximum number of cached look-ups. Defaults to 10 000.
+    pub fn cache_capacity(mut self, capacity: u64) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// How long a found record is cached: the longest a revocation in the
+    /// store can take to be seen without [`ApiKeyScheme::invalidate`].
+    /// Defaults to 60 seconds.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// How long an unknown id is remembered as unknown, so that a flood of
+    /// bad keys cannot hammer the store. Defaults to 5 seconds.
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// How long a store look-up may take before the request gets a 503.
+    /// Defaults to 2 seconds. Needs a Tokio runtime with timers enabled.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// The clock expiry and grace deadlines are checked against. Defaults to
+    /// the system clock.
+    pub fn clock(mut self, clock: impl crate::clock::Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Checks the settings and builds the scheme.
+    ///
+    /// # Errors
+    ///
+    /// With no prefix or an invalid one, an invalid header or scheme name, or
+    /// a zero timeout.
+    pub fn build(self) -> Result<ApiKeyScheme<S>, ConfigError> {
+        if self.prefixes.is_empty() {
+            return Err(ConfigError::InvalidSetting {
+                setting: "prefix",
+                why: "an API-key scheme needs at least one environment prefix",
+            });
+        }
+        for prefix in &self.prefixes {
+            format::check_prefix(prefix)?;
+        }
+        if self.store_timeout.is_zero() {
+            return Err(ConfigError::InvalidSetting {
+                setting: "store_timeout",
+                why: "must be greater than zero",
+            });
+        }
+        let mut locations = Vec::new();
+        let authorization_scheme = match self.authorization_scheme {
+            Some(name) => {
+                locations.push(CredentialLocation::authorization(name.clone()));
+                name
+            }
+            None => Cow::Borrowed("ApiKey"),
+        };
+        if let Some(header) = &self.header {
+            locations.push(CredentialLocation::header(header)?);
+        }
+        if let Some(query) = self.query {
+            locations.push(CredentialLocation::Query(query));
+        }
+        let cache = Cache::builder()
+            .max_capacity(self.cache_capacity)
+            .expire_after(LookupExpiry {
+                found: self.cache_ttl,
+                unknown: self.negative_ttl,
+            })
+            .build();
+        Ok(ApiKeyScheme {
+            inner: Arc::new(Inner {
+                store: self.store,
+                prefixes: self.prefixes,
+                authorization_scheme,
+                locations,
+                cache,
+                store_timeout: self.store_timeout,
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+impl<S> fmt::Debug for ApiKeySchemeBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeySchemeBuilder")
+            .field("prefixes", &self.prefixes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Found records live for the cache TTL, unknown ids for the negative TTL.
+struct LookupExpiry {
+    found: Duration,
+    unknown: Duration,
+}
+
+impl Expiry<Box<str>, Option<Arc<KeyRecord>>> for LookupExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Box<str>,
+        value: &Option<Arc<KeyRecord>>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(if value.is_some() {
+            self.found
+        } else {
+            self.unknown
+        })
+    }
+}

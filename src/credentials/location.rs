@@ -1,0 +1,133 @@
+use std::borrow::Cow;
+use std::fmt;
+
+use http::HeaderName;
+
+use crate::secret::SecretString;
+
+/// How the part after the scheme name in `Authorization` is shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthorizationSyntax {
+    /// A single token68 (RFC 7235 §2.1): Bearer, Basic, ApiKey.
+    Token68,
+    /// A comma-separated list of `name=value` auth-params, parsed by the
+    /// scheme itself (signature schemes).
+    AuthParams,
+}
+
+/// A place where a scheme's credentials are found.
+///
+/// # Example
+///
+/// ```
+/// use authgate::CredentialLocation;
+///
+/// let bearer = CredentialLocation::authorization("Bearer");
+/// let header = CredentialLocation::header("x-api-key").unwrap();
+/// assert_eq!(bearer.to_string(), "Authorization: Bearer");
+/// assert_eq!(header.to_string(), "x-api-key header");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CredentialLocation {
+    /// `Authorization: <scheme> <credentials>`; the scheme name is matched
+    /// case-insensitively.
+    Authorization {
+        /// The auth-scheme name, e.g. `Bearer`.
+        scheme: Cow<'static, str>,
+        /// How the credentials after the name are shaped.
+        syntax: AuthorizationSyntax,
+    },
+    /// The whole value of a header, e.g. `X-Api-Key`.
+    Header(HeaderName),
+    /// A query parameter. Credentials in URLs end up in access logs and
+    /// browser history: only for clients that cannot send headers.
+    Query(Cow<'static, str>),
+}
+
+impl CredentialLocation {
+    /// `Authorization: <scheme> <token68>`.
+    #[must_use]
+    pub fn authorization(scheme: impl Into<Cow<'static, str>>) -> Self {
+        Self::Authorization {
+            scheme: scheme.into(),
+            syntax: AuthorizationSyntax::Token68,
+        }
+    }
+
+    /// A header carrying the credential as its whole value.
+    ///
+    /// # Errors
+    ///
+    /// When `name` is not a valid header name.
+    pub fn header(name: &str) -> Result<Self, crate::ConfigError> {
+        HeaderName::from_bytes(name.as_bytes())
+            .map(Self::Header)
+            .map_err(|_| crate::ConfigError::InvalidName {
+                name: name.to_owned(),
+                why: "not a valid header name",
+            })
+    }
+}
+
+impl fmt::Display for CredentialLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Authorization { scheme, .. } => write!(f, "Authorization: {scheme}"),
+            Self::Header(name) => write!(f, "{name} header"),
+            Self::Query(name) => write!(f, "query parameter {name}"),
+        }
+    }
+}
+
+/// A credential found in a request, handed to the scheme that owns its
+/// location.
+///
+/// The value is secret: it is redacted in `Debug` and wiped on drop.
+///
+/// ```
+/// use authgate::{Credential, CredentialLocation};
+///
+/// let cred = Credential::new(CredentialLocation::authorization("Bearer"), "abc.def");
+/// assert_eq!(cred.value(), "abc.def");
+/// assert!(!format!("{cred:?}").contains("abc.def"));
+/// ```
+#[derive(Clone)]
+pub struct Credential {
+    location: CredentialLocation,
+    value: SecretString,
+}
+
+impl Credential {
+    /// A credential found at `location`.
+    #[must_use]
+    pub fn new(location: CredentialLocation, value: &str) -> Self {
+        Self {
+            location,
+            value: SecretString::from(value),
+        }
+    }
+
+    /// Where it was found.
+    #[must_use]
+    pub fn location(&self) -> &CredentialLocation {
+        &self.location
+    }
+
+    /// The credential itself (for `Authorization`, the part after the scheme
+    /// name). Never log it; see [`fingerprint`](crate::fingerprint).
+    #[must_use]
+    pub fn value(&self) -> &str {
+        self.value.expose()
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("location", &self.location)
+            .field("value", &self.value)
+            .finish()
+    }
+}

@@ -1,0 +1,130 @@
+//! [`ResponseFuture`]: a small state machine — verifying, inner, rejected.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use pin_project_lite::pin_project;
+
+use crate::body::ResponseBody;
+use crate::error::AuthError;
+use crate::principal::Principal;
+use crate::scheme::VerifyFuture;
+
+/// What to do once verification has answered.
+pub(crate) type Continuation<F> =
+    Box<dyn FnOnce(Result<Principal, AuthError>) -> Next<F> + Send>;
+
+pub(crate) enum Next<F> {
+    Call(F),
+    Reject(Response<Bytes>),
+}
+
+pin_project! {
+    /// The response future of [`Auth`](crate::Auth).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Verifying {
+            verify: VerifyFuture,
+            then: Option<Continuation<F>>,
+        },
+        Inner {
+            #[pin]
+            future: F,
+        },
+        Rejected {
+            response: Option<Response<Bytes>>,
+        },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn inner(future: F) -> Self {
+        Self {
+            state: State::Inner { future },
+        }
+    }
+
+    pub(crate) fn rejected(response: Response<Bytes>) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn verifying(verify: VerifyFuture, then: Continuation<F>) -> Self {
+        Self {
+            state: State::Verifying {
+                verify,
+                then: Some(then),
+            },
+        }
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Verifying { verify, then } => {
+                    let result = ready!(verify.as_mut().poll(cx));
+                    let next = match then.take() {
+                        Some(then) => then(result),
+                        None => Next::Reject(polled_after_completion()),
+                    };
+                    let state = match next {
+                        Next::Call(future) => State::Inner { future },
+                        Next::Reject(response) => State::Rejected {
+                            response: Some(response),
+                        },
+                    };
+                    this.state.set(state);
+                }
+                StateProj::Inner { future } => {
+                    let response = ready!(future.poll(cx))?;
+                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                }
+                StateProj::Rejected { response } => {
+                    let response = response.take().unwrap_or_else(polled_after_completion);
+                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                }
+            }
+        }
+    }
+}
+
+/// Polling a finished future breaks the `Future` contract; answer with a 500
+/// instead of panicking.
+fn polled_after_completion() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Verifying { .. } => "verifying",
+            State::Inner { .. } => "inner",
+            State::Rejected { .. } => "rejected",
+        };
+        f.debug_struct("ResponseFuture").field("state", &state).finish()
+    }
+}

@@ -1,0 +1,280 @@
+//! The verified identity that reaches handlers.
+//!
+//! After a scheme verifies a credential, the [`Auth`](crate::Auth) service
+//! inserts a [`Principal`] into the request's extensions. Handlers read it
+//! with `Extension<Principal>`, or with the `Principal` extractor when the
+//! `axum` feature is on. It is reference-counted: cloning it is cheap.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// A set of scopes (OAuth 2.0 `scope` values, or API-key permissions).
+///
+/// Order is kept as given, duplicates are dropped.
+///
+/// # Example
+///
+/// ```
+/// use authgate::Scopes;
+///
+/// let scopes = Scopes::parse("orders:read  orders:write");
+/// assert!(scopes.contains("orders:read"));
+/// assert_eq!(scopes.to_string(), "orders:read orders:write");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scopes {
+    items: Arc<[Box<str>]>,
+}
+
+impl Scopes {
+    /// No scopes.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Parses a space-separated `scope` string (RFC 6749 §3.3).
+    #[must_use]
+    pub fn parse(space_separated: &str) -> Self {
+        space_separated.split(' ').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// Whether `scope` is in the set (exact match).
+    #[must_use]
+    pub fn contains(&self, scope: &str) -> bool {
+        self.items.iter().any(|s| &**s == scope)
+    }
+
+    /// Whether every scope of `other` is in this set.
+    ///
+    /// ```
+    /// use authgate::Scopes;
+    /// let have = Scopes::from_iter(["a", "b"]);
+    /// assert!(have.contains_all(&Scopes::from_iter(["b"])));
+    /// assert!(!have.contains_all(&Scopes::from_iter(["b", "c"])));
+    /// ```
+    #[must_use]
+    pub fn contains_all(&self, other: &Scopes) -> bool {
+        other.iter().all(|s| self.contains(s))
+    }
+
+    /// The scopes, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|s| &**s)
+    }
+
+    /// Number of scopes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are no scopes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Scopes {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut items: Vec<Box<str>> = Vec::new();
+        for scope in iter {
+            let scope = scope.as_ref();
+            if !scope.is_empty() && !items.iter().any(|s| &**s == scope) {
+                items.push(scope.into());
+            }
+        }
+        Self {
+            items: items.into(),
+        }
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, scope) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Scopes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+/// A verified identity: who is calling, through which scheme, with which
+/// scopes.
+///
+/// # Example
+///
+/// ```
+/// use authgate::{Principal, Scopes};
+///
+/// let principal = Principal::new("acct_42", "api_key")
+///     .with_scopes(Scopes::parse("orders:read"))
+///     .with_credential_id("k3y1d");
+/// assert_eq!(principal.subject(), "acct_42");
+/// assert_eq!(principal.scheme(), "api_key");
+/// assert!(principal.scopes().contains("orders:read"));
+/// assert_eq!(principal.credential_id(), Some("k3y1d"));
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Principal {
+    inner: Arc<PrincipalData>,
+}
+
+#[derive(Clone, PartialEq, Serialize)]
+struct PrincipalData {
+    subject: String,
+    scheme: &'static str,
+    scopes: Scopes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claims: Option<Map<String, Value>>,
+}
+
+impl Principal {
+    /// A principal with a subject and the name of the scheme that verified
+    /// it, with no scopes.
+    #[must_use]
+    pub fn new(subject: impl Into<String>, scheme: &'static str) -> Self {
+        Self {
+            inner: Arc::new(PrincipalData {
+                subject: subject.into(),
+                scheme,
+                scopes: Scopes::empty(),
+                credential_id: None,
+                claims: None,
+            }),
+        }
+    }
+
+    /// Sets the scopes.
+    #[must_use]
+    pub fn with_scopes(mut self, scopes: Scopes) -> Self {
+        Arc::make_mut(&mut self.inner).scopes = scopes;
+        self
+    }
+
+    /// Sets the id of the credential: an API key's id, a JWT's `jti`, an
+    /// HMAC key id. Never a secret.
+    #[must_use]
+    pub fn with_credential_id(mut self, id: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).credential_id = Some(id.into());
+        self
+    }
+
+    /// Sets the claims (for token schemes).
+    #[must_use]
+    pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
+        Arc::make_mut(&mut self.inner).claims = Some(claims);
+        self
+    }
+
+    /// Who is calling: an account id, a JWT `sub`.
+    #[must_use]
+    pub fn subject(&self) -> &str {
+        &self.inner.subject
+    }
+
+    /// The scheme that verified the credential, e.g. `"api_key"`.
+    #[must_use]
+    pub fn scheme(&self) -> &'static str {
+        self.inner.scheme
+    }
+
+    /// The granted scopes.
+    #[must_use]
+    pub fn scopes(&self) -> &Scopes {
+        &self.inner.scopes
+    }
+
+    /// The credential's id (key id, `jti`), if it has one.
+    #[must_use]
+    pub fn credential_id(&self) -> Option<&str> {
+        self.inner.credential_id.as_deref()
+    }
+
+    /// All claims, for token schemes.
+    #[must_use]
+    pub fn claims(&self) -> Option<&Map<String, Value>> {
+        self.inner.claims.as_ref()
+    }
+
+    /// One claim by name.
+    ///
+    /// ```
+    /// use authgate::Principal;
+    /// use serde_json::{json, Map};
+    ///
+    /// let mut claims = Map::new();
+    /// claims.insert("tenant".into(), json!("acme"));
+    /// let p = Principal::new("u1", "bearer").with_claims(claims);
+    /// assert_eq!(p.claim("tenant"), Some(&json!("acme")));
+    /// ```
+    #[must_use]
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.inner.claims.as_ref().and_then(|c| c.get(name))
+    }
+
+    /// The claims deserialized into your own type.
+    ///
+    /// ```
+    /// use authgate::Principal;
+    /// use serde_json::{json, Map};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Tenant { tenant: String }
+    ///
+    /// let mut claims = Map::new();
+    /// claims.insert("tenant".into(), json!("acme"));
+    /// let p = Principal::new("u1", "bearer").with_claims(claims);
+    /// let t: Tenant = p.deserialize_claims().unwrap();
+    /// assert_eq!(t.tenant, "acme");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the claims do not fit `T`, or there are none and `T` needs some.
+    pub fn deserialize_claims<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        match &self.inner.claims {
+            Some(claims) => T::deserialize(claims),
+            None => T::deserialize(&Map::new()),
+        }
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("subject", &self.inner.subject)
+            .field("scheme", &self.inner.scheme)
+            .field("scopes", &self.inner.scopes)
+            .field("credential_id", &self.inner.credential_id)
+            .field("claims", &self.inner.claims.as_ref().map(Map::len))
+            .finish()
+    }
+}
+
+impl Serialize for Principal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.inner.serialize(serializer)
+    }
+}

@@ -1,0 +1,224 @@
+//! Verify: the contract every authentication scheme implements.
+//!
+//! A [`Scheme`] says where its credentials live, how it challenges a client
+//! that sent none, and how it turns one credential into a [`Principal`]. The
+//! layer calls exactly one scheme per request: the owner of the location the
+//! credential was found in.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use http::request::Parts;
+
+use crate::credentials::{Credential, CredentialLocation};
+use crate::error::{AuthError, ConfigError};
+use crate::principal::Principal;
+
+/// A boxed verification future.
+pub type VerifyFuture = Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send>>;
+
+/// The outcome of [`Scheme::verify`]: decided on the spot (a cache hit, a
+/// malformed token) or after an asynchronous look-up.
+///
+/// Answering synchronously when possible keeps the hot path free of
+/// allocations.
+///
+/// # Example
+///
+/// ```
+/// use authgate::{Principal, Verification};
+///
+/// let now = Verification::ready(Ok(Principal::new("alice", "custom")));
+/// let later = Verification::pending(async { Ok(Principal::new("bob", "custom")) });
+/// # let _ = (now, later);
+/// ```
+pub struct Verification(pub(crate) VerificationState);
+
+pub(crate) enum VerificationState {
+    Ready(Result<Principal, AuthError>),
+    Pending(VerifyFuture),
+}
+
+impl Verification {
+    /// A decision made without waiting.
+    #[must_use]
+    pub fn ready(result: Result<Principal, AuthError>) -> Self {
+        Self(VerificationState::Ready(result))
+    }
+
+    /// A decision that needs I/O: a key store, a JWKS fetch.
+    #[must_use]
+    pub fn pending<F>(future: F) -> Self
+    where
+        F: Future<Output = Result<Principal, AuthError>> + Send + 'static,
+    {
+        Self(VerificationState::Pending(Box::pin(future)))
+    }
+}
+
+impl From<Result<Principal, AuthError>> for Verification {
+    fn from(result: Result<Principal, AuthError>) -> Self {
+        Self::ready(result)
+    }
+}
+
+impl fmt::Debug for Verification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            VerificationState::Ready(r) => f.debug_tuple("Ready").field(r).finish(),
+            VerificationState::Pending(_) => f.write_str("Pending"),
+        }
+    }
+}
+
+/// What a scheme may read of the request besides its credential.
+///
+/// ```
+/// # use authgate::VerifyContext;
+/// fn method_of(ctx: &VerifyContext<'_>) -> &http::Method {
+///     &ctx.parts().method
+/// }
+/// ```
+#[derive(Debug)]
+pub struct VerifyContext<'a> {
+    parts: &'a Parts,
+}
+
+impl<'a> VerifyContext<'a> {
+    pub(crate) fn new(parts: &'a Parts) -> Self {
+        Self { parts }
+    }
+
+    /// The request's method, URI, headers and extensions.
+    #[must_use]
+    pub fn parts(&self) -> &'a Parts {
+        self.parts
+    }
+}
+
+/// A `WWW-Authenticate` challenge (RFC 7235 §4.1) for one scheme, without
+/// the error attributes that the response mapping adds per request.
+///
+/// ```
+/// use authgate::Challenge;
+///
+/// let c = Challenge::new("Bearer").param("realm", "api").unwrap();
+/// assert_eq!(c.to_string(), r#"Bearer realm="api""#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    scheme: Cow<'static, str>,
+    params: Vec<(Cow<'static, str>, String)>,
+}
+
+impl Challenge {
+    /// A challenge for `scheme` with no parameters.
+    #[must_use]
+    pub fn new(scheme: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            scheme: scheme.into(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds an auth-param; the value is sent as a quoted-string.
+    ///
+    /// # Errors
+    ///
+    /// When the value holds `"`, `\` or bytes that are not printable ASCII,
+    /// which a header cannot carry safely.
+    pub fn param(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let value = value.into();
+        if !is_quotable(&value) {
+            return Err(ConfigError::InvalidChallengeParam(value));
+        }
+        self.params.push((name.into(), value));
+        Ok(self)
+    }
+
+    /// The auth-scheme name.
+    #[must_use]
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The auth-params, in order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(n, v)| (&**n, v.as_str()))
+    }
+}
+
+impl fmt::Display for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.scheme)?;
+        for (i, (name, value)) in self.params.iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            write!(f, "{sep}{name}=\"{value}\"")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `value` can be written inside a quoted-string as is.
+pub(crate) fn is_quotable(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// An authentication scheme: API keys, JWT bearer tokens, signed requests,
+/// or your own.
+///
+/// # Example
+///
+/// A scheme that accepts one fixed token (for illustration: compare secrets
+/// in constant time, as the built-in schemes do).
+///
+/// ```
+/// use authgate::{Challenge, Credential, CredentialLocation, ErrorKind, AuthError,
+///                Principal, Scheme, Verification, VerifyContext};
+///
+/// struct Fixed;
+///
+/// impl Scheme for Fixed {
+///     fn name(&self) -> &'static str { "fixed" }
+///     fn locations(&self) -> Vec<CredentialLocation> {
+///         vec![CredentialLocation::authorization("Token")]
+///     }
+///     fn challenge(&self) -> Challenge { Challenge::new("Token") }
+///     fn verify(&self, credential: &Credential, _: &VerifyContext<'_>) -> Verification {
+///         use subtle::ConstantTimeEq;
+///         if bool::from(credential.value().as_bytes().ct_eq(b"let-me-in")) {
+///             Verification::ready(Ok(Principal::new("robot", "fixed")))
+///         } else {
+///             Verification::ready(Err(AuthError::new(ErrorKind::BadSignature)))
+///         }
+///     }
+/// }
+///
+/// let layer = authgate::AuthLayer::builder().scheme(Fixed).build().unwrap();
+/// # let _ = layer;
+/// ```
+pub trait Scheme: Send + Sync + 'static {
+    /// A short lowercase name for logs and [`Principal::scheme`], e.g.
+    /// `"api_key"`.
+    fn name(&self) -> &'static str;
+
+    /// Where this scheme's credentials are found.
+    fn locations(&self) -> Vec<CredentialLocation>;
+
+    /// The challenge sent in `WWW-Authenticate` on a 401.
+    fn challenge(&self) -> Challenge;
+
+    /// Verifies one credential.
+    ///
+    /// Clone out of `credential` and `ctx` whatever a pending future needs:
+    /// it must be `'static`.
+    fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification;
+}

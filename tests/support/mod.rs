@@ -1,0 +1,159 @@
+//! Shared fixtures: a key store with one key in every state, and an echo
+//! service that reports the principal it received.
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use authgate::api_key::{ApiKeyGenerator, InMemoryKeyStore, KeyRecord, KeyStore, StoreError};
+use authgate::{Principal, Scopes};
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+
+/// Plaintext keys, one per state.
+pub struct Keys {
+    /// Scopes `read admin`.
+    pub admin: String,
+    /// Scope `read`.
+    pub reader: String,
+    pub expired: String,
+    pub revoked: String,
+    /// Right id, wrong secret.
+    pub wrong_secret: String,
+    /// Never stored.
+    pub unknown: String,
+    /// An `sk_test` key, stored.
+    pub test_env: String,
+}
+
+impl Keys {
+    /// Every plaintext, for leak checks.
+    pub fn all(&self) -> [&str; 7] {
+        [
+            &self.admin,
+            &self.reader,
+            &self.expired,
+            &self.revoked,
+            &self.wrong_secret,
+            &self.unknown,
+            &self.test_env,
+        ]
+    }
+}
+
+pub fn fixture() -> (InMemoryKeyStore, Keys) {
+    let live = ApiKeyGenerator::new("sk_live").unwrap();
+    let store = InMemoryKeyStore::new();
+    let add = |subject: &str, scopes: &str, edit: &dyn Fn(&mut KeyRecord)| {
+        let (plaintext, mut record) = live
+            .generate(subject, Scopes::parse(scopes))
+            .unwrap()
+            .into_parts();
+        edit(&mut record);
+        store.insert(record);
+        plaintext.expose().to_owned()
+    };
+    let admin = add("acct_admin", "read admin", &|_| {});
+    let reader = add("acct_reader", "read", &|_| {});
+    let expired = add("acct_expired", "read", &|r| {
+        r.expires_at = Some(SystemTime::now() - Duration::from_secs(1));
+    });
+    let revoked = add("acct_revoked", "read", &|r| r.revoked = true);
+    let wrong_secret = add("acct_wrong", "read", &|r| r.secret_hash = [7u8; 32]);
+    let unknown = live
+        .generate("nobody", Scopes::empty())
+        .unwrap()
+        .plaintext()
+        .expose()
+        .to_owned();
+    let test_key = ApiKeyGenerator::new("sk_test")
+        .unwrap()
+        .generate("acct_test", Scopes::parse("read"))
+        .unwrap();
+    store.insert(test_key.record().clone());
+    let keys = Keys {
+        admin,
+        reader,
+        expired,
+        revoked,
+        wrong_secret,
+        unknown,
+        test_env: test_key.plaintext().expose().to_owned(),
+    };
+    (store, keys)
+}
+
+/// The id part of a key.
+pub fn key_id(key: &str) -> &str {
+    let (head, _) = key.rsplit_once('_').unwrap();
+    head.rsplit_once('_').unwrap().1
+}
+
+/// The secret part of a key.
+pub fn key_secret(key: &str) -> &str {
+    key.rsplit_once('_').unwrap().1
+}
+
+/// An inner service answering 200 with `subject scopes` of the principal, or
+/// `anonymous`.
+pub async fn echo(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let text = match request.extensions().get::<Principal>() {
+        Some(p) => format!("{} {}", p.subject(), p.scopes()),
+        None => "anonymous".to_owned(),
+    };
+    Ok(Response::new(Full::new(Bytes::from(text))))
+}
+
+pub async fn body_text<B>(body: B) -> String
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let bytes = body.collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// A store that counts look-ups, optionally fails or stalls.
+#[derive(Clone)]
+pub struct TestStore {
+    pub inner: InMemoryKeyStore,
+    pub lookups: Arc<AtomicUsize>,
+    pub mode: StoreMode,
+}
+
+#[derive(Clone, Copy)]
+pub enum StoreMode {
+    Normal,
+    Fail,
+    Stall(Duration),
+    Slow(Duration),
+}
+
+impl TestStore {
+    pub fn new(inner: InMemoryKeyStore, mode: StoreMode) -> Self {
+        Self {
+            inner,
+            lookups: Arc::new(AtomicUsize::new(0)),
+            mode,
+        }
+    }
+
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+}
+
+impl KeyStore for TestStore {
+    async fn find(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        match self.mode {
+            StoreMode::Normal => {}
+            StoreMode::Fail => return Err(StoreError::new("connection refused")),
+            StoreMode::Stall(d) | StoreMode::Slow(d) => tokio::time::sleep(d).await,
+        }
+        self.inner.find(id).await
+    }
+}

@@ -80,7 +80,6 @@ impl AnonymousPaths {
 
 impl AuthLayer {
     /// Starts building a layer.
-    #[must_use]
     pub fn builder() -> AuthLayerBuilder {
         AuthLayerBuilder::default()
     }

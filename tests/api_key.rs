@@ -1,6 +1,8 @@
 //! The API-key scheme through the real layer, in process: every status,
 //! header and failure path.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod support;
 
 use std::time::Duration;
@@ -24,7 +26,10 @@ fn layer_for(store: impl authgate::api_key::KeyStore) -> AuthLayer {
         .unwrap()
 }
 
-async fn call(layer: &AuthLayer, request: Request<Full<Bytes>>) -> Response<authgate::ResponseBody<Full<Bytes>>> {
+async fn call(
+    layer: &AuthLayer,
+    request: Request<Full<Bytes>>,
+) -> Response<authgate::ResponseBody<Full<Bytes>>> {
     ServiceBuilder::new()
         .layer(layer.clone())
         .service(service_fn(echo))
@@ -66,7 +71,10 @@ async fn a_good_key_in_either_location_reaches_the_handler_with_its_principal() 
         let response = call(&layer, empty(request)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
-        assert_eq!(body_text(response.into_body()).await, "acct_admin read admin");
+        assert_eq!(
+            body_text(response.into_body()).await,
+            "acct_admin read admin"
+        );
     }
 }
 
@@ -76,10 +84,13 @@ async fn the_principal_carries_subject_scheme_scopes_and_key_id() {
     let layer = layer_for(store);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let sink = seen.clone();
-    let service = ServiceBuilder::new().layer(layer).service(service_fn(move |req: Request<Full<Bytes>>| {
-        *sink.lock().unwrap() = req.extensions().get::<Principal>().cloned();
-        async { Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default())) }
-    }));
+    let service =
+        ServiceBuilder::new()
+            .layer(layer)
+            .service(service_fn(move |req: Request<Full<Bytes>>| {
+                *sink.lock().unwrap() = req.extensions().get::<Principal>().cloned();
+                async { Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default())) }
+            }));
     let response = service
         .oneshot(empty(get("/").header("x-api-key", &keys.reader)))
         .await
@@ -101,7 +112,8 @@ async fn no_credential_is_401_with_a_bare_challenge_and_problem_json() {
     assert_eq!(challenges(&response), [r#"ApiKey realm="test""#]);
     assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
     assert_eq!(kind(&response), ErrorKind::Missing);
-    let body: serde_json::Value = serde_json::from_str(&body_text(response.into_body()).await).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(&body_text(response.into_body()).await).unwrap();
     assert_eq!(body["status"], 401);
     assert_eq!(body["title"], "Unauthorized");
     assert_eq!(body["type"], "about:blank");
@@ -122,11 +134,18 @@ async fn malformed_authorization_headers_are_400_invalid_request() {
         HeaderValue::from_static("(bad) token"),
     ];
     for value in bad {
-        let response = call(&layer, empty(get("/").header("authorization", value.clone()))).await;
+        let response = call(
+            &layer,
+            empty(get("/").header("authorization", value.clone())),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{value:?}");
         assert_eq!(kind(&response), ErrorKind::Malformed);
         let challenge = &challenges(&response)[0];
-        assert!(challenge.contains(r#"error="invalid_request""#), "{challenge}");
+        assert!(
+            challenge.contains(r#"error="invalid_request""#),
+            "{challenge}"
+        );
         let body = body_text(response.into_body()).await;
         assert!(body.contains(r#""error":"invalid_request""#), "{body}");
     }
@@ -161,7 +180,11 @@ async fn two_credentials_are_400_ambiguous() {
 #[tokio::test]
 async fn an_unsupported_scheme_is_401_with_bare_challenges() {
     let (store, _) = fixture();
-    let response = call(&layer_for(store), empty(get("/").header("authorization", "Basic dXNlcjpwYXNz"))).await;
+    let response = call(
+        &layer_for(store),
+        empty(get("/").header("authorization", "Basic dXNlcjpwYXNz")),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(kind(&response), ErrorKind::UnsupportedScheme);
     assert_eq!(challenges(&response), [r#"ApiKey realm="test""#]);
@@ -176,13 +199,41 @@ async fn rejected_keys_are_401_invalid_token_with_the_right_reason() {
     typo[last] = if typo[last] == b'x' { b'y' } else { b'x' };
     let typo = String::from_utf8(typo).unwrap();
     let cases = [
-        ("not-a-key", ErrorKind::InvalidFormat, "the API key is malformed or mistyped"),
-        (typo.as_str(), ErrorKind::InvalidFormat, "the API key is malformed or mistyped"),
-        (keys.unknown.as_str(), ErrorKind::UnknownKey, "the credential is invalid"),
-        (keys.wrong_secret.as_str(), ErrorKind::BadSignature, "the credential is invalid"),
-        (keys.test_env.as_str(), ErrorKind::WrongEnvironment, "the API key belongs to another environment"),
-        (keys.expired.as_str(), ErrorKind::Expired, "the credential has expired"),
-        (keys.revoked.as_str(), ErrorKind::Revoked, "the credential was revoked"),
+        (
+            "not-a-key",
+            ErrorKind::InvalidFormat,
+            "the API key is malformed or mistyped",
+        ),
+        (
+            typo.as_str(),
+            ErrorKind::InvalidFormat,
+            "the API key is malformed or mistyped",
+        ),
+        (
+            keys.unknown.as_str(),
+            ErrorKind::UnknownKey,
+            "the credential is invalid",
+        ),
+        (
+            keys.wrong_secret.as_str(),
+            ErrorKind::BadSignature,
+            "the credential is invalid",
+        ),
+        (
+            keys.test_env.as_str(),
+            ErrorKind::WrongEnvironment,
+            "the API key belongs to another environment",
+        ),
+        (
+            keys.expired.as_str(),
+            ErrorKind::Expired,
+            "the credential has expired",
+        ),
+        (
+            keys.revoked.as_str(),
+            ErrorKind::Revoked,
+            "the credential was revoked",
+        ),
     ];
     for (key, expected, description) in cases {
         let response = call(&layer, empty(get("/").header("x-api-key", key))).await;
@@ -194,7 +245,8 @@ async fn rejected_keys_are_401_invalid_token_with_the_right_reason() {
                 r#"ApiKey realm="test", error="invalid_token", error_description="{description}""#
             )]
         );
-        let body: serde_json::Value = serde_json::from_str(&body_text(response.into_body()).await).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(&body_text(response.into_body()).await).unwrap();
         assert_eq!(body["error"], "invalid_token");
         assert_eq!(body["detail"], description);
     }
@@ -205,9 +257,16 @@ async fn an_unknown_id_and_a_wrong_secret_look_the_same_to_the_client() {
     let (store, keys) = fixture();
     let layer = layer_for(store);
     let a = call(&layer, empty(get("/").header("x-api-key", &keys.unknown))).await;
-    let b = call(&layer, empty(get("/").header("x-api-key", &keys.wrong_secret))).await;
+    let b = call(
+        &layer,
+        empty(get("/").header("x-api-key", &keys.wrong_secret)),
+    )
+    .await;
     assert_eq!(challenges(&a), challenges(&b));
-    assert_eq!(body_text(a.into_body()).await, body_text(b.into_body()).await);
+    assert_eq!(
+        body_text(a.into_body()).await,
+        body_text(b.into_body()).await
+    );
 }
 
 #[tokio::test]
@@ -219,7 +278,9 @@ async fn a_missing_scope_is_403_insufficient_scope_naming_it() {
     assert_eq!(kind(&response), ErrorKind::InsufficientScope);
     assert_eq!(
         challenges(&response),
-        [r#"ApiKey realm="test", error="insufficient_scope", error_description="the credential lacks a required scope", scope="admin""#]
+        [
+            r#"ApiKey realm="test", error="insufficient_scope", error_description="the credential lacks a required scope", scope="admin""#
+        ]
     );
     let body = body_text(response.into_body()).await;
     assert!(body.contains(r#""status":403"#));
@@ -238,12 +299,17 @@ async fn a_policy_denial_is_403_with_its_reason_and_no_challenge() {
             Err(AuthError::forbidden("read-only key"))
         }
     });
-    let post = Request::post("/").header("x-api-key", &keys.reader).body(Full::default()).unwrap();
+    let post = Request::post("/")
+        .header("x-api-key", &keys.reader)
+        .body(Full::default())
+        .unwrap();
     let response = call(&layer, post).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(kind(&response), ErrorKind::Forbidden);
     assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
-    assert!(body_text(response.into_body()).await.contains("read-only key"));
+    assert!(body_text(response.into_body())
+        .await
+        .contains("read-only key"));
     let response = call(&layer, empty(get("/").header("x-api-key", &keys.reader))).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
@@ -261,7 +327,10 @@ async fn a_failing_store_is_503_with_retry_after_and_is_not_cached() {
         assert_eq!(kind(&response), ErrorKind::Unavailable);
         let body = body_text(response.into_body()).await;
         assert!(body.contains(r#""status":503"#));
-        assert!(!body.contains("connection refused"), "store errors stay server-side");
+        assert!(
+            !body.contains("connection refused"),
+            "store errors stay server-side"
+        );
     }
     assert_eq!(failing.lookups(), 2, "errors must not be cached");
 }
@@ -294,8 +363,18 @@ async fn look_ups_are_cached_including_unknown_ids() {
     let counting = TestStore::new(store, StoreMode::Normal);
     let layer = layer_for(counting.clone());
     for _ in 0..5 {
-        assert_eq!(call(&layer, empty(get("/").header("x-api-key", &keys.admin))).await.status(), 200);
-        assert_eq!(call(&layer, empty(get("/").header("x-api-key", &keys.unknown))).await.status(), 401);
+        assert_eq!(
+            call(&layer, empty(get("/").header("x-api-key", &keys.admin)))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            call(&layer, empty(get("/").header("x-api-key", &keys.unknown)))
+                .await
+                .status(),
+            401
+        );
     }
     assert_eq!(counting.lookups(), 2);
 }
@@ -306,7 +385,12 @@ async fn mistyped_keys_and_other_environments_never_reach_the_store() {
     let counting = TestStore::new(store, StoreMode::Normal);
     let layer = layer_for(counting.clone());
     for key in ["sk_live_garbage", keys.test_env.as_str()] {
-        assert_eq!(call(&layer, empty(get("/").header("x-api-key", key))).await.status(), 401);
+        assert_eq!(
+            call(&layer, empty(get("/").header("x-api-key", key)))
+                .await
+                .status(),
+            401
+        );
     }
     assert_eq!(counting.lookups(), 0);
 }
@@ -320,7 +404,11 @@ async fn concurrent_misses_for_one_id_share_one_look_up() {
         .map(|_| {
             let layer = layer.clone();
             let key = keys.admin.clone();
-            tokio::spawn(async move { call(&layer, empty(get("/").header("x-api-key", key))).await.status() })
+            tokio::spawn(async move {
+                call(&layer, empty(get("/").header("x-api-key", key)))
+                    .await
+                    .status()
+            })
         })
         .collect();
     for task in tasks {
@@ -399,10 +487,18 @@ async fn anonymous_paths_pass_without_a_credential_but_still_verify_one() {
     assert_eq!(response.status(), 200);
     assert_eq!(body_text(response.into_body()).await, "anonymous");
 
-    let response = call(&layer, empty(get("/health").header("x-api-key", &keys.reader))).await;
+    let response = call(
+        &layer,
+        empty(get("/health").header("x-api-key", &keys.reader)),
+    )
+    .await;
     assert_eq!(body_text(response.into_body()).await, "acct_reader read");
 
-    let response = call(&layer, empty(get("/health").header("x-api-key", &keys.revoked))).await;
+    let response = call(
+        &layer,
+        empty(get("/health").header("x-api-key", &keys.revoked)),
+    )
+    .await;
     assert_eq!(response.status(), 401);
 
     let response = call(&layer, empty(get("/health/deep"))).await;
@@ -419,9 +515,21 @@ async fn anonymous_prefixes_match_by_prefix_and_skip_the_authorizer() {
         .build()
         .unwrap();
     assert_eq!(call(&layer, empty(get("/public/docs"))).await.status(), 200);
-    let response = call(&layer, empty(get("/public/docs").header("x-api-key", &keys.reader))).await;
+    let response = call(
+        &layer,
+        empty(get("/public/docs").header("x-api-key", &keys.reader)),
+    )
+    .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(call(&layer, empty(get("/private").header("x-api-key", &keys.reader))).await.status(), 403);
+    assert_eq!(
+        call(
+            &layer,
+            empty(get("/private").header("x-api-key", &keys.reader))
+        )
+        .await
+        .status(),
+        403
+    );
 }
 
 #[tokio::test]
@@ -433,7 +541,13 @@ async fn query_parameters_are_ignored_unless_enabled() {
     assert_eq!(kind(&response), ErrorKind::Missing);
 
     let layer = AuthLayer::builder()
-        .scheme(ApiKeyScheme::builder(store).prefix("sk_live").query_param("api_key").build().unwrap())
+        .scheme(
+            ApiKeyScheme::builder(store)
+                .prefix("sk_live")
+                .query_param("api_key")
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     assert_eq!(call(&layer, empty(get(&uri))).await.status(), 200);
@@ -453,11 +567,27 @@ async fn grpc_requests_get_grpc_status_instead_of_http_errors() {
         b.body(Full::default()).unwrap()
     };
     let cases = [
-        (call(&layer, grpc(None)).await, "16", "authentication is required"),
-        (call(&layer, grpc(Some(&keys.revoked))).await, "16", "the credential was revoked"),
-        (call(&layer, grpc(Some(&keys.reader))).await, "7", "the credential lacks a required scope"),
         (
-            call(&layer_for(TestStore::new(store, StoreMode::Fail)), grpc(Some(&keys.admin))).await,
+            call(&layer, grpc(None)).await,
+            "16",
+            "authentication is required",
+        ),
+        (
+            call(&layer, grpc(Some(&keys.revoked))).await,
+            "16",
+            "the credential was revoked",
+        ),
+        (
+            call(&layer, grpc(Some(&keys.reader))).await,
+            "7",
+            "the credential lacks a required scope",
+        ),
+        (
+            call(
+                &layer_for(TestStore::new(store, StoreMode::Fail)),
+                grpc(Some(&keys.admin)),
+            )
+            .await,
             "14",
             "credentials cannot be verified right now",
         ),
@@ -478,7 +608,8 @@ async fn the_response_builder_can_be_replaced() {
     let layer = AuthLayer::builder()
         .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
         .rejection_response(|rejection: &Rejection<'_>| {
-            let mut response = Response::new(Bytes::from(format!("no: {}", rejection.error().kind())));
+            let mut response =
+                Response::new(Bytes::from(format!("no: {}", rejection.error().kind())));
             *response.status_mut() = rejection.error().status();
             for value in rejection.www_authenticate() {
                 response.headers_mut().append(WWW_AUTHENTICATE, value);
@@ -496,21 +627,43 @@ async fn the_response_builder_can_be_replaced() {
 #[test]
 fn configuration_mistakes_are_reported_at_build_time() {
     let store = InMemoryKeyStore::new();
-    assert!(matches!(AuthLayer::builder().build(), Err(ConfigError::NoScheme)));
+    assert!(matches!(
+        AuthLayer::builder().build(),
+        Err(ConfigError::NoScheme)
+    ));
     let twice = AuthLayer::builder()
         .scheme(ApiKeyScheme::new(store.clone(), "sk_live").unwrap())
         .scheme(ApiKeyScheme::new(store.clone(), "sk_test").unwrap())
         .build();
     assert!(matches!(twice, Err(ConfigError::DuplicateLocation(_))));
     for prefix in ["", "SK_live", "sk-live", "sk__live"] {
-        assert!(ApiKeyScheme::new(store.clone(), prefix).is_err(), "{prefix}");
+        assert!(
+            ApiKeyScheme::new(store.clone(), prefix).is_err(),
+            "{prefix}"
+        );
     }
-    assert!(ApiKeyScheme::builder(store.clone()).build().is_err(), "no prefix");
-    assert!(ApiKeyScheme::builder(store.clone()).prefix("sk").header("bad header").build().is_err());
-    assert!(ApiKeyScheme::builder(store.clone()).prefix("sk").authorization_scheme("Api Key").build().map(|s| AuthLayer::builder().scheme(s).build()).unwrap().is_err());
+    assert!(
+        ApiKeyScheme::builder(store.clone()).build().is_err(),
+        "no prefix"
+    );
+    assert!(ApiKeyScheme::builder(store.clone())
+        .prefix("sk")
+        .header("bad header")
+        .build()
+        .is_err());
+    assert!(ApiKeyScheme::builder(store.clone())
+        .prefix("sk")
+        .authorization_scheme("Api Key")
+        .build()
+        .map(|s| AuthLayer::builder().scheme(s).build())
+        .unwrap()
+        .is_err());
     let bad_realm = AuthLayer::builder()
         .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
         .realm("say \"hi\"")
         .build();
-    assert!(matches!(bad_realm, Err(ConfigError::InvalidChallengeParam(_))));
+    assert!(matches!(
+        bad_realm,
+        Err(ConfigError::InvalidChallengeParam(_))
+    ));
 }

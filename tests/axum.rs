@@ -2,6 +2,8 @@
 //! client: `Router::layer`, `route_layer`, nested routers, and the
 //! `Principal` extractors.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod support;
 
 use std::net::SocketAddr;
@@ -110,13 +112,18 @@ async fn every_rejection_crosses_the_wire_with_its_status_and_challenge() {
     let response = server.get("/me", None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(www_authenticate(&response), [r#"ApiKey realm="orders""#]);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
 
     let response = server.get("/me", Some(&server.keys.expired)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         www_authenticate(&response),
-        [r#"ApiKey realm="orders", error="invalid_token", error_description="the credential has expired""#]
+        [
+            r#"ApiKey realm="orders", error="invalid_token", error_description="the credential has expired""#
+        ]
     );
 
     let response = server
@@ -137,7 +144,9 @@ async fn route_layer_scopes_apply_inside_nested_routers() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         www_authenticate(&response),
-        [r#"ApiKey realm="orders", error="insufficient_scope", error_description="the credential lacks a required scope", scope="admin""#]
+        [
+            r#"ApiKey realm="orders", error="insufficient_scope", error_description="the credential lacks a required scope", scope="admin""#
+        ]
     );
     let response = server.get("/admin/stats", Some(&server.keys.admin)).await;
     assert_eq!(response.status(), StatusCode::OK);

@@ -2,6 +2,8 @@
 //! this run goes through every path and then searches the captured log for
 //! every key and every secret it used.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
 mod support;
 
 use std::io::Write;
@@ -90,12 +92,35 @@ async fn every_decision_is_logged_and_no_secret_ever_is() {
     typo.pop();
     typo.push('!');
     let expected = [
-        (status(&layer, Request::get("/orders").body(Full::default()).unwrap()).await, 401),
-        (status(&layer, Request::get("/health").body(Full::default()).unwrap()).await, 200),
+        (
+            status(
+                &layer,
+                Request::get("/orders").body(Full::default()).unwrap(),
+            )
+            .await,
+            401,
+        ),
+        (
+            status(
+                &layer,
+                Request::get("/health").body(Full::default()).unwrap(),
+            )
+            .await,
+            200,
+        ),
         (status(&layer, with_key(&keys.admin)).await, 200),
-        (status(&layer, with_auth(format!("ApiKey {}", keys.reader))).await, 200),
-        (status(&layer, with_auth(format!("ApiKey {},x", keys.admin))).await, 400),
-        (status(&layer, with_auth(format!("Basic {}", keys.admin))).await, 401),
+        (
+            status(&layer, with_auth(format!("ApiKey {}", keys.reader))).await,
+            200,
+        ),
+        (
+            status(&layer, with_auth(format!("ApiKey {},x", keys.admin))).await,
+            400,
+        ),
+        (
+            status(&layer, with_auth(format!("Basic {}", keys.admin))).await,
+            401,
+        ),
         (status(&layer, with_key(&typo)).await, 401),
         (status(&layer, with_key(&keys.unknown)).await, 401),
         (status(&layer, with_key(&keys.wrong_secret)).await, 401),
@@ -132,7 +157,11 @@ async fn every_decision_is_logged_and_no_secret_ever_is() {
 
     let log = capture.text();
     let events: Vec<&str> = log.lines().filter(|l| l.contains("authgate")).collect();
-    assert_eq!(events.len(), expected.len(), "one event per decision:\n{log}");
+    assert_eq!(
+        events.len(),
+        expected.len(),
+        "one event per decision:\n{log}"
+    );
 
     for key in keys.all() {
         assert!(!log.contains(key), "a whole key leaked:\n{log}");
@@ -172,7 +201,10 @@ async fn every_decision_is_logged_and_no_secret_ever_is() {
     assert!(granted.contains("DEBUG"));
     assert!(granted.contains("scheme=\"api_key\""));
     assert!(granted.contains(&format!("key_id=\"{}\"", key_id(&keys.admin))));
-    assert!(granted.contains(&format!("fingerprint=\"{}\"", fingerprint(keys.admin.as_bytes()))));
+    assert!(granted.contains(&format!(
+        "fingerprint=\"{}\"",
+        fingerprint(keys.admin.as_bytes())
+    )));
     assert!(granted.contains("latency_us="));
 
     let revoked = events.iter().find(|l| l.contains("\"revoked\"")).unwrap();
@@ -183,7 +215,10 @@ async fn every_decision_is_logged_and_no_secret_ever_is() {
     let unavailable = events.iter().find(|l| l.contains("unavailable")).unwrap();
     assert!(unavailable.contains("WARN"));
 
-    let forbidden = events.iter().find(|l| l.contains("insufficient_scope")).unwrap();
+    let forbidden = events
+        .iter()
+        .find(|l| l.contains("insufficient_scope"))
+        .unwrap();
     assert!(forbidden.contains("subject=\"acct_reader\""));
 }
 

@@ -1,6 +1,6 @@
 //! Shared fixtures: a key store with one key in every state, and an echo
 //! service that reports the principal it received.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -165,6 +165,19 @@ impl fmt::Display for Challenge {
     }
 }
 
+/// Polls a future once: its output if it is ready without waiting.
+///
+/// For cache reads that are asynchronous in signature but almost always
+/// answer at once; a `None` means "take the slow path", never an error.
+pub(crate) fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}
+
 /// Whether `value` can be written inside a quoted-string as is.
 pub(crate) fn is_quotable(value: &str) -> bool {
     value

@@ -105,18 +105,39 @@ fn is_base62(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// CRC-32 (IEEE 802.3), bitwise: keys are short and this runs once per
-/// request, so a table would buy nothing that matters.
+/// CRC-32 (IEEE 802.3), table-driven: it runs on every request.
 pub(crate) fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
+        let index = usize::from((crc as u8) ^ byte);
+        // `index` is a u8, and the table has 256 entries.
+        crc = (crc >> 8) ^ CRC_TABLE.get(index).copied().unwrap_or(0);
     }
     !crc
+}
+
+const CRC_TABLE: [u32; 256] = crc_table();
+
+// Runs at compile time; `n` stays below 256.
+#[allow(clippy::indexing_slicing)]
+const fn crc_table() -> [u32; 256] {
+    let mut table = [0u32; 256];
+    let mut n = 0;
+    while n < 256 {
+        let mut crc = n as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+            bit += 1;
+        }
+        table[n] = crc;
+        n += 1;
+    }
+    table
 }
 
 /// A CRC as exactly six base62 digits, most significant first.

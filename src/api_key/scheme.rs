@@ -15,7 +15,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::principal::Principal;
-use crate::scheme::{Challenge, Scheme, Verification, VerifyContext};
+use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};
 
 /// The name API-key principals carry in [`Principal::scheme`].
 pub const SCHEME_NAME: &str = "api_key";
@@ -56,7 +56,7 @@ struct Inner<S> {
     prefixes: Vec<String>,
     authorization_scheme: Cow<'static, str>,
     locations: Vec<CredentialLocation>,
-    cache: Cache<Box<str>, Option<Arc<KeyRecord>>>,
+    cache: Cache<Box<str>, Lookup>,
     store_timeout: Duration,
     clock: SharedClock,
 }
@@ -110,6 +110,16 @@ impl<S: KeyStore> ApiKeyScheme<S> {
     }
 }
 
+/// A cached look-up result: the record and the principal it grants, built
+/// once so that a cache hit allocates nothing.
+struct CachedKey {
+    record: KeyRecord,
+    principal: Principal,
+}
+
+/// `None` caches an unknown id.
+type Lookup = Option<Arc<CachedKey>>;
+
 impl<S: KeyStore> Inner<S> {
     async fn check(
         &self,
@@ -117,21 +127,32 @@ impl<S: KeyStore> Inner<S> {
         id: Box<str>,
         presented_hash: [u8; 32],
     ) -> Result<Principal, AuthError> {
-        let record = self
+        let lookup = self
             .cache
             .try_get_with(id.clone(), self.load(&id))
             .await
             .map_err(|e| AuthError::unavailable(e).with_credential_id(id.clone()))?;
-        let Some(record) = record else {
+        self.judge(lookup.as_deref(), &prefix, &id, &presented_hash)
+    }
+
+    /// The decision for a presented key, given what the store knows of its id.
+    fn judge(
+        &self,
+        found: Option<&CachedKey>,
+        prefix: &str,
+        id: &str,
+        presented_hash: &[u8; 32],
+    ) -> Result<Principal, AuthError> {
+        let Some(CachedKey { record, principal }) = found else {
             // Same work as a hit, so timing does not tell unknown ids apart.
             let _ = presented_hash.ct_eq(&[0u8; 32]);
             return Err(AuthError::new(ErrorKind::UnknownKey).with_credential_id(id));
         };
-        let denied = |kind| Err(AuthError::new(kind).with_credential_id(record.id.clone()));
-        if *record.prefix != *prefix {
+        let denied = |kind| Err(AuthError::new(kind).with_credential_id(id));
+        if record.prefix != prefix {
             return denied(ErrorKind::WrongEnvironment);
         }
-        if !bool::from(record.secret_hash.ct_eq(&presented_hash)) {
+        if !bool::from(record.secret_hash.ct_eq(presented_hash)) {
             return denied(ErrorKind::BadSignature);
         }
         // Only a caller holding the secret learns the state of the key.
@@ -145,12 +166,10 @@ impl<S: KeyStore> Inner<S> {
         if record.retires_at.is_some_and(|t| t <= now) {
             return denied(ErrorKind::Rotated);
         }
-        Ok(Principal::new(record.subject.clone(), SCHEME_NAME)
-            .with_scopes(record.scopes.clone())
-            .with_credential_id(record.id.clone()))
+        Ok(principal.clone())
     }
 
-    async fn load(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, LookupError> {
+    async fn load(&self, id: &str) -> Result<Lookup, LookupError> {
         let find = self.store.find(id);
         let found = if tokio::runtime::Handle::try_current().is_ok() {
             tokio::time::timeout(self.store_timeout, find)
@@ -163,7 +182,12 @@ impl<S: KeyStore> Inner<S> {
         Ok(found
             .map_err(LookupError::Store)?
             .filter(|r| r.id == id)
-            .map(Arc::new))
+            .map(|record| {
+                let principal = Principal::new(record.subject.clone(), SCHEME_NAME)
+                    .with_scopes(record.scopes.clone())
+                    .with_credential_id(record.id.clone());
+                Arc::new(CachedKey { record, principal })
+            }))
     }
 }
 
@@ -203,6 +227,15 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         }
         // Hash now, so that the pending future holds no secret.
         let presented_hash = hash_secret(key.secret);
+        // A cached answer needs no I/O: decide on the spot, without boxing.
+        if let Some(Some(found)) = poll_once(self.inner.cache.get(key.id)) {
+            return Verification::ready(self.inner.judge(
+                found.as_deref(),
+                key.prefix,
+                key.id,
+                &presented_hash,
+            ));
+        }
         let (prefix, id): (Box<str>, Box<str>) = (key.prefix.into(), key.id.into());
         let inner = Arc::clone(&self.inner);
         Verification::pending(async move { inner.check(prefix, id, presented_hash).await })
@@ -376,11 +409,11 @@ struct LookupExpiry {
     unknown: Duration,
 }
 
-impl Expiry<Box<str>, Option<Arc<KeyRecord>>> for LookupExpiry {
+impl Expiry<Box<str>, Lookup> for LookupExpiry {
     fn expire_after_create(
         &self,
         _key: &Box<str>,
-        value: &Option<Arc<KeyRecord>>,
+        value: &Lookup,
         _created_at: Instant,
     ) -> Option<Duration> {
         Some(if value.is_some() {

@@ -65,7 +65,7 @@
 
 #[cfg(feature = "api-key")]
 pub mod api_key;
-mod authorize;
+pub mod authorize;
 mod body;
 pub mod clock;
 pub mod credentials;
@@ -80,7 +80,7 @@ mod secret;
 mod service;
 pub mod trace;
 
-pub use authorize::{Authorizer, RequireScopes};
+pub use authorize::{AuthorizeLayer, Authorizer, RequireScopes};
 pub use body::ResponseBody;
 pub use credentials::{AuthorizationSyntax, Credential, CredentialLocation};
 pub use error::{AuthError, ConfigError, ErrorKind};

@@ -93,6 +93,11 @@ where
             Ok(Some(found)) => found,
             Ok(None) if anonymous => {
                 trace::anonymous(start);
+                let mut parts = parts;
+                parts.extensions.insert(AuthContext {
+                    config: Arc::clone(config),
+                    scheme: None,
+                });
                 return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)));
             }
             Ok(None) => {
@@ -147,6 +152,15 @@ where
     }
 }
 
+/// Stored in the request next to the [`Principal`], so that authorization
+/// layers further in answer with the same challenges and response builder.
+#[derive(Clone)]
+pub(crate) struct AuthContext {
+    pub(crate) config: Arc<Config>,
+    /// The scheme that verified the principal; `None` on an anonymous pass.
+    pub(crate) scheme: Option<usize>,
+}
+
 /// What is needed to finish a request once its scheme has answered.
 struct Decision {
     config: Arc<Config>,
@@ -184,6 +198,10 @@ impl Decision {
                     trace::granted(name, &principal, &self.credential, self.start);
                 }
                 parts.extensions.insert(principal);
+                parts.extensions.insert(AuthContext {
+                    config: self.config,
+                    scheme: Some(self.index),
+                });
                 Ok(parts)
             }
             Err((error, principal)) => {
@@ -201,7 +219,7 @@ impl Decision {
     }
 }
 
-fn reject(config: &Config, parts: &Parts, error: &AuthError) -> Response<Bytes> {
+pub(crate) fn reject(config: &Config, parts: &Parts, error: &AuthError) -> Response<Bytes> {
     let rejection = Rejection::new(
         error,
         &config.schemes.challenges,
@@ -214,7 +232,7 @@ fn reject(config: &Config, parts: &Parts, error: &AuthError) -> Response<Bytes> 
 }
 
 /// Whether the request is a gRPC call.
-fn is_grpc(parts: &Parts) -> bool {
+pub(crate) fn is_grpc(parts: &Parts) -> bool {
     parts
         .headers
         .get(http::header::CONTENT_TYPE)

@@ -21,7 +21,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use authgate::api_key::{ApiKeyScheme, KeyStore};
-use authgate::{AuthLayer, Principal};
+use authgate::authorize::GrpcMethods;
+use authgate::{AuthLayer, Principal, RequireScopes};
 use http::uri::PathAndQuery;
 use support::{fixture, StoreMode, TestStore};
 use tokio::net::TcpListener;
@@ -34,6 +35,8 @@ use tonic_prost::ProstCodec;
 use tower::{service_fn, Service};
 
 const SAY_HELLO: &str = "/pkg.Greeter/SayHello";
+/// A second method, for per-method scopes.
+const SAY_GOODBYE: &str = "/pkg.Greeter/SayGoodbye";
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct HelloRequest {
@@ -84,7 +87,7 @@ impl Service<http::Request<Body>> for GreeterServer {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         Box::pin(async move {
-            if request.uri().path() != SAY_HELLO {
+            if ![SAY_HELLO, SAY_GOODBYE].contains(&request.uri().path()) {
                 return Ok(Status::unimplemented("no such method").into_http());
             }
             let mut grpc =
@@ -113,6 +116,15 @@ async fn serve(auth: AuthLayer) -> Channel {
 
 /// Calls `SayHello` with the given metadata, as a generated client would.
 async fn call(channel: &Channel, metadata: &[(&'static str, &str)]) -> Result<HelloReply, Status> {
+    call_method(channel, SAY_HELLO, metadata).await
+}
+
+/// Calls the method at `path` with the given metadata.
+async fn call_method(
+    channel: &Channel,
+    path: &'static str,
+    metadata: &[(&'static str, &str)],
+) -> Result<HelloReply, Status> {
     let mut request = Request::new(HelloRequest {
         name: "Ferris".to_owned(),
     });
@@ -122,7 +134,7 @@ async fn call(channel: &Channel, metadata: &[(&'static str, &str)]) -> Result<He
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();
     let codec = ProstCodec::<HelloRequest, HelloReply>::default();
-    grpc.unary(request, PathAndQuery::from_static(SAY_HELLO), codec)
+    grpc.unary(request, PathAndQuery::from_static(path), codec)
         .await
         .map(Response::into_inner)
 }
@@ -228,4 +240,39 @@ async fn a_malformed_authorization_header_is_unauthenticated() {
         Code::Unauthenticated,
         "the credentials contain characters outside token68",
     );
+}
+
+#[tokio::test]
+async fn per_method_scopes_deny_with_permission_denied() {
+    let (store, keys) = fixture();
+    let rules = GrpcMethods::new()
+        .method(SAY_HELLO, RequireScopes::all(["read"]))
+        .method(SAY_GOODBYE, RequireScopes::all(["admin"]));
+    let channel = serve(auth_layer(store).with_authorizer(rules)).await;
+
+    let reply = call_method(&channel, SAY_HELLO, &[("x-api-key", &keys.reader)])
+        .await
+        .unwrap();
+    assert_eq!(reply.subject, "acct_reader");
+    let status = call_method(&channel, SAY_GOODBYE, &[("x-api-key", &keys.reader)])
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::PermissionDenied,
+        "the credential lacks a required scope",
+    );
+    assert!(status
+        .metadata()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains(r#"scope="admin""#));
+    let reply = call_method(&channel, SAY_GOODBYE, &[("x-api-key", &keys.admin)])
+        .await
+        .unwrap();
+    assert_eq!(reply.subject, "acct_admin");
+    let status = call_method(&channel, SAY_GOODBYE, &[]).await.unwrap_err();
+    assert_status(&status, Code::Unauthenticated, "authentication is required");
 }

@@ -2,100 +2,25 @@
 //! principal reaches the handler, and every rejection arrives at a tonic
 //! client as the right `tonic::Code` with a readable message.
 //!
-//! There is no protoc in CI, so the `pkg.Greeter` service below is written by
-//! hand: the same shape tonic-build generates for
-//!
-//! ```proto
-//! package pkg;
-//! service Greeter { rpc SayHello(HelloRequest) returns (HelloReply); }
-//! ```
+//! The `pkg.Greeter` service is hand-written (no protoc in CI) and shared
+//! with `examples/tonic_grpc.rs`.
 
 // Panicking is how a test reports failure.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../examples/support/greeter.rs"]
+mod greeter;
 mod support;
-
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use authgate::api_key::{ApiKeyScheme, KeyStore};
 use authgate::authorize::GrpcMethods;
-use authgate::{AuthLayer, Principal, RequireScopes};
-use http::uri::PathAndQuery;
+use authgate::{AuthLayer, RequireScopes};
+use greeter::{call_method, GreeterServer, HelloReply, SAY_GOODBYE, SAY_HELLO};
 use support::{fixture, StoreMode, TestStore};
 use tokio::net::TcpListener;
-use tonic::body::Body;
-use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
-use tonic::{Code, Request, Response, Status};
-use tonic_prost::ProstCodec;
-use tower::{service_fn, Service};
-
-const SAY_HELLO: &str = "/pkg.Greeter/SayHello";
-/// A second method, for per-method scopes.
-const SAY_GOODBYE: &str = "/pkg.Greeter/SayGoodbye";
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct HelloRequest {
-    #[prost(string, tag = "1")]
-    name: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct HelloReply {
-    #[prost(string, tag = "1")]
-    message: String,
-    /// The subject of the principal the handler found in the request.
-    #[prost(string, tag = "2")]
-    subject: String,
-}
-
-/// The handler: greets the caller as the principal authgate verified.
-async fn say_hello(request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
-    let subject = request
-        .extensions()
-        .get::<Principal>()
-        .ok_or_else(|| Status::internal("no principal in the request extensions"))?
-        .subject()
-        .to_owned();
-    let name = &request.get_ref().name;
-    Ok(Response::new(HelloReply {
-        message: format!("hello {name}"),
-        subject,
-    }))
-}
-
-/// The server half of `pkg.Greeter`, as tonic-build would generate it.
-#[derive(Clone, Debug)]
-struct GreeterServer;
-
-impl NamedService for GreeterServer {
-    const NAME: &'static str = "pkg.Greeter";
-}
-
-impl Service<http::Request<Body>> for GreeterServer {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        Box::pin(async move {
-            if ![SAY_HELLO, SAY_GOODBYE].contains(&request.uri().path()) {
-                return Ok(Status::unimplemented("no such method").into_http());
-            }
-            let mut grpc =
-                tonic::server::Grpc::new(ProstCodec::<HelloReply, HelloRequest>::default());
-            Ok(grpc.unary(service_fn(say_hello), request).await)
-        })
-    }
-}
+use tonic::{Code, Status};
 
 /// Serves `GreeterServer` behind `auth` on 127.0.0.1 and returns a channel
 /// connected to it. The server lives until the test's runtime shuts down.
@@ -114,29 +39,9 @@ async fn serve(auth: AuthLayer) -> Channel {
         .unwrap()
 }
 
-/// Calls `SayHello` with the given metadata, as a generated client would.
+/// Calls `SayHello` with the given metadata.
 async fn call(channel: &Channel, metadata: &[(&'static str, &str)]) -> Result<HelloReply, Status> {
     call_method(channel, SAY_HELLO, metadata).await
-}
-
-/// Calls the method at `path` with the given metadata.
-async fn call_method(
-    channel: &Channel,
-    path: &'static str,
-    metadata: &[(&'static str, &str)],
-) -> Result<HelloReply, Status> {
-    let mut request = Request::new(HelloRequest {
-        name: "Ferris".to_owned(),
-    });
-    for (name, value) in metadata {
-        request.metadata_mut().insert(*name, value.parse().unwrap());
-    }
-    let mut grpc = tonic::client::Grpc::new(channel.clone());
-    grpc.ready().await.unwrap();
-    let codec = ProstCodec::<HelloRequest, HelloReply>::default();
-    grpc.unary(request, PathAndQuery::from_static(path), codec)
-        .await
-        .map(Response::into_inner)
 }
 
 /// An API-key layer over `store` for `sk_live` keys, realm `greeter`.

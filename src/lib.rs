@@ -6,21 +6,41 @@
 //! resulting [`Principal`], and answers every rejection with the status code
 //! and challenge the RFCs call for.
 //!
+//! This page is the guide; each module holds the reference.
+//!
+//! - [The model](#the-model-extract--verify--authorize--respond)
+//! - [Quick example](#quick-example)
+//! - [Schemes](#schemes)
+//! - [Authorization](#authorization)
+//! - [Responses](#responses)
+//! - [Tracing](#tracing)
+//! - [Recipes](#recipes)
+//! - [Security notes](#security-notes)
+//! - [Feature flags](#feature-flags)
+//!
 //! ## The model: extract → verify → authorize → respond
 //!
 //! 1. **Extract** ([`credentials`]): each scheme declares where its
-//!    credentials live. No credential → 401; two → 400 `invalid_request`;
-//!    a broken `Authorization` header → 400.
-//! 2. **Verify** ([`Scheme`]): the owning scheme, and only it, turns the
-//!    credential into a [`Principal`] — or an [`AuthError`] whose
-//!    [`ErrorKind`] says why.
-//! 3. **Authorize** ([`Authorizer`]): optional, per layer or per route.
-//! 4. **Respond** ([`response`]): one mapping from error kind to status,
-//!    `WWW-Authenticate` and `grpc-status`.
+//!    credentials live ([`CredentialLocation`]): an `Authorization` scheme
+//!    name, a header such as `X-Api-Key`, a query parameter only when
+//!    explicitly enabled. The layer looks there and nowhere else. No
+//!    credential → 401; two → 400 `invalid_request`, never a guess; a broken
+//!    `Authorization` header → 400.
+//! 2. **Verify** ([`Scheme`]): the one scheme that owns the credential's
+//!    location turns it into a [`Principal`] — or an [`AuthError`] whose
+//!    [`ErrorKind`] says why. Schemes answer synchronously when they can (a
+//!    cache hit), so the hot path does not allocate a future.
+//! 3. **Authorize** ([`authorize`]): optional, per layer or per route:
+//!    scopes, claims, policies.
+//! 4. **Respond** ([`response`]): one mapping from error kind to HTTP
+//!    status, `WWW-Authenticate` challenge and `grpc-status`, replaceable
+//!    with your own [`RejectionResponse`].
 //!
-//! Every decision is one [tracing](trace) event at target `authgate`.
+//! The verified [`Principal`] reaches handlers in the request extensions
+//! (`Extension<Principal>` in axum, or `Principal` itself with the `axum`
+//! feature; `request.extensions()` in tonic).
 //!
-//! ## Example
+//! ## Quick example
 //!
 //! ```
 //! use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
@@ -46,11 +66,149 @@
 //! let request = http::Request::get("/orders")
 //!     .header("x-api-key", key.plaintext().expose())
 //!     .body(())?;
-//! let response = service.oneshot(request).await?;
+//! let response = service.clone().oneshot(request).await?;
 //! assert_eq!(response.status(), 200);
+//!
+//! let response = service.oneshot(http::Request::get("/orders").body(())?).await?;
+//! assert_eq!(response.status(), 401);
+//! assert_eq!(response.headers()["www-authenticate"], "ApiKey");
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Schemes
+//!
+//! ### API keys ([`api_key`])
+//!
+//! `sk_live_<id>_<secret><checksum>`: the prefix is the environment, the id
+//! selects a [`KeyRecord`](api_key::KeyRecord) in your
+//! [`KeyStore`](api_key::KeyStore), the secret is stored only as its SHA-256
+//! and compared in constant time, and a CRC-32 checksum rejects mistyped keys
+//! before any look-up. Look-ups are cached (bounded, with TTL and a short
+//! negative cache, single-flight misses); a store that fails or times out
+//! gives 503, never 401. Keys expire, get revoked, and rotate with a grace
+//! deadline.
+//!
+//! ### Your own
+//!
+//! Implement [`Scheme`]: declare [`locations`](Scheme::locations), a
+//! [`challenge`](Scheme::challenge), and [`verify`](Scheme::verify).
+//!
+//! ## Authorization
+//!
+//! After authentication, an [`Authorizer`] decides: [`RequireScopes`]
+//! (all-of, any-of, exact or hierarchical `orders:*` matching), closures over
+//! `(&Principal, &Parts)`, the combinators [`authorize::all`],
+//! [`authorize::any`], [`authorize::not`], per-method rules
+//! ([`authorize::ByMethod`]) and per-gRPC-method rules
+//! ([`authorize::GrpcMethods`]). Attach one to the layer
+//! ([`AuthLayerBuilder::authorize`]) or per route, behind the layer, with
+//! [`AuthorizeLayer`] or [`RequireScopes`] itself — they read the principal
+//! the outer layer stored and never authenticate twice.
+//!
+//! ```
+//! # use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+//! use authgate::{AuthLayer, RequireScopes};
+//! use axum::{routing::get, Router};
+//!
+//! # let auth = AuthLayer::builder()
+//! #     .scheme(ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live").unwrap())
+//! #     .build().unwrap();
+//! let app: Router = Router::new()
+//!     .route("/admin", get(|| async { "admin" }))
+//!     .route_layer(RequireScopes::all(["admin"])) // only the routes above
+//!     .route("/orders", get(|| async { "orders" }))
+//!     .layer(auth);                               // every route
+//! ```
+//!
+//! ## Responses
+//!
+//! | situation | HTTP | `WWW-Authenticate` | gRPC |
+//! |---|---|---|---|
+//! | no credential, unsupported scheme | 401 | one bare challenge per scheme | 16 `UNAUTHENTICATED` |
+//! | malformed `Authorization`, two credentials | 400 | `error="invalid_request"` | 16 |
+//! | invalid, unknown, expired, rotated, revoked credential | 401 | `error="invalid_token"`, `error_description` | 16 |
+//! | valid credential lacking a scope | 403 | `error="insufficient_scope"`, `scope` | 7 `PERMISSION_DENIED` |
+//! | denied by a policy | 403 | — | 7 |
+//! | the server cannot verify (store down, no key) | 503 + `Retry-After` | — | 14 `UNAVAILABLE` |
+//!
+//! HTTP bodies are RFC 9457 problem details. A rejected response carries the
+//! [`AuthError`] in its extensions, so outer layers can see why. Clients are
+//! never told whether a key id exists.
+//!
+//! ## Tracing
+//!
+//! One event per decision at target `authgate` ([`trace`]):
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `scheme` | the scheme that owned the credential |
+//! | `outcome` | `granted`, `anonymous` or `denied` |
+//! | `reason` | [`ErrorKind::reason`]: `missing`, `malformed`, `ambiguous`, `unknown_key`, `expired`, `revoked`, `bad_signature`, `insufficient_scope`, `unavailable`, … |
+//! | `status` | the HTTP status answered |
+//! | `subject`, `key_id` | who, with which key or token id, when known |
+//! | `fingerprint` | first 8 bytes of the credential's SHA-256, hex — never the credential |
+//! | `latency_us` | time spent deciding |
+//!
+//! Grants are `debug`, denials `info`, `unavailable` is `warn`.
+//!
+//! ## Recipes
+//!
+//! ### API keys for partners
+//!
+//! One [`ApiKeyGenerator`](api_key::ApiKeyGenerator) per environment
+//! (`sk_live`, `sk_test`); store the [`KeyRecord`](api_key::KeyRecord), hand
+//! out the plaintext once. Implement [`KeyStore`](api_key::KeyStore) over
+//! your database; after revoking, call
+//! [`ApiKeyScheme::invalidate`](api_key::ApiKeyScheme::invalidate) to skip
+//! the cache TTL. Rotate by issuing a replacement and setting the old
+//! record's `retires_at`. See `examples/axum_api_keys.rs`.
+//!
+//! ### gRPC with tonic
+//!
+//! `Server::builder().layer(auth)`: gRPC calls (`content-type:
+//! application/grpc*`) are answered with `grpc-status` and `grpc-message`,
+//! which tonic clients read as `tonic::Code`s. Per-method scopes:
+//!
+//! ```
+//! use authgate::authorize::GrpcMethods;
+//! use authgate::RequireScopes;
+//!
+//! let rules = GrpcMethods::new()
+//!     .method("/shop.Orders/Get", RequireScopes::all(["orders:read"]))
+//!     .method("/shop.Orders/Create", RequireScopes::all(["orders:write"]));
+//! // AuthLayer::builder().scheme(..).authorize(rules).build()
+//! # let _ = rules;
+//! ```
+//!
+//! See `examples/tonic_grpc.rs`.
+//!
+//! ### Mixing schemes on one router
+//!
+//! Add several schemes to one layer: each owns its locations (building
+//! fails if two claim the same one), a request's one credential goes to its
+//! owner, and a request carrying two credentials is a 400. A 401 lists one
+//! challenge per scheme.
+//!
+//! ## Security notes
+//!
+//! What authgate protects against: credential confusion (exactly one
+//! credential, routed by location, never tried against every verifier);
+//! timing attacks on secrets (constant-time comparison of hashes); key-id
+//! enumeration (unknown ids and wrong secrets look the same, and take the
+//! same work); mistyped and cross-environment keys (checksum and prefix
+//! checked before any look-up); store floods (negative cache, single-flight
+//! misses, bounded caches); fail-open on outages (503, never 401 or 200);
+//! secrets in logs (fingerprints only; secret types redact `Debug` and are
+//! zeroized on drop); header injection (challenge parameters are
+//! validated at build time and sanitized per request).
+//!
+//! What you still must do: serve over TLS (bearer credentials are replayable
+//! by anyone who sees them); keep key stores and signing secrets out of
+//! source control and logs; rotate keys and revoke leaked ones; keep the
+//! cache TTLs short enough for your revocation needs; run under a Tokio
+//! runtime with timers enabled (store timeouts use them); and put
+//! authorization layers *inside* the `AuthLayer`.
 //!
 //! ## Feature flags
 //!
@@ -58,8 +216,9 @@
 //! |---|---|---|
 //! | `api-key` | yes | [`api_key`]: key format, generator, stores, verifier |
 //! | `axum` | no | `Principal` and `Option<Principal>` as axum extractors |
-//! | `tonic` | no | reserved for tonic helpers; gRPC responses work without it |
 //! | `full` | no | all of the above |
+//!
+//! tonic needs no feature.
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 

@@ -6,9 +6,7 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
 use authgate::authorize::{all, any, not, AuthorizeLayer, ByMethod, RequireScopes};
@@ -189,42 +187,18 @@ async fn combinators_compose_scopes_and_policies() {
         .layer(auth);
     let base = serve(router).await;
 
-    assert_eq!(
-        call(&base, Method::GET, "/acme", Some(&keys.acme))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        call(&base, Method::GET, "/acme", Some(&keys.reader))
-            .await
-            .status(),
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        call(&base, Method::GET, "/either", Some(&keys.writer))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        call(&base, Method::GET, "/either", Some(&keys.acme))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        call(&base, Method::GET, "/either", Some(&keys.reader))
-            .await
-            .status(),
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        call(&base, Method::GET, "/others", Some(&keys.reader))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    let cases = [
+        ("/acme", &keys.acme, StatusCode::OK),
+        ("/acme", &keys.reader, StatusCode::FORBIDDEN),
+        ("/either", &keys.writer, StatusCode::OK),
+        ("/either", &keys.acme, StatusCode::OK),
+        ("/either", &keys.reader, StatusCode::FORBIDDEN),
+        ("/others", &keys.reader, StatusCode::OK),
+    ];
+    for (path, key, expected) in cases {
+        let status = call(&base, Method::GET, path, Some(key)).await.status();
+        assert_eq!(status, expected, "{path}");
+    }
     let response = call(&base, Method::GET, "/others", Some(&keys.acme)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response
@@ -270,32 +244,13 @@ async fn hierarchical_matching_is_off_by_default_and_on_when_asked() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// In process (current-thread runtime) so the thread-local subscriber sees
 /// every event.
 #[tokio::test]
 async fn a_custom_policy_reason_shows_in_the_response_and_the_event() {
     use tower::{service_fn, ServiceBuilder, ServiceExt};
 
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = support::capture_logs(tracing::Level::INFO);
 
     let (auth, keys) = layer();
     let service = ServiceBuilder::new()
@@ -311,7 +266,7 @@ async fn a_custom_policy_reason_shows_in_the_response_and_the_event() {
     let body = support::body_text(response.into_body()).await;
     assert!(body.contains("this tenant may not see acme data"), "{body}");
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     let event = log.lines().find(|l| l.contains("forbidden")).unwrap();
     assert!(
         event.contains("this tenant may not see acme data"),
@@ -324,13 +279,7 @@ async fn a_custom_policy_reason_shows_in_the_response_and_the_event() {
 async fn an_authorization_layer_without_authentication_is_401_and_logged_once() {
     use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = support::capture_logs(tracing::Level::INFO);
 
     let mut service = ServiceBuilder::new()
         .layer(RequireScopes::all(["admin"]))
@@ -342,7 +291,7 @@ async fn an_authorization_layer_without_authentication_is_401_and_logged_once() 
         let response = service.ready().await.unwrap().call(request).await.unwrap();
         assert_eq!(response.status(), 401);
     }
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     let errors = log
         .lines()
         .filter(|l| l.contains("ERROR") && l.contains("no AuthLayer"))

@@ -6,9 +6,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme};
 use authgate::{fingerprint, AuthLayer, Credential, CredentialLocation, Scopes, SecretString};
 use bytes::Bytes;
@@ -16,25 +13,6 @@ use http::Request;
 use http_body_util::Full;
 use support::{echo, fixture, key_id, key_secret, StoreMode, TestStore};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 async fn status(layer: &AuthLayer, request: Request<Full<Bytes>>) -> u16 {
     ServiceBuilder::new()
@@ -49,14 +27,7 @@ async fn status(layer: &AuthLayer, request: Request<Full<Bytes>>) -> u16 {
 
 #[tokio::test]
 async fn every_decision_is_logged_and_no_secret_ever_is() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = support::capture_logs(tracing::Level::TRACE);
 
     let (store, keys) = fixture();
     let layer = AuthLayer::builder()

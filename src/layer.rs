@@ -73,9 +73,23 @@ pub(crate) struct AnonymousPaths {
 }
 
 impl AnonymousPaths {
+    /// Whether `path` needs no credential. Fails closed: a path with dot
+    /// segments or percent-encoded bytes never matches a prefix, since a
+    /// router further in may resolve it to a protected route.
     pub(crate) fn matches(&self, path: &str) -> bool {
-        self.exact.iter().any(|p| p == path) || self.prefixes.iter().any(|p| path.starts_with(&**p))
+        self.exact.iter().any(|p| p == path)
+            || (!self.prefixes.is_empty()
+                && is_plain_path(path)
+                && self.prefixes.iter().any(|p| path.starts_with(&**p)))
     }
+}
+
+/// No `.`/`..` segments and no percent-encoding.
+fn is_plain_path(path: &str) -> bool {
+    !path.contains('%')
+        && path
+            .split('/')
+            .all(|segment| segment != "." && segment != "..")
 }
 
 impl AuthLayer {
@@ -221,7 +235,10 @@ impl AuthLayerBuilder {
     }
 
     /// Like [`anonymous_path`](Self::anonymous_path) for every path that
-    /// starts with `prefix`. Defaults to none.
+    /// starts with `prefix`. Paths with `.` or `..` segments or
+    /// percent-encoded bytes never match a prefix, so that no router further
+    /// in can resolve an "anonymous" path to a protected route. Defaults to
+    /// none.
     pub fn anonymous_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.anonymous.prefixes.push(prefix.into());
         self
@@ -309,5 +326,27 @@ impl fmt::Debug for AuthLayerBuilder {
             .field("realm", &self.realm)
             .field("anonymous", &self.anonymous)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_prefixes_fail_closed_on_tricky_paths() {
+        let paths = AnonymousPaths {
+            exact: vec!["/health".into()],
+            prefixes: vec!["/public/".into()],
+        };
+        assert!(paths.matches("/health"));
+        assert!(!paths.matches("/health/"));
+        assert!(paths.matches("/public/docs"));
+        assert!(paths.matches("/public/.well-known/x"));
+        assert!(!paths.matches("/public/../admin"));
+        assert!(!paths.matches("/public/./x"));
+        assert!(!paths.matches("/public/%2e%2e/admin"));
+        assert!(!paths.matches("/public/.."));
+        assert!(!paths.matches("/publicity"));
     }
 }

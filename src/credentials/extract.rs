@@ -138,12 +138,15 @@ impl Extractor {
                     if values.next().is_some() || count > 1 {
                         return Err(ambiguous());
                     }
-                    let value = value.filter(|v| !v.is_empty()).ok_or_else(|| {
+                    let value = value.filter(|v| !v.expose().is_empty()).ok_or_else(|| {
                         malformed(*index, "the credential parameter is empty or badly encoded")
                     })?;
                     found = Some((
                         *index,
-                        Credential::new(CredentialLocation::Query(name.clone().into()), &value),
+                        Credential::from_secret(
+                            CredentialLocation::Query(name.clone().into()),
+                            value,
+                        ),
                     ));
                 }
             }

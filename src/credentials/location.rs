@@ -109,6 +109,12 @@ impl Credential {
         }
     }
 
+    /// A credential found at `location`, already held as a secret.
+    #[must_use]
+    pub fn from_secret(location: CredentialLocation, value: SecretString) -> Self {
+        Self { location, value }
+    }
+
     /// Where it was found.
     #[must_use]
     pub fn location(&self) -> &CredentialLocation {

@@ -1,19 +1,24 @@
 //! Reading one parameter out of a query string, without allocating for the
 //! parameters that are not asked for.
 
+use crate::secret::SecretString;
+
 /// Every value of parameter `name` in `query`, percent-decoded; `None` for a
 /// value that is not valid percent-encoded UTF-8.
 pub(crate) fn values<'q>(
     query: &'q str,
     name: &'q str,
-) -> impl Iterator<Item = Option<String>> + 'q {
+) -> impl Iterator<Item = Option<SecretString>> + 'q {
     query.split('&').filter_map(move |pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| percent_decode(value))
+        (key == name).then(|| percent_decode(value).map(SecretString::new))
     })
 }
 
 /// Decodes `%XX` escapes and `+` as space.
+///
+/// The intermediate buffer is wiped on failure; the result is wrapped by the
+/// caller.
 pub(crate) fn percent_decode(input: &str) -> Option<String> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -36,7 +41,9 @@ pub(crate) fn percent_decode(input: &str) -> Option<String> {
             }
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out)
+        .map_err(|e| drop(zeroize::Zeroizing::new(e.into_bytes())))
+        .ok()
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -49,6 +56,10 @@ fn hex_value(b: u8) -> Option<u8> {
 mod tests {
     use super::*;
 
+    fn exposed(v: Option<SecretString>) -> Option<String> {
+        v.map(|s| s.expose().to_owned())
+    }
+
     #[test]
     fn decodes() {
         assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));
@@ -59,7 +70,7 @@ mod tests {
 
     #[test]
     fn finds_all_values() {
-        let v: Vec<_> = values("a=1&b=2&a=3&a", "a").collect();
+        let v: Vec<_> = values("a=1&b=2&a=3&a", "a").map(exposed).collect();
         assert_eq!(v, [Some("1".into()), Some("3".into()), Some(String::new())]);
     }
 }

@@ -1,1 +1,3 @@
-fn main(){}
+//! Placeholder until the layer benchmarks land.
+
+fn main() {}

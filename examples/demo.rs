@@ -1,1 +1,3 @@
-fn main(){}
+//! Placeholder until the demo lands.
+
+fn main() {}

@@ -71,9 +71,12 @@ pub mod clock;
 pub mod credentials;
 mod error;
 mod future;
+#[cfg(feature = "hmac")]
+pub mod hmac;
 mod integration;
 mod layer;
 mod principal;
+pub mod request_body;
 pub mod response;
 mod scheme;
 mod secret;

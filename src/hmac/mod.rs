@@ -135,13 +135,18 @@
 
 mod canonical;
 mod encoding;
+mod httpsig;
 mod native;
 mod replay;
 mod secrets;
 mod sign;
 mod store;
+mod structured;
 mod webhook;
 
+pub use httpsig::{
+    HttpSignError, HttpSignatureScheme, HttpSignatureSchemeBuilder, HttpSigner, HTTPSIG_SCHEME_NAME,
+};
 pub use native::{HmacScheme, HmacSchemeBuilder, SCHEME_NAME};
 pub use replay::ReplayCache;
 pub use secrets::{HmacKey, WebhookSecrets};

@@ -2,18 +2,16 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::request::Parts;
 use http::HeaderName;
-use moka::future::Cache;
-use moka::Expiry;
 
 use super::canonical::{self, canonical_string, Params, SCHEME};
 use super::encoding::{body_of, check_window};
 use super::replay::ReplayCache;
 use super::secrets::{match_keys, KeyMatch};
-use super::store::{SecretRecord, SecretStore, StoreError};
+use super::store::{CachedStore, SecretStore};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{AuthorizationSyntax, Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
@@ -71,12 +69,10 @@ pub struct HmacScheme<S> {
 }
 
 struct Inner<S> {
-    store: S,
-    cache: Cache<Box<str>, Option<Arc<SecretRecord>>>,
+    secrets: CachedStore<S>,
     replay: ReplayCache,
     window: Duration,
     required_headers: Vec<HeaderName>,
-    store_timeout: Duration,
     clock: SharedClock,
 }
 
@@ -134,21 +130,14 @@ impl<S: SecretStore> HmacScheme<S> {
     /// # }
     /// ```
     pub async fn invalidate(&self, key_id: &str) {
-        self.inner.cache.invalidate(key_id).await;
+        self.inner.secrets.invalidate(key_id).await;
     }
 }
 
 impl<S: SecretStore> Inner<S> {
     async fn check(&self, params: Params, canonical: String) -> Result<Principal, AuthError> {
         let id: Box<str> = params.key_id.as_str().into();
-        let record = self
-            .cache
-            .try_get_with(id.clone(), self.load(&id))
-            .await
-            .map_err(|e| AuthError::unavailable(e).with_credential_id(id.clone()))?;
-        let Some(record) = record else {
-            return Err(AuthError::new(ErrorKind::UnknownKey).with_credential_id(id));
-        };
+        let record = self.secrets.find(&id).await?;
         let denied = |kind| Err(AuthError::new(kind).with_credential_id(id.clone()));
         let matched = match_keys(record.keys(), self.clock.now(), |key| {
             ring::hmac::verify(&key.ring_key(), canonical.as_bytes(), &params.signature).is_ok()
@@ -169,30 +158,6 @@ impl<S: SecretStore> Inner<S> {
             .with_scopes(record.scopes.clone())
             .with_credential_id(record.key_id.clone()))
     }
-
-    async fn load(&self, id: &str) -> Result<Option<Arc<SecretRecord>>, LookupError> {
-        let find = self.store.find(id);
-        let found = if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::time::timeout(self.store_timeout, find)
-                .await
-                .map_err(|_| LookupError::Timeout(self.store_timeout))?
-        } else {
-            // Outside a Tokio runtime there is no timer to race against.
-            find.await
-        };
-        Ok(found
-            .map_err(LookupError::Store)?
-            .filter(|r| r.key_id == id)
-            .map(Arc::new))
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum LookupError {
-    #[error(transparent)]
-    Store(StoreError),
-    #[error("the secret store did not answer within {0:?}")]
-    Timeout(Duration),
 }
 
 impl<S: SecretStore> Scheme for HmacScheme<S> {
@@ -389,21 +354,19 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
         let replay = self.replay.unwrap_or_else(|| {
             ReplayCache::new(self.replay_capacity, self.window.saturating_mul(2))
         });
-        let cache = Cache::builder()
-            .max_capacity(self.cache_capacity)
-            .expire_after(LookupExpiry {
-                found: self.cache_ttl,
-                unknown: self.negative_ttl,
-            })
-            .build();
+        let secrets = CachedStore::new(
+            self.store,
+            self.cache_capacity,
+            self.cache_ttl,
+            self.negative_ttl,
+            self.store_timeout,
+        );
         HmacScheme {
             inner: Arc::new(Inner {
-                store: self.store,
-                cache,
+                secrets,
                 replay,
                 window: self.window,
                 required_headers,
-                store_timeout: self.store_timeout,
                 clock: self.clock,
             }),
         }
@@ -416,26 +379,5 @@ impl<S> fmt::Debug for HmacSchemeBuilder<S> {
             .field("window", &self.window)
             .field("required_headers", &self.required_headers)
             .finish_non_exhaustive()
-    }
-}
-
-/// Found records live for the cache TTL, unknown ids for the negative TTL.
-struct LookupExpiry {
-    found: Duration,
-    unknown: Duration,
-}
-
-impl Expiry<Box<str>, Option<Arc<SecretRecord>>> for LookupExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &Box<str>,
-        value: &Option<Arc<SecretRecord>>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(if value.is_some() {
-            self.found
-        } else {
-            self.unknown
-        })
     }
 }

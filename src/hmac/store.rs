@@ -5,9 +5,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+use moka::future::Cache;
+use moka::Expiry;
 
 use super::secrets::{HmacKey, RotatingKey};
+use crate::error::{AuthError, ErrorKind};
 use crate::principal::Scopes;
 
 /// One key id's secrets and the identity they prove.
@@ -260,5 +264,96 @@ impl fmt::Debug for InMemorySecretStore {
         f.debug_struct("InMemorySecretStore")
             .field("keys", &len)
             .finish()
+    }
+}
+
+/// A [`SecretStore`] behind a bounded cache of positive and negative
+/// answers, with a timeout: what the native and RFC 9421 schemes share.
+pub(crate) struct CachedStore<S> {
+    store: S,
+    cache: Cache<Box<str>, Option<Arc<SecretRecord>>>,
+    timeout: Duration,
+}
+
+impl<S: SecretStore> CachedStore<S> {
+    pub(crate) fn new(
+        store: S,
+        capacity: u64,
+        found_ttl: Duration,
+        unknown_ttl: Duration,
+        timeout: Duration,
+    ) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(LookupExpiry {
+                found: found_ttl,
+                unknown: unknown_ttl,
+            })
+            .build();
+        Self {
+            store,
+            cache,
+            timeout,
+        }
+    }
+
+    /// The record for `id`: 401 `unknown_key` when there is none, 503 when
+    /// the store fails or is too slow.
+    pub(crate) async fn find(&self, id: &str) -> Result<Arc<SecretRecord>, AuthError> {
+        let record = self
+            .cache
+            .try_get_with(id.into(), self.load(id))
+            .await
+            .map_err(|e| AuthError::unavailable(e).with_credential_id(id))?;
+        record.ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id))
+    }
+
+    pub(crate) async fn invalidate(&self, id: &str) {
+        self.cache.invalidate(id).await;
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Arc<SecretRecord>>, LookupError> {
+        let find = self.store.find(id);
+        let found = if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::time::timeout(self.timeout, find)
+                .await
+                .map_err(|_| LookupError::Timeout(self.timeout))?
+        } else {
+            // Outside a Tokio runtime there is no timer to race against.
+            find.await
+        };
+        Ok(found
+            .map_err(LookupError::Store)?
+            .filter(|r| r.key_id == id)
+            .map(Arc::new))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LookupError {
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("the secret store did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Found records live for the cache TTL, unknown ids for the negative TTL.
+struct LookupExpiry {
+    found: Duration,
+    unknown: Duration,
+}
+
+impl Expiry<Box<str>, Option<Arc<SecretRecord>>> for LookupExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Box<str>,
+        value: &Option<Arc<SecretRecord>>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(if value.is_some() {
+            self.found
+        } else {
+            self.unknown
+        })
     }
 }

@@ -13,7 +13,11 @@
 //!    a broken `Authorization` header → 400.
 //! 2. **Verify** ([`Scheme`]): the owning scheme, and only it, turns the
 //!    credential into a [`Principal`] — or an [`AuthError`] whose
-//!    [`ErrorKind`] says why.
+//!    [`ErrorKind`] says why. Signature schemes that cover the body ask for
+//!    it first; a layer built
+//!    [`with_request_bodies`](AuthLayerBuilder::with_request_bodies) reads
+//!    it up to a limit (413 beyond) and passes the same bytes on
+//!    ([`request_body`]).
 //! 3. **Authorize** ([`Authorizer`]): optional, per layer or per route.
 //! 4. **Respond** ([`response`]): one mapping from error kind to status,
 //!    `WWW-Authenticate` and `grpc-status`.
@@ -57,6 +61,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `api-key` | yes | [`api_key`]: key format, generator, stores, verifier |
+//! | `hmac` | yes | [`hmac`]: signed requests (native `HMAC-SHA256`, RFC 9421 `hmac-sha256`) and GitHub, Stripe, Slack webhooks |
 //! | `axum` | no | `Principal` and `Option<Principal>` as axum extractors |
 //! | `tonic` | no | reserved for tonic helpers; gRPC responses work without it |
 //! | `full` | no | all of the above |

@@ -267,7 +267,7 @@ preset_setters!(
 );
 
 /// `t` and the `v1` signatures of a `Stripe-Signature` header.
-fn parse_stripe(value: &str) -> Result<(u64, Vec<[u8; 32]>), AuthError> {
+pub(crate) fn parse_stripe(value: &str) -> Result<(u64, Vec<[u8; 32]>), AuthError> {
     let bad = || malformed("Stripe-Signature is not t=<unix>,v1=<hex>[,v1=<hex>]");
     let mut timestamp = None;
     let mut tags = Vec::new();

@@ -365,3 +365,35 @@ async fn stripe_tolerance_edges_and_tampering() {
     .await;
     assert_eq!(out.kind, Some(ErrorKind::InvalidFormat));
 }
+
+#[tokio::test]
+async fn payload_too_large_maps_to_413_problem_and_grpc_8() {
+    let layer = AuthLayer::builder()
+        .scheme(github_scheme())
+        .with_request_bodies()
+        .max_body_size(4)
+        .build()
+        .unwrap();
+    let service = layer.layer(echo(Arc::new(AtomicUsize::new(0))));
+
+    let response = service
+        .clone()
+        .oneshot(github(GITHUB_SIGNATURE, GITHUB_PAYLOAD))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(response.headers().get("www-authenticate").is_none());
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = serde_json::from_slice(&body_bytes(response).await).unwrap();
+    assert_eq!(problem["status"], 413);
+
+    let mut grpc = github(GITHUB_SIGNATURE, GITHUB_PAYLOAD);
+    grpc.headers_mut()
+        .insert("content-type", "application/grpc".parse().unwrap());
+    let response = service.oneshot(grpc).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["grpc-status"], "8");
+}

@@ -48,6 +48,8 @@ enum BaseError {
 }
 
 impl Target<'_> {
+    /// The host, lowercase, without the scheme's default port (RFC 9421
+    /// §2.2.3, RFC 9110 §4.2.3).
     fn authority(&self) -> Option<String> {
         let host = self
             .headers
@@ -55,7 +57,16 @@ impl Target<'_> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .or_else(|| self.uri.authority().map(|a| a.as_str()))?;
-        Some(host.to_ascii_lowercase())
+        let host = host.to_ascii_lowercase();
+        let default_port = match self.scheme().as_str() {
+            "https" => ":443",
+            "http" => ":80",
+            _ => return Some(host),
+        };
+        Some(
+            host.strip_suffix(default_port)
+                .map_or(host.clone(), str::to_owned),
+        )
     }
 
     fn scheme(&self) -> String {
@@ -1113,6 +1124,19 @@ mod tests {
             "https://example.com:8443/a%20b/c?x=1&y="
         );
         assert!(t.component("@query-param").is_err());
+        let default_port = http::Request::get("/")
+            .header("host", "example.com:443")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let t = Target {
+            method: &default_port.method,
+            uri: &default_port.uri,
+            headers: &default_port.headers,
+            assumed_scheme: "https",
+        };
+        assert_eq!(t.component("@authority").unwrap(), "example.com");
         assert_eq!(t.component("x-missing"), Err(BaseError::MissingHeader));
     }
 }

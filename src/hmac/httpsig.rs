@@ -63,10 +63,11 @@ impl Target<'_> {
             "http" => ":80",
             _ => return Some(host),
         };
-        Some(
-            host.strip_suffix(default_port)
-                .map_or(host.clone(), str::to_owned),
-        )
+        let mut host = host;
+        if let Some(len) = host.strip_suffix(default_port).map(str::len) {
+            host.truncate(len);
+        }
+        Some(host)
     }
 
     fn scheme(&self) -> String {

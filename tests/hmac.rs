@@ -384,3 +384,45 @@ async fn a_signing_client_against_a_loopback_axum_server() {
     assert_eq!(response.status(), 401);
     server.abort();
 }
+
+/// A store that never answers in time.
+struct SlowStore;
+
+impl authgate::hmac::SecretStore for SlowStore {
+    async fn find(&self, _: &str) -> Result<Option<SecretRecord>, authgate::hmac::StoreError> {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn a_slow_secret_store_is_503_not_401() {
+    let layer = AuthLayer::builder()
+        .scheme(
+            HmacScheme::builder(SlowStore)
+                .clock(ManualClock::at_unix(NOW))
+                .store_timeout(Duration::from_millis(20))
+                .build()
+                .unwrap(),
+        )
+        .with_request_bodies()
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let response = layer
+        .layer(echo(Arc::clone(&calls)))
+        .oneshot(signed(NOW, "slow").map(Body::from))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let signer = signer();
+    let text = format!("{signer:?} {:?} {:?}", store(), store().get("partner-1"));
+    assert!(!text.contains("s3cr3t"), "{text}");
+    assert!(text.contains("<redacted>"));
+}

@@ -397,3 +397,16 @@ async fn payload_too_large_maps_to_413_problem_and_grpc_8() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["grpc-status"], "8");
 }
+
+#[tokio::test]
+async fn an_opt_in_replay_cache_rejects_a_second_identical_delivery() {
+    let cache = authgate::hmac::ReplayCache::new(1_000, Duration::from_secs(600));
+    let scheme = || slack_scheme(SLACK_TS).replay_cache(cache.clone());
+    let req = || slack("1531420618", SLACK_SIGNATURE, SLACK_BODY);
+    assert_eq!(send(scheme(), None, req()).await.status, StatusCode::OK);
+    let out = send(scheme(), None, req()).await;
+    assert_eq!(
+        (out.status, out.kind, out.calls),
+        (StatusCode::UNAUTHORIZED, Some(ErrorKind::Replayed), 0)
+    );
+}

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use super::encoding::{body_of, check_window, parse_timestamp, unhex};
+use super::encoding::{body_of, check_window, hex, parse_timestamp, unhex};
+use super::replay::ReplayCache;
 use super::secrets::{match_keys, KeyMatch, WebhookSecrets};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
@@ -33,6 +34,7 @@ struct Preset {
     clock: SharedClock,
     tolerance: Duration,
     subject: Arc<str>,
+    replay: Option<ReplayCache>,
 }
 
 impl Preset {
@@ -42,6 +44,7 @@ impl Preset {
             clock: Arc::new(SystemClock),
             tolerance: Duration::from_secs(300),
             subject: subject.into(),
+            replay: None,
         }
     }
 
@@ -72,7 +75,18 @@ impl Preset {
             })
         });
         match matched {
-            KeyMatch::Current => Ok(Principal::new(&*self.subject, scheme)),
+            KeyMatch::Current => {
+                if let Some(cache) = &self.replay {
+                    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+                    for part in message {
+                        digest.update(part);
+                    }
+                    if !cache.first_use(scheme, &hex(digest.finish().as_ref())) {
+                        return Err(AuthError::new(ErrorKind::Replayed));
+                    }
+                }
+                Ok(Principal::new(&*self.subject, scheme))
+            }
             KeyMatch::Retired => Err(AuthError::new(ErrorKind::Rotated)
                 .with_description("the webhook was signed with a secret that was rotated out")),
             KeyMatch::None => Err(AuthError::new(ErrorKind::BadSignature)
@@ -113,6 +127,25 @@ macro_rules! preset_setters {
             #[must_use]
             pub fn subject(mut self, subject: &str) -> Self {
                 self.preset.subject = subject.into();
+                self
+            }
+
+            /// Rejects a second delivery of the same signed message (same
+            /// timestamp and body) with 401 `replayed` while `cache`
+            /// remembers it; give the cache a TTL of at least twice the
+            /// tolerance. Defaults to none: the tolerance window alone
+            /// bounds replays (and GitHub, which signs no timestamp, is not
+            /// bounded at all).
+            ///
+            /// ```
+            #[doc = $example]
+            /// let cache = authgate::hmac::ReplayCache::new(10_000, std::time::Duration::from_secs(600));
+            /// let scheme = scheme.replay_cache(cache);
+            /// # let _ = scheme;
+            /// ```
+            #[must_use]
+            pub fn replay_cache(mut self, cache: ReplayCache) -> Self {
+                self.preset.replay = Some(cache);
                 self
             }
         }

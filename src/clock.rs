@@ -104,4 +104,5 @@ impl fmt::Debug for ManualClock {
 }
 
 /// A shared clock handle.
+#[cfg(any(feature = "api-key", feature = "hmac"))]
 pub(crate) type SharedClock = Arc<dyn Clock>;

@@ -59,6 +59,9 @@ pub enum ErrorKind {
     Rotated,
     /// The credential was revoked. 401 `invalid_token`.
     Revoked,
+    /// A signed request was already seen: its nonce (or signature) is in the
+    /// replay cache. 401 `invalid_token`.
+    Replayed,
     /// The credential is valid but lacks a scope the route needs.
     /// 403 `insufficient_scope`.
     InsufficientScope,
@@ -67,6 +70,9 @@ pub enum ErrorKind {
     /// The server itself cannot verify right now: the key store is down or
     /// too slow. 503 with `Retry-After`.
     Unavailable,
+    /// The request body a signature covers is larger than the layer's body
+    /// limit; it was not read further. 413, gRPC 8 `RESOURCE_EXHAUSTED`.
+    PayloadTooLarge,
 }
 
 impl ErrorKind {
@@ -91,9 +97,11 @@ impl ErrorKind {
             Self::NotYetValid => "not_yet_valid",
             Self::Rotated => "rotated",
             Self::Revoked => "revoked",
+            Self::Replayed => "replayed",
             Self::InsufficientScope => "insufficient_scope",
             Self::Forbidden => "forbidden",
             Self::Unavailable => "unavailable",
+            Self::PayloadTooLarge => "payload_too_large",
         }
     }
 
@@ -110,6 +118,7 @@ impl ErrorKind {
             Self::Malformed | Self::Ambiguous => StatusCode::BAD_REQUEST,
             Self::InsufficientScope | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Missing
             | Self::UnsupportedScheme
             | Self::InvalidFormat
@@ -119,7 +128,8 @@ impl ErrorKind {
             | Self::Expired
             | Self::NotYetValid
             | Self::Rotated
-            | Self::Revoked => StatusCode::UNAUTHORIZED,
+            | Self::Revoked
+            | Self::Replayed => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -135,7 +145,11 @@ impl ErrorKind {
     #[must_use]
     pub const fn challenge_error(self) -> Option<&'static str> {
         match self {
-            Self::Missing | Self::UnsupportedScheme | Self::Unavailable | Self::Forbidden => None,
+            Self::Missing
+            | Self::UnsupportedScheme
+            | Self::Unavailable
+            | Self::Forbidden
+            | Self::PayloadTooLarge => None,
             Self::Malformed | Self::Ambiguous => Some("invalid_request"),
             Self::InsufficientScope => Some("insufficient_scope"),
             Self::InvalidFormat
@@ -145,7 +159,8 @@ impl ErrorKind {
             | Self::Expired
             | Self::NotYetValid
             | Self::Rotated
-            | Self::Revoked => Some("invalid_token"),
+            | Self::Revoked
+            | Self::Replayed => Some("invalid_token"),
         }
     }
 
@@ -168,9 +183,11 @@ impl ErrorKind {
             Self::NotYetValid => "the credential is not valid yet",
             Self::Rotated => "the credential was rotated and its grace period is over",
             Self::Revoked => "the credential was revoked",
+            Self::Replayed => "the signed request was already received",
             Self::InsufficientScope => "the credential lacks a required scope",
             Self::Forbidden => "access to this resource is denied",
             Self::Unavailable => "credentials cannot be verified right now",
+            Self::PayloadTooLarge => "the request body is too large to verify",
         }
     }
 }

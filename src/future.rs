@@ -1,4 +1,5 @@
-//! [`ResponseFuture`]: a small state machine — verifying, inner, rejected.
+//! [`ResponseFuture`]: a small state machine — reading the body (only for
+//! schemes that sign it), verifying, inner, rejected.
 
 use std::fmt;
 use std::future::Future;
@@ -12,14 +13,19 @@ use pin_project_lite::pin_project;
 use crate::body::ResponseBody;
 use crate::error::AuthError;
 use crate::principal::Principal;
+use crate::request_body::ReadFuture;
 use crate::scheme::VerifyFuture;
 
 /// What to do once verification has answered.
 pub(crate) type Continuation<F> = Box<dyn FnOnce(Result<Principal, AuthError>) -> Next<F> + Send>;
 
+/// What to do once the body has been read.
+pub(crate) type BodyContinuation<F> = Box<dyn FnOnce(Result<Bytes, AuthError>) -> Next<F> + Send>;
+
 pub(crate) enum Next<F> {
     Call(F),
     Reject(Response<Bytes>),
+    Verify(VerifyFuture, Continuation<F>),
 }
 
 pin_project! {
@@ -33,6 +39,10 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
+        Reading {
+            read: ReadFuture,
+            then: Option<BodyContinuation<F>>,
+        },
         Verifying {
             verify: VerifyFuture,
             then: Option<Continuation<F>>,
@@ -62,9 +72,30 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn verifying(verify: VerifyFuture, then: Continuation<F>) -> Self {
+    pub(crate) fn reading(read: ReadFuture, then: BodyContinuation<F>) -> Self {
         Self {
-            state: State::Verifying {
+            state: State::Reading {
+                read,
+                then: Some(then),
+            },
+        }
+    }
+
+    pub(crate) fn next(next: Next<F>) -> Self {
+        Self {
+            state: State::from(next),
+        }
+    }
+}
+
+impl<F> From<Next<F>> for State<F> {
+    fn from(next: Next<F>) -> Self {
+        match next {
+            Next::Call(future) => State::Inner { future },
+            Next::Reject(response) => State::Rejected {
+                response: Some(response),
+            },
+            Next::Verify(verify, then) => State::Verifying {
                 verify,
                 then: Some(then),
             },
@@ -82,19 +113,21 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
+                StateProj::Reading { read, then } => {
+                    let result = ready!(read.as_mut().poll(cx));
+                    let next = match then.take() {
+                        Some(then) => then(result),
+                        None => Next::Reject(polled_after_completion()),
+                    };
+                    this.state.set(State::from(next));
+                }
                 StateProj::Verifying { verify, then } => {
                     let result = ready!(verify.as_mut().poll(cx));
                     let next = match then.take() {
                         Some(then) => then(result),
                         None => Next::Reject(polled_after_completion()),
                     };
-                    let state = match next {
-                        Next::Call(future) => State::Inner { future },
-                        Next::Reject(response) => State::Rejected {
-                            response: Some(response),
-                        },
-                    };
-                    this.state.set(state);
+                    this.state.set(State::from(next));
                 }
                 StateProj::Inner { future } => {
                     let response = ready!(future.poll(cx))?;
@@ -120,6 +153,7 @@ fn polled_after_completion() -> Response<Bytes> {
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
+            State::Reading { .. } => "reading body",
             State::Verifying { .. } => "verifying",
             State::Inner { .. } => "inner",
             State::Rejected { .. } => "rejected",

@@ -1,6 +1,7 @@
 //! [`AuthLayer`]: the configuration, built once, shared by every clone.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use tower_layer::Layer;
 use crate::authorize::{Authorizer, RequireScopes};
 use crate::credentials::Extractor;
 use crate::error::ConfigError;
+use crate::request_body::{BodyMode, Buffered, ModeName, Untouched, DEFAULT_BODY_LIMIT};
 use crate::response::{ProblemDetails, RejectionResponse};
 use crate::scheme::{Challenge, Scheme};
 use crate::service::Auth;
@@ -16,7 +18,8 @@ use crate::service::Auth;
 /// A tower [`Layer`] that authenticates every request with one of its
 /// schemes, optionally authorizes it, and answers rejections itself.
 ///
-/// Cloning is cheap: schemes and their caches are shared.
+/// Cloning is cheap: schemes and their caches are shared. `M` is the
+/// [body mode](crate::request_body), chosen by the builder.
 ///
 /// # Example
 ///
@@ -44,9 +47,18 @@ use crate::service::Auth;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
-pub struct AuthLayer {
+pub struct AuthLayer<M = Untouched> {
     config: Arc<Config>,
+    mode: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for AuthLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            mode: PhantomData,
+        }
+    }
 }
 
 /// What every clone of a layer and its services share.
@@ -56,6 +68,8 @@ pub(crate) struct Config {
     pub(crate) authorizer: Option<Arc<dyn Authorizer>>,
     pub(crate) rejection: Arc<dyn RejectionResponse>,
     pub(crate) retry_after: Duration,
+    /// The most body bytes a [`Buffered`] layer reads.
+    pub(crate) body_limit: usize,
 }
 
 /// The schemes, their challenges and the routing table to them: shared even
@@ -97,7 +111,9 @@ impl AuthLayer {
     pub fn builder() -> AuthLayerBuilder {
         AuthLayerBuilder::default()
     }
+}
 
+impl<M: BodyMode> AuthLayer<M> {
     /// A copy of this layer, sharing its schemes and caches, that also runs
     /// `authorizer`. Meant for per-route rules with axum's `route_layer`.
     ///
@@ -119,7 +135,9 @@ impl AuthLayer {
                 authorizer: Some(Arc::new(authorizer)),
                 rejection: Arc::clone(&self.config.rejection),
                 retry_after: self.config.retry_after,
+                body_limit: self.config.body_limit,
             }),
+            mode: PhantomData,
         }
     }
 
@@ -144,17 +162,20 @@ impl AuthLayer {
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = Auth<S>;
+impl<S, M: BodyMode> Layer<S> for AuthLayer<M> {
+    type Service = Auth<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Auth::new(inner, Arc::clone(&self.config))
     }
 }
 
-impl fmt::Debug for AuthLayer {
+impl<M: BodyMode> fmt::Debug for AuthLayer<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.config.fmt(f)
+        f.debug_struct("AuthLayer")
+            .field("config", &self.config)
+            .field("bodies", &ModeName::<M>::new())
+            .finish()
     }
 }
 
@@ -166,6 +187,7 @@ impl fmt::Debug for Config {
             .field("anonymous", &self.anonymous)
             .field("authorizer", &self.authorizer.is_some())
             .field("retry_after", &self.retry_after)
+            .field("body_limit", &self.body_limit)
             .finish_non_exhaustive()
     }
 }
@@ -189,13 +211,15 @@ impl fmt::Debug for Config {
 /// # let _ = layer;
 /// ```
 #[must_use]
-pub struct AuthLayerBuilder {
+pub struct AuthLayerBuilder<M = Untouched> {
     schemes: Vec<Box<dyn Scheme>>,
     realm: Option<String>,
     anonymous: AnonymousPaths,
     authorizer: Option<Arc<dyn Authorizer>>,
     rejection: Arc<dyn RejectionResponse>,
     retry_after: Duration,
+    body_limit: usize,
+    mode: PhantomData<fn() -> M>,
 }
 
 impl Default for AuthLayerBuilder {
@@ -207,11 +231,70 @@ impl Default for AuthLayerBuilder {
             authorizer: None,
             rejection: Arc::new(ProblemDetails),
             retry_after: Duration::from_secs(5),
+            body_limit: DEFAULT_BODY_LIMIT,
+            mode: PhantomData,
         }
     }
 }
 
-impl AuthLayerBuilder {
+impl AuthLayerBuilder<Untouched> {
+    /// Lets schemes that sign request bodies (webhooks, [`hmac`](crate::hmac))
+    /// read them: the body of a request whose scheme
+    /// [needs it](Scheme::needs_body) is read up to
+    /// [`max_body_size`](AuthLayerBuilder::max_body_size), verified, and
+    /// passed on unchanged; other requests keep their body unread. The
+    /// inner service's body type must implement `From<Bytes>` (axum's
+    /// `Body` does). See [`request_body`](crate::request_body). Defaults to
+    /// off: a layer with a body-reading scheme does not build without it.
+    ///
+    /// ```
+    /// use authgate::hmac::{GithubWebhook, WebhookSecrets};
+    /// use authgate::AuthLayer;
+    ///
+    /// let layer = AuthLayer::builder()
+    ///     .scheme(GithubWebhook::new(WebhookSecrets::single("s")))
+    ///     .with_request_bodies()
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn with_request_bodies(self) -> AuthLayerBuilder<Buffered> {
+        AuthLayerBuilder {
+            schemes: self.schemes,
+            realm: self.realm,
+            anonymous: self.anonymous,
+            authorizer: self.authorizer,
+            rejection: self.rejection,
+            retry_after: self.retry_after,
+            body_limit: self.body_limit,
+            mode: PhantomData,
+        }
+    }
+}
+
+impl AuthLayerBuilder<Buffered> {
+    /// The largest body read for a signature, in bytes. A request announcing
+    /// a larger `Content-Length` is answered 413 before anything is read; a
+    /// body that grows past the limit is answered 413 as soon as it does.
+    /// Defaults to 1 MiB ([`DEFAULT_BODY_LIMIT`]).
+    ///
+    /// ```
+    /// # use authgate::hmac::{GithubWebhook, WebhookSecrets};
+    /// let layer = authgate::AuthLayer::builder()
+    ///     .scheme(GithubWebhook::new(WebhookSecrets::single("s")))
+    ///     .with_request_bodies()
+    ///     .max_body_size(64 * 1024)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+}
+
+impl<M: BodyMode> AuthLayerBuilder<M> {
     /// Adds a scheme. Each scheme owns the credential locations it declares;
     /// two schemes may not share one.
     pub fn scheme(mut self, scheme: impl Scheme) -> Self {
@@ -277,10 +360,18 @@ impl AuthLayerBuilder {
     /// # Errors
     ///
     /// With no scheme, when two schemes claim the same credential location,
-    /// or when the realm cannot be sent in a header.
-    pub fn build(self) -> Result<AuthLayer, ConfigError> {
+    /// when the realm cannot be sent in a header, or when a scheme reads
+    /// request bodies and the layer was not built
+    /// [`with_request_bodies`](AuthLayerBuilder::with_request_bodies).
+    pub fn build(self) -> Result<AuthLayer<M>, ConfigError> {
         if self.schemes.is_empty() {
             return Err(ConfigError::NoScheme);
+        }
+        if !M::READS_BODIES && self.schemes.iter().any(|s| s.reads_body()) {
+            return Err(ConfigError::InvalidSetting {
+                setting: "with_request_bodies",
+                why: "a scheme on this layer verifies request bodies: build the layer with .with_request_bodies()",
+            });
         }
         let mut extractor = Extractor::default();
         let mut challenges = Vec::with_capacity(self.schemes.len());
@@ -313,18 +404,22 @@ impl AuthLayerBuilder {
                 authorizer: self.authorizer,
                 rejection: self.rejection,
                 retry_after: self.retry_after,
+                body_limit: self.body_limit,
             }),
+            mode: PhantomData,
         })
     }
 }
 
-impl fmt::Debug for AuthLayerBuilder {
+impl<M: BodyMode> fmt::Debug for AuthLayerBuilder<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<_> = self.schemes.iter().map(|s| s.name()).collect();
         f.debug_struct("AuthLayerBuilder")
             .field("schemes", &names)
             .field("realm", &self.realm)
             .field("anonymous", &self.anonymous)
+            .field("bodies", &ModeName::<M>::new())
+            .field("body_limit", &self.body_limit)
             .finish_non_exhaustive()
     }
 }

@@ -29,7 +29,11 @@
 //! 2. **Verify** ([`Scheme`]): the one scheme that owns the credential's
 //!    location turns it into a [`Principal`] — or an [`AuthError`] whose
 //!    [`ErrorKind`] says why. Schemes answer synchronously when they can (a
-//!    cache hit), so the hot path does not allocate a future.
+//!    cache hit), so the hot path does not allocate a future. Signature
+//!    schemes that cover the body ask for it first; a layer built
+//!    [`with_request_bodies`](AuthLayerBuilder::with_request_bodies) reads
+//!    it up to a limit (413 beyond) and passes the same bytes on
+//!    ([`request_body`]).
 //! 3. **Authorize** ([`authorize`]): optional, per layer or per route:
 //!    scopes, claims, policies.
 //! 4. **Respond** ([`response`]): one mapping from error kind to HTTP
@@ -215,6 +219,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `api-key` | yes | [`api_key`]: key format, generator, stores, verifier |
+//! | `hmac` | yes | [`hmac`]: signed requests (native `HMAC-SHA256`, RFC 9421 `hmac-sha256`) and GitHub, Stripe, Slack webhooks |
 //! | `axum` | no | `Principal` and `Option<Principal>` as axum extractors |
 //! | `full` | no | all of the above |
 //!
@@ -230,9 +235,12 @@ pub mod clock;
 pub mod credentials;
 mod error;
 mod future;
+#[cfg(feature = "hmac")]
+pub mod hmac;
 mod integration;
 mod layer;
 mod principal;
+pub mod request_body;
 pub mod response;
 mod scheme;
 mod secret;

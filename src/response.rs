@@ -4,10 +4,11 @@
 //! |---|---|---|---|
 //! | missing, unsupported scheme | 401 | every scheme, bare | 16 `UNAUTHENTICATED` |
 //! | malformed, ambiguous | 400 | every scheme, `error="invalid_request"` on the one concerned | 16 |
-//! | invalid format, unknown key, wrong environment, bad signature, expired, not yet valid, rotated, revoked | 401 | every scheme, `error="invalid_token"` on the one concerned | 16 |
+//! | invalid format, unknown key, wrong environment, bad signature, expired, not yet valid, rotated, revoked, replayed | 401 | every scheme, `error="invalid_token"` on the one concerned | 16 |
 //! | insufficient scope | 403 | the principal's scheme, `error="insufficient_scope"`, `scope="…"` | 7 `PERMISSION_DENIED` |
 //! | forbidden (policy) | 403 | none | 7 |
 //! | unavailable | 503 + `Retry-After` | none | 14 `UNAVAILABLE` |
+//! | payload too large | 413 | none | 8 `RESOURCE_EXHAUSTED` |
 //!
 //! HTTP bodies are RFC 9457 problem details (`application/problem+json`).
 //! Requests whose `content-type` starts with `application/grpc` are answered
@@ -79,9 +80,10 @@ impl<'a> Rejection<'a> {
             let is_concerned = concerned.is_none_or(|c| c == index);
             let with_error = match kind {
                 ErrorKind::InsufficientScope if is_concerned => true,
-                ErrorKind::InsufficientScope | ErrorKind::Forbidden | ErrorKind::Unavailable => {
-                    continue
-                }
+                ErrorKind::InsufficientScope
+                | ErrorKind::Forbidden
+                | ErrorKind::Unavailable
+                | ErrorKind::PayloadTooLarge => continue,
                 _ => kind.challenge_error().is_some() && is_concerned,
             };
             let mut text = challenge.to_string();
@@ -229,12 +231,14 @@ fn problem_response(error: &AuthError) -> Response<Bytes> {
 /// assert_eq!(grpc_status(ErrorKind::Missing), 16);
 /// assert_eq!(grpc_status(ErrorKind::InsufficientScope), 7);
 /// assert_eq!(grpc_status(ErrorKind::Unavailable), 14);
+/// assert_eq!(grpc_status(ErrorKind::PayloadTooLarge), 8);
 /// ```
 #[must_use]
 pub fn grpc_status(kind: ErrorKind) -> u16 {
     match kind.status() {
         StatusCode::FORBIDDEN => 7,
         StatusCode::SERVICE_UNAVAILABLE => 14,
+        StatusCode::PAYLOAD_TOO_LARGE => 8,
         _ => 16,
     }
 }

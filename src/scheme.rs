@@ -10,6 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use bytes::Bytes;
 use http::request::Parts;
 
 use crate::credentials::{Credential, CredentialLocation};
@@ -84,17 +85,34 @@ impl fmt::Debug for Verification {
 #[derive(Debug)]
 pub struct VerifyContext<'a> {
     parts: &'a Parts,
+    body: Option<&'a Bytes>,
 }
 
 impl<'a> VerifyContext<'a> {
-    pub(crate) fn new(parts: &'a Parts) -> Self {
-        Self { parts }
+    pub(crate) fn new(parts: &'a Parts, body: Option<&'a Bytes>) -> Self {
+        Self { parts, body }
     }
 
     /// The request's method, URI, headers and extensions.
     #[must_use]
     pub fn parts(&self) -> &'a Parts {
         self.parts
+    }
+
+    /// The whole request body, when the scheme asked for it with
+    /// [`Scheme::needs_body`] and the layer was built
+    /// [`with_request_bodies`](crate::AuthLayerBuilder::with_request_bodies);
+    /// `None` otherwise. An empty body is `Some` of no bytes.
+    ///
+    /// ```
+    /// # use authgate::VerifyContext;
+    /// fn body_len(ctx: &VerifyContext<'_>) -> Option<usize> {
+    ///     ctx.body().map(|b| b.len())
+    /// }
+    /// ```
+    #[must_use]
+    pub fn body(&self) -> Option<&'a Bytes> {
+        self.body
     }
 }
 
@@ -228,6 +246,26 @@ pub trait Scheme: Send + Sync + 'static {
 
     /// The challenge sent in `WWW-Authenticate` on a 401.
     fn challenge(&self) -> Challenge;
+
+    /// Whether this scheme ever verifies request bodies (webhook and
+    /// request signatures). A layer refuses to build with such a scheme
+    /// unless it was built
+    /// [`with_request_bodies`](crate::AuthLayerBuilder::with_request_bodies).
+    /// Defaults to `false`.
+    fn reads_body(&self) -> bool {
+        false
+    }
+
+    /// Whether verifying this credential needs the body: asked after
+    /// extraction, before [`verify`](Self::verify), and only when
+    /// [`reads_body`](Self::reads_body) is `true`. The layer then reads the
+    /// body up to its limit, hands it to `verify` through
+    /// [`VerifyContext::body`], and passes the same bytes on. Defaults to
+    /// [`reads_body`](Self::reads_body).
+    fn needs_body(&self, credential: &Credential, parts: &Parts) -> bool {
+        let _ = (credential, parts);
+        self.reads_body()
+    }
 
     /// Verifies one credential.
     ///

@@ -1,6 +1,7 @@
 //! [`Auth`]: the service that runs extract → verify → authorize → respond.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::mem;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -9,16 +10,20 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Request, Response};
+use http_body::Body;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::credentials::Credential;
 use crate::error::{AuthError, ErrorKind};
-use crate::future::{Continuation, Next, ResponseFuture};
+use crate::future::{BodyContinuation, Continuation, Next, ResponseFuture};
 use crate::layer::Config;
 use crate::principal::Principal;
+use crate::request_body::{
+    announced_too_large, read_limited, too_large, BodyMode, Buffered, ModeName, Untouched,
+};
 use crate::response::Rejection;
-use crate::scheme::{VerificationState, VerifyContext};
+use crate::scheme::{Scheme, VerificationState, VerifyContext};
 use crate::trace;
 
 /// The middleware service built by [`AuthLayer`](crate::AuthLayer).
@@ -26,14 +31,39 @@ use crate::trace;
 /// Rejections are responses, not errors: the error type is the inner
 /// service's, and a 401 is an `Ok` response carrying the [`AuthError`] in its
 /// extensions.
-pub struct Auth<S> {
+///
+/// `M` is the layer's [body mode](crate::request_body): with the default,
+/// [`Untouched`], the inner service gets the request exactly as received;
+/// with [`Buffered`], bodies a scheme signs are read first.
+///
+/// ```
+/// use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+/// use authgate::{Auth, AuthLayer};
+/// use tower::{service_fn, Layer};
+///
+/// let layer = AuthLayer::builder()
+///     .scheme(ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live").unwrap())
+///     .build()
+///     .unwrap();
+/// let inner = service_fn(|_req: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+/// });
+/// let service: Auth<_> = layer.layer(inner);
+/// let _inner = service.into_inner();
+/// ```
+pub struct Auth<S, M = Untouched> {
     inner: S,
     config: Arc<Config>,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl<S> Auth<S> {
+impl<S, M> Auth<S, M> {
     pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
-        Self { inner, config }
+        Self {
+            inner,
+            config,
+            mode: PhantomData,
+        }
     }
 
     /// The inner service.
@@ -52,25 +82,23 @@ impl<S> Auth<S> {
     }
 }
 
-impl<S: Clone> Clone for Auth<S> {
+impl<S: Clone, M> Clone for Auth<S, M> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            config: Arc::clone(&self.config),
-        }
+        Self::new(self.inner.clone(), Arc::clone(&self.config))
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for Auth<S> {
+impl<S: fmt::Debug, M: BodyMode> fmt::Debug for Auth<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Auth")
             .field("inner", &self.inner)
             .field("config", &self.config)
+            .field("bodies", &ModeName::<M>::new())
             .finish()
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, Untouched>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     ReqBody: Send + 'static,
@@ -84,70 +112,160 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let start = Instant::now();
-        let config = &self.config;
         let (parts, body) = request.into_parts();
-        let anonymous = config.anonymous.matches(parts.uri.path());
+        match extract(&self.config, &parts) {
+            Extracted::Anonymous => {
+                let parts = mark_anonymous(&self.config, parts);
+                ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
+            }
+            Extracted::Rejected(response) => ResponseFuture::rejected(response),
+            Extracted::Found(decision) => {
+                ResponseFuture::next(verify(&mut self.inner, decision, parts, body, None))
+            }
+        }
+    }
+}
 
-        let (index, credential) = match config.schemes.extractor.extract(&parts) {
-            Ok(Some(found)) => found,
-            Ok(None) if anonymous => {
-                trace::anonymous(start);
-                let mut parts = parts;
-                parts.extensions.insert(AuthContext {
-                    config: Arc::clone(config),
-                    scheme: None,
-                });
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, Buffered>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    ReqBody: Body + From<Bytes> + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let decision = match extract(&self.config, &parts) {
+            Extracted::Anonymous => {
+                let parts = mark_anonymous(&self.config, parts);
                 return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)));
             }
-            Ok(None) => {
-                let error = AuthError::new(ErrorKind::Missing);
-                trace::denied(None, &error, None, None, start);
-                return ResponseFuture::rejected(reject(config, &parts, &error));
-            }
-            Err(error) => {
-                let scheme = error
-                    .scheme_index()
-                    .and_then(|i| config.schemes.list.get(i))
-                    .map(|s| s.name());
-                trace::denied(scheme, &error, None, None, start);
-                return ResponseFuture::rejected(reject(config, &parts, &error));
-            }
+            Extracted::Rejected(response) => return ResponseFuture::rejected(response),
+            Extracted::Found(decision) => decision,
         };
+        let needs_body = decision.scheme().is_some_and(|scheme| {
+            scheme.reads_body() && scheme.needs_body(&decision.credential, &parts)
+        });
+        if !needs_body {
+            return ResponseFuture::next(verify(&mut self.inner, decision, parts, body, None));
+        }
+        if body.is_end_stream() {
+            // Nothing to read: the scheme signs an empty body.
+            let empty = Some(Bytes::new());
+            return ResponseFuture::next(verify(&mut self.inner, decision, parts, body, empty));
+        }
+        let limit = self.config.body_limit;
+        if announced_too_large(&parts, &body, limit) {
+            return ResponseFuture::next(Next::Reject(decision.deny(&parts, too_large(), None)));
+        }
+        // Take the service that was polled ready; leave a clone behind.
+        let clone = self.inner.clone();
+        let mut inner = mem::replace(&mut self.inner, clone);
+        let then: BodyContinuation<S::Future> = Box::new(move |read| match read {
+            Ok(bytes) => {
+                let body = ReqBody::from(bytes.clone());
+                verify(&mut inner, decision, parts, body, Some(bytes))
+            }
+            Err(error) => Next::Reject(decision.deny(&parts, error, None)),
+        });
+        ResponseFuture::reading(Box::pin(read_limited(body, limit)), then)
+    }
+}
 
-        let Some(scheme) = config.schemes.list.get(index) else {
-            // The extractor only returns indexes of registered schemes.
-            let error = AuthError::new(ErrorKind::Unavailable);
-            return ResponseFuture::rejected(reject(config, &parts, &error));
-        };
-        let decision = Decision {
-            config: Arc::clone(config),
-            index,
-            credential,
-            anonymous,
-            start,
-        };
-        match scheme
-            .verify(&decision.credential, &VerifyContext::new(&parts))
-            .0
-        {
-            VerificationState::Ready(result) => match decision.decide(parts, result) {
-                Ok(parts) => {
-                    ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
-                }
-                Err(response) => ResponseFuture::rejected(response),
-            },
-            VerificationState::Pending(verify) => {
-                // Take the service that was polled ready; leave a clone behind.
-                let clone = self.inner.clone();
-                let mut inner = mem::replace(&mut self.inner, clone);
-                let then: Continuation<S::Future> =
-                    Box::new(move |result| match decision.decide(parts, result) {
-                        Ok(parts) => Next::Call(inner.call(Request::from_parts(parts, body))),
-                        Err(response) => Next::Reject(response),
-                    });
-                ResponseFuture::verifying(verify, then)
-            }
+/// Lets authorization layers further in know that authentication ran and
+/// found no credential on an anonymous path.
+fn mark_anonymous(config: &Arc<Config>, mut parts: Parts) -> Parts {
+    parts.extensions.insert(AuthContext {
+        config: Arc::clone(config),
+        scheme: None,
+    });
+    parts
+}
+
+/// Where a request goes after extraction.
+enum Extracted {
+    /// No credential on an anonymous path: straight to the inner service.
+    Anonymous,
+    Rejected(Response<Bytes>),
+    Found(Decision),
+}
+
+fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
+    let start = Instant::now();
+    let anonymous = config.anonymous.matches(parts.uri.path());
+    let (index, credential) = match config.schemes.extractor.extract(parts) {
+        Ok(Some(found)) => found,
+        Ok(None) if anonymous => {
+            trace::anonymous(start);
+            return Extracted::Anonymous;
+        }
+        Ok(None) => {
+            let error = AuthError::new(ErrorKind::Missing);
+            trace::denied(None, &error, None, None, start);
+            return Extracted::Rejected(reject(config, parts, &error));
+        }
+        Err(error) => {
+            let scheme = error
+                .scheme_index()
+                .and_then(|i| config.schemes.list.get(i))
+                .map(|s| s.name());
+            trace::denied(scheme, &error, None, None, start);
+            return Extracted::Rejected(reject(config, parts, &error));
+        }
+    };
+    Extracted::Found(Decision {
+        config: Arc::clone(config),
+        index,
+        credential,
+        anonymous,
+        start,
+    })
+}
+
+/// Runs the credential's scheme, then either calls `inner` or rejects.
+fn verify<S, B, ResBody>(
+    inner: &mut S,
+    decision: Decision,
+    parts: Parts,
+    body: B,
+    bytes: Option<Bytes>,
+) -> Next<S::Future>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    B: Send + 'static,
+{
+    let Some(scheme) = decision.scheme() else {
+        // The extractor only returns indexes of registered schemes.
+        let error = AuthError::new(ErrorKind::Unavailable);
+        return Next::Reject(reject(&decision.config, &parts, &error));
+    };
+    let verification = scheme.verify(
+        &decision.credential,
+        &VerifyContext::new(&parts, bytes.as_ref()),
+    );
+    match verification.0 {
+        VerificationState::Ready(result) => match decision.decide(parts, result) {
+            Ok(parts) => Next::Call(inner.call(Request::from_parts(parts, body))),
+            Err(response) => Next::Reject(response),
+        },
+        VerificationState::Pending(future) => {
+            // Take the service that was polled ready; leave a clone behind.
+            let clone = inner.clone();
+            let mut inner = mem::replace(inner, clone);
+            let then: Continuation<S::Future> =
+                Box::new(move |result| match decision.decide(parts, result) {
+                    Ok(parts) => Next::Call(inner.call(Request::from_parts(parts, body))),
+                    Err(response) => Next::Reject(response),
+                });
+            Next::Verify(future, then)
         }
     }
 }
@@ -171,6 +289,11 @@ struct Decision {
 }
 
 impl Decision {
+    /// The scheme that owns the credential.
+    fn scheme(&self) -> Option<&dyn Scheme> {
+        self.config.schemes.list.get(self.index).map(|s| &**s)
+    }
+
     /// Authorizes a verified principal and puts it in the request, or builds
     /// the rejection.
     // Both variants are large and moved exactly once; boxing would only add
@@ -204,18 +327,27 @@ impl Decision {
                 });
                 Ok(parts)
             }
-            Err((error, principal)) => {
-                let error = error.for_scheme(self.index);
-                trace::denied(
-                    scheme_name,
-                    &error,
-                    principal.as_ref(),
-                    Some(&self.credential),
-                    self.start,
-                );
-                Err(reject(&self.config, &parts, &error))
-            }
+            Err((error, principal)) => Err(self.deny(&parts, error, principal.as_ref())),
         }
+    }
+
+    /// Logs the denial and builds the rejection.
+    fn deny(
+        &self,
+        parts: &Parts,
+        error: AuthError,
+        principal: Option<&Principal>,
+    ) -> Response<Bytes> {
+        let error = error.for_scheme(self.index);
+        let scheme_name = self.scheme().map(|s| s.name());
+        trace::denied(
+            scheme_name,
+            &error,
+            principal,
+            Some(&self.credential),
+            self.start,
+        );
+        reject(&self.config, parts, &error)
     }
 }
 

@@ -17,5 +17,7 @@ mod extract;
 mod location;
 mod query;
 
+#[cfg(feature = "hmac")]
+pub(crate) use extract::is_tchar;
 pub(crate) use extract::Extractor;
 pub use location::{AuthorizationSyntax, Credential, CredentialLocation};

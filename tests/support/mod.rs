@@ -1,5 +1,5 @@
-//! Shared fixtures: a key store with one key in every state, and an echo
-//! service that reports the principal it received.
+//! Shared fixtures: a key store with one key in every state, echo services
+//! that report the principal or the body they received, and log capture.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::convert::Infallible;
@@ -12,6 +12,7 @@ use authgate::{Principal, Scopes};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
+use tower::{service_fn, BoxError, Service};
 
 /// Plaintext keys, one per state.
 pub struct Keys {
@@ -189,4 +190,46 @@ pub fn capture_logs(level: tracing::Level) -> (Capture, tracing::subscriber::Def
         .with_writer(move || writer.clone())
         .finish();
     (capture, tracing::subscriber::set_default(subscriber))
+}
+
+/// Counts calls and answers with the received body, unchanged.
+pub fn body_echo(
+    calls: Arc<AtomicUsize>,
+) -> impl Service<
+    Request<axum::body::Body>,
+    Response = Response<axum::body::Body>,
+    Error = Infallible,
+    Future: Send,
+> + Clone
+       + Send
+       + 'static {
+    service_fn(move |req: Request<axum::body::Body>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let bytes = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            Ok::<_, Infallible>(Response::new(axum::body::Body::from(bytes)))
+        }
+    })
+}
+
+/// The whole body of a response.
+pub async fn body_bytes<B>(response: Response<B>) -> bytes::Bytes
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    match response.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => bytes::Bytes::new(),
+    }
+}
+
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message);
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,0 +1,359 @@
+//! Where the native scheme's and RFC 9421's shared secrets live: the
+//! [`SecretStore`] trait, the record, and the in-memory store.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use moka::future::Cache;
+use moka::Expiry;
+
+use super::secrets::{HmacKey, RotatingKey};
+use crate::error::{AuthError, ErrorKind};
+use crate::principal::Scopes;
+
+/// One key id's secrets and the identity they prove.
+///
+/// A record usually holds one secret. During a rotation it holds the new
+/// one and the old ones until their grace deadline; a signature made with
+/// any secret still in service verifies.
+///
+/// # Example
+///
+/// ```
+/// use authgate::hmac::{HmacKey, SecretRecord};
+/// use authgate::Scopes;
+///
+/// let mut record = SecretRecord::new("partner-1", HmacKey::new("s3cr3t"), "acct_42");
+/// record.scopes = Scopes::parse("orders:write");
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SecretRecord {
+    /// The key id clients send (`keyId=` or RFC 9421 `keyid`).
+    pub key_id: String,
+    /// Who the key authenticates.
+    pub subject: String,
+    /// What the key may do.
+    pub scopes: Scopes,
+    /// A revoked key never verifies again.
+    pub revoked: bool,
+    keys: Vec<RotatingKey>,
+}
+
+impl SecretRecord {
+    /// A record with one secret, no scopes, not revoked.
+    #[must_use]
+    pub fn new(key_id: impl Into<String>, key: HmacKey, subject: impl Into<String>) -> Self {
+        Self {
+            key_id: key_id.into(),
+            subject: subject.into(),
+            scopes: Scopes::empty(),
+            revoked: false,
+            keys: vec![RotatingKey {
+                key,
+                retires_at: None,
+            }],
+        }
+    }
+
+    /// Adds a secret that is valid alongside the others until `retires_at`
+    /// (`None`: until rotated out).
+    ///
+    /// ```
+    /// # use authgate::hmac::{HmacKey, SecretRecord};
+    /// let record = SecretRecord::new("k1", HmacKey::new("a"), "svc").with_key(HmacKey::new("b"), None);
+    /// assert_eq!(record.key_count(), 2);
+    /// ```
+    #[must_use]
+    pub fn with_key(mut self, key: HmacKey, retires_at: Option<SystemTime>) -> Self {
+        self.keys.push(RotatingKey { key, retires_at });
+        self
+    }
+
+    /// Adds `key`; every secret already there keeps working until
+    /// `now + grace`. Secrets already past their deadline are dropped.
+    ///
+    /// ```
+    /// # use authgate::hmac::{HmacKey, SecretRecord};
+    /// # use std::time::{Duration, SystemTime};
+    /// let mut record = SecretRecord::new("k1", HmacKey::new("old"), "svc");
+    /// record.rotate(HmacKey::new("new"), Duration::from_secs(3600), SystemTime::now());
+    /// assert_eq!(record.key_count(), 2);
+    /// ```
+    pub fn rotate(&mut self, key: HmacKey, grace: Duration, now: SystemTime) {
+        let deadline = now + grace;
+        self.keys.retain(|k| k.retires_at.is_none_or(|t| t > now));
+        for old in &mut self.keys {
+            old.retires_at = Some(old.retires_at.map_or(deadline, |t| t.min(deadline)));
+        }
+        self.keys.push(RotatingKey {
+            key,
+            retires_at: None,
+        });
+    }
+
+    /// The number of secrets held, retired ones included.
+    #[must_use]
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub(crate) fn keys(&self) -> &[RotatingKey] {
+        &self.keys
+    }
+}
+
+impl fmt::Debug for SecretRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretRecord")
+            .field("key_id", &self.key_id)
+            .field("subject", &self.subject)
+            .field("scopes", &self.scopes)
+            .field("revoked", &self.revoked)
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+/// The store could not answer. The request gets a 503, never a 401.
+///
+/// ```
+/// let err = authgate::hmac::StoreError::new(std::io::Error::other("db down"));
+/// assert_eq!(err.to_string(), "secret store error: db down");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("secret store error: {0}")]
+pub struct StoreError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    /// Wraps the cause.
+    pub fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(cause.into())
+    }
+}
+
+/// Where shared secrets are looked up by key id: your database or vault, or
+/// the [`InMemorySecretStore`].
+///
+/// Look-ups go through a bounded cache in the scheme, so the store sees at
+/// most one query per key id per cache lifetime.
+///
+/// # Example
+///
+/// ```
+/// use authgate::hmac::{SecretRecord, SecretStore, StoreError};
+///
+/// struct Vault; // holds a client in real life
+///
+/// impl SecretStore for Vault {
+///     async fn find(&self, key_id: &str) -> Result<Option<SecretRecord>, StoreError> {
+///         Ok(None)
+///     }
+/// }
+/// ```
+pub trait SecretStore: Send + Sync + 'static {
+    /// The record for `key_id`, `Ok(None)` when there is none, an error when
+    /// the store cannot answer.
+    fn find(
+        &self,
+        key_id: &str,
+    ) -> impl Future<Output = Result<Option<SecretRecord>, StoreError>> + Send;
+}
+
+impl<S: SecretStore> SecretStore for Arc<S> {
+    fn find(
+        &self,
+        key_id: &str,
+    ) -> impl Future<Output = Result<Option<SecretRecord>, StoreError>> + Send {
+        S::find(self, key_id)
+    }
+}
+
+/// Secrets in memory: for tests, examples and services with a handful of
+/// partners loaded at start-up. Clones share the same records.
+///
+/// ```
+/// use authgate::hmac::{HmacKey, InMemorySecretStore, SecretRecord};
+///
+/// let store = InMemorySecretStore::new();
+/// store.insert(SecretRecord::new("partner-1", HmacKey::new("s3cr3t"), "acct_42"));
+/// assert!(store.get("partner-1").is_some());
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemorySecretStore {
+    records: Arc<RwLock<HashMap<String, SecretRecord>>>,
+}
+
+impl InMemorySecretStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a record.
+    pub fn insert(&self, record: SecretRecord) {
+        self.write().insert(record.key_id.clone(), record);
+    }
+
+    /// Rotates the secret of `key_id` (see [`SecretRecord::rotate`]).
+    /// Returns whether the key id exists. The scheme's cache may hold the
+    /// old record for its TTL: call the scheme's `invalidate` to make the
+    /// new secret usable at once.
+    ///
+    /// ```
+    /// # use authgate::hmac::{HmacKey, InMemorySecretStore, SecretRecord};
+    /// # use std::time::{Duration, SystemTime};
+    /// # let store = InMemorySecretStore::new();
+    /// # store.insert(SecretRecord::new("k1", HmacKey::new("old"), "svc"));
+    /// assert!(store.rotate("k1", HmacKey::new("new"), Duration::from_secs(600), SystemTime::now()));
+    /// ```
+    pub fn rotate(&self, key_id: &str, key: HmacKey, grace: Duration, now: SystemTime) -> bool {
+        self.write()
+            .get_mut(key_id)
+            .map(|record| record.rotate(key, grace, now))
+            .is_some()
+    }
+
+    /// Marks a key id revoked. Returns whether it existed.
+    ///
+    /// ```
+    /// # let store = authgate::hmac::InMemorySecretStore::new();
+    /// assert!(!store.revoke("nobody"));
+    /// ```
+    pub fn revoke(&self, key_id: &str) -> bool {
+        self.write()
+            .get_mut(key_id)
+            .map(|r| r.revoked = true)
+            .is_some()
+    }
+
+    /// A copy of the record for `key_id`.
+    #[must_use]
+    pub fn get(&self, key_id: &str) -> Option<SecretRecord> {
+        self.records
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key_id)
+            .cloned()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, SecretRecord>> {
+        // A panic elsewhere while holding the lock cannot leave a HashMap of
+        // whole records half-written, so a poisoned lock is still usable.
+        self.records.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl SecretStore for InMemorySecretStore {
+    async fn find(&self, key_id: &str) -> Result<Option<SecretRecord>, StoreError> {
+        Ok(self.get(key_id))
+    }
+}
+
+impl fmt::Debug for InMemorySecretStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self
+            .records
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("InMemorySecretStore")
+            .field("keys", &len)
+            .finish()
+    }
+}
+
+/// A [`SecretStore`] behind a bounded cache of positive and negative
+/// answers, with a timeout: what the native and RFC 9421 schemes share.
+pub(crate) struct CachedStore<S> {
+    store: S,
+    cache: Cache<Box<str>, Option<Arc<SecretRecord>>>,
+    timeout: Duration,
+}
+
+impl<S: SecretStore> CachedStore<S> {
+    pub(crate) fn new(
+        store: S,
+        capacity: u64,
+        found_ttl: Duration,
+        unknown_ttl: Duration,
+        timeout: Duration,
+    ) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(LookupExpiry {
+                found: found_ttl,
+                unknown: unknown_ttl,
+            })
+            .build();
+        Self {
+            store,
+            cache,
+            timeout,
+        }
+    }
+
+    /// The record for `id`: 401 `unknown_key` when there is none, 503 when
+    /// the store fails or is too slow.
+    pub(crate) async fn find(&self, id: &str) -> Result<Arc<SecretRecord>, AuthError> {
+        let record = self
+            .cache
+            .try_get_with(id.into(), self.load(id))
+            .await
+            .map_err(|e| AuthError::unavailable(e).with_credential_id(id))?;
+        record.ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id))
+    }
+
+    pub(crate) async fn invalidate(&self, id: &str) {
+        self.cache.invalidate(id).await;
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Arc<SecretRecord>>, LookupError> {
+        let find = self.store.find(id);
+        let found = if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::time::timeout(self.timeout, find)
+                .await
+                .map_err(|_| LookupError::Timeout(self.timeout))?
+        } else {
+            // Outside a Tokio runtime there is no timer to race against.
+            find.await
+        };
+        Ok(found
+            .map_err(LookupError::Store)?
+            .filter(|r| r.key_id == id)
+            .map(Arc::new))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LookupError {
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("the secret store did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Found records live for the cache TTL, unknown ids for the negative TTL.
+struct LookupExpiry {
+    found: Duration,
+    unknown: Duration,
+}
+
+impl Expiry<Box<str>, Option<Arc<SecretRecord>>> for LookupExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Box<str>,
+        value: &Option<Arc<SecretRecord>>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(if value.is_some() {
+            self.found
+        } else {
+            self.unknown
+        })
+    }
+}

@@ -1,1 +1,2 @@
-fn main(){}
+//! Layer benchmarks (placeholder until the bench lands).
+fn main() {}

@@ -1,1 +1,2 @@
-fn main(){}
+//! Demo (placeholder).
+fn main() {}

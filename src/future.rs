@@ -15,8 +15,7 @@ use crate::principal::Principal;
 use crate::scheme::VerifyFuture;
 
 /// What to do once verification has answered.
-pub(crate) type Continuation<F> =
-    Box<dyn FnOnce(Result<Principal, AuthError>) -> Next<F> + Send>;
+pub(crate) type Continuation<F> = Box<dyn FnOnce(Result<Principal, AuthError>) -> Next<F> + Send>;
 
 pub(crate) enum Next<F> {
     Call(F),
@@ -125,6 +124,8 @@ impl<F> fmt::Debug for ResponseFuture<F> {
             State::Inner { .. } => "inner",
             State::Rejected { .. } => "rejected",
         };
-        f.debug_struct("ResponseFuture").field("state", &state).finish()
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
     }
 }

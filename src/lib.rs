@@ -57,6 +57,8 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `api-key` | yes | [`api_key`]: key format, generator, stores, verifier |
+//! | `jwt` | yes | [`jwt`]: JWT bearer tokens, issuers, static keys, JWKS cache |
+//! | `jwks-http` | no | `jwt::HttpFetcher`: JWKS over HTTPS (hyper, rustls with ring) |
 //! | `axum` | no | `Principal` and `Option<Principal>` as axum extractors |
 //! | `tonic` | no | reserved for tonic helpers; gRPC responses work without it |
 //! | `full` | no | all of the above |
@@ -72,6 +74,8 @@ pub mod credentials;
 mod error;
 mod future;
 mod integration;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 mod layer;
 mod principal;
 pub mod response;

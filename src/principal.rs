@@ -39,7 +39,10 @@ impl Scopes {
     /// Parses a space-separated `scope` string (RFC 6749 §3.3).
     #[must_use]
     pub fn parse(space_separated: &str) -> Self {
-        space_separated.split(' ').filter(|s| !s.is_empty()).collect()
+        space_separated
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 
     /// Whether `scope` is in the set (exact match).

@@ -100,7 +100,11 @@ impl<'a> Rejection<'a> {
         let Some(code) = kind.challenge_error() else {
             return;
         };
-        let mut sep = if challenge.params().next().is_some() { ", " } else { " " };
+        let mut sep = if challenge.params().next().is_some() {
+            ", "
+        } else {
+            " "
+        };
         let mut push = |name: &str, value: &dyn fmt::Display| {
             let value = sanitize(&value.to_string());
             // Writing to a String cannot fail.
@@ -305,7 +309,9 @@ mod tests {
         let err = AuthError::insufficient_scope(Scopes::parse("a b")).for_scheme(0);
         assert_eq!(
             render(&err),
-            [r#"Bearer realm="api", error="insufficient_scope", error_description="the credential lacks a required scope", scope="a b""#]
+            [
+                r#"Bearer realm="api", error="insufficient_scope", error_description="the credential lacks a required scope", scope="a b""#
+            ]
         );
     }
 

@@ -122,21 +122,25 @@ where
             anonymous,
             start,
         };
-        match scheme.verify(&decision.credential, &VerifyContext::new(&parts)).0 {
+        match scheme
+            .verify(&decision.credential, &VerifyContext::new(&parts))
+            .0
+        {
             VerificationState::Ready(result) => match decision.decide(parts, result) {
-                Ok(parts) => ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body))),
+                Ok(parts) => {
+                    ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
+                }
                 Err(response) => ResponseFuture::rejected(response),
             },
             VerificationState::Pending(verify) => {
                 // Take the service that was polled ready; leave a clone behind.
                 let clone = self.inner.clone();
                 let mut inner = mem::replace(&mut self.inner, clone);
-                let then: Continuation<S::Future> = Box::new(move |result| {
-                    match decision.decide(parts, result) {
+                let then: Continuation<S::Future> =
+                    Box::new(move |result| match decision.decide(parts, result) {
                         Ok(parts) => Next::Call(inner.call(Request::from_parts(parts, body))),
                         Err(response) => Next::Reject(response),
-                    }
-                });
+                    });
                 ResponseFuture::verifying(verify, then)
             }
         }

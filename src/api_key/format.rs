@@ -69,7 +69,9 @@ pub(crate) fn parse(key: &str) -> Result<ParsedKey<'_>, FormatError> {
     let split = key.len() - CHECKSUM_LEN;
     let (body, checksum) = (key.get(..split), key.get(split..));
     match (body, checksum) {
-        (Some(body), Some(checksum)) if checksum.as_bytes() == encode_checksum(crc32(body.as_bytes())) => {
+        (Some(body), Some(checksum))
+            if checksum.as_bytes() == encode_checksum(crc32(body.as_bytes())) =>
+        {
             Ok(ParsedKey { prefix, id, secret })
         }
         _ => Err(FormatError::Checksum),
@@ -176,10 +178,7 @@ pub(crate) fn generate(rng: &SystemRandom, prefix: &str) -> Result<NewKey, Rando
     let checksum = encode_checksum(crc32(key.as_bytes()));
     key.extend(checksum.iter().map(|&b| char::from(b)));
     let plaintext = SecretString::new(key);
-    let secret_part = plaintext
-        .expose()
-        .rsplit_once('_')
-        .map_or("", |(_, s)| s);
+    let secret_part = plaintext.expose().rsplit_once('_').map_or("", |(_, s)| s);
     let secret_hash = hash_secret(secret_part);
     Ok(NewKey {
         plaintext,
@@ -232,7 +231,14 @@ mod tests {
 
     #[test]
     fn shapes_are_checked() {
-        for bad in ["", "_", "sk_live", "sk_live__", "SK_live_abc_def", "sk_live_short_secret"] {
+        for bad in [
+            "",
+            "_",
+            "sk_live",
+            "sk_live__",
+            "SK_live_abc_def",
+            "sk_live_short_secret",
+        ] {
             assert_eq!(parse(bad).unwrap_err(), FormatError::Shape, "{bad}");
         }
         let long = "a".repeat(MAX_KEY_LEN + 1);

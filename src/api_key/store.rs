@@ -178,10 +178,7 @@ impl InMemoryKeyStore {
     /// [`ApiKeyScheme::invalidate`](super::ApiKeyScheme::invalidate) to make
     /// the revocation take effect at once.
     pub fn revoke(&self, id: &str) -> bool {
-        self.write()
-            .get_mut(id)
-            .map(|r| r.revoked = true)
-            .is_some()
+        self.write().get_mut(id).map(|r| r.revoked = true).is_some()
     }
 
     /// Issues a replacement for key `id` with the same subject and scopes;
@@ -250,7 +247,9 @@ impl fmt::Debug for InMemoryKeyStore {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
-        f.debug_struct("InMemoryKeyStore").field("keys", &len).finish()
+        f.debug_struct("InMemoryKeyStore")
+            .field("keys", &len)
+            .finish()
     }
 }
 

@@ -115,7 +115,12 @@ impl Extractor {
             let text = visible_ascii(value)
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| malformed(*index, "the credential header is empty or not visible ASCII"))?;
+                .ok_or_else(|| {
+                    malformed(
+                        *index,
+                        "the credential header is empty or not visible ASCII",
+                    )
+                })?;
             found = Some((
                 *index,
                 Credential::new(CredentialLocation::Header(name.clone()), text),
@@ -133,9 +138,9 @@ impl Extractor {
                     if values.next().is_some() || count > 1 {
                         return Err(ambiguous());
                     }
-                    let value = value
-                        .filter(|v| !v.is_empty())
-                        .ok_or_else(|| malformed(*index, "the credential parameter is empty or badly encoded"))?;
+                    let value = value.filter(|v| !v.is_empty()).ok_or_else(|| {
+                        malformed(*index, "the credential parameter is empty or badly encoded")
+                    })?;
                     found = Some((
                         *index,
                         Credential::new(CredentialLocation::Query(name.clone().into()), &value),
@@ -179,7 +184,10 @@ impl Extractor {
             return Ok(None);
         };
         if rest.is_empty() {
-            return Err(malformed(route.index, "the Authorization header has no credentials"));
+            return Err(malformed(
+                route.index,
+                "the Authorization header has no credentials",
+            ));
         }
         if route.syntax == AuthorizationSyntax::Token68 && !is_token68(rest) {
             return Err(malformed(
@@ -187,7 +195,10 @@ impl Extractor {
                 "the credentials contain characters outside token68",
             ));
         }
-        Ok(Some((route.index, Credential::new(route.location.clone(), rest))))
+        Ok(Some((
+            route.index,
+            Credential::new(route.location.clone(), rest),
+        )))
     }
 }
 
@@ -227,10 +238,12 @@ mod tests {
 
     fn extractor() -> Extractor {
         let mut e = Extractor::default();
-        e.add(CredentialLocation::authorization("Bearer"), 0).unwrap();
+        e.add(CredentialLocation::authorization("Bearer"), 0)
+            .unwrap();
         e.add(CredentialLocation::header("x-api-key").unwrap(), 1)
             .unwrap();
-        e.add(CredentialLocation::Query("api_key".into()), 1).unwrap();
+        e.add(CredentialLocation::Query("api_key".into()), 1)
+            .unwrap();
         e
     }
 
@@ -276,7 +289,14 @@ mod tests {
     #[test]
     fn malformed_authorization_is_400() {
         let e = extractor();
-        for bad in [&b"Bearer"[..], b"Bearer ", b"Bearer a b", b"Bearer a,b", b"Bearer \xff", b"(x) y"] {
+        for bad in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer a b",
+            b"Bearer a,b",
+            b"Bearer \xff",
+            b"(x) y",
+        ] {
             let r = e.extract(&parts(&[("authorization", bad)], "/"));
             assert_eq!(kind(r), ErrorKind::Malformed, "{bad:?}");
         }
@@ -286,7 +306,13 @@ mod tests {
     fn two_credentials_are_ambiguous() {
         let e = extractor();
         let cases: [(&[(&str, &[u8])], &str); 4] = [
-            (&[("authorization", b"Bearer a"), ("authorization", b"Bearer a")], "/"),
+            (
+                &[
+                    ("authorization", b"Bearer a"),
+                    ("authorization", b"Bearer a"),
+                ],
+                "/",
+            ),
             (&[("authorization", b"Bearer a"), ("x-api-key", b"k")], "/"),
             (&[("x-api-key", b"k"), ("x-api-key", b"k")], "/"),
             (&[("x-api-key", b"k")], "/?api_key=k"),
@@ -308,7 +334,10 @@ mod tests {
             ErrorKind::UnsupportedScheme
         );
         assert_eq!(
-            kind(e.extract(&parts(&[("authorization", b"Digest x=1"), ("x-api-key", b"k")], "/"))),
+            kind(e.extract(&parts(
+                &[("authorization", b"Digest x=1"), ("x-api-key", b"k")],
+                "/"
+            ))),
             ErrorKind::Ambiguous
         );
     }
@@ -326,9 +355,17 @@ mod tests {
     #[test]
     fn duplicate_locations_are_config_errors() {
         let mut e = extractor();
-        assert!(e.add(CredentialLocation::authorization("bearer"), 2).is_err());
-        assert!(e.add(CredentialLocation::header("X-Api-Key").unwrap(), 2).is_err());
-        assert!(e.add(CredentialLocation::header("authorization").unwrap(), 2).is_err());
-        assert!(e.add(CredentialLocation::authorization("Bad Name"), 2).is_err());
+        assert!(e
+            .add(CredentialLocation::authorization("bearer"), 2)
+            .is_err());
+        assert!(e
+            .add(CredentialLocation::header("X-Api-Key").unwrap(), 2)
+            .is_err());
+        assert!(e
+            .add(CredentialLocation::header("authorization").unwrap(), 2)
+            .is_err());
+        assert!(e
+            .add(CredentialLocation::authorization("Bad Name"), 2)
+            .is_err());
     }
 }

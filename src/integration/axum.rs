@@ -42,10 +42,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<Principal>().cloned())
     }
 }

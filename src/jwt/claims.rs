@@ -93,6 +93,12 @@ impl ClaimRules {
         now: u64,
         scheme: &'static str,
     ) -> Result<Validated, AuthError> {
+        // Time first (after the signature), then who the token is for.
+        let exp =
+            numeric_date(&claims, "exp")?.ok_or_else(|| invalid("the token has no expiry"))?;
+        let nbf = numeric_date(&claims, "nbf")?;
+        let iat = numeric_date(&claims, "iat")?;
+        self.check_times(now, exp, nbf, iat)?;
         if let Some(expected) = &self.typ {
             if !header
                 .typ
@@ -116,11 +122,6 @@ impl ClaimRules {
         if !audience_ok {
             return Err(invalid("the token is not meant for this audience"));
         }
-        let exp =
-            numeric_date(&claims, "exp")?.ok_or_else(|| invalid("the token has no expiry"))?;
-        let nbf = numeric_date(&claims, "nbf")?;
-        let iat = numeric_date(&claims, "iat")?;
-        self.check_times(now, exp, nbf, iat)?;
         if let Some(missing) = self
             .required
             .iter()

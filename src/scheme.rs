@@ -77,7 +77,7 @@ impl fmt::Debug for Verification {
 ///
 /// ```
 /// # use authgate::VerifyContext;
-/// fn method_of(ctx: &VerifyContext<'_>) -> &http::Method {
+/// fn method_of<'a>(ctx: &VerifyContext<'a>) -> &'a http::Method {
 ///     &ctx.parts().method
 /// }
 /// ```

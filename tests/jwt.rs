@@ -553,6 +553,15 @@ fn configuration_mistakes_are_reported_at_build() {
         .issuer(Issuer::new(ISS).audience(AUD).jwks_url("not a url"))
         .build()
         .is_err());
+    assert!(JwtScheme::builder()
+        .issuer(
+            Issuer::new(ISS)
+                .audience(AUD)
+                .key(signer.public_key())
+                .jwks_url("https://issuer.test/jwks.json")
+        )
+        .build()
+        .is_err());
 }
 
 #[test]

@@ -500,6 +500,12 @@ impl JwtSchemeBuilder {
             if algorithms.is_empty() {
                 return Err(bad("algorithms", "an issuer needs at least one algorithm"));
             }
+            if !issuer.keys.is_empty() && !matches!(issuer.source, KeySource::Static) {
+                return Err(bad(
+                    "key source",
+                    "an issuer has either static keys or a JWKS source, not both",
+                ));
+            }
             let settings = issuer.jwks.clone().unwrap_or_else(|| self.jwks.clone());
             settings.check()?;
             let fetcher = issuer.fetcher.clone().or_else(|| default_fetcher.clone());

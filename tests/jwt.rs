@@ -571,3 +571,54 @@ fn keys_are_debug_printed_without_secrets() {
     assert!(!printed.contains("super"));
     assert!(printed.contains("redacted"));
 }
+
+/// A closure is a `JwksFetcher`: the cache works without the `jwks-http`
+/// feature, and a failing fetcher means 503, never 401.
+#[tokio::test]
+async fn closure_fetcher_feeds_the_jwks_cache() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let signer = Signer::ec("k1");
+    let body = bytes::Bytes::from(json!({ "keys": [signer.jwk.clone()] }).to_string());
+    let up = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicU64::new(0));
+    let fetcher = {
+        let (up, calls) = (Arc::clone(&up), Arc::clone(&calls));
+        move |uri: &http::Uri| {
+            assert_eq!(uri.path(), "/jwks.json");
+            calls.fetch_add(1, Ordering::SeqCst);
+            let (up, body) = (up.load(Ordering::SeqCst), body.clone());
+            async move {
+                if up {
+                    Ok(http::Response::new(body))
+                } else {
+                    Err(authgate::jwt::FetchError::new("down"))
+                }
+            }
+        }
+    };
+    let scheme = JwtScheme::builder()
+        .issuer(
+            Issuer::new(ISS)
+                .audience(AUD)
+                .jwks_url("https://issuer.test/jwks.json"),
+        )
+        .fetcher(fetcher)
+        .jwks_settings(
+            authgate::jwt::JwksSettings::default().failure_backoff(Duration::from_millis(1)),
+        )
+        .clock(ManualClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder().scheme(scheme).build().unwrap();
+    let token = signer.sign(&claims(ISS));
+    assert_eq!(call(&layer, &token).await.status, 503);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // gRPC answers are HTTP 200 with the status in grpc-status.
+    let answer = call_with(&layer, &token, true).await;
+    assert_eq!(answer.grpc_status.as_deref(), Some("14"));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    up.store(true, Ordering::SeqCst);
+    assert_eq!(call(&layer, &token).await.status, 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}

@@ -433,8 +433,10 @@ impl JwtSchemeBuilder {
         self
     }
 
-    /// Maximum number of validated tokens cached; 0 turns the cache off.
-    /// Defaults to 10 000.
+    /// The validated-token cache's budget, in KiB of cached tokens: a
+    /// typical access token (under 1 KiB) counts 1, a 5 KiB token counts 5,
+    /// so memory stays bounded whatever the tokens' size. 0 turns the cache
+    /// off. Defaults to 10 000 (about 10 MiB of tokens).
     pub fn token_cache_capacity(mut self, capacity: u64) -> Self {
         self.cache_capacity = capacity;
         self
@@ -574,6 +576,10 @@ impl JwtSchemeBuilder {
         let cache = (self.cache_capacity > 0).then(|| {
             Cache::builder()
                 .max_capacity(self.cache_capacity)
+                .weigher(|_, entry: &Arc<CachedToken>| {
+                    // Tokens are at most MAX_TOKEN_LEN (16 KiB), so this fits.
+                    u32::try_from(entry.token.len() / 1024 + 1).unwrap_or(u32::MAX)
+                })
                 .expire_after(UntilExp)
                 .build()
         });

@@ -47,7 +47,7 @@ pub type FetchFuture =
 /// The cache checks the status (200 only), parses the body and reads
 /// `Cache-Control`; a fetcher only moves bytes, bounded in size and time.
 /// The default HTTPS implementation is
-/// [`HttpFetcher`](super::HttpFetcher) (feature `jwks-http`); closures
+/// `HttpFetcher` (feature `jwks-http`); closures
 /// `Fn(&http::Uri) -> impl Future<...>` implement the trait too, which is
 /// handy in tests.
 ///

@@ -450,7 +450,7 @@ impl JwtSchemeBuilder {
     }
 
     /// How JWKS and discovery documents are fetched, for issuers without a
-    /// fetcher of their own. Defaults to [`HttpFetcher`](super::HttpFetcher)
+    /// fetcher of their own. Defaults to `HttpFetcher`
     /// with feature `jwks-http`; without it, issuers with a JWKS source need
     /// a fetcher.
     pub fn fetcher(mut self, fetcher: impl JwksFetcher) -> Self {

@@ -220,6 +220,8 @@
 //! |---|---|---|
 //! | `api-key` | yes | [`api_key`]: key format, generator, stores, verifier |
 //! | `hmac` | yes | [`hmac`]: signed requests (native `HMAC-SHA256`, RFC 9421 `hmac-sha256`) and GitHub, Stripe, Slack webhooks |
+//! | `jwt` | yes | [`jwt`]: JWT bearer tokens, issuers, static keys, JWKS cache |
+//! | `jwks-http` | no | `jwt::HttpFetcher`: JWKS over HTTPS (hyper, rustls with ring) |
 //! | `axum` | no | `Principal` and `Option<Principal>` as axum extractors |
 //! | `full` | no | all of the above |
 //!
@@ -238,6 +240,8 @@ mod future;
 #[cfg(feature = "hmac")]
 pub mod hmac;
 mod integration;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 mod layer;
 mod principal;
 pub mod request_body;

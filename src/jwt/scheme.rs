@@ -1,0 +1,648 @@
+//! [`JwtScheme`]: the verifier for `Authorization: Bearer <jwt>`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::Algorithm;
+use moka::sync::Cache;
+use moka::Expiry;
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::claims::{ClaimRules, Validated, ALL_ALGORITHMS};
+use super::issuer::{Issuer, KeySource, DEFAULT_ALGORITHMS};
+use super::jwks::{self, JwksCache, JwksFetcher, JwksSettings, Location};
+use super::key::{self, JwtKey};
+use super::revocation::Revocation;
+use super::token::{self, invalid, Jws, Selection};
+use crate::clock::{SharedClock, SystemClock};
+use crate::credentials::{Credential, CredentialLocation};
+use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::principal::Principal;
+use crate::scheme::{Challenge, Scheme, Verification, VerifyContext};
+
+/// The name JWT principals carry in [`Principal::scheme`].
+pub const SCHEME_NAME: &str = "jwt";
+
+/// JWT bearer tokens (RFC 6750, RFC 9068): `Authorization: Bearer <jwt>`.
+///
+/// For each token: the header is parsed (`alg: none`, unknown algorithms
+/// and any `crit` are refused); the unverified `iss` picks a configured
+/// [`Issuer`] (an unknown one is a 401 without network traffic); the key is
+/// selected by `kid` and must fit the `alg`; the signature is verified;
+/// then `exp`, `nbf`, `iat` (with leeway), `iss`, `aud`, required claims
+/// and `typ`; then revocation. Validated tokens are cached until their
+/// `exp`, so a token seen again costs a hash, a comparison and the
+/// revocation check.
+///
+/// # Example
+///
+/// ```
+/// use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+/// use authgate::AuthLayer;
+/// use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+/// use tower::{service_fn, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let secret = [7u8; 32];
+/// let scheme = JwtScheme::builder()
+///     .issuer(Issuer::new("https://login.example").audience("api")
+///         .key(JwtKey::shared_secret(&secret)?))
+///     .build()?;
+/// let layer = AuthLayer::builder().scheme(scheme).build()?;
+///
+/// authgate::jwt::install_default();
+/// let token = encode(&Header::new(Algorithm::HS256), &serde_json::json!({
+///     "iss": "https://login.example", "aud": "api", "sub": "alice",
+///     "exp": 4_000_000_000u64, "scope": "orders:read",
+/// }), &EncodingKey::from_secret(&secret))?;
+///
+/// let service = tower::ServiceBuilder::new().layer(layer).service(service_fn(
+///     |req: http::Request<()>| async move {
+///         let p = req.extensions().get::<authgate::Principal>().cloned();
+///         Ok::<_, std::convert::Infallible>(http::Response::new(p.map(|p| p.subject().to_owned())))
+///     },
+/// ));
+/// let request = http::Request::get("/").header("authorization", format!("Bearer {token}")).body(())?;
+/// let response = service.oneshot(request).await?;
+/// assert_eq!(response.status(), 200);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct JwtScheme {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuers: HashMap<String, Arc<IssuerState>>,
+    rules: ClaimRules,
+    revocation: Option<Arc<dyn Revocation>>,
+    cache: Option<Cache<u64, Arc<CachedToken>>>,
+    hasher: std::collections::hash_map::RandomState,
+    clock: SharedClock,
+}
+
+struct IssuerState {
+    iss: String,
+    audiences: Vec<String>,
+    algorithms: Vec<Algorithm>,
+    keys: Keys,
+}
+
+enum Keys {
+    Static(Vec<JwtKey>),
+    Jwks(Arc<JwksCache>),
+}
+
+/// A parsed token, its unverified claims and the issuer they name.
+type Prepared<'t> = (Jws<'t>, Map<String, Value>, Arc<IssuerState>);
+
+/// A validated token, kept until its `exp`.
+struct CachedToken {
+    token: Zeroizing<String>,
+    issuer: Arc<IssuerState>,
+    validated: Validated,
+}
+
+impl JwtScheme {
+    /// Starts configuring a scheme.
+    pub fn builder() -> JwtSchemeBuilder {
+        JwtSchemeBuilder {
+            issuers: Vec::new(),
+            leeway: Duration::from_secs(60),
+            required: Vec::new(),
+            typ: None,
+            scope_claim: None,
+            revocation: None,
+            cache_capacity: 10_000,
+            clock: Arc::new(SystemClock),
+            fetcher: None,
+            jwks: JwksSettings::default(),
+        }
+    }
+
+    /// Number of JWKS and discovery fetches made so far for `iss` (`None`
+    /// for an unknown issuer or one with static keys).
+    #[must_use]
+    pub fn jwks_fetches(&self, iss: &str) -> Option<u64> {
+        match &self.inner.issuers.get(iss)?.keys {
+            Keys::Jwks(cache) => Some(cache.fetch_count()),
+            Keys::Static(_) => None,
+        }
+    }
+
+    /// Number of validated tokens cached, after pending maintenance.
+    #[must_use]
+    pub fn cached_tokens(&self) -> u64 {
+        self.inner.cache.as_ref().map_or(0, |c| {
+            c.run_pending_tasks();
+            c.entry_count()
+        })
+    }
+
+    /// Forgets every cached validated token (they are verified again on
+    /// their next use).
+    pub fn clear_token_cache(&self) {
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate_all();
+        }
+    }
+}
+
+/// Whether two tokens are equal, in constant time for equal lengths. Eight
+/// bytes at a time: the cache hit path is meant to stay under a microsecond.
+fn same_token(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut equal = subtle::Choice::from(1);
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else {
+            return false;
+        };
+        equal &= u64::from_ne_bytes(x).ct_eq(&u64::from_ne_bytes(y));
+    }
+    equal &= ar.ct_eq(br);
+    equal.into()
+}
+
+/// The cache key: a keyed hash of the token's length and tail (its
+/// signature). Collisions only cost a miss: a hit is confirmed by comparing
+/// the whole token.
+fn cache_key(hasher: &impl BuildHasher, token: &str) -> u64 {
+    let bytes = token.as_bytes();
+    let tail = bytes.get(bytes.len().saturating_sub(64)..).unwrap_or(bytes);
+    hasher.hash_one((bytes.len(), tail))
+}
+
+impl Inner {
+    fn cached(&self, key: u64, token: &str) -> Option<Result<Principal, AuthError>> {
+        let entry = self.cache.as_ref()?.get(&key)?;
+        if !same_token(entry.token.as_bytes(), token.as_bytes()) {
+            return None;
+        }
+        let v = &entry.validated;
+        let now = self.clock.unix_now();
+        Some(
+            self.rules
+                .check_times(now, v.exp, v.nbf, v.iat)
+                .and_then(|()| self.check_revocation(&entry.issuer.iss, v))
+                .map(|()| v.principal.clone()),
+        )
+    }
+
+    fn check_revocation(&self, iss: &str, v: &Validated) -> Result<(), AuthError> {
+        let Some(revocation) = &self.revocation else {
+            return Ok(());
+        };
+        let revoked = v
+            .jti
+            .as_deref()
+            .is_some_and(|jti| revocation.is_jti_revoked(iss, jti))
+            || revocation
+                .revoked_before(iss, v.principal.subject())
+                .is_some_and(|cutoff| {
+                    // A token without iat cannot show it came after the cutoff.
+                    #[allow(clippy::cast_precision_loss)]
+                    let cutoff = cutoff as f64;
+                    v.iat.is_none_or(|iat| iat < cutoff)
+                });
+        if revoked {
+            let err = AuthError::new(ErrorKind::Revoked);
+            return Err(match &v.jti {
+                Some(jti) => err.with_credential_id(jti.clone()),
+                None => err,
+            });
+        }
+        Ok(())
+    }
+
+    /// Everything that can be decided before a key is chosen.
+    fn prepare<'t>(&self, token: &'t str) -> Result<Prepared<'t>, AuthError> {
+        let jws = token::parse(token, &ALL_ALGORITHMS)?;
+        let claims: Map<String, Value> = serde_json::from_slice(&jws.payload)
+            .map_err(|_| invalid("the token's claims are not a JSON object"))?;
+        let issuer = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .and_then(|iss| self.issuers.get(iss))
+            .cloned()
+            .ok_or_else(|| {
+                AuthError::new(ErrorKind::UnknownKey)
+                    .with_description("the token's issuer is not trusted")
+            })?;
+        if !issuer.algorithms.contains(&jws.alg) {
+            return Err(invalid("the token's algorithm is not accepted"));
+        }
+        Ok((jws, claims, issuer))
+    }
+
+    fn finish(
+        &self,
+        jws: &Jws<'_>,
+        claims: Map<String, Value>,
+        issuer: &Arc<IssuerState>,
+        key: &JwtKey,
+        token: &str,
+        cache_key: u64,
+    ) -> Result<Principal, AuthError> {
+        token::check_signature(jws, key)?;
+        let now = self.clock.unix_now();
+        let validated = self.rules.validate(
+            &jws.header,
+            claims,
+            &issuer.iss,
+            &issuer.audiences,
+            now,
+            SCHEME_NAME,
+        )?;
+        self.check_revocation(&issuer.iss, &validated)?;
+        let principal = validated.principal.clone();
+        if let Some(cache) = &self.cache {
+            cache.insert(
+                cache_key,
+                Arc::new(CachedToken {
+                    token: Zeroizing::new(token.to_owned()),
+                    issuer: Arc::clone(issuer),
+                    validated,
+                }),
+            );
+        }
+        Ok(principal)
+    }
+
+    fn verify_now(self: &Arc<Self>, token: &str) -> Verification {
+        let key = cache_key(&self.hasher, token);
+        if let Some(result) = self.cached(key, token) {
+            return Verification::ready(result);
+        }
+        let (jws, claims, issuer) = match self.prepare(token) {
+            Ok(prepared) => prepared,
+            Err(e) => return Verification::ready(Err(e)),
+        };
+        match &issuer.keys {
+            Keys::Static(keys) => {
+                let result = match token::select(keys, jws.header.kid.as_deref(), jws.alg) {
+                    Selection::Found(k) => self.finish(&jws, claims, &issuer, k, token, key),
+                    Selection::Unknown | Selection::Mismatch => Err(jwks::no_fit()),
+                };
+                Verification::ready(result)
+            }
+            Keys::Jwks(cache) => {
+                if let Some(k) = cache.key_now(jws.header.kid.as_deref(), jws.alg) {
+                    return Verification::ready(self.finish(&jws, claims, &issuer, &k, token, key));
+                }
+                let cache = Arc::clone(cache);
+                let inner = Arc::clone(self);
+                let owned = Zeroizing::new(token.to_owned());
+                Verification::pending(async move {
+                    let (jws, claims, issuer) = inner.prepare(&owned)?;
+                    let k = cache.key_for(jws.header.kid.as_deref(), jws.alg).await?;
+                    inner.finish(&jws, claims, &issuer, &k, &owned, key)
+                })
+            }
+        }
+    }
+}
+
+impl Scheme for JwtScheme {
+    fn name(&self) -> &'static str {
+        SCHEME_NAME
+    }
+
+    fn locations(&self) -> Vec<CredentialLocation> {
+        vec![CredentialLocation::authorization("Bearer")]
+    }
+
+    fn challenge(&self) -> Challenge {
+        Challenge::new("Bearer")
+    }
+
+    fn verify(&self, credential: &Credential, _: &VerifyContext<'_>) -> Verification {
+        self.inner.verify_now(credential.value())
+    }
+}
+
+impl fmt::Debug for JwtScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut issuers: Vec<&str> = self.inner.issuers.keys().map(String::as_str).collect();
+        issuers.sort_unstable();
+        f.debug_struct("JwtScheme")
+            .field("issuers", &issuers)
+            .field("leeway", &self.inner.rules.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Entries never outlive the token's `exp` (plus leeway).
+struct UntilExp;
+
+impl Expiry<u64, Arc<CachedToken>> for UntilExp {
+    fn expire_after_create(
+        &self,
+        _: &u64,
+        value: &Arc<CachedToken>,
+        _: Instant,
+    ) -> Option<Duration> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let left = value.validated.exp - now;
+        Some(Duration::try_from_secs_f64(left.max(0.0)).unwrap_or(Duration::ZERO))
+    }
+}
+
+/// Configures a [`JwtScheme`].
+///
+/// ```
+/// use authgate::jwt::{Issuer, JwtScheme};
+/// use std::time::Duration;
+///
+/// let scheme = JwtScheme::builder()
+///     .issuer(Issuer::new("https://idp.example").audience("api").jwks_url("https://idp.example/jwks.json"))
+///     .leeway(Duration::from_secs(30))
+///     .token_type("at+jwt")
+///     .require_claim("client_id")
+///     .fetcher(|_: &http::Uri| async { Err::<http::Response<bytes::Bytes>, _>(authgate::jwt::FetchError::new("offline")) })
+///     .build()
+///     .unwrap();
+/// # let _ = scheme;
+/// ```
+#[must_use]
+pub struct JwtSchemeBuilder {
+    issuers: Vec<Issuer>,
+    leeway: Duration,
+    required: Vec<String>,
+    typ: Option<String>,
+    scope_claim: Option<String>,
+    revocation: Option<Arc<dyn Revocation>>,
+    cache_capacity: u64,
+    clock: SharedClock,
+    fetcher: Option<Arc<dyn JwksFetcher>>,
+    jwks: JwksSettings,
+}
+
+impl JwtSchemeBuilder {
+    /// Trusts tokens from this issuer. Call once per issuer; at least one
+    /// is required.
+    pub fn issuer(mut self, issuer: Issuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, to the second.
+    /// Defaults to 60 seconds; zero is allowed.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// A claim every token must carry (besides `iss`, `aud`, `exp` and
+    /// `sub`, which always are). Call again for more. Defaults to none.
+    pub fn require_claim(mut self, claim: impl Into<String>) -> Self {
+        self.required.push(claim.into());
+        self
+    }
+
+    /// The `typ` header tokens must have, e.g. `at+jwt` (RFC 9068 §2.1).
+    /// Defaults to no check.
+    pub fn token_type(mut self, typ: impl Into<String>) -> Self {
+        self.typ = Some(typ.into());
+        self
+    }
+
+    /// The claim scopes are read from (a space-separated string or an array).
+    /// Defaults to `scope`, then `scp`.
+    pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
+        self.scope_claim = Some(claim.into());
+        self
+    }
+
+    /// Checks every token against this revocation list, cached or not.
+    /// Defaults to none.
+    pub fn revocation(mut self, revocation: impl Revocation) -> Self {
+        self.revocation = Some(Arc::new(revocation));
+        self
+    }
+
+    /// The validated-token cache's budget, in KiB of cached tokens: a
+    /// typical access token (under 1 KiB) counts 1, a 5 KiB token counts 5,
+    /// so memory stays bounded whatever the tokens' size. 0 turns the cache
+    /// off. Defaults to 10 000 (about 10 MiB of tokens).
+    pub fn token_cache_capacity(mut self, capacity: u64) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// The clock `exp`, `nbf` and `iat` are checked against. Defaults to
+    /// the system clock.
+    pub fn clock(mut self, clock: impl crate::clock::Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// How JWKS and discovery documents are fetched, for issuers without a
+    /// fetcher of their own. Defaults to `HttpFetcher`
+    /// with feature `jwks-http`; without it, issuers with a JWKS source need
+    /// a fetcher.
+    pub fn fetcher(mut self, fetcher: impl JwksFetcher) -> Self {
+        self.fetcher = Some(Arc::new(fetcher));
+        self
+    }
+
+    /// JWKS cache settings for issuers without their own. Defaults to
+    /// [`JwksSettings::default`].
+    pub fn jwks_settings(mut self, settings: JwksSettings) -> Self {
+        self.jwks = settings;
+        self
+    }
+
+    /// Checks the settings and builds the scheme. Also installs the ring
+    /// provider as jsonwebtoken's process default if none is installed
+    /// (see [`install_default`](super::install_default)).
+    ///
+    /// # Errors
+    ///
+    /// With no issuer, two issuers with the same `iss`, an issuer without
+    /// audience or key source, static keys that cannot serve its algorithms,
+    /// an invalid JWKS URL, or no fetcher for a JWKS source.
+    pub fn build(self) -> Result<JwtScheme, ConfigError> {
+        super::crypto::install_default();
+        let bad =
+            |setting: &'static str, why: &'static str| ConfigError::InvalidSetting { setting, why };
+        if self.issuers.is_empty() {
+            return Err(bad("issuer", "a JWT scheme needs at least one issuer"));
+        }
+        self.jwks.check()?;
+        let default_fetcher = match self.fetcher {
+            Some(f) => Some(f),
+            None => default_fetcher()?,
+        };
+        let mut issuers = HashMap::new();
+        for issuer in self.issuers {
+            if issuer.audiences.is_empty() {
+                return Err(bad("audience", "every issuer needs at least one audience"));
+            }
+            let has_secret = issuer.keys.iter().any(JwtKey::is_secret);
+            let algorithms = issuer.algorithms.clone().unwrap_or_else(|| {
+                let mut algs = DEFAULT_ALGORITHMS.to_vec();
+                if has_secret {
+                    algs.extend([Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]);
+                }
+                algs
+            });
+            if algorithms.is_empty() {
+                return Err(bad("algorithms", "an issuer needs at least one algorithm"));
+            }
+            if !issuer.keys.is_empty() && !matches!(issuer.source, KeySource::Static) {
+                return Err(bad(
+                    "key source",
+                    "an issuer has either static keys or a JWKS source, not both",
+                ));
+            }
+            let settings = issuer.jwks.clone().unwrap_or_else(|| self.jwks.clone());
+            settings.check()?;
+            let fetcher = issuer.fetcher.clone().or_else(|| default_fetcher.clone());
+            let keys = match &issuer.source {
+                KeySource::None => {
+                    return Err(bad(
+                        "key source",
+                        "every issuer needs keys, a JWKS URL or discovery",
+                    ))
+                }
+                KeySource::Static => {
+                    if key::has_duplicate_kid(&issuer.keys) {
+                        return Err(bad("key", "two static keys of an issuer share a kid"));
+                    }
+                    if !algorithms
+                        .iter()
+                        .any(|a| issuer.keys.iter().any(|k| k.fits(*a)))
+                    {
+                        return Err(bad("key", "no static key fits the issuer's algorithms"));
+                    }
+                    Keys::Static(issuer.keys.clone())
+                }
+                KeySource::JwksUrl(url) => {
+                    let uri = parse_uri(url)?;
+                    let fetcher = fetcher.ok_or_else(|| {
+                        bad(
+                            "fetcher",
+                            "a JWKS URL needs a JwksFetcher (feature jwks-http)",
+                        )
+                    })?;
+                    Keys::Jwks(Arc::new(JwksCache::new(
+                        Location::Jwks(uri),
+                        fetcher,
+                        settings,
+                    )))
+                }
+                KeySource::Discovery => {
+                    let url = format!(
+                        "{}/.well-known/openid-configuration",
+                        issuer.iss.trim_end_matches('/')
+                    );
+                    let uri = parse_uri(&url)?;
+                    let fetcher = fetcher.ok_or_else(|| {
+                        bad(
+                            "fetcher",
+                            "discovery needs a JwksFetcher (feature jwks-http)",
+                        )
+                    })?;
+                    let location = Location::Discovery {
+                        issuer: issuer.iss.clone(),
+                        uri,
+                    };
+                    Keys::Jwks(Arc::new(JwksCache::new(location, fetcher, settings)))
+                }
+            };
+            let state = IssuerState {
+                iss: issuer.iss.clone(),
+                audiences: issuer.audiences,
+                algorithms,
+                keys,
+            };
+            if issuers.insert(issuer.iss, Arc::new(state)).is_some() {
+                return Err(bad("issuer", "two issuers share one iss"));
+            }
+        }
+        let cache = (self.cache_capacity > 0).then(|| {
+            Cache::builder()
+                .max_capacity(self.cache_capacity)
+                .weigher(|_, entry: &Arc<CachedToken>| {
+                    // Tokens are at most MAX_TOKEN_LEN (16 KiB), so this fits.
+                    u32::try_from(entry.token.len() / 1024 + 1).unwrap_or(u32::MAX)
+                })
+                .expire_after(UntilExp)
+                .build()
+        });
+        Ok(JwtScheme {
+            inner: Arc::new(Inner {
+                issuers,
+                rules: ClaimRules {
+                    leeway: self.leeway.as_secs(),
+                    required: self.required,
+                    typ: self.typ,
+                    scope_claim: self.scope_claim,
+                },
+                revocation: self.revocation,
+                cache,
+                hasher: std::collections::hash_map::RandomState::new(),
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+fn parse_uri(url: &str) -> Result<http::Uri, ConfigError> {
+    let uri: http::Uri = url.parse().map_err(|_| ConfigError::InvalidSetting {
+        setting: "jwks_url",
+        why: "not a valid absolute URL",
+    })?;
+    if uri.scheme().is_none() || uri.host().is_none() {
+        return Err(ConfigError::InvalidSetting {
+            setting: "jwks_url",
+            why: "not a valid absolute URL",
+        });
+    }
+    Ok(uri)
+}
+
+#[cfg(feature = "jwks-http")]
+fn default_fetcher() -> Result<Option<Arc<dyn JwksFetcher>>, ConfigError> {
+    Ok(Some(Arc::new(super::HttpFetcher::new()?)))
+}
+
+#[cfg(not(feature = "jwks-http"))]
+fn default_fetcher() -> Result<Option<Arc<dyn JwksFetcher>>, ConfigError> {
+    Ok(None)
+}
+
+impl fmt::Debug for JwtSchemeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtSchemeBuilder")
+            .field("issuers", &self.issuers)
+            .field("leeway", &self.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(same_token(b"abcdefghijk", b"abcdefghijk"));
+        assert!(!same_token(b"abcdefghijk", b"abcdefghijx"));
+        assert!(!same_token(b"abcdefgXijk", b"abcdefghijk"));
+        assert!(!same_token(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,177 @@
+//! Compact JWS parsing (RFC 7515 §7.1) and signature verification over a
+//! set of keys: the part of validation that does not look at claims.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+
+use super::crypto;
+use super::key::JwtKey;
+use crate::error::{AuthError, ErrorKind};
+
+/// Tokens longer than this are refused before any decoding.
+pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// The protected header fields authgate reads. Everything else is ignored;
+/// in particular `jku`, `x5u` and `jwk` are never followed (RFC 8725 §3.10).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Header {
+    pub(crate) alg: String,
+    #[serde(default)]
+    pub(crate) kid: Option<String>,
+    #[serde(default)]
+    pub(crate) typ: Option<String>,
+    #[serde(default)]
+    pub(crate) crit: Option<serde::de::IgnoredAny>,
+}
+
+/// A compact JWS split into its parts, base64url-decoded.
+#[derive(Debug)]
+pub(crate) struct Jws<'a> {
+    pub(crate) header: Header,
+    pub(crate) alg: Algorithm,
+    pub(crate) signing_input: &'a str,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+}
+
+pub(crate) fn invalid(description: &'static str) -> AuthError {
+    AuthError::new(ErrorKind::InvalidFormat).with_description(description)
+}
+
+/// Splits and decodes a compact JWS, and checks what the header alone can
+/// tell: a known, allowed algorithm and no `crit`.
+pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>, AuthError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid("the token is too long"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("the token is not a compact JWS"));
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| invalid("the token is not valid base64url"))
+    };
+    let header_bytes = decode(h)?;
+    let header: Header = serde_json::from_slice(&header_bytes)
+        .map_err(|_| invalid("the token header is not valid"))?;
+    if header.crit.is_some() {
+        // RFC 7515 §4.1.11: we understand no extension, so none may be critical.
+        return Err(invalid("the token has critical header parameters"));
+    }
+    let alg = header
+        .alg
+        .parse::<Algorithm>()
+        .ok()
+        .filter(|a| allowed.contains(a))
+        .ok_or_else(|| invalid("the token's algorithm is not accepted"))?;
+    let payload = decode(p)?;
+    let signature = decode(s)?;
+    if signature.is_empty() {
+        return Err(invalid("the token is not signed"));
+    }
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or_else(|| invalid("the token is not a compact JWS"))?;
+    Ok(Jws {
+        header,
+        alg,
+        signing_input,
+        payload,
+        signature,
+    })
+}
+
+/// Which key a token selects.
+pub(crate) enum Selection<'k> {
+    Found(&'k JwtKey),
+    /// No key has the token's `kid` (or, without `kid`, none fits): a JWKS
+    /// may have rotated.
+    Unknown,
+    /// The selected key cannot verify this `alg`, or several keys fit a
+    /// token without `kid`.
+    Mismatch,
+}
+
+/// Picks the key for a token: by `kid` when it has one (a key without `kid`
+/// stands in when it is the only one that fits), otherwise the one key that
+/// fits its `alg`.
+pub(crate) fn select<'k>(keys: &'k [JwtKey], kid: Option<&str>, alg: Algorithm) -> Selection<'k> {
+    let mut fitting_anonymous = keys.iter().filter(|k| k.fits(alg));
+    if let Some(kid) = kid {
+        let mut named = keys.iter().filter(|k| k.kid() == Some(kid)).peekable();
+        if named.peek().is_some() {
+            let mut fitting = named.filter(|k| k.fits(alg));
+            return match (fitting.next(), fitting.next()) {
+                (Some(key), None) => Selection::Found(key),
+                _ => Selection::Mismatch,
+            };
+        }
+        let mut anonymous = keys.iter().filter(|k| k.kid().is_none() && k.fits(alg));
+        return match (anonymous.next(), anonymous.next()) {
+            (Some(key), None) => Selection::Found(key),
+            _ => Selection::Unknown,
+        };
+    }
+    match (fitting_anonymous.next(), fitting_anonymous.next()) {
+        (Some(key), None) => Selection::Found(key),
+        (None, _) => Selection::Unknown,
+        (Some(_), Some(_)) => Selection::Mismatch,
+    }
+}
+
+pub(crate) fn check_signature(jws: &Jws<'_>, key: &JwtKey) -> Result<(), AuthError> {
+    if !key.fits(jws.alg) {
+        return Err(AuthError::new(ErrorKind::BadSignature));
+    }
+    if crypto::verify(
+        jws.alg,
+        key.decoding(),
+        jws.signing_input.as_bytes(),
+        &jws.signature,
+    ) {
+        Ok(())
+    } else {
+        Err(AuthError::new(ErrorKind::BadSignature))
+    }
+}
+
+/// Verifies a compact JWS against a set of keys and returns its payload,
+/// without looking at claims: for raw JWS (RFC 8037 A.4 signs plain text)
+/// and for tests against published vectors. Tokens on requests go through
+/// [`JwtScheme`](super::JwtScheme), which also validates the claims.
+///
+/// ```
+/// use authgate::jwt::{verify_compact, JwtKey};
+/// use jsonwebtoken::Algorithm;
+///
+/// let key = JwtKey::from_jwk_str(r#"{"kty":"OKP","crv":"Ed25519",
+///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#).unwrap();
+/// let jws = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+/// let payload = verify_compact(jws, &[key], &[Algorithm::EdDSA]).unwrap();
+/// assert_eq!(payload, b"Example of Ed25519 signing");
+/// ```
+///
+/// # Errors
+///
+/// When the JWS is malformed, uses an algorithm outside `algorithms`, has a
+/// `crit` header, selects no key, or its signature does not verify.
+pub fn verify_compact(
+    jws: &str,
+    keys: &[JwtKey],
+    algorithms: &[Algorithm],
+) -> Result<Vec<u8>, AuthError> {
+    let parsed = parse(jws, algorithms)?;
+    match select(keys, parsed.header.kid.as_deref(), parsed.alg) {
+        Selection::Found(key) => check_signature(&parsed, key)?,
+        Selection::Unknown | Selection::Mismatch => {
+            return Err(AuthError::new(ErrorKind::UnknownKey))
+        }
+    }
+    Ok(parsed.payload)
+}

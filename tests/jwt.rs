@@ -1,0 +1,625 @@
+//! JWT validation through the real `AuthLayer`: claims, leeway boundaries
+//! to the second, every rejection reason with its status and challenge,
+//! multiple issuers, the token cache and revocation.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[path = "support/jwt.rs"]
+mod support;
+
+use std::time::Duration;
+
+use authgate::clock::ManualClock;
+use authgate::jwt::{InMemoryRevocation, Issuer, JwtKey, JwtScheme};
+use authgate::AuthLayer;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use std::sync::Arc;
+use support::*;
+
+fn scheme_for(signer: &Signer, clock: &ManualClock) -> authgate::jwt::JwtSchemeBuilder {
+    JwtScheme::builder()
+        .issuer(Issuer::new(ISS).audience(AUD).key(signer.public_key()))
+        .clock(clock.clone())
+}
+
+fn layer(builder: authgate::jwt::JwtSchemeBuilder) -> AuthLayer {
+    AuthLayer::builder()
+        .scheme(builder.build().unwrap())
+        .build()
+        .unwrap()
+}
+
+fn invalid_token(description: &str) -> String {
+    format!(r#"Bearer error="invalid_token", error_description="{description}""#)
+}
+
+#[tokio::test]
+async fn valid_token_yields_principal_with_scopes_and_claims() {
+    let signer = Signer::ed("k1");
+    let clock = ManualClock::at_unix(NOW);
+    let layer = layer(scheme_for(&signer, &clock));
+    let answer = call(&layer, &signer.sign(&claims(ISS))).await;
+    assert_eq!(answer.status, 200);
+    let p = answer.principal.unwrap();
+    assert_eq!(p.subject(), "alice");
+    assert_eq!(p.scheme(), "jwt");
+    assert_eq!(p.credential_id(), Some("t-1"));
+    assert!(p.scopes().contains("orders:write"));
+    assert_eq!(p.claim("tenant"), Some(&json!("acme")));
+    #[derive(serde::Deserialize)]
+    struct Tenant {
+        tenant: String,
+    }
+    assert_eq!(p.deserialize_claims::<Tenant>().unwrap().tenant, "acme");
+}
+
+#[tokio::test]
+async fn every_default_algorithm_verifies() {
+    let clock = ManualClock::at_unix(NOW);
+    for signer in [Signer::rsa("r", RSA1), Signer::ec("e"), Signer::ed("d")] {
+        let layer = layer(scheme_for(&signer, &clock));
+        assert_eq!(
+            call(&layer, &signer.sign(&claims(ISS))).await.status,
+            200,
+            "{:?}",
+            signer.alg
+        );
+    }
+    // PS256 with the same RSA key.
+    let signer = Signer::rsa("r", RSA1);
+    let layer = layer(scheme_for(&signer, &clock));
+    let mut header = Header::new(Algorithm::PS256);
+    header.kid = Some("r".into());
+    let mut unrestricted = signer.clone();
+    unrestricted.alg = Algorithm::PS256;
+    let token = unrestricted.sign_with(&header, &claims(ISS));
+    // The JWK names RS256, so PS256 does not fit it.
+    assert_eq!(call(&layer, &token).await.status, 401);
+}
+
+#[tokio::test]
+async fn scopes_from_scp_array_and_configured_claim() {
+    let signer = Signer::ed("k1");
+    let clock = ManualClock::at_unix(NOW);
+    let layer1 = layer(scheme_for(&signer, &clock));
+    let mut c = claims(ISS);
+    c.as_object_mut().unwrap().remove("scope");
+    c["scp"] = json!(["a", "b"]);
+    let p = call(&layer1, &signer.sign(&c)).await.principal.unwrap();
+    assert!(p.scopes().contains("b"));
+    let layer2 = layer(scheme_for(&signer, &clock).scope_claim("permissions"));
+    c["permissions"] = json!(["admin"]);
+    let p = call(&layer2, &signer.sign(&c)).await.principal.unwrap();
+    assert!(p.scopes().contains("admin"));
+    assert!(!p.scopes().contains("a"));
+}
+
+#[tokio::test]
+async fn leeway_boundaries_to_the_second() {
+    let signer = Signer::ed("k1");
+    for leeway in [0u64, 60] {
+        let clock = ManualClock::at_unix(NOW);
+        let layer = layer(
+            scheme_for(&signer, &clock)
+                .leeway(Duration::from_secs(leeway))
+                .token_cache_capacity(0),
+        );
+        let mut c = claims(ISS);
+        c["exp"] = json!(NOW + 100);
+        c["nbf"] = json!(NOW + 50);
+        c["iat"] = json!(NOW + 50);
+        let token = signer.sign(&c);
+        // nbf/iat: valid from nbf - leeway on.
+        clock.set_unix(NOW + 50 - leeway - 1);
+        let early = call(&layer, &token).await;
+        assert_eq!(early.status, 401, "leeway {leeway}");
+        assert_eq!(
+            early.www_authenticate.unwrap(),
+            invalid_token("the credential is not valid yet")
+        );
+        clock.set_unix(NOW + 50 - leeway);
+        assert_eq!(call(&layer, &token).await.status, 200, "leeway {leeway}");
+        // exp: valid until exp + leeway, exclusive.
+        clock.set_unix(NOW + 100 + leeway - 1);
+        assert_eq!(call(&layer, &token).await.status, 200, "leeway {leeway}");
+        clock.set_unix(NOW + 100 + leeway);
+        let late = call(&layer, &token).await;
+        assert_eq!(late.status, 401);
+        assert_eq!(
+            late.www_authenticate.unwrap(),
+            invalid_token("the credential has expired")
+        );
+
+        // iat alone in the future.
+        let mut c = claims(ISS);
+        c["iat"] = json!(NOW + 10);
+        c.as_object_mut().unwrap().remove("nbf");
+        let token = signer.sign(&c);
+        clock.set_unix(NOW + 10 - leeway - 1);
+        let answer = call(&layer, &token).await;
+        assert_eq!(answer.status, 401);
+        assert_eq!(
+            answer.www_authenticate.unwrap(),
+            invalid_token("the token was issued in the future")
+        );
+        clock.set_unix(NOW + 10 - leeway);
+        assert_eq!(call(&layer, &token).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn cached_tokens_still_expire_to_the_second() {
+    let signer = Signer::ed("k1");
+    let clock = ManualClock::at_unix(NOW);
+    let scheme = scheme_for(&signer, &clock)
+        .leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder().scheme(scheme.clone()).build().unwrap();
+    let mut c = claims(ISS);
+    c["exp"] = json!(NOW + 5);
+    let token = signer.sign(&c);
+    assert_eq!(call(&layer, &token).await.status, 200);
+    assert_eq!(scheme.cached_tokens(), 1);
+    clock.set_unix(NOW + 4);
+    assert_eq!(call(&layer, &token).await.status, 200);
+    clock.set_unix(NOW + 5);
+    assert_eq!(call(&layer, &token).await.status, 401);
+}
+
+/// Every rejection: status and the full `WWW-Authenticate` value.
+#[tokio::test]
+async fn every_rejection_reason_with_status_and_challenge() {
+    let signer = Signer::rsa("k1", RSA1);
+    let other = Signer::rsa("k1", RSA2);
+    let clock = ManualClock::at_unix(NOW);
+    let revocation = Arc::new(InMemoryRevocation::new());
+    revocation.revoke_jti(ISS, "revoked-jti");
+    revocation.revoke_subject(ISS, "bob", NOW - 5);
+    let layer = layer(
+        scheme_for(&signer, &clock)
+            .token_type("at+jwt")
+            .require_claim("client_id")
+            .revocation(Arc::clone(&revocation)),
+    );
+    let mut header = signer.header();
+    header.typ = Some("at+jwt".into());
+    let mut good = claims(ISS);
+    good["client_id"] = json!("c1");
+    let sign = |c: &serde_json::Value| signer.sign_with(&header, c);
+    assert_eq!(call(&layer, &sign(&good)).await.status, 200);
+
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut c = good.clone();
+        f(&mut c);
+        c
+    };
+    let hs_confusion = {
+        // HS256 keyed with the RSA public key's bytes: the classic confusion.
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some("k1".into());
+        h.typ = Some("at+jwt".into());
+        let key = EncodingKey::from_secret(signer.jwk["n"].as_str().unwrap().as_bytes());
+        authgate::jwt::install_default();
+        jsonwebtoken::encode(&h, &good, &key).unwrap()
+    };
+    let none = {
+        let t = sign_raw(&signer, &json!({"alg":"none","typ":"at+jwt"}), &good);
+        let mut parts: Vec<&str> = t.split('.').collect();
+        parts[2] = "";
+        parts.join(".")
+    };
+    let crit = sign_raw(
+        &signer,
+        &json!({"alg":"RS256","kid":"k1","typ":"at+jwt","crit":["exp"],"exp":1}),
+        &good,
+    );
+    let tampered = {
+        let t = sign(&good);
+        let (rest, sig) = t.rsplit_once('.').unwrap();
+        let mut sig = sig.to_owned();
+        let last = if sig.ends_with('A') { "B" } else { "A" };
+        sig.replace_range(sig.len() - 1.., last);
+        format!("{rest}.{sig}")
+    };
+    let es_with_rsa_kid = {
+        let ec = Signer::ec("k1");
+        let mut h = ec.header();
+        h.typ = Some("at+jwt".into());
+        ec.sign_with(&h, &good)
+    };
+    let cases: Vec<(&str, String, u16, String)> = vec![
+        (
+            "expired",
+            sign(&with(&|c| c["exp"] = json!(NOW - 61))),
+            401,
+            invalid_token("the credential has expired"),
+        ),
+        (
+            "not yet valid",
+            sign(&with(&|c| c["nbf"] = json!(NOW + 61))),
+            401,
+            invalid_token("the credential is not valid yet"),
+        ),
+        (
+            "bad signature",
+            tampered,
+            401,
+            invalid_token("the credential is invalid"),
+        ),
+        (
+            "other key",
+            other.sign_with(&header, &good),
+            401,
+            invalid_token("the credential is invalid"),
+        ),
+        (
+            "alg none",
+            none,
+            401,
+            invalid_token("the token's algorithm is not accepted"),
+        ),
+        (
+            "HS256 with the RSA key",
+            hs_confusion,
+            401,
+            invalid_token("the token's algorithm is not accepted"),
+        ),
+        (
+            "crit",
+            crit,
+            401,
+            invalid_token("the token has critical header parameters"),
+        ),
+        (
+            "ES256 naming an RSA kid",
+            es_with_rsa_kid,
+            401,
+            invalid_token("no single key of the issuer fits the token's algorithm"),
+        ),
+        (
+            "unknown kid",
+            {
+                let mut h = header.clone();
+                h.kid = Some("nope".into());
+                signer.sign_with(&h, &good)
+            },
+            401,
+            invalid_token("no single key of the issuer fits the token's algorithm"),
+        ),
+        (
+            "unknown issuer",
+            sign(&with(&|c| c["iss"] = json!("https://evil.test"))),
+            401,
+            invalid_token("the token's issuer is not trusted"),
+        ),
+        (
+            "no issuer",
+            sign(&with(&|c| {
+                c.as_object_mut().unwrap().remove("iss");
+            })),
+            401,
+            invalid_token("the token's issuer is not trusted"),
+        ),
+        (
+            "wrong audience",
+            sign(&with(&|c| c["aud"] = json!("api://other"))),
+            401,
+            invalid_token("the token is not meant for this audience"),
+        ),
+        (
+            "audience array without ours",
+            sign(&with(&|c| c["aud"] = json!(["a", "b"]))),
+            401,
+            invalid_token("the token is not meant for this audience"),
+        ),
+        (
+            "no audience",
+            sign(&with(&|c| {
+                c.as_object_mut().unwrap().remove("aud");
+            })),
+            401,
+            invalid_token("the token is not meant for this audience"),
+        ),
+        (
+            "no exp",
+            sign(&with(&|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            })),
+            401,
+            invalid_token("the token has no expiry"),
+        ),
+        (
+            "exp not a number",
+            sign(&with(&|c| c["exp"] = json!("tomorrow"))),
+            401,
+            invalid_token("a time claim is not a number"),
+        ),
+        (
+            "no sub",
+            sign(&with(&|c| {
+                c.as_object_mut().unwrap().remove("sub");
+            })),
+            401,
+            invalid_token("the token has no subject"),
+        ),
+        (
+            "missing required claim",
+            sign(&with(&|c| {
+                c.as_object_mut().unwrap().remove("client_id");
+            })),
+            401,
+            invalid_token("the token lacks a required claim"),
+        ),
+        (
+            "wrong typ",
+            signer.sign(&good),
+            401,
+            invalid_token("the token is not of the expected type"),
+        ),
+        (
+            "revoked jti",
+            sign(&with(&|c| c["jti"] = json!("revoked-jti"))),
+            401,
+            invalid_token("the credential was revoked"),
+        ),
+        (
+            "subject logged out everywhere",
+            sign(&with(&|c| c["sub"] = json!("bob"))),
+            401,
+            invalid_token("the credential was revoked"),
+        ),
+        (
+            "not a JWS",
+            "abc.def".to_owned(),
+            401,
+            invalid_token("the token is not a compact JWS"),
+        ),
+        (
+            "bad base64",
+            "eyJhbGciOiJSUzI1NiJ9.e30.A".to_owned(),
+            401,
+            invalid_token("the token is not valid base64url"),
+        ),
+        (
+            "claims not an object",
+            sign_raw(
+                &signer,
+                &json!({"alg":"RS256","kid":"k1","typ":"at+jwt"}),
+                &json!([1]),
+            ),
+            401,
+            invalid_token("the token's claims are not a JSON object"),
+        ),
+    ];
+    for (name, token, status, challenge) in cases {
+        let answer = call(&layer, &token).await;
+        assert_eq!(answer.status, status, "{name}");
+        assert_eq!(
+            answer.www_authenticate.as_deref(),
+            Some(challenge.as_str()),
+            "{name}"
+        );
+    }
+    // Bob's token issued after the cutoff passes.
+    let fresh = sign(&with(&|c| {
+        c["sub"] = json!("bob");
+        c["iat"] = json!(NOW - 1);
+    }));
+    assert_eq!(call(&layer, &fresh).await.status, 200);
+}
+
+#[tokio::test]
+async fn revocation_applies_to_cached_tokens() {
+    let signer = Signer::ed("k1");
+    let clock = ManualClock::at_unix(NOW);
+    let revocation = Arc::new(InMemoryRevocation::new());
+    let scheme = scheme_for(&signer, &clock)
+        .revocation(Arc::clone(&revocation))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder().scheme(scheme.clone()).build().unwrap();
+    let token = signer.sign(&claims(ISS));
+    assert_eq!(call(&layer, &token).await.status, 200);
+    assert_eq!(scheme.cached_tokens(), 1);
+    revocation.revoke_jti(ISS, "t-1");
+    let answer = call(&layer, &token).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.www_authenticate.unwrap(),
+        invalid_token("the credential was revoked")
+    );
+}
+
+#[tokio::test]
+async fn multiple_issuers_each_with_their_own_keys() {
+    let a = Signer::ed("a");
+    let b = Signer::ec("b");
+    let clock = ManualClock::at_unix(NOW);
+    let secret = [9u8; 32];
+    let layer = layer(
+        JwtScheme::builder()
+            .issuer(
+                Issuer::new("https://a.test")
+                    .audience(AUD)
+                    .key(a.public_key()),
+            )
+            .issuer(
+                Issuer::new("https://b.test")
+                    .audience(AUD)
+                    .key(b.public_key()),
+            )
+            .issuer(
+                Issuer::new("https://hs.test")
+                    .audience(AUD)
+                    .key(JwtKey::shared_secret(&secret).unwrap()),
+            )
+            .clock(clock),
+    );
+    assert_eq!(
+        call(&layer, &a.sign(&claims("https://a.test")))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&layer, &b.sign(&claims("https://b.test")))
+            .await
+            .status,
+        200
+    );
+    // Issuer A's key does not verify tokens claiming to be from B.
+    assert_eq!(
+        call(&layer, &a.sign(&claims("https://b.test")))
+            .await
+            .status,
+        401
+    );
+    let hs = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims("https://hs.test"),
+        &EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    assert_eq!(call(&layer, &hs).await.status, 200);
+    // HS256 is not accepted from an issuer without a shared secret.
+    let hs_as_a = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims("https://a.test"),
+        &EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    assert_eq!(call(&layer, &hs_as_a).await.status, 401);
+}
+
+#[tokio::test]
+async fn grpc_rejections_carry_grpc_status() {
+    let signer = Signer::ed("k1");
+    let clock = ManualClock::at_unix(NOW);
+    let layer = layer(scheme_for(&signer, &clock));
+    let mut c = claims(ISS);
+    c["exp"] = json!(NOW - 100);
+    let answer = call_with(&layer, &signer.sign(&c), true).await;
+    assert_eq!(answer.grpc_status.as_deref(), Some("16"));
+}
+
+#[tokio::test]
+async fn required_scopes_are_enforced_by_the_layer() {
+    let signer = Signer::ed("k1");
+    let clock = ManualClock::at_unix(NOW);
+    let base = layer(scheme_for(&signer, &clock));
+    let admin = base.require_scopes(["admin"]);
+    let answer = call(&admin, &signer.sign(&claims(ISS))).await;
+    assert_eq!(answer.status, 403);
+    assert!(answer
+        .www_authenticate
+        .unwrap()
+        .contains(r#"error="insufficient_scope""#));
+}
+
+#[test]
+fn configuration_mistakes_are_reported_at_build() {
+    let signer = Signer::ed("k1");
+    assert!(JwtScheme::builder().build().is_err());
+    assert!(JwtScheme::builder()
+        .issuer(Issuer::new(ISS).key(signer.public_key()))
+        .build()
+        .is_err());
+    assert!(JwtScheme::builder()
+        .issuer(Issuer::new(ISS).audience(AUD))
+        .build()
+        .is_err());
+    assert!(JwtScheme::builder()
+        .issuer(Issuer::new(ISS).audience(AUD).key(signer.public_key()))
+        .issuer(Issuer::new(ISS).audience(AUD).key(signer.public_key()))
+        .build()
+        .is_err());
+    // An Ed25519 key cannot serve an RS256-only issuer.
+    assert!(JwtScheme::builder()
+        .issuer(
+            Issuer::new(ISS)
+                .audience(AUD)
+                .key(signer.public_key())
+                .algorithms([Algorithm::RS256])
+        )
+        .build()
+        .is_err());
+    assert!(JwtScheme::builder()
+        .issuer(Issuer::new(ISS).audience(AUD).jwks_url("not a url"))
+        .build()
+        .is_err());
+    assert!(JwtScheme::builder()
+        .issuer(
+            Issuer::new(ISS)
+                .audience(AUD)
+                .key(signer.public_key())
+                .jwks_url("https://issuer.test/jwks.json")
+        )
+        .build()
+        .is_err());
+}
+
+#[test]
+fn keys_are_debug_printed_without_secrets() {
+    let key = JwtKey::shared_secret(b"super-secret-super-secret-super!").unwrap();
+    let printed = format!("{key:?}");
+    assert!(!printed.contains("super"));
+    assert!(printed.contains("redacted"));
+}
+
+/// A closure is a `JwksFetcher`: the cache works without the `jwks-http`
+/// feature, and a failing fetcher means 503, never 401.
+#[tokio::test]
+async fn closure_fetcher_feeds_the_jwks_cache() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let signer = Signer::ec("k1");
+    let body = bytes::Bytes::from(json!({ "keys": [signer.jwk.clone()] }).to_string());
+    let up = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicU64::new(0));
+    let fetcher = {
+        let (up, calls) = (Arc::clone(&up), Arc::clone(&calls));
+        move |uri: &http::Uri| {
+            assert_eq!(uri.path(), "/jwks.json");
+            calls.fetch_add(1, Ordering::SeqCst);
+            let (up, body) = (up.load(Ordering::SeqCst), body.clone());
+            async move {
+                if up {
+                    Ok(http::Response::new(body))
+                } else {
+                    Err(authgate::jwt::FetchError::new("down"))
+                }
+            }
+        }
+    };
+    let scheme = JwtScheme::builder()
+        .issuer(
+            Issuer::new(ISS)
+                .audience(AUD)
+                .jwks_url("https://issuer.test/jwks.json"),
+        )
+        .fetcher(fetcher)
+        .jwks_settings(
+            authgate::jwt::JwksSettings::default().failure_backoff(Duration::from_millis(1)),
+        )
+        .clock(ManualClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder().scheme(scheme).build().unwrap();
+    let token = signer.sign(&claims(ISS));
+    assert_eq!(call(&layer, &token).await.status, 503);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // gRPC answers are HTTP 200 with the status in grpc-status.
+    let answer = call_with(&layer, &token, true).await;
+    assert_eq!(answer.grpc_status.as_deref(), Some("14"));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    up.store(true, Ordering::SeqCst);
+    assert_eq!(call(&layer, &token).await.status, 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}

@@ -93,6 +93,28 @@
 //! gives 503, never 401. Keys expire, get revoked, and rotate with a grace
 //! deadline.
 //!
+//! ### JWT bearer tokens ([`jwt`])
+//!
+//! `Authorization: Bearer <jwt>` from one or more issuers, each with its own
+//! keys (JWKS URL, OIDC discovery, or static JWK / PEM / shared secret),
+//! audiences and algorithm allow-list. The header is checked first (`alg`
+//! allowed and fitting the key, never `none`, no `crit`), then the
+//! signature, then `exp` / `nbf` / `iat` with leeway, `iss`, `aud`, required
+//! claims and `typ`, then revocation. JWKS are cached per `Cache-Control`,
+//! refreshed in the background and survive a key-server outage; when no key
+//! can be had the answer is 503. A token seen again skips the signature
+//! check (validated-token cache, bounded, never past `exp`).
+//!
+//! ### Signed requests and webhooks ([`hmac`])
+//!
+//! The native `HMAC-SHA256` scheme (timestamp window, nonce replay cache,
+//! a documented canonical string and a [`Signer`](hmac::Signer) for
+//! clients), RFC 9421 HTTP Message Signatures with `hmac-sha256`, and the
+//! GitHub, Stripe and Slack webhook formats. Schemes that sign the body need
+//! a layer built [`with_request_bodies`](AuthLayerBuilder::with_request_bodies):
+//! the body is read up to a limit (413 beyond), verified, and handed on
+//! byte for byte ([`request_body`]).
+//!
 //! ### Your own
 //!
 //! Implement [`Scheme`]: declare [`locations`](Scheme::locations), a
@@ -187,6 +209,53 @@
 //!
 //! See `examples/tonic_grpc.rs`.
 //!
+//! ### JWT from an OIDC provider
+//!
+//! ```no_run
+//! use authgate::jwt::{Issuer, JwtScheme};
+//! use authgate::AuthLayer;
+//!
+//! # fn main() -> Result<(), authgate::ConfigError> {
+//! let scheme = JwtScheme::builder()
+//!     .issuer(
+//!         Issuer::new("https://tenant.eu.auth0.com/")
+//!             .audience("https://api.example.com")
+//!             .oidc_discovery(), // keys from <issuer>/.well-known/openid-configuration
+//!     )
+//!     .token_type("at+jwt") // RFC 9068 access tokens only
+//!     .build()?;
+//! let auth = AuthLayer::builder().scheme(scheme).build()?;
+//! let admins = auth.require_scopes(["admin"]);
+//! # let _ = admins;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Fetching over HTTPS needs the `jwks-http` feature, or your own
+//! [`JwksFetcher`](jwt::JwksFetcher). See `examples/axum_jwt.rs`, which can
+//! also run against your identity provider.
+//!
+//! ### Webhooks
+//!
+//! One layer per endpoint, each with its provider's secret; several secrets
+//! may be valid at once while you rotate:
+//!
+//! ```
+//! use authgate::hmac::{GithubWebhook, WebhookSecrets};
+//! use authgate::AuthLayer;
+//!
+//! let github = AuthLayer::builder()
+//!     .scheme(GithubWebhook::new(WebhookSecrets::single("It's a Secret to Everybody")))
+//!     .with_request_bodies()          // GitHub signs the raw body
+//!     .max_body_size(256 * 1024)      // larger deliveries get 413
+//!     .build()
+//!     .unwrap();
+//! // axum: .route("/webhooks/github", post(handler).layer(github))
+//! # let _ = github;
+//! ```
+//!
+//! See `examples/webhooks.rs`, which can also serve real provider endpoints.
+//!
 //! ### Mixing schemes on one router
 //!
 //! Add several schemes to one layer: each owns its locations (building
@@ -194,10 +263,42 @@
 //! owner, and a request carrying two credentials is a 400. A 401 lists one
 //! challenge per scheme.
 //!
+//! ```
+//! use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+//! use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+//! use authgate::AuthLayer;
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let jwt = JwtScheme::builder()
+//!     .issuer(Issuer::new("https://login.example.com").audience("orders")
+//!         .key(JwtKey::shared_secret(&[7u8; 32])?))
+//!     .build()?;
+//! let auth = AuthLayer::builder()
+//!     .scheme(ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live")?) // ApiKey, X-Api-Key
+//!     .scheme(jwt)                                                    // Bearer
+//!     .build()?;
+//! let service = ServiceBuilder::new().layer(auth).service(service_fn(|_: http::Request<()>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+//! }));
+//!
+//! let response = service.oneshot(http::Request::get("/").body(())?).await?;
+//! assert_eq!(response.status(), 401);
+//! let challenges: Vec<_> = response.headers().get_all("www-authenticate").iter().collect();
+//! assert_eq!(challenges, ["ApiKey", "Bearer"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Security notes
 //!
 //! What authgate protects against: credential confusion (exactly one
 //! credential, routed by location, never tried against every verifier);
+//! algorithm confusion and `alg: none` (JWT algorithms are allow-listed per
+//! issuer and must fit the key; HMAC only with a configured secret, never a
+//! JWKS key); replays (timestamp windows and nonce caches for signed
+//! requests); unbounded bodies (read only when signed, up to a limit);
 //! timing attacks on secrets (constant-time comparison of hashes); key-id
 //! enumeration (unknown ids and wrong secrets look the same, and take the
 //! same work); mistyped and cross-environment keys (checksum and prefix

@@ -118,6 +118,9 @@ where
                 let parts = mark_anonymous(&self.config, parts);
                 ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
             }
+            Extracted::Authenticated => {
+                ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
+            }
             Extracted::Rejected(response) => ResponseFuture::rejected(response),
             Extracted::Found(decision) => {
                 ResponseFuture::next(verify(&mut self.inner, decision, parts, body, None))
@@ -146,6 +149,9 @@ where
         let decision = match extract(&self.config, &parts) {
             Extracted::Anonymous => {
                 let parts = mark_anonymous(&self.config, parts);
+                return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)));
+            }
+            Extracted::Authenticated => {
                 return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)));
             }
             Extracted::Rejected(response) => return ResponseFuture::rejected(response),
@@ -194,6 +200,9 @@ fn mark_anonymous(config: &Arc<Config>, mut parts: Parts) -> Parts {
 enum Extracted {
     /// No credential on an anonymous path: straight to the inner service.
     Anonymous,
+    /// An outer layer over the same schemes already authenticated the
+    /// request, and this layer's authorizer (if any) allowed it.
+    Authenticated,
     Rejected(Response<Bytes>),
     Found(Decision),
 }
@@ -201,6 +210,9 @@ enum Extracted {
 fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
     let start = Instant::now();
     let anonymous = config.anonymous.matches(parts.uri.path());
+    if let Some(outcome) = authorize_again(config, parts, anonymous, start) {
+        return outcome;
+    }
     let (index, credential) = match config.schemes.extractor.extract(parts) {
         Ok(Some(found)) => found,
         Ok(None) if anonymous => {
@@ -227,6 +239,36 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
         credential,
         anonymous,
         start,
+    })
+}
+
+/// A layer derived with [`AuthLayer::with_authorizer`](crate::AuthLayer::with_authorizer)
+/// inside one built from the same schemes: authenticating again would
+/// verify twice (and trip replay caches), so only the authorizer runs.
+fn authorize_again(
+    config: &Arc<Config>,
+    parts: &Parts,
+    anonymous: bool,
+    start: Instant,
+) -> Option<Extracted> {
+    let context = parts.extensions.get::<AuthContext>()?;
+    let principal = parts.extensions.get::<Principal>()?;
+    let index = context.scheme?;
+    if !Arc::ptr_eq(&context.config.schemes, &config.schemes) {
+        return None;
+    }
+    let verdict = match (&config.authorizer, anonymous) {
+        (Some(authorizer), false) => authorizer.authorize(principal, parts),
+        _ => Ok(()),
+    };
+    Some(match verdict {
+        Ok(()) => Extracted::Authenticated,
+        Err(error) => {
+            let error = error.for_scheme(index);
+            let scheme = config.schemes.list.get(index).map(|s| s.name());
+            trace::denied(scheme, &error, Some(principal), None, start);
+            Extracted::Rejected(reject(config, parts, &error))
+        }
     })
 }
 

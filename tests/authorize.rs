@@ -298,3 +298,40 @@ async fn an_authorization_layer_without_authentication_is_401_and_logged_once() 
         .count();
     assert_eq!(errors, 1, "{log}");
 }
+
+#[tokio::test]
+async fn a_derived_layer_inside_its_parent_authorizes_without_verifying_again() {
+    use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+    let (capture, _guard) = support::capture_logs(tracing::Level::DEBUG);
+    let (auth, keys) = layer();
+    let service = ServiceBuilder::new()
+        .layer(auth.clone())
+        .layer(auth.require_scopes(["orders:write"]))
+        .service(service_fn(support::echo));
+    let request = |key: &str| {
+        http::Request::get("/orders")
+            .header("x-api-key", key)
+            .body(http_body_util::Full::default())
+            .unwrap()
+    };
+    let response = service
+        .clone()
+        .oneshot(request(&keys.writer))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = service.oneshot(request(&keys.reader)).await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains(r#"scope="orders:write""#));
+
+    let log = capture.text();
+    let granted = log
+        .lines()
+        .filter(|l| l.contains("outcome=\"granted\""))
+        .count();
+    assert_eq!(granted, 2, "one verification per request, not two:\n{log}");
+}

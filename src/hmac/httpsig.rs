@@ -491,8 +491,8 @@ impl<S: SecretStore> Inner<S> {
             return denied(ErrorKind::Revoked);
         }
         if let Some(nonce) = nonce {
-            if !self.replay.first_use(&key_id, &nonce) {
-                return denied(ErrorKind::Replayed);
+            if let Err(kind) = self.replay.admit(&key_id, &nonce) {
+                return denied(kind);
             }
         }
         Ok(Principal::new(record.subject.clone(), HTTPSIG_SCHEME_NAME)
@@ -713,7 +713,10 @@ impl<S: SecretStore> HttpSignatureSchemeBuilder<S> {
             });
         }
         let replay = self.replay.unwrap_or_else(|| {
-            ReplayCache::new(self.replay_capacity, self.window.saturating_mul(2))
+            ReplayCache::new(
+                self.replay_capacity,
+                self.window.saturating_mul(2) + Duration::from_secs(1),
+            )
         });
         Ok(HttpSignatureScheme {
             inner: Arc::new(Inner {

@@ -151,8 +151,8 @@ impl<S: SecretStore> Inner<S> {
         if record.revoked {
             return denied(ErrorKind::Revoked);
         }
-        if !self.replay.first_use(&params.key_id, &params.nonce) {
-            return denied(ErrorKind::Replayed);
+        if let Err(kind) = self.replay.admit(&params.key_id, &params.nonce) {
+            return denied(kind);
         }
         Ok(Principal::new(record.subject.clone(), SCHEME_NAME)
             .with_scopes(record.scopes.clone())
@@ -352,7 +352,10 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
 
     fn finish(self, required_headers: Vec<HeaderName>) -> HmacScheme<S> {
         let replay = self.replay.unwrap_or_else(|| {
-            ReplayCache::new(self.replay_capacity, self.window.saturating_mul(2))
+            ReplayCache::new(
+                self.replay_capacity,
+                self.window.saturating_mul(2) + Duration::from_secs(1),
+            )
         });
         let secrets = CachedStore::new(
             self.store,

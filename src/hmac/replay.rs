@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
+use crate::error::ErrorKind;
+
 /// A bounded, TTL'd set of `(key id, nonce)` pairs already accepted.
 ///
 /// Only requests whose signature verified are recorded, so forged requests
@@ -15,7 +17,8 @@ use moka::sync::Cache;
 ///
 /// The time-to-live must cover every instant at which the request's
 /// timestamp is still inside the window: a request stamped `window` in the
-/// future stays acceptable for `2 × window`, so the schemes size it that way.
+/// future stays acceptable for `2 × window` plus the second the whole-second
+/// window check rounds away, so the schemes size it `2 × window + 1 s`.
 ///
 /// # Example
 ///
@@ -31,27 +34,74 @@ use moka::sync::Cache;
 #[derive(Clone)]
 pub struct ReplayCache {
     seen: Cache<[u8; 32], ()>,
+    capacity: u64,
 }
 
 impl ReplayCache {
     /// A cache of at most `capacity` nonces, each kept for `ttl`.
     ///
-    /// When full, the least recently used entries are evicted first: size
-    /// it for the request rate times the TTL.
+    /// Fails closed: a nonce still inside its window is never evicted to
+    /// make room. When the cache holds `capacity` live nonces, new requests
+    /// are refused (503) until some expire, so size it for the peak request
+    /// rate times the TTL.
     #[must_use]
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         Self {
+            // Headroom over `capacity`: moka's own admission policy only
+            // acts when its bound is reached, which `admit` never lets happen.
             seen: Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(capacity.saturating_mul(2).max(16))
                 .time_to_live(ttl)
                 .build(),
+            capacity,
         }
     }
 
     /// Records `nonce` for `key_id`; `true` the first time, `false` for a
-    /// replay. Atomic: of two concurrent identical requests, one wins.
+    /// replay or when the cache is full. Atomic: of two concurrent identical
+    /// requests, one wins.
     #[must_use]
     pub fn first_use(&self, key_id: &str, nonce: &str) -> bool {
+        self.admit(key_id, nonce).is_ok()
+    }
+
+    /// Records `nonce` for `key_id`: `Ok` the first time,
+    /// [`ErrorKind::Replayed`] for a replay, [`ErrorKind::Unavailable`] when
+    /// the cache is full of nonces still inside their window.
+    ///
+    /// ```
+    /// use authgate::{hmac::ReplayCache, ErrorKind};
+    /// use std::time::Duration;
+    ///
+    /// let cache = ReplayCache::new(1, Duration::from_secs(600));
+    /// assert_eq!(cache.admit("k", "n-1"), Ok(()));
+    /// assert_eq!(cache.admit("k", "n-1"), Err(ErrorKind::Replayed));
+    /// assert_eq!(cache.admit("k", "n-2"), Err(ErrorKind::Unavailable));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As above.
+    pub fn admit(&self, key_id: &str, nonce: &str) -> Result<(), ErrorKind> {
+        let digest = Self::digest(key_id, nonce);
+        if self.seen.contains_key(&digest) {
+            return Err(ErrorKind::Replayed);
+        }
+        if self.seen.entry_count() >= self.capacity {
+            // The count lags behind recent writes and expiries: settle it.
+            self.seen.run_pending_tasks();
+            if self.seen.entry_count() >= self.capacity {
+                return Err(ErrorKind::Unavailable);
+            }
+        }
+        if self.seen.entry(digest).or_insert(()).is_fresh() {
+            Ok(())
+        } else {
+            Err(ErrorKind::Replayed)
+        }
+    }
+
+    fn digest(key_id: &str, nonce: &str) -> [u8; 32] {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
         // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
         ctx.update(&(key_id.len() as u64).to_be_bytes());
@@ -59,7 +109,7 @@ impl ReplayCache {
         ctx.update(nonce.as_bytes());
         let mut digest = [0u8; 32];
         digest.copy_from_slice(ctx.finish().as_ref());
-        self.seen.entry(digest).or_insert(()).is_fresh()
+        digest
     }
 }
 

@@ -81,9 +81,9 @@ impl Preset {
                     for part in message {
                         digest.update(part);
                     }
-                    if !cache.first_use(scheme, &hex(digest.finish().as_ref())) {
-                        return Err(AuthError::new(ErrorKind::Replayed));
-                    }
+                    cache
+                        .admit(scheme, &hex(digest.finish().as_ref()))
+                        .map_err(AuthError::new)?;
                 }
                 Ok(Principal::new(&*self.subject, scheme))
             }

@@ -219,6 +219,12 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
             trace::anonymous(start);
             return Extracted::Anonymous;
         }
+        // A health checker or browser sending credentials of a scheme we do
+        // not handle (`Basic`) is still anonymous on an anonymous path.
+        Err(error) if anonymous && error.kind() == ErrorKind::UnsupportedScheme => {
+            trace::anonymous(start);
+            return Extracted::Anonymous;
+        }
         Ok(None) => {
             let error = AuthError::new(ErrorKind::Missing);
             trace::denied(None, &error, None, None, start);

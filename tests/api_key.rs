@@ -503,6 +503,15 @@ async fn anonymous_paths_pass_without_a_credential_but_still_verify_one() {
 
     let response = call(&layer, empty(get("/health/deep"))).await;
     assert_eq!(response.status(), 401, "anonymous paths match exactly");
+
+    let basic = empty(get("/health").header("authorization", "Basic dXNlcjpwYXNz"));
+    let response = call(&layer, basic).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "a scheme we do not handle is ignored there"
+    );
+    assert_eq!(body_text(response.into_body()).await, "anonymous");
 }
 
 #[tokio::test]
@@ -666,4 +675,18 @@ fn configuration_mistakes_are_reported_at_build_time() {
         bad_realm,
         Err(ConfigError::InvalidChallengeParam(_))
     ));
+}
+
+#[test]
+fn a_revoked_key_cannot_be_rotated_back_to_life() {
+    let (store, keys) = fixture();
+    let revoked = key_id(&keys.revoked);
+    let rotated = store
+        .rotate(
+            revoked,
+            Duration::from_secs(60),
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+    assert!(rotated.is_none());
 }

@@ -349,3 +349,42 @@ async fn bodies_are_read_only_when_content_digest_is_covered() {
     let out = send_with(scheme_at(CREATED), 4, req).await;
     assert_eq!((out.status, out.calls), (StatusCode::PAYLOAD_TOO_LARGE, 0));
 }
+
+#[tokio::test]
+async fn a_signature_over_no_component_is_refused() {
+    use authgate::hmac::{HmacKey, HttpSignatureScheme, InMemorySecretStore, SecretRecord};
+    use authgate::{AuthError, AuthLayer, ErrorKind};
+    use tower::{Layer, ServiceExt};
+
+    let key = HmacKey::new(b"0123456789abcdef0123456789abcdef");
+    let store = InMemorySecretStore::new();
+    store.insert(SecretRecord::new("k", key.clone(), "acct"));
+    let layer = AuthLayer::builder()
+        .scheme(HttpSignatureScheme::builder(store).build().unwrap())
+        .with_request_bodies()
+        .build()
+        .unwrap();
+    let service = layer.layer(body_echo(Arc::new(std::sync::atomic::AtomicUsize::new(0))));
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let params = format!("();created={created};keyid=\"k\"");
+    let base = format!("\"@signature-params\": {params}");
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"0123456789abcdef0123456789abcdef"),
+        base.as_bytes(),
+    );
+    use base64::Engine;
+    let signature = base64::engine::general_purpose::STANDARD.encode(tag.as_ref());
+    let request = http::Request::post("/anything")
+        .header("signature-input", format!("sig1={params}"))
+        .header("signature", format!("sig1=:{signature}:"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let error = response.extensions().get::<AuthError>().unwrap();
+    assert_eq!(error.kind(), ErrorKind::InvalidFormat);
+    assert_eq!(error.description(), "the signature covers no component");
+}

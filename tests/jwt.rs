@@ -623,3 +623,16 @@ async fn closure_fetcher_feeds_the_jwks_cache() {
     assert_eq!(call(&layer, &token).await.status, 200);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
+
+#[tokio::test]
+async fn a_token_expiring_in_the_year_9999_is_cached_without_trouble() {
+    let signer = Signer::ed("k1");
+    let clock = ManualClock::at_unix(NOW);
+    let layer = layer(scheme_for(&signer, &clock));
+    let mut claims = claims(ISS);
+    claims["exp"] = json!(253_402_300_799u64);
+    let token = signer.sign(&claims);
+    for _ in 0..3 {
+        assert_eq!(call(&layer, &token).await.status, 200);
+    }
+}

@@ -317,8 +317,9 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
         self
     }
 
-    /// How long an unknown id is remembered as unknown, so that a flood of
-    /// bad keys cannot hammer the store. Defaults to 5 seconds.
+    /// How long an unknown id is remembered as unknown, so that the same bad
+    /// key sent again and again reaches the store once per period (distinct
+    /// well-formed ids still cost one look-up each). Defaults to 5 seconds.
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.negative_ttl = ttl;
         self

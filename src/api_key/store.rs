@@ -184,7 +184,7 @@ impl InMemoryKeyStore {
     /// Issues a replacement for key `id` with the same subject and scopes;
     /// the old key keeps working until `now + grace`, then stops.
     ///
-    /// Returns `Ok(None)` when there is no such key.
+    /// Returns `Ok(None)` when there is no such key, or it is revoked.
     ///
     /// # Errors
     ///
@@ -196,7 +196,8 @@ impl InMemoryKeyStore {
         now: SystemTime,
     ) -> Result<Option<GeneratedKey>, RandomError> {
         let mut records = self.write();
-        let Some(old) = records.get_mut(id) else {
+        // A revoked key is never brought back through its replacement.
+        let Some(old) = records.get_mut(id).filter(|r| !r.revoked) else {
             return Ok(None);
         };
         let generator = ApiKeyGenerator {

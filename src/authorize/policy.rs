@@ -8,7 +8,7 @@ use http::request::Parts;
 use http::Method;
 
 use super::Authorizer;
-use crate::error::AuthError;
+use crate::error::{AuthError, ErrorKind};
 use crate::principal::Principal;
 
 /// A list of authorizers for [`all`] and [`any`]: a tuple of up to eight
@@ -117,7 +117,8 @@ pub fn any<L: AuthorizerList>(authorizers: L) -> Any<L> {
     Any(authorizers)
 }
 
-/// Allows exactly when `authorizer` denies; denies with `reason` otherwise.
+/// Allows exactly when `authorizer` denies (403); denies with `reason` when
+/// it allows; passes any other error (such as a 503) through.
 ///
 /// ```
 /// use authgate::authorize::{not, RequireScopes};
@@ -170,7 +171,17 @@ impl<A: Authorizer> Authorizer for Not<A> {
     fn authorize(&self, principal: &Principal, request: &Parts) -> Result<(), AuthError> {
         match self.inner.authorize(principal, request) {
             Ok(()) => Err(AuthError::forbidden(self.reason.clone())),
-            Err(_) => Ok(()),
+            // Only a denial flips to allow; an error (a 503 from a policy
+            // that could not decide) stays an error.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Forbidden | ErrorKind::InsufficientScope
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 }
@@ -363,7 +374,6 @@ impl fmt::Debug for GrpcMethods {
 mod tests {
     use super::*;
     use crate::authorize::RequireScopes;
-    use crate::error::ErrorKind;
     use crate::principal::Scopes;
 
     fn parts(method: Method, path: &str) -> Parts {
@@ -390,6 +400,14 @@ mod tests {
         assert!(any((a(), b())).authorize(&with("b"), &get).is_ok());
         assert!(any((a(), b())).authorize(&with("c"), &get).is_err());
         assert!(not(a(), "no").authorize(&with("c"), &get).is_ok());
+        let unsure = |_: &Principal, _: &Parts| Err(AuthError::new(ErrorKind::Unavailable));
+        assert_eq!(
+            not(unsure, "no")
+                .authorize(&with(""), &get)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unavailable
+        );
         assert_eq!(
             not(a(), "no")
                 .authorize(&with("a"), &get)

@@ -93,7 +93,7 @@ impl RequireScopes {
         }
     }
 
-    /// Requires at least one of `scopes`.
+    /// Requires at least one of `scopes`. An empty set allows nobody.
     #[must_use]
     pub fn any<I, S>(scopes: I) -> Self
     where
@@ -137,9 +137,9 @@ impl RequireScopes {
         let mut required = self.required.iter();
         match self.mode {
             Mode::All => required.all(|r| self.matching.granted(granted, r)),
-            Mode::Any => {
-                self.required.is_empty() || required.any(|r| self.matching.granted(granted, r))
-            }
+            // An empty any-of set allows nobody, like `authorize::any(())`:
+            // a scope list left empty by configuration must not mean "anyone".
+            Mode::Any => required.any(|r| self.matching.granted(granted, r)),
         }
     }
 }
@@ -181,7 +181,7 @@ mod tests {
         assert!(any.is_satisfied_by(&scopes("b")));
         assert!(!any.is_satisfied_by(&scopes("c")));
         assert!(RequireScopes::all(Vec::<String>::new()).is_satisfied_by(&scopes("")));
-        assert!(RequireScopes::any(Vec::<String>::new()).is_satisfied_by(&scopes("")));
+        assert!(!RequireScopes::any(Vec::<String>::new()).is_satisfied_by(&scopes("a")));
     }
 
     #[test]

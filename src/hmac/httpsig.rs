@@ -425,6 +425,11 @@ impl<S> Inner<S> {
                 )));
             }
         }
+        if picked.components.is_empty() {
+            // An empty list signs nothing about the request: a captured
+            // signature would authenticate any request until it expires.
+            return Err(with_id(invalid("the signature covers no component")));
+        }
         for component in &self.required_components {
             if !picked.covers(component) {
                 return Err(with_id(invalid(

@@ -46,6 +46,18 @@ impl HmacKey {
             })
     }
 
+    /// Whether the key has no bytes: such a key never verifies anything, so
+    /// that an unset secret (`env::var(..).unwrap_or_default()`) fails
+    /// closed instead of letting anyone sign with the empty key.
+    ///
+    /// ```
+    /// assert!(authgate::hmac::HmacKey::new("").is_empty());
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub(crate) fn ring_key(&self) -> ring::hmac::Key {
         ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0)
     }
@@ -85,7 +97,8 @@ pub(crate) fn match_keys(
     let mut current = false;
     let mut retired = false;
     for key in keys {
-        let matched = check(&key.key);
+        // An empty key never matches: see `HmacKey::is_empty`.
+        let matched = check(&key.key) && !key.key.is_empty();
         if key.retires_at.is_some_and(|t| t <= now) {
             retired |= matched;
         } else {
@@ -221,6 +234,11 @@ mod tests {
             KeyMatch::Current
         );
         assert_eq!(match_keys(&keys, later, |k| is(k, b"x")), KeyMatch::None);
+        let empty = [RotatingKey {
+            key: HmacKey::new(""),
+            retires_at: None,
+        }];
+        assert_eq!(match_keys(&empty, now, |_| true), KeyMatch::None);
         // The next rotation drops the retired secret.
         secrets.rotate("newer", Duration::from_secs(60), later);
         assert_eq!(secrets.len(), 2);

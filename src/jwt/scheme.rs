@@ -342,8 +342,11 @@ impl fmt::Debug for JwtScheme {
     }
 }
 
-/// Entries never outlive the token's `exp` (plus leeway).
+/// Entries never outlive the token's `exp`, nor a day.
 struct UntilExp;
+
+/// The longest a validated token stays cached.
+const MAX_CACHED_SECS: f64 = 86_400.0;
 
 impl Expiry<u64, Arc<CachedToken>> for UntilExp {
     fn expire_after_create(
@@ -355,8 +358,10 @@ impl Expiry<u64, Arc<CachedToken>> for UntilExp {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        let left = value.validated.exp - now;
-        Some(Duration::try_from_secs_f64(left.max(0.0)).unwrap_or(Duration::ZERO))
+        // Capped at a day: a far-future `exp` (year 9999) must not reach
+        // moka's instant arithmetic, and every hit re-checks `exp` anyway.
+        let left = (value.validated.exp - now).clamp(0.0, MAX_CACHED_SECS);
+        Some(Duration::try_from_secs_f64(left).unwrap_or(Duration::ZERO))
     }
 }
 

@@ -102,9 +102,16 @@ async fn send_with(
     }
 }
 
+/// The Appendix B.2.5 signature covers `date`, `@authority` and
+/// `content-type` only, so these tests relax the default requirement of
+/// `@method`, `@authority` and `@path`.
 fn scheme_at(now: u64) -> HttpSignatureSchemeBuilder<InMemorySecretStore> {
-    HttpSignatureScheme::builder(store()).clock(ManualClock::at_unix(now))
+    HttpSignatureScheme::builder(store())
+        .clock(ManualClock::at_unix(now))
+        .require_components(NONE_REQUIRED)
 }
+
+const NONE_REQUIRED: [&str; 0] = [];
 
 async fn send(now: u64, request: Request<Vec<u8>>) -> Outcome {
     send_with(scheme_at(now), 1 << 20, request).await
@@ -312,7 +319,11 @@ async fn several_secrets_are_valid_during_a_rotation() {
         created,
     );
     let clock = ManualClock::at_unix(CREATED);
-    let builder = || HttpSignatureScheme::builder(store.clone()).clock(clock.clone());
+    let builder = || {
+        HttpSignatureScheme::builder(store.clone())
+            .clock(clock.clone())
+            .require_components(NONE_REQUIRED)
+    };
     assert_eq!(send_with(builder(), 1 << 20, b25_signed()).await.kind, None);
 
     let next = HttpSigner::new("sig1", KEY_ID, HmacKey::new("the next secret"))
@@ -387,4 +398,13 @@ async fn a_signature_over_no_component_is_refused() {
     let error = response.extensions().get::<AuthError>().unwrap();
     assert_eq!(error.kind(), ErrorKind::InvalidFormat);
     assert_eq!(error.description(), "the signature covers no component");
+}
+
+#[tokio::test]
+async fn by_default_a_signature_must_cover_method_authority_and_path() {
+    // B.2.5 is valid, but covers neither @method nor @path.
+    let strict = HttpSignatureScheme::builder(store()).clock(ManualClock::at_unix(CREATED));
+    let outcome = send_with(strict, 1 << 20, b25_signed()).await;
+    assert_eq!(outcome.status, 401);
+    assert_eq!(outcome.kind, Some(ErrorKind::InvalidFormat));
 }

@@ -29,6 +29,14 @@ pub const HTTPSIG_SCHEME_NAME: &str = "http_signature";
 const SIGNATURE: HeaderName = HeaderName::from_static("signature");
 const SIGNATURE_INPUT: HeaderName = HeaderName::from_static("signature-input");
 const CONTENT_DIGEST: &str = "content-digest";
+/// The components a signature must cover unless the scheme is configured
+/// otherwise: enough to bind it to one method and target.
+///
+/// ```
+/// assert_eq!(authgate::hmac::DEFAULT_REQUIRED_COMPONENTS, ["@method", "@authority", "@path"]);
+/// ```
+pub const DEFAULT_REQUIRED_COMPONENTS: [&str; 3] = ["@method", "@authority", "@path"];
+
 /// Most components one signature may cover.
 const MAX_COMPONENTS: usize = 32;
 
@@ -270,6 +278,7 @@ impl Picked {
 /// store.insert(SecretRecord::new("test-shared-secret", key, "rfc-example"));
 /// let scheme = HttpSignatureScheme::builder(store)
 ///     .clock(ManualClock::at_unix(1_618_884_473))
+///     .require_components(Vec::<String>::new()) // B.2.5 covers neither @method nor @path
 ///     .build()?;
 /// let layer = AuthLayer::builder().scheme(scheme).with_request_bodies().build()?;
 /// let service = ServiceBuilder::new().layer(layer).service(service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
@@ -334,7 +343,10 @@ impl<S: SecretStore> HttpSignatureScheme<S> {
             tag: None,
             require_created: true,
             require_nonce: false,
-            required_components: Vec::new(),
+            required_components: DEFAULT_REQUIRED_COMPONENTS
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
             assumed_scheme: "https".to_owned(),
             replay: None,
             replay_capacity: 100_000,
@@ -635,15 +647,19 @@ impl<S: SecretStore> HttpSignatureSchemeBuilder<S> {
         self
     }
 
-    /// Components every signature must cover, e.g. `@method`, `@path`,
-    /// `content-digest`. Defaults to none.
+    /// The components every signature must cover, replacing the default
+    /// [`DEFAULT_REQUIRED_COMPONENTS`] (`@method`, `@authority`, `@path`),
+    /// which binds a signature to one request target so that a captured
+    /// signature cannot be replayed against another. Add `content-digest`
+    /// to bind the body too. Pass an empty list only to verify signatures
+    /// made by others over fewer components (the RFC 9421 Appendix B
+    /// examples, say): a signature must still cover at least one.
     pub fn require_components<I, C>(mut self, components: I) -> Self
     where
         I: IntoIterator<Item = C>,
         C: Into<String>,
     {
-        self.required_components
-            .extend(components.into_iter().map(Into::into));
+        self.required_components = components.into_iter().map(Into::into).collect();
         self
     }
 

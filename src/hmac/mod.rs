@@ -145,7 +145,8 @@ mod structured;
 mod webhook;
 
 pub use httpsig::{
-    HttpSignError, HttpSignatureScheme, HttpSignatureSchemeBuilder, HttpSigner, HTTPSIG_SCHEME_NAME,
+    HttpSignError, HttpSignatureScheme, HttpSignatureSchemeBuilder, HttpSigner,
+    DEFAULT_REQUIRED_COMPONENTS, HTTPSIG_SCHEME_NAME,
 };
 pub use native::{HmacScheme, HmacSchemeBuilder, SCHEME_NAME};
 pub use replay::ReplayCache;

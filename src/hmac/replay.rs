@@ -2,6 +2,8 @@
 //! their timestamp could still be accepted.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use moka::sync::Cache;
@@ -34,6 +36,8 @@ use crate::error::ErrorKind;
 #[derive(Clone)]
 pub struct ReplayCache {
     seen: Cache<[u8; 32], ()>,
+    /// Nonces held, counted exactly (moka's own count lags behind writes).
+    live: Arc<AtomicU64>,
     capacity: u64,
 }
 
@@ -46,13 +50,19 @@ impl ReplayCache {
     /// rate times the TTL.
     #[must_use]
     pub fn new(capacity: u64, ttl: Duration) -> Self {
+        let live = Arc::new(AtomicU64::new(0));
+        let removed = Arc::clone(&live);
         Self {
             // Headroom over `capacity`: moka's own admission policy only
             // acts when its bound is reached, which `admit` never lets happen.
             seen: Cache::builder()
                 .max_capacity(capacity.saturating_mul(2).max(16))
                 .time_to_live(ttl)
+                .eviction_listener(move |_, _, _| {
+                    removed.fetch_sub(1, Ordering::SeqCst);
+                })
                 .build(),
+            live,
             capacity,
         }
     }
@@ -87,16 +97,21 @@ impl ReplayCache {
         if self.seen.contains_key(&digest) {
             return Err(ErrorKind::Replayed);
         }
-        if self.seen.entry_count() >= self.capacity {
-            // The count lags behind recent writes and expiries: settle it.
+        if self.live.load(Ordering::SeqCst) >= self.capacity {
+            // Expired nonces are only counted out when moka's housekeeping
+            // runs: run it before refusing.
             self.seen.run_pending_tasks();
-            if self.seen.entry_count() >= self.capacity {
+            if self.live.load(Ordering::SeqCst) >= self.capacity {
                 return Err(ErrorKind::Unavailable);
             }
         }
+        // Counted before the insert, so that the eviction listener can never
+        // subtract an entry that was not yet added.
+        self.live.fetch_add(1, Ordering::SeqCst);
         if self.seen.entry(digest).or_insert(()).is_fresh() {
             Ok(())
         } else {
+            self.live.fetch_sub(1, Ordering::SeqCst);
             Err(ErrorKind::Replayed)
         }
     }
@@ -116,7 +131,25 @@ impl ReplayCache {
 impl fmt::Debug for ReplayCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplayCache")
-            .field("entries", &self.seen.entry_count())
+            .field("entries", &self.live.load(Ordering::SeqCst))
+            .field("capacity", &self.capacity)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod capacity_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_cache_refuses_until_nonces_expire() {
+        let cache = ReplayCache::new(2, Duration::from_millis(200));
+        assert_eq!(cache.admit("k", "a"), Ok(()));
+        assert_eq!(cache.admit("k", "b"), Ok(()));
+        assert_eq!(cache.admit("k", "c"), Err(ErrorKind::Unavailable));
+        assert_eq!(cache.admit("k", "a"), Err(ErrorKind::Replayed));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(cache.admit("k", "c"), Ok(()));
+        assert_eq!(cache.admit("k", "c"), Err(ErrorKind::Replayed));
     }
 }

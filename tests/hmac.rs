@@ -426,3 +426,57 @@ fn secrets_never_appear_in_debug_output() {
     assert!(!text.contains("s3cr3t"), "{text}");
     assert!(text.contains("<redacted>"));
 }
+
+/// A body that never ends: reading it would take forever.
+struct Endless;
+
+impl http_body::Body for Endless {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_stale_or_malformed_header_is_answered_without_reading_the_body() {
+    let mut h = harness(store());
+    for value in [
+        format!(
+            "HMAC-SHA256 keyId=partner-1, ts={}, nonce=n, headers=host, signature=AAAA",
+            NOW - 3600
+        ),
+        "HMAC-SHA256 garbage".to_owned(),
+    ] {
+        let request = Request::post("/orders")
+            .header("host", "api.example.com")
+            .header("authorization", value)
+            .body(Body::new(Endless))
+            .unwrap();
+        let call = h.service.ready().await.unwrap().call(request);
+        let response = tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("answered without waiting for the body")
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(h.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_signed_host_is_read_from_the_uri_authority_over_http2() {
+    let mut h = harness(store());
+    let mut request = Request::post("https://api.example.com/orders?z=1&a=2")
+        .header("host", "api.example.com")
+        .header("content-type", "application/json")
+        .body(Bytes::from_static(BODY.as_bytes()))
+        .unwrap();
+    signer().sign_at(&mut request, NOW, "h2-nonce").unwrap();
+    // As hyper hands an HTTP/2 request over: no Host header, the authority in the URI.
+    request.headers_mut().remove("host");
+    let (status, kind, _) = h.send(request).await;
+    assert_eq!((status, kind), (StatusCode::OK, None));
+}

@@ -199,6 +199,13 @@ pub(crate) fn canonical_string(
             let text = value.to_str().map_err(|_| FormatError::HeaderValue)?;
             values.push(text.trim_matches([' ', '\t']));
         }
+        // HTTP/2 carries the host in the `:authority` pseudo-header, which
+        // hyper puts in the URI rather than in a `Host` header.
+        if values.is_empty() && *name == http::header::HOST {
+            if let Some(authority) = uri.authority() {
+                values.push(authority.as_str());
+            }
+        }
         if values.is_empty() {
             return Err(FormatError::MissingHeader);
         }

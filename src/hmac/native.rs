@@ -180,8 +180,17 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
         true
     }
 
-    fn needs_body(&self, _: &Credential, _: &Parts) -> bool {
-        true
+    /// Cheap checks first: a malformed header or a timestamp outside the
+    /// window is answered without reading the body.
+    fn needs_body(&self, credential: &Credential, _: &Parts) -> bool {
+        canonical::parse_params(credential.value()).is_ok_and(|params| {
+            check_window(
+                params.ts,
+                self.inner.clock.unix_now(),
+                self.inner.window.as_secs(),
+            )
+            .is_ok()
+        })
     }
 
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {

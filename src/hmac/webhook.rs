@@ -10,6 +10,8 @@ use super::encoding::{body_of, check_window, hex, parse_timestamp, unhex};
 use super::replay::ReplayCache;
 use super::secrets::{match_keys, KeyMatch, WebhookSecrets};
 use crate::clock::{Clock, SharedClock, SystemClock};
+use http::request::Parts;
+
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ErrorKind};
 use crate::principal::Principal;
@@ -234,6 +236,15 @@ impl Scheme for GithubWebhook {
         true
     }
 
+    /// A malformed header is answered without reading the body.
+    fn needs_body(&self, credential: &Credential, _: &Parts) -> bool {
+        credential
+            .value()
+            .strip_prefix("sha256=")
+            .and_then(unhex::<32>)
+            .is_some()
+    }
+
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
         let result = (|| {
             let tag = credential
@@ -341,6 +352,11 @@ impl Scheme for StripeWebhook {
         true
     }
 
+    /// A malformed header is answered without reading the body.
+    fn needs_body(&self, credential: &Credential, _: &Parts) -> bool {
+        parse_stripe(credential.value()).is_ok()
+    }
+
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
         let result = (|| {
             let (t, tags) = parse_stripe(credential.value())?;
@@ -417,6 +433,15 @@ impl Scheme for SlackWebhook {
 
     fn reads_body(&self) -> bool {
         true
+    }
+
+    /// A malformed signature header is answered without reading the body.
+    fn needs_body(&self, credential: &Credential, _: &Parts) -> bool {
+        credential
+            .value()
+            .strip_prefix("v0=")
+            .and_then(unhex::<32>)
+            .is_some()
     }
 
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {

@@ -51,6 +51,7 @@ impl Server {
             .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
             .realm("orders")
             .anonymous_path("/health")
+            .anonymous_path("/public-me")
             .build()
             .unwrap();
         let admin = Router::new()
@@ -60,6 +61,7 @@ impl Server {
             .route("/me", get(me))
             .route("/extension", get(via_extension))
             .route("/health", get(health))
+            .route("/public-me", get(me))
             .nest("/admin", admin)
             .layer(auth);
         let router = Router::new()
@@ -170,4 +172,14 @@ async fn extracting_a_principal_on_an_unprotected_route_is_a_server_error() {
     let server = Server::start().await;
     let response = server.get("/open", Some(&server.keys.admin)).await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn a_required_principal_on_an_anonymous_path_is_401_with_the_challenge() {
+    let server = Server::start().await;
+    let response = server.get("/public-me", None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(www_authenticate(&response), [r#"ApiKey realm="orders""#]);
+    let response = server.get("/public-me", Some(&server.keys.reader)).await;
+    assert_eq!(response.status(), StatusCode::OK);
 }

@@ -2,19 +2,31 @@
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::request::Parts;
 use http::StatusCode;
 
+use crate::error::{AuthError, ErrorKind};
 use crate::principal::Principal;
+use crate::service::{reject, AuthContext};
 
-/// Rejection of the [`Principal`] extractor: the handler asked for a
-/// principal on a route no [`AuthLayer`](crate::AuthLayer) protects. A
-/// server bug, so a 500, never a 401.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MissingPrincipal;
+/// Rejection of the [`Principal`] extractor.
+///
+/// - On an anonymous path of an [`AuthLayer`](crate::AuthLayer) (the layer
+///   ran and found no credential): a 401 with the layer's challenges, as if
+///   the path were protected.
+/// - On a route no `AuthLayer` protects: a server bug, so a 500 and one
+///   error-level event, never a 401.
+#[derive(Debug)]
+pub struct MissingPrincipal {
+    challenge: Option<http::Response<Bytes>>,
+}
 
 impl IntoResponse for MissingPrincipal {
     fn into_response(self) -> Response {
+        if let Some(response) = self.challenge {
+            return response.map(axum_core::body::Body::from).into_response();
+        }
         tracing::error!(
             target: crate::trace::TARGET,
             "a handler extracted Principal on a route without AuthLayer"
@@ -31,11 +43,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = MissingPrincipal;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(principal.clone());
+        }
+        let challenge = parts
             .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or(MissingPrincipal)
+            .get::<AuthContext>()
+            .map(|context| reject(&context.config, parts, &AuthError::new(ErrorKind::Missing)));
+        Err(MissingPrincipal { challenge })
     }
 }
 

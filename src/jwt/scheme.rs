@@ -148,6 +148,11 @@ impl JwtScheme {
 
     /// Forgets every cached validated token (they are verified again on
     /// their next use).
+    ///
+    /// Call it after removing a compromised key from an issuer's JWKS: a
+    /// cached token is not checked against the key set again, so tokens
+    /// signed with the removed key keep passing until their `exp` (at most
+    /// a day) unless the cache is cleared.
     pub fn clear_token_cache(&self) {
         if let Some(cache) = &self.inner.cache {
             cache.invalidate_all();

@@ -422,3 +422,21 @@ pub enum ConfigError {
         why: &'static str,
     },
 }
+
+/// A key or secret store could not answer. The request gets a 503, never a
+/// 401: the store's failure says nothing about the credential.
+///
+/// ```
+/// let err = authgate::StoreError::new(std::io::Error::other("db down"));
+/// assert_eq!(err.to_string(), "store error: db down");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("store error: {0}")]
+pub struct StoreError(#[source] Box<dyn StdError + Send + Sync>);
+
+impl StoreError {
+    /// Wraps the cause.
+    pub fn new(cause: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self(cause.into())
+    }
+}

@@ -355,7 +355,7 @@ pub mod trace;
 pub use authorize::{AuthorizeLayer, Authorizer, RequireScopes};
 pub use body::ResponseBody;
 pub use credentials::{AuthorizationSyntax, Credential, CredentialLocation};
-pub use error::{AuthError, ConfigError, ErrorKind};
+pub use error::{AuthError, ConfigError, ErrorKind, StoreError};
 pub use future::ResponseFuture;
 #[cfg(feature = "axum")]
 pub use integration::MissingPrincipal;

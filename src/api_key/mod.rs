@@ -39,6 +39,7 @@ mod format;
 mod scheme;
 mod store;
 
+pub use crate::error::StoreError;
 pub use format::RandomError;
 pub use scheme::{ApiKeyScheme, ApiKeySchemeBuilder, SCHEME_NAME};
-pub use store::{ApiKeyGenerator, GeneratedKey, InMemoryKeyStore, KeyRecord, KeyStore, StoreError};
+pub use store::{ApiKeyGenerator, GeneratedKey, InMemoryKeyStore, KeyRecord, KeyStore};

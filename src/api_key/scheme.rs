@@ -10,9 +10,10 @@ use moka::Expiry;
 use subtle::ConstantTimeEq;
 
 use super::format::{self, hash_secret};
-use super::store::{KeyRecord, KeyStore, StoreError};
+use super::store::{KeyRecord, KeyStore};
 use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
+use crate::error::StoreError;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::principal::Principal;
 use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use ring::rand::SystemRandom;
 
 use super::format::{self, RandomError};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StoreError};
 use crate::principal::Scopes;
 use crate::secret::SecretString;
 
@@ -90,23 +90,6 @@ impl fmt::Debug for KeyRecord {
             .field("retires_at", &self.retires_at)
             .field("revoked", &self.revoked)
             .finish()
-    }
-}
-
-/// The store could not answer. The request gets a 503, never a 401.
-///
-/// ```
-/// let err = authgate::api_key::StoreError::new(std::io::Error::other("db down"));
-/// assert_eq!(err.to_string(), "key store error: db down");
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("key store error: {0}")]
-pub struct StoreError(#[source] Box<dyn std::error::Error + Send + Sync>);
-
-impl StoreError {
-    /// Wraps the cause.
-    pub fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self(cause.into())
     }
 }
 

@@ -144,6 +144,7 @@ mod store;
 mod structured;
 mod webhook;
 
+pub use crate::error::StoreError;
 pub use httpsig::{
     HttpSignError, HttpSignatureScheme, HttpSignatureSchemeBuilder, HttpSigner,
     DEFAULT_REQUIRED_COMPONENTS, HTTPSIG_SCHEME_NAME,
@@ -152,7 +153,7 @@ pub use native::{HmacScheme, HmacSchemeBuilder, SCHEME_NAME};
 pub use replay::ReplayCache;
 pub use secrets::{HmacKey, WebhookSecrets};
 pub use sign::{SignError, Signer};
-pub use store::{InMemorySecretStore, SecretRecord, SecretStore, StoreError};
+pub use store::{InMemorySecretStore, SecretRecord, SecretStore};
 pub use webhook::{GithubWebhook, SlackWebhook, StripeWebhook};
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use moka::future::Cache;
 use moka::Expiry;
 
 use super::secrets::{HmacKey, RotatingKey};
-use crate::error::{AuthError, ErrorKind};
+use crate::error::{AuthError, ErrorKind, StoreError};
 use crate::principal::Scopes;
 
 /// One key id's secrets and the identity they prove.
@@ -115,23 +115,6 @@ impl fmt::Debug for SecretRecord {
             .field("revoked", &self.revoked)
             .field("keys", &self.keys.len())
             .finish()
-    }
-}
-
-/// The store could not answer. The request gets a 503, never a 401.
-///
-/// ```
-/// let err = authgate::hmac::StoreError::new(std::io::Error::other("db down"));
-/// assert_eq!(err.to_string(), "secret store error: db down");
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("secret store error: {0}")]
-pub struct StoreError(#[source] Box<dyn std::error::Error + Send + Sync>);
-
-impl StoreError {
-    /// Wraps the cause.
-    pub fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self(cause.into())
     }
 }
 

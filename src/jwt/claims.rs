@@ -2,7 +2,10 @@
 //! leeway, issuer, audience, required claims, `typ`, and the mapping of a
 //! validated token to a [`Principal`].
 
+use std::fmt;
+
 use jsonwebtoken::Algorithm;
+use serde::de::{self, Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::token::{invalid, Header};
@@ -27,6 +30,88 @@ pub(crate) struct ClaimRules {
     pub(crate) required: Vec<String>,
     pub(crate) typ: Option<String>,
     pub(crate) scope_claim: Option<String>,
+}
+
+/// Parses a token's claims: a JSON object in which no object, at any depth,
+/// repeats a member name.
+///
+/// RFC 7519 §4 lets a parser either reject duplicate claim names or keep
+/// the last one. Parsers disagree on which one wins, so a token whose
+/// meaning depends on the parser (two `sub`, two `exp`, two `role` in a
+/// nested claim a handler reads) is refused instead. serde_json's own
+/// recursion limit still bounds the nesting.
+pub(crate) fn parse_claims(payload: &[u8]) -> Result<Map<String, Value>, AuthError> {
+    match serde_json::from_slice::<Unique>(payload) {
+        Ok(Unique(Value::Object(claims))) => Ok(claims),
+        _ => Err(invalid("the token's claims are not a JSON object")),
+    }
+}
+
+/// A JSON value deserialized with an error on a repeated member name
+/// (`serde_json::Value` silently keeps the last).
+struct Unique(Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> de::Visitor<'de> for UniqueVisitor {
+    type Value = Unique;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON without repeated member names")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Unique, E> {
+        Ok(Unique(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Unique, E> {
+        Ok(Unique(Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Unique, E> {
+        Ok(Unique(Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Unique, E> {
+        Ok(Unique(Value::from(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Unique, E> {
+        Ok(Unique(Value::String(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Unique, E> {
+        Ok(Unique(Value::String(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Unique, E> {
+        Ok(Unique(Value::Null))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = access.next_element()? {
+            items.push(item);
+        }
+        Ok(Unique(Value::Array(items)))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
+        let mut members = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            let Unique(value) = access.next_value()?;
+            if members.insert(name, value).is_some() {
+                return Err(de::Error::custom("repeated member name"));
+            }
+        }
+        Ok(Unique(Value::Object(members)))
+    }
 }
 
 /// Reads a NumericDate (RFC 7519 §2): a JSON number, possibly fractional.
@@ -216,6 +301,25 @@ mod tests {
         );
         assert!(r.check_times(40, 1000.0, None, Some(100.0)).is_ok());
         assert!(r.check_times(39, 1000.0, None, Some(100.0)).is_err());
+    }
+
+    #[test]
+    fn repeated_member_names_are_refused_at_any_depth() {
+        // What this guards against: serde_json's map keeps the last value.
+        let twice = br#"{"sub":"alice","sub":"admin"}"#;
+        let kept: Map<String, Value> = serde_json::from_slice(twice).unwrap();
+        assert_eq!(kept["sub"], "admin");
+        assert!(parse_claims(twice).is_err());
+        assert!(parse_claims(br#"{"org":{"role":"user","role":"admin"}}"#).is_err());
+        assert!(parse_claims(br#"{"orgs":[{"id":1,"id":2}]}"#).is_err());
+        assert!(parse_claims(b"[]").is_err());
+        assert!(parse_claims(b"{} {}").is_err());
+        let claims =
+            parse_claims(br#"{"a":[1,-2,3.5,"x",null,true,{"b":{}}],"b":{"a":1}}"#).unwrap();
+        assert_eq!(
+            Value::Object(claims),
+            serde_json::json!({"a":[1,-2,3.5,"x",null,true,{"b":{}}],"b":{"a":1}})
+        );
     }
 
     #[test]

@@ -547,6 +547,31 @@ async fn a_body_that_never_ends_is_cut_off_at_the_limit() {
 }
 
 #[tokio::test]
+async fn a_lying_or_overflowing_content_length_does_not_lift_the_limit() {
+    let f = fixture();
+    for length in ["1", "0", "18446744073709551616", "-1", "1, 1", "abc"] {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let request = Request::post("/hook")
+            .header("x-hub-signature-256", github_signature(b"anything"))
+            .header("content-length", length)
+            .body(Hostile::Endless(Arc::clone(&sent)))
+            .unwrap();
+        let answer = send(&f.layer, request).await;
+        assert_eq!(answer.status, 413, "content-length: {length}");
+        assert!(sent.load(Ordering::SeqCst) <= BODY_LIMIT + 1024);
+    }
+    // An honest announcement over the limit: 413 before a byte is read.
+    let polls = Arc::new(AtomicUsize::new(0));
+    let request = Request::post("/hook")
+        .header("x-hub-signature-256", github_signature(b"anything"))
+        .header("content-length", (BODY_LIMIT + 1).to_string())
+        .body(Hostile::Stalled(Arc::clone(&polls)))
+        .unwrap();
+    assert_eq!(status_of(&f, request).await, 413);
+    assert_eq!(polls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn a_body_that_never_starts_is_not_read_when_the_header_is_malformed() {
     let f = fixture();
     let malformed = [

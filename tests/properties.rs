@@ -22,7 +22,7 @@ use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
 use authgate::clock::ManualClock;
 use authgate::hmac::{
     GithubWebhook, HmacKey, HmacScheme, HttpSignatureScheme, HttpSigner, InMemorySecretStore,
-    SecretRecord, Signer, WebhookSecrets,
+    SecretRecord, Signer, SlackWebhook, StripeWebhook, WebhookSecrets,
 };
 use authgate::jwt::{Issuer, JwtKey, JwtScheme};
 use authgate::request_body::Buffered;
@@ -85,8 +85,8 @@ fn send(layer: &AuthLayer<Buffered>, request: Request<Full<Bytes>>) -> (u16, Byt
     })
 }
 
-/// One layer with API keys, JWTs (static shared secret) and GitHub
-/// webhooks, and one valid credential of each.
+/// One layer with API keys, JWTs (static shared secret) and GitHub, Stripe
+/// and Slack webhooks, and a valid API key, JWT and GitHub signature.
 struct Mixed {
     layer: AuthLayer<Buffered>,
     api_key: String,
@@ -115,6 +115,8 @@ static MIXED: LazyLock<Mixed> = LazyLock::new(|| {
         .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
         .scheme(jwt)
         .scheme(GithubWebhook::new(WebhookSecrets::single(WEBHOOK_SECRET)))
+        .scheme(StripeWebhook::new(WebhookSecrets::single(WEBHOOK_SECRET)))
+        .scheme(SlackWebhook::new(WebhookSecrets::single(WEBHOOK_SECRET)))
         .with_request_bodies()
         .max_body_size(4096)
         .build()
@@ -169,6 +171,16 @@ fn valid_credentials() -> [(&'static str, String, Bytes); 3] {
         ),
     ]
 }
+
+/// Every header a scheme of [`MIXED`] reads.
+const HEADERS: [&str; 6] = [
+    "authorization",
+    "x-api-key",
+    "x-hub-signature-256",
+    "stripe-signature",
+    "x-slack-signature",
+    "x-slack-request-timestamp",
+];
 
 /// A unique nonce per signed request, so the replay caches never see one
 /// twice across cases.
@@ -259,13 +271,14 @@ proptest! {
 
     #[test]
     fn arbitrary_header_bytes_never_panic(
-        header in 0..3usize,
-        prefix in 0..4usize,
+        header in 0..HEADERS.len(),
+        prefix in 0..5usize,
         bytes in header_bytes(300),
         body in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
-        let name = ["authorization", "x-api-key", "x-hub-signature-256"][header];
-        let mut value = [&b""[..], b"Bearer ", b"ApiKey ", b"sha256="][prefix].to_vec();
+        let name = HEADERS[header];
+        let mut value = [&b""[..], b"Bearer ", b"ApiKey ", b"sha256=", b"t=1800000000,v1="][prefix]
+            .to_vec();
         value.extend_from_slice(&bytes);
         let value = HeaderValue::from_bytes(&value).unwrap();
         let (status, _) = send(&MIXED.layer, mixed_request(name, value, Bytes::from(body)));
@@ -276,16 +289,50 @@ proptest! {
     #[test]
     fn arbitrary_bytes_next_to_a_valid_credential_never_panic(
         which in 0..3usize,
-        header in 0..3usize,
+        header in 0..HEADERS.len(),
         bytes in header_bytes(300),
     ) {
         let (name, credential, body) = valid_credentials()[which].clone();
-        let other = ["authorization", "x-api-key", "x-hub-signature-256"][header];
+        let other = HEADERS[header];
         let junk = HeaderValue::from_bytes(&bytes).unwrap();
         let mut request = mixed_request(name, credential.parse().unwrap(), body);
         request.headers_mut().append(other, junk);
         let (status, _) = send(&MIXED.layer, request);
         prop_assert!(STATUSES.contains(&status), "{name} + {other}: {status}");
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn arbitrary_signature_headers_never_panic(
+        rfc9421 in any::<bool>(),
+        signature_input in header_bytes(300),
+        signature in header_bytes(300),
+        body in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let request = if rfc9421 {
+            let mut input = b"sig1=(\"@method\" \"@authority\" \"@path\");".to_vec();
+            input.extend_from_slice(&signature_input);
+            let mut sig = b"sig1=:".to_vec();
+            sig.extend_from_slice(&signature);
+            Request::post("/orders")
+                .header("host", "api.example.com")
+                .header("signature-input", HeaderValue::from_bytes(&input).unwrap())
+                .header("signature", HeaderValue::from_bytes(&sig).unwrap())
+        } else {
+            let mut value = b"HMAC-SHA256 keyId=\"partner-1\", ".to_vec();
+            value.extend_from_slice(&signature_input);
+            Request::post("/orders")
+                .header("host", "api.example.com")
+                .header("authorization", HeaderValue::from_bytes(&value).unwrap())
+        };
+        let request = request.body(Full::new(Bytes::from(body))).unwrap();
+        let layer = if rfc9421 { &*RFC9421 } else { &*NATIVE };
+        let (status, _) = send(layer, request);
+        prop_assert!(STATUSES.contains(&status), "{status}");
+        prop_assert_ne!(status, 200);
     }
 }
 

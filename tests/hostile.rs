@@ -478,6 +478,15 @@ async fn duplicate_json_keys_are_rejected() {
     let past = (NOW - 10).to_string();
     let claims = [
         claims_with(&exp, &past, &past, r#","sub":"admin""#),
+        // The same name, escaped differently.
+        claims_with(&exp, &past, &past, r#","s\u0075b":"admin""#),
+        // In a nested claim a handler might read.
+        claims_with(
+            &exp,
+            &past,
+            &past,
+            r#","org":{"role":"user","role":"admin"}"#,
+        ),
         claims_with(&exp, &past, &past, r#","exp":1"#),
         claims_with("1", &past, &past, &format!(r#","exp":{exp}"#)),
         claims_with(&exp, &past, &past, r#","iss":"https://evil.test""#),

@@ -2,6 +2,7 @@
 //! leeway, issuer, audience, required claims, `typ`, and the mapping of a
 //! validated token to a [`Principal`].
 
+use std::collections::HashSet;
 use std::fmt;
 
 use jsonwebtoken::Algorithm;
@@ -38,79 +39,73 @@ pub(crate) struct ClaimRules {
 /// RFC 7519 §4 lets a parser either reject duplicate claim names or keep
 /// the last one. Parsers disagree on which one wins, so a token whose
 /// meaning depends on the parser (two `sub`, two `exp`, two `role` in a
-/// nested claim a handler reads) is refused instead. serde_json's own
-/// recursion limit still bounds the nesting.
+/// nested claim a handler reads) is refused instead. serde_json's recursion
+/// limit bounds the nesting in both passes.
 pub(crate) fn parse_claims(payload: &[u8]) -> Result<Map<String, Value>, AuthError> {
-    match serde_json::from_slice::<Unique>(payload) {
-        Ok(Unique(Value::Object(claims))) => Ok(claims),
-        _ => Err(invalid("the token's claims are not a JSON object")),
-    }
+    let refused = |_| invalid("the token's claims are not a JSON object");
+    // Checked in a pass of its own, so that the claims themselves are built
+    // by serde_json as usual (whatever its features, e.g. `arbitrary_precision`).
+    serde_json::from_slice::<UniqueNames>(payload).map_err(refused)?;
+    serde_json::from_slice(payload).map_err(refused)
 }
 
-/// A JSON value deserialized with an error on a repeated member name
-/// (`serde_json::Value` silently keeps the last).
-struct Unique(Value);
+/// Deserializes any JSON value, keeping nothing, and fails on an object
+/// that repeats a member name (`serde_json::Value` silently keeps the last).
+struct UniqueNames;
 
-impl<'de> Deserialize<'de> for Unique {
+impl<'de> Deserialize<'de> for UniqueNames {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueVisitor)
+        deserializer.deserialize_any(UniqueNamesVisitor)
     }
 }
 
-struct UniqueVisitor;
+struct UniqueNamesVisitor;
 
-impl<'de> de::Visitor<'de> for UniqueVisitor {
-    type Value = Unique;
+impl<'de> de::Visitor<'de> for UniqueNamesVisitor {
+    type Value = UniqueNames;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("JSON without repeated member names")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Unique, E> {
-        Ok(Unique(Value::Bool(v)))
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Unique, E> {
-        Ok(Unique(Value::from(v)))
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Unique, E> {
-        Ok(Unique(Value::from(v)))
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Unique, E> {
-        Ok(Unique(Value::from(v)))
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Unique, E> {
-        Ok(Unique(Value::String(v.to_owned())))
+    fn visit_str<E>(self, _: &str) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Unique, E> {
-        Ok(Unique(Value::String(v)))
+    fn visit_unit<E>(self) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
     }
 
-    fn visit_unit<E>(self) -> Result<Unique, E> {
-        Ok(Unique(Value::Null))
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut access: A) -> Result<UniqueNames, A::Error> {
+        while access.next_element::<UniqueNames>()?.is_some() {}
+        Ok(UniqueNames)
     }
 
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Unique(item)) = access.next_element()? {
-            items.push(item);
-        }
-        Ok(Unique(Value::Array(items)))
-    }
-
-    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
-        let mut members = Map::new();
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<UniqueNames, A::Error> {
+        let mut names = HashSet::new();
         while let Some(name) = access.next_key::<String>()? {
-            let Unique(value) = access.next_value()?;
-            if members.insert(name, value).is_some() {
+            access.next_value::<UniqueNames>()?;
+            if !names.insert(name) {
                 return Err(de::Error::custom("repeated member name"));
             }
         }
-        Ok(Unique(Value::Object(members)))
+        Ok(UniqueNames)
     }
 }
 

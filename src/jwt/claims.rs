@@ -45,8 +45,16 @@ pub(crate) fn parse_claims(payload: &[u8]) -> Result<Map<String, Value>, AuthErr
     let refused = |_| invalid("the token's claims are not a JSON object");
     // Checked in a pass of its own, so that the claims themselves are built
     // by serde_json as usual (whatever its features, e.g. `arbitrary_precision`).
-    serde_json::from_slice::<UniqueNames>(payload).map_err(refused)?;
+    if !has_unique_names(payload) {
+        return Err(invalid("the token's claims are not a JSON object"));
+    }
     serde_json::from_slice(payload).map_err(refused)
+}
+
+/// Whether `json` is one JSON value in which no object repeats a member
+/// name. Also applied to the protected header.
+pub(crate) fn has_unique_names(json: &[u8]) -> bool {
+    serde_json::from_slice::<UniqueNames>(json).is_ok()
 }
 
 /// Deserializes any JSON value, keeping nothing, and fails on an object

@@ -58,6 +58,10 @@ pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>
             .map_err(|_| invalid("the token is not valid base64url"))
     };
     let header_bytes = decode(h)?;
+    if !super::claims::has_unique_names(&header_bytes) {
+        // A repeated parameter means what the parser makes of it.
+        return Err(invalid("the token header is not valid"));
+    }
     let header: Header = serde_json::from_slice(&header_bytes)
         .map_err(|_| invalid("the token header is not valid"))?;
     if header.crit.is_some() {

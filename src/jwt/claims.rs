@@ -2,14 +2,10 @@
 //! leeway, issuer, audience, required claims, `typ`, and the mapping of a
 //! validated token to a [`Principal`].
 
-use std::collections::HashSet;
-use std::fmt;
-
 use jsonwebtoken::Algorithm;
-use serde::de::{self, Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use super::token::{invalid, Header};
+use super::token::{has_unique_names, invalid, Header};
 use crate::error::{AuthError, ErrorKind};
 use crate::principal::{Principal, Scopes};
 
@@ -42,79 +38,12 @@ pub(crate) struct ClaimRules {
 /// nested claim a handler reads) is refused instead. serde_json's recursion
 /// limit bounds the nesting in both passes.
 pub(crate) fn parse_claims(payload: &[u8]) -> Result<Map<String, Value>, AuthError> {
-    let refused = |_| invalid("the token's claims are not a JSON object");
     // Checked in a pass of its own, so that the claims themselves are built
     // by serde_json as usual (whatever its features, e.g. `arbitrary_precision`).
-    if !has_unique_names(payload) {
-        return Err(invalid("the token's claims are not a JSON object"));
-    }
-    serde_json::from_slice(payload).map_err(refused)
-}
-
-/// Whether `json` is one JSON value in which no object repeats a member
-/// name. Also applied to the protected header.
-pub(crate) fn has_unique_names(json: &[u8]) -> bool {
-    serde_json::from_slice::<UniqueNames>(json).is_ok()
-}
-
-/// Deserializes any JSON value, keeping nothing, and fails on an object
-/// that repeats a member name (`serde_json::Value` silently keeps the last).
-struct UniqueNames;
-
-impl<'de> Deserialize<'de> for UniqueNames {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueNamesVisitor)
-    }
-}
-
-struct UniqueNamesVisitor;
-
-impl<'de> de::Visitor<'de> for UniqueNamesVisitor {
-    type Value = UniqueNames;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JSON without repeated member names")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
-    }
-
-    fn visit_unit<E>(self) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut access: A) -> Result<UniqueNames, A::Error> {
-        while access.next_element::<UniqueNames>()?.is_some() {}
-        Ok(UniqueNames)
-    }
-
-    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<UniqueNames, A::Error> {
-        let mut names = HashSet::new();
-        while let Some(name) = access.next_key::<String>()? {
-            access.next_value::<UniqueNames>()?;
-            if !names.insert(name) {
-                return Err(de::Error::custom("repeated member name"));
-            }
-        }
-        Ok(UniqueNames)
-    }
+    has_unique_names(payload)
+        .then(|| serde_json::from_slice(payload).ok())
+        .flatten()
+        .ok_or_else(|| invalid("the token's claims are not a JSON object"))
 }
 
 /// Reads a NumericDate (RFC 7519 §2): a JSON number, possibly fractional.

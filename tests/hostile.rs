@@ -51,6 +51,8 @@ enum Hostile {
     Endless(Arc<AtomicUsize>),
     /// Never yields a frame; counts how often it was polled.
     Stalled(Arc<AtomicUsize>),
+    /// Yields empty data frames forever: never grows, never waits.
+    EmptyFrames,
 }
 
 impl From<Bytes> for Hostile {
@@ -77,6 +79,7 @@ impl Body for Hostile {
                 polls.fetch_add(1, Ordering::SeqCst);
                 Poll::Pending
             }
+            Self::EmptyFrames => Poll::Ready(Some(Ok(Frame::data(Bytes::new())))),
         }
     }
 
@@ -89,7 +92,7 @@ impl Body for Hostile {
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
             // Streams announce nothing: the limit must hold while reading.
-            Self::Endless(_) | Self::Stalled(_) => SizeHint::default(),
+            Self::Endless(_) | Self::Stalled(_) | Self::EmptyFrames => SizeHint::default(),
         }
     }
 }
@@ -555,6 +558,22 @@ async fn a_body_that_never_ends_is_cut_off_at_the_limit() {
     );
     // Read no further than one chunk past the limit.
     assert!(sent.load(Ordering::SeqCst) <= BODY_LIMIT + 1024);
+}
+
+#[tokio::test]
+async fn a_body_of_endless_empty_frames_is_cut_off_too() {
+    // It never grows and never returns Pending: before the fix the layer
+    // spun on it forever, and not even this timeout could fire.
+    let f = fixture();
+    let request = Request::post("/hook")
+        .header("x-hub-signature-256", github_signature(b"anything"))
+        .body(Hostile::EmptyFrames)
+        .unwrap();
+    let answer = send(&f.layer, request).await;
+    assert_eq!(
+        (answer.status, answer.kind),
+        (413, Some(ErrorKind::PayloadTooLarge))
+    );
 }
 
 #[tokio::test]

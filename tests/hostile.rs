@@ -4,6 +4,7 @@
 //! caches. Every request must be answered with the right status, in bounded
 //! time, without a panic.
 
+#![cfg(all(feature = "api-key", feature = "jwt", feature = "hmac"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -5,6 +5,7 @@
 //! Case counts are kept small (64–256) so the suite stays fast in debug
 //! builds; `PROPTEST_CASES` raises them for a longer run.
 
+#![cfg(all(feature = "api-key", feature = "jwt", feature = "hmac"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

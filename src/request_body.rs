@@ -136,17 +136,20 @@ where
 {
     let mut body = pin!(body);
     let mut buf = BytesMut::new();
+    let mut budget = limit;
     while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
         let frame = frame.map_err(|e| {
             AuthError::new(ErrorKind::Malformed)
                 .with_description("the request body could not be read")
                 .with_source(BodyReadError(e.into()))
         })?;
+        // Every frame costs at least a byte of the limit: a body yielding
+        // empty frames (or trailers) forever would otherwise be read forever
+        // without growing, and without ever returning to the executor.
+        let cost = frame.data_ref().map_or(1, |data| data.remaining().max(1));
+        budget = budget.checked_sub(cost).ok_or_else(too_large)?;
         // Trailers are not covered by any signature scheme: skipped.
         if let Ok(mut data) = frame.into_data() {
-            if data.remaining() > limit.saturating_sub(buf.len()) {
-                return Err(too_large());
-            }
             buf.put(&mut data);
         }
     }
@@ -203,6 +206,26 @@ mod tests {
                 b"xxxx",
             )))))
         }
+    }
+
+    /// A body of empty frames that never ends: it never grows.
+    struct EmptyFrames;
+
+    impl Body for EmptyFrames {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::new()))))
+        }
+    }
+
+    #[tokio::test]
+    async fn stops_reading_endless_empty_frames() {
+        let err = read_limited(EmptyFrames, 1 << 20).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PayloadTooLarge);
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use super::token::{invalid, Header};
+use super::token::{has_unique_names, invalid, Header};
 use crate::error::{AuthError, ErrorKind};
 use crate::principal::{Principal, Scopes};
 
@@ -27,6 +27,23 @@ pub(crate) struct ClaimRules {
     pub(crate) required: Vec<String>,
     pub(crate) typ: Option<String>,
     pub(crate) scope_claim: Option<String>,
+}
+
+/// Parses a token's claims: a JSON object in which no object, at any depth,
+/// repeats a member name.
+///
+/// RFC 7519 §4 lets a parser either reject duplicate claim names or keep
+/// the last one. Parsers disagree on which one wins, so a token whose
+/// meaning depends on the parser (two `sub`, two `exp`, two `role` in a
+/// nested claim a handler reads) is refused instead. serde_json's recursion
+/// limit bounds the nesting in both passes.
+pub(crate) fn parse_claims(payload: &[u8]) -> Result<Map<String, Value>, AuthError> {
+    // Checked in a pass of its own, so that the claims themselves are built
+    // by serde_json as usual (whatever its features, e.g. `arbitrary_precision`).
+    has_unique_names(payload)
+        .then(|| serde_json::from_slice(payload).ok())
+        .flatten()
+        .ok_or_else(|| invalid("the token's claims are not a JSON object"))
 }
 
 /// Reads a NumericDate (RFC 7519 §2): a JSON number, possibly fractional.
@@ -216,6 +233,25 @@ mod tests {
         );
         assert!(r.check_times(40, 1000.0, None, Some(100.0)).is_ok());
         assert!(r.check_times(39, 1000.0, None, Some(100.0)).is_err());
+    }
+
+    #[test]
+    fn repeated_member_names_are_refused_at_any_depth() {
+        // What this guards against: serde_json's map keeps the last value.
+        let twice = br#"{"sub":"alice","sub":"admin"}"#;
+        let kept: Map<String, Value> = serde_json::from_slice(twice).unwrap();
+        assert_eq!(kept["sub"], "admin");
+        assert!(parse_claims(twice).is_err());
+        assert!(parse_claims(br#"{"org":{"role":"user","role":"admin"}}"#).is_err());
+        assert!(parse_claims(br#"{"orgs":[{"id":1,"id":2}]}"#).is_err());
+        assert!(parse_claims(b"[]").is_err());
+        assert!(parse_claims(b"{} {}").is_err());
+        let claims =
+            parse_claims(br#"{"a":[1,-2,3.5,"x",null,true,{"b":{}}],"b":{"a":1}}"#).unwrap();
+        assert_eq!(
+            Value::Object(claims),
+            serde_json::json!({"a":[1,-2,3.5,"x",null,true,{"b":{}}],"b":{"a":1}})
+        );
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //!
 //! 1. [`JwtScheme`] parses the header: `alg` must be on the issuer's
 //!    allow-list (`none` never is), and any `crit` parameter is refused.
+//!    A header or claim set that repeats a member name (two `alg`, two
+//!    `sub`, at any depth) is refused too: parsers disagree on which one
+//!    wins.
 //! 2. The unverified `iss` picks one configured [`Issuer`]; an unknown one
 //!    is a 401 without network traffic.
 //! 3. The issuer's keys — static [`JwtKey`]s, or a JWKS cache fed by a

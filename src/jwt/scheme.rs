@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::claims::{ClaimRules, Validated, ALL_ALGORITHMS};
+use super::claims::{self, ClaimRules, Validated, ALL_ALGORITHMS};
 use super::issuer::{Issuer, KeySource, DEFAULT_ALGORITHMS};
 use super::jwks::{self, JwksCache, JwksFetcher, JwksSettings, Location};
 use super::key::{self, JwtKey};
@@ -233,8 +233,7 @@ impl Inner {
     /// Everything that can be decided before a key is chosen.
     fn prepare<'t>(&self, token: &'t str) -> Result<Prepared<'t>, AuthError> {
         let jws = token::parse(token, &ALL_ALGORITHMS)?;
-        let claims: Map<String, Value> = serde_json::from_slice(&jws.payload)
-            .map_err(|_| invalid("the token's claims are not a JSON object"))?;
+        let claims = claims::parse_claims(&jws.payload)?;
         let issuer = claims
             .get("iss")
             .and_then(Value::as_str)

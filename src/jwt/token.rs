@@ -1,9 +1,13 @@
 //! Compact JWS parsing (RFC 7515 §7.1) and signature verification over a
 //! set of keys: the part of validation that does not look at claims.
 
+use std::collections::HashSet;
+use std::fmt;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::Algorithm;
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use super::crypto;
@@ -58,6 +62,10 @@ pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>
             .map_err(|_| invalid("the token is not valid base64url"))
     };
     let header_bytes = decode(h)?;
+    if !has_unique_names(&header_bytes) {
+        // A repeated parameter means what the parser makes of it.
+        return Err(invalid("the token header is not valid"));
+    }
     let header: Header = serde_json::from_slice(&header_bytes)
         .map_err(|_| invalid("the token header is not valid"))?;
     if header.crit.is_some() {
@@ -85,6 +93,72 @@ pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>
         payload,
         signature,
     })
+}
+
+/// Whether `json` is one JSON value in which no object repeats a member
+/// name: checked on the protected header and on the claims.
+pub(crate) fn has_unique_names(json: &[u8]) -> bool {
+    serde_json::from_slice::<UniqueNames>(json).is_ok()
+}
+
+/// Deserializes any JSON value, keeping nothing, and fails on an object
+/// that repeats a member name (`serde_json::Value` silently keeps the last).
+struct UniqueNames;
+
+impl<'de> Deserialize<'de> for UniqueNames {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueNamesVisitor)
+    }
+}
+
+struct UniqueNamesVisitor;
+
+impl<'de> de::Visitor<'de> for UniqueNamesVisitor {
+    type Value = UniqueNames;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON without repeated member names")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueNames, E> {
+        Ok(UniqueNames)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut access: A) -> Result<UniqueNames, A::Error> {
+        while access.next_element::<UniqueNames>()?.is_some() {}
+        Ok(UniqueNames)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<UniqueNames, A::Error> {
+        let mut names = HashSet::new();
+        while let Some(name) = access.next_key::<String>()? {
+            access.next_value::<UniqueNames>()?;
+            if !names.insert(name) {
+                return Err(de::Error::custom("repeated member name"));
+            }
+        }
+        Ok(UniqueNames)
+    }
 }
 
 /// Which key a token selects.

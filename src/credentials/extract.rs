@@ -112,18 +112,22 @@ impl Extractor {
             if values.next().is_some() || count > 1 {
                 return Err(ambiguous());
             }
-            let text = visible_ascii(value)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    malformed(
-                        *index,
-                        "the credential header is empty or not visible ASCII",
-                    )
-                })?;
+            let bytes = value.as_bytes();
+            let (start, end) = trim_ows(bytes, 0, bytes.len());
+            if start == end || !all_in(bytes.get(start..end), &VISIBLE) {
+                return Err(malformed(
+                    *index,
+                    "the credential header is empty or not visible ASCII",
+                ));
+            }
             found = Some((
                 *index,
-                Credential::new(CredentialLocation::Header(name.clone()), text),
+                Credential::from_header(
+                    CredentialLocation::Header(name.clone()),
+                    value,
+                    start,
+                    end,
+                ),
             ));
         }
 
@@ -162,47 +166,73 @@ impl Extractor {
     }
 
     /// `Ok(None)` for a well-formed header whose scheme nobody handles.
+    ///
+    /// Works on bytes and looks at each byte of the credential once: this
+    /// runs on every request, and tokens are often a kilobyte long.
     fn parse_authorization(
         &self,
         value: &HeaderValue,
     ) -> Result<Option<(usize, Credential)>, AuthError> {
-        let Some(text) = visible_ascii(value) else {
-            return Err(AuthError::new(ErrorKind::Malformed)
-                .with_description("the Authorization header is not visible ASCII"));
-        };
-        let text = text.trim();
-        let (name, rest) = match text.split_once(' ') {
-            Some((name, rest)) => (name, rest.trim_start()),
-            None => (text, ""),
-        };
-        if name.is_empty() || !name.bytes().all(is_tchar) {
-            return Err(AuthError::new(ErrorKind::Malformed)
-                .with_description("the Authorization header has no valid scheme name"));
+        let bytes = value.as_bytes();
+        let (start, end) = trim_ows(bytes, 0, bytes.len());
+        let text = bytes.get(start..end).unwrap_or_default();
+        let name_len = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
+        let name = text.get(..name_len).unwrap_or_default();
+        if name.is_empty() || !all_in(Some(name), &TCHAR) {
+            return Err(if all_in(Some(bytes), &VISIBLE) {
+                AuthError::new(ErrorKind::Malformed)
+                    .with_description("the Authorization header has no valid scheme name")
+            } else {
+                not_visible()
+            });
         }
+        // Only tchars so far, so this is ASCII.
+        let name = std::str::from_utf8(name).unwrap_or_default();
         let Some(route) = self
             .authorization
             .iter()
             .find(|r| r.scheme.eq_ignore_ascii_case(name))
         else {
-            return Ok(None);
+            // Nobody handles this scheme; its credentials must still be text.
+            return if all_in(Some(bytes), &VISIBLE) {
+                Ok(None)
+            } else {
+                Err(not_visible())
+            };
         };
-        if rest.is_empty() {
-            return Err(malformed(
-                route.index,
-                "the Authorization header has no credentials",
-            ));
+        let (rest_start, rest_end) = trim_ows(bytes, start + name_len, end);
+        let rest = bytes.get(rest_start..rest_end);
+        if rest_start == rest_end {
+            return Err(if all_in(Some(bytes), &VISIBLE) {
+                malformed(route.index, "the Authorization header has no credentials")
+            } else {
+                not_visible()
+            });
         }
-        if route.syntax == AuthorizationSyntax::Token68 && !is_token68(rest) {
-            return Err(malformed(
-                route.index,
-                "the credentials contain characters outside token68",
-            ));
+        let valid = match route.syntax {
+            AuthorizationSyntax::Token68 => is_token68_bytes(rest),
+            _ => all_in(rest, &VISIBLE),
+        };
+        if !valid {
+            return Err(if !all_in(Some(bytes), &VISIBLE) {
+                not_visible()
+            } else {
+                malformed(
+                    route.index,
+                    "the credentials contain characters outside token68",
+                )
+            });
         }
         Ok(Some((
             route.index,
-            Credential::new(route.location.clone(), rest),
+            Credential::from_header(route.location.clone(), value, rest_start, rest_end),
         )))
     }
+}
+
+fn not_visible() -> AuthError {
+    AuthError::new(ErrorKind::Malformed)
+        .with_description("the Authorization header is not visible ASCII")
 }
 
 fn ambiguous() -> AuthError {
@@ -215,24 +245,89 @@ fn malformed(index: usize, description: &'static str) -> AuthError {
         .for_scheme(index)
 }
 
-/// The value as text if every byte is visible ASCII, space or tab.
-fn visible_ascii(value: &HeaderValue) -> Option<&str> {
-    // `to_str` accepts exactly visible ASCII plus SP and HTAB.
-    value.to_str().ok()
+/// A set of bytes, as a table: one load and one test per byte.
+type ByteSet = [bool; 256];
+
+// Runs at compile time, where an index out of bounds is a build error.
+#[allow(clippy::indexing_slicing)]
+const fn byte_set(ranges: &[(u8, u8)], extra: &[u8]) -> ByteSet {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < ranges.len() {
+        let (mut b, last) = ranges[i];
+        while b <= last {
+            set[b as usize] = true;
+            if b == u8::MAX {
+                break;
+            }
+            b += 1;
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        set[extra[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
+const ALPHANUMERIC: [(u8, u8); 3] = [(b'0', b'9'), (b'A', b'Z'), (b'a', b'z')];
+
+/// What `HeaderValue::to_str` accepts: visible ASCII, space and tab.
+const VISIBLE: ByteSet = byte_set(&[(0x20, 0x7e)], b"\t");
+/// RFC 9110 `tchar`.
+const TCHAR: ByteSet = byte_set(&ALPHANUMERIC, b"!#$%&'*+-.^_`|~");
+
+fn in_set(set: &ByteSet, b: u8) -> bool {
+    set.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// Whether every byte is in `set`; `None` (out of bounds) is not.
+fn all_in(bytes: Option<&[u8]>, set: &ByteSet) -> bool {
+    bytes.is_some_and(|bytes| bytes.iter().fold(true, |all, &b| all & in_set(set, b)))
+}
+
+/// `bytes[start..end]` without optional white space (SP, HTAB) at either end.
+fn trim_ows(bytes: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    let ows = |i: usize| matches!(bytes.get(i), Some(b' ' | b'\t'));
+    while start < end && ows(start) {
+        start += 1;
+    }
+    while end > start && ows(end - 1) {
+        end -= 1;
+    }
+    (start, end)
 }
 
 /// RFC 7230 `tchar`.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    in_set(&TCHAR, b)
 }
 
 /// RFC 7235 `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-pub(crate) fn is_token68(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+#[cfg(test)]
+fn is_token68(s: &str) -> bool {
+    is_token68_bytes(Some(s.as_bytes()))
+}
+
+/// RFC 7235 `token68`; `None` (out of bounds) is not.
+fn is_token68_bytes(bytes: Option<&[u8]>) -> bool {
+    let Some(bytes) = bytes else {
+        return false;
+    };
+    let body_len = bytes.len() - bytes.iter().rev().take_while(|&&b| b == b'=').count();
+    // Branch-free over the whole token, so that the compiler can check
+    // sixteen bytes per step: this loop sees every byte of every token.
+    bytes.get(..body_len).is_some_and(|body| {
+        !body.is_empty()
+            && body.iter().fold(true, |all, &b| {
+                let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+                let digit = b.wrapping_sub(b'0') < 10;
+                let mark = (b == b'-') | (b == b'.') | (b == b'_') | (b == b'~');
+                all & (letter | digit | mark | (b == b'+') | (b == b'/'))
+            })
+    })
 }
 
 #[cfg(test)]
@@ -260,6 +355,19 @@ mod tests {
 
     fn kind(r: Result<Option<(usize, Credential)>, AuthError>) -> ErrorKind {
         r.unwrap_err().kind()
+    }
+
+    #[test]
+    fn byte_classes_match_their_grammar() {
+        for b in 0..=u8::MAX {
+            let token68 = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(is_token68_bytes(Some(&[b, b'='][..])), token68, "{b}");
+            assert_eq!(is_token68_bytes(Some(&[b'a', b, b'a'][..])), token68, "{b}");
+            let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), tchar, "{b}");
+            let visible = (0x20..0x7f).contains(&b) || b == b'\t';
+            assert_eq!(in_set(&VISIBLE, b), visible, "{b}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 
 use crate::secret::SecretString;
 
@@ -84,7 +84,11 @@ impl fmt::Display for CredentialLocation {
 /// A credential found in a request, handed to the scheme that owns its
 /// location.
 ///
-/// The value is secret: it is redacted in `Debug` and wiped on drop.
+/// The value is secret: it is redacted in `Debug`. A credential taken from
+/// a header shares that header's bytes (they stay in the request for the
+/// inner service anyway, so a copy would only add work); one decoded from a
+/// query string, or made with [`Credential::new`], is its own copy and is
+/// wiped on drop.
 ///
 /// ```
 /// use authgate::{Credential, CredentialLocation};
@@ -96,7 +100,20 @@ impl fmt::Display for CredentialLocation {
 #[derive(Clone)]
 pub struct Credential {
     location: CredentialLocation,
-    value: SecretString,
+    value: Value,
+}
+
+/// Where a credential's bytes live.
+#[derive(Clone)]
+enum Value {
+    /// A view of a header value, already checked to be visible ASCII:
+    /// cloning a `HeaderValue` shares its bytes, it does not copy them.
+    Header {
+        header: HeaderValue,
+        start: usize,
+        end: usize,
+    },
+    Owned(SecretString),
 }
 
 impl Credential {
@@ -105,14 +122,35 @@ impl Credential {
     pub fn new(location: CredentialLocation, value: &str) -> Self {
         Self {
             location,
-            value: SecretString::from(value),
+            value: Value::Owned(SecretString::from(value)),
+        }
+    }
+
+    /// A credential that is `header[start..end]`, which the extractor has
+    /// checked to be visible ASCII.
+    pub(crate) fn from_header(
+        location: CredentialLocation,
+        header: &HeaderValue,
+        start: usize,
+        end: usize,
+    ) -> Self {
+        Self {
+            location,
+            value: Value::Header {
+                header: header.clone(),
+                start,
+                end,
+            },
         }
     }
 
     /// A credential found at `location`, already held as a secret.
     #[must_use]
     pub fn from_secret(location: CredentialLocation, value: SecretString) -> Self {
-        Self { location, value }
+        Self {
+            location,
+            value: Value::Owned(value),
+        }
     }
 
     /// Where it was found.
@@ -125,7 +163,15 @@ impl Credential {
     /// name). Never log it; see [`fingerprint`](crate::fingerprint).
     #[must_use]
     pub fn value(&self) -> &str {
-        self.value.expose()
+        match &self.value {
+            // ASCII, so this check is one fast pass and never fails.
+            Value::Header { header, start, end } => header
+                .as_bytes()
+                .get(*start..*end)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or_default(),
+            Value::Owned(secret) => secret.expose(),
+        }
     }
 }
 
@@ -133,7 +179,7 @@ impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credential")
             .field("location", &self.location)
-            .field("value", &self.value)
+            .field("value", &"<redacted>")
             .finish()
     }
 }

@@ -497,7 +497,7 @@ impl<S: SecretStore> Inner<S> {
         let record = self.secrets.find(&key_id).await?;
         let denied = |kind| Err(AuthError::new(kind).with_credential_id(key_id.as_str()));
         let matched = match_keys(record.keys(), self.clock.now(), |key| {
-            ring::hmac::verify(&key.ring_key(), base.as_bytes(), &signature).is_ok()
+            ring::hmac::verify(key.ring_key(), base.as_bytes(), &signature).is_ok()
         });
         match matched {
             KeyMatch::Current => {}
@@ -1016,7 +1016,7 @@ impl HttpSigner {
                 BaseError::MissingHeader => HttpSignError::MissingComponent,
                 BaseError::Unsupported(why) => HttpSignError::Unsupported(why),
             })?;
-        let tag = ring::hmac::sign(&self.key.ring_key(), base.as_bytes());
+        let tag = ring::hmac::sign(self.key.ring_key(), base.as_bytes());
         let input = format!(
             "{}={}",
             self.label,

@@ -140,7 +140,7 @@ impl<S: SecretStore> Inner<S> {
         let record = self.secrets.find(&id).await?;
         let denied = |kind| Err(AuthError::new(kind).with_credential_id(id.clone()));
         let matched = match_keys(record.keys(), self.clock.now(), |key| {
-            ring::hmac::verify(&key.ring_key(), canonical.as_bytes(), &params.signature).is_ok()
+            ring::hmac::verify(key.ring_key(), canonical.as_bytes(), &params.signature).is_ok()
         });
         match matched {
             KeyMatch::Current => {}

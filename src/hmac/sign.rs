@@ -152,7 +152,7 @@ impl Signer {
         nonce: &str,
     ) -> Result<(), SignError> {
         let canonical = self.string_to_sign(request, ts, nonce)?;
-        let tag = ring::hmac::sign(&self.key.ring_key(), canonical.as_bytes());
+        let tag = ring::hmac::sign(self.key.ring_key(), canonical.as_bytes());
         let headers: Vec<&str> = self.headers.iter().map(HeaderName::as_str).collect();
         let value = format!(
             r#"{SCHEME} keyId="{}", ts="{ts}", nonce="{nonce}", headers="{}", signature="{}""#,

@@ -66,7 +66,7 @@ impl Preset {
         }
         let keys = self.secrets.snapshot();
         let matched = match_keys(&keys, now, |key| {
-            let mut ctx = ring::hmac::Context::with_key(&key.ring_key());
+            let mut ctx = ring::hmac::Context::with_key(key.ring_key());
             for part in message {
                 ctx.update(part);
             }

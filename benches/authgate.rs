@@ -1,0 +1,686 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)] // benchmark set-up: a panic is a broken bench; criterion macros generate undocumented items
+
+//! Every speed figure of the README's "Performance" table, in one run:
+//!
+//! - `per_request/*`: the whole layer in process (a ready service, `call`,
+//!   inner service an echo) against `per_request/bare`, the inner service
+//!   alone with the same request;
+//! - `raw/*`: the floor, the crypto alone (SHA-256 of a key, HMAC-SHA256 of
+//!   the same 1 KiB, the signature verification jsonwebtoken asks ring for);
+//! - `peers/*`: `jwt-authorizer` and tower-http's `ValidateRequestHeaderLayer`
+//!   on the cases they share with authgate;
+//! - `concurrency/*`: many tasks on a multi-threaded runtime hammering one
+//!   cloned layer (shared caches), as requests per second;
+//! - `loopback/*`: an axum server over real TCP with and without the layer,
+//!   driven by a keep-alive HTTP/1 load generator.
+//!
+//! `cargo bench --bench authgate` (add a filter such as `per_request` to run
+//! one group).
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
+use authgate::authorize::RequireScopes;
+use authgate::hmac::{HmacKey, HmacScheme, InMemorySecretStore, SecretRecord, Signer};
+use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+use authgate::{AuthLayer, Scopes};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::Full;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jwt_authorizer::IntoLayer as _;
+use ring::signature::{
+    self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
+use serde_json::{json, Value};
+use tower::{service_fn, Layer, Service, ServiceExt};
+
+type Body = Full<Bytes>;
+
+const ISS: &str = "https://issuer.bench";
+const AUD: &str = "api";
+const KID: &str = "k1";
+
+async fn echo(_: Request<Body>) -> Result<Response<()>, Infallible> {
+    Ok(Response::new(()))
+}
+
+/// A request as cheap to build as possible, so that the figures are the
+/// layer's cost and not the bench's: the header value is a shared `Bytes`.
+fn request(uri: &Uri, header: Option<(&HeaderName, &HeaderValue)>, body: &Bytes) -> Request<Body> {
+    let mut request = Request::new(Full::new(body.clone()));
+    *request.uri_mut() = uri.clone();
+    if let Some((name, value)) = header {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    request
+}
+
+fn shared_value(text: &str) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(text.to_owned())).unwrap()
+}
+
+/// Calls a ready service once and checks the status: a bench of a failing
+/// path would measure the wrong thing.
+async fn call_once<S, ResBody>(mut service: S, request: Request<Body>, expected: StatusCode)
+where
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Debug,
+{
+    let response = service.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(response.status(), expected);
+    black_box(response);
+}
+
+// ---------------------------------------------------------------- fixtures
+
+struct JwtFixture {
+    name: &'static str,
+    key: JwtKey,
+    jwk: Value,
+    token: String,
+    /// The raw verification: what jsonwebtoken asks ring for.
+    verify: Box<dyn Fn() -> bool>,
+}
+
+fn claims() -> Value {
+    json!({"iss": ISS, "aud": AUD, "sub": "alice", "exp": 4_000_000_000u64,
+           "iat": 1_700_000_000u64, "jti": "bench", "scope": "orders:read orders:write"})
+}
+
+fn mint(alg: Algorithm, key: &EncodingKey) -> String {
+    authgate::jwt::install_default();
+    let mut header = Header::new(alg);
+    header.kid = Some(KID.into());
+    jsonwebtoken::encode(&header, &claims(), key).unwrap()
+}
+
+/// The signing input and the decoded signature of a compact JWS.
+fn split(token: &str) -> (Vec<u8>, Vec<u8>) {
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    (
+        input.as_bytes().to_vec(),
+        URL_SAFE_NO_PAD.decode(signature).unwrap(),
+    )
+}
+
+fn b64(text: &Value) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(text.as_str().unwrap()).unwrap()
+}
+
+fn jwt_fixtures() -> Vec<JwtFixture> {
+    authgate::jwt::install_default();
+    let rng = ring::rand::SystemRandom::new();
+
+    let rsa = EncodingKey::from_rsa_pem(include_bytes!("../tests/support/rsa1.pem")).unwrap();
+    let mut rsa_jwk = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&rsa, Algorithm::RS256).unwrap(),
+    )
+    .unwrap();
+    rsa_jwk["kid"] = json!(KID);
+    let rsa_token = mint(Algorithm::RS256, &rsa);
+    let (n, e) = (b64(&rsa_jwk["n"]), b64(&rsa_jwk["e"]));
+    let (input, signature) = split(&rsa_token);
+    let rs256 = JwtFixture {
+        name: "rs256",
+        key: JwtKey::from_jwk(&rsa_jwk).unwrap(),
+        jwk: rsa_jwk,
+        token: rsa_token,
+        verify: Box::new(move || {
+            sig::RsaPublicKeyComponents { n: &n, e: &e }
+                .verify(&sig::RSA_PKCS1_2048_8192_SHA256, &input, &signature)
+                .is_ok()
+        }),
+    };
+
+    let ec_pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let ec = EncodingKey::from_ec_der(ec_pkcs8.as_ref());
+    let mut ec_jwk = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&ec, Algorithm::ES256).unwrap(),
+    )
+    .unwrap();
+    ec_jwk["kid"] = json!(KID);
+    let ec_token = mint(Algorithm::ES256, &ec);
+    let point = [vec![4u8], b64(&ec_jwk["x"]), b64(&ec_jwk["y"])].concat();
+    let (input, signature) = split(&ec_token);
+    let es256 = JwtFixture {
+        name: "es256",
+        key: JwtKey::from_jwk(&ec_jwk).unwrap(),
+        jwk: ec_jwk,
+        token: ec_token,
+        verify: Box::new(move || {
+            sig::UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, &point)
+                .verify(&input, &signature)
+                .is_ok()
+        }),
+    };
+
+    let ed_pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let ed_public = Ed25519KeyPair::from_pkcs8(ed_pkcs8.as_ref())
+        .unwrap()
+        .public_key()
+        .as_ref()
+        .to_vec();
+    let ed_jwk = json!({"kty": "OKP", "crv": "Ed25519", "kid": KID, "x": URL_SAFE_NO_PAD.encode(&ed_public)});
+    let ed_token = mint(
+        Algorithm::EdDSA,
+        &EncodingKey::from_ed_der(ed_pkcs8.as_ref()),
+    );
+    let (input, signature) = split(&ed_token);
+    let eddsa = JwtFixture {
+        name: "eddsa",
+        key: JwtKey::from_jwk(&ed_jwk).unwrap(),
+        jwk: ed_jwk,
+        token: ed_token,
+        verify: Box::new(move || {
+            sig::UnparsedPublicKey::new(&sig::ED25519, &ed_public)
+                .verify(&input, &signature)
+                .is_ok()
+        }),
+    };
+    vec![rs256, es256, eddsa]
+}
+
+fn jwt_layer(issuer: Issuer, token_cache: u64) -> AuthLayer {
+    let scheme = JwtScheme::builder()
+        .issuer(issuer.audience(AUD))
+        .token_cache_capacity(token_cache)
+        .build()
+        .unwrap();
+    AuthLayer::builder().scheme(scheme).build().unwrap()
+}
+
+/// A JWKS endpoint on 127.0.0.1, served from its own runtime thread.
+fn serve_jwks(server: &tokio::runtime::Runtime, jwks: Value) -> String {
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let listener = server
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    server.spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/jwks.json")
+}
+
+// ------------------------------------------------------------- per request
+
+fn per_request(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let uri = Uri::from_static("/orders");
+    let empty = Bytes::new();
+    let x_api_key = HeaderName::from_static("x-api-key");
+
+    // API keys.
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let store = InMemoryKeyStore::new();
+    let good = generator
+        .generate("acct", Scopes::parse("orders:read"))
+        .unwrap();
+    store.insert(good.record().clone());
+    let wrong = generator
+        .generate("acct_wrong", Scopes::parse("orders:read"))
+        .unwrap();
+    let mut wrong_record = wrong.record().clone();
+    wrong_record.secret_hash = [7; 32];
+    store.insert(wrong_record);
+    let unknown = generator.generate("nobody", Scopes::empty()).unwrap();
+    let api_key_layer = AuthLayer::builder()
+        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+        .build()
+        .unwrap();
+    let good_key = shared_value(good.plaintext().expose());
+    let wrong_key = shared_value(wrong.plaintext().expose());
+    let unknown_key = shared_value(unknown.plaintext().expose());
+
+    let bare = service_fn(echo);
+    let api_keys = api_key_layer.layer(service_fn(echo));
+    let scoped = api_key_layer.layer(RequireScopes::all(["orders:read"]).layer(service_fn(echo)));
+
+    let mut group = c.benchmark_group("per_request");
+    group.bench_function("bare", |b| {
+        let header = Some((&x_api_key, &good_key));
+        b.to_async(&rt)
+            .iter(|| call_once(bare, request(&uri, header, &empty), StatusCode::OK))
+    });
+    for (name, key, status) in [
+        ("api_key_valid", &good_key, StatusCode::OK),
+        ("api_key_unknown_id", &unknown_key, StatusCode::UNAUTHORIZED),
+        ("api_key_wrong_secret", &wrong_key, StatusCode::UNAUTHORIZED),
+    ] {
+        group.bench_function(name, |b| {
+            let header = Some((&x_api_key, key));
+            b.to_async(&rt)
+                .iter(|| call_once(api_keys.clone(), request(&uri, header, &empty), status))
+        });
+    }
+    group.bench_function("api_key_scope_check", |b| {
+        let header = Some((&x_api_key, &good_key));
+        b.to_async(&rt).iter(|| {
+            call_once(
+                scoped.clone(),
+                request(&uri, header, &empty),
+                StatusCode::OK,
+            )
+        })
+    });
+
+    // JWTs from a static key: cached (seen again) and first seen.
+    for fixture in jwt_fixtures() {
+        let bearer = shared_value(&format!("Bearer {}", fixture.token));
+        let header = Some((&AUTHORIZATION, &bearer));
+        let issuer = || Issuer::new(ISS).key(fixture.key.clone());
+        let cached = jwt_layer(issuer(), 10_000).layer(service_fn(echo));
+        let first_seen = jwt_layer(issuer(), 0).layer(service_fn(echo));
+        group.bench_function(format!("jwt_cached_{}", fixture.name), |b| {
+            b.to_async(&rt).iter(|| {
+                call_once(
+                    cached.clone(),
+                    request(&uri, header, &empty),
+                    StatusCode::OK,
+                )
+            })
+        });
+        group.bench_function(format!("jwt_first_seen_{}", fixture.name), |b| {
+            b.to_async(&rt).iter(|| {
+                call_once(
+                    first_seen.clone(),
+                    request(&uri, header, &empty),
+                    StatusCode::OK,
+                )
+            })
+        });
+    }
+
+    // The native HMAC scheme over a 1 KiB body: every request carries a new
+    // nonce (the replay cache admits each once), signed outside the timing.
+    let body = Bytes::from(vec![b'x'; 1024]);
+    let secrets = InMemorySecretStore::new();
+    secrets.insert(SecretRecord::new(
+        "partner",
+        HmacKey::new("s3cr3t-s3cr3t-s3cr3t"),
+        "acct",
+    ));
+    let hmac_layer = AuthLayer::builder()
+        .scheme(
+            HmacScheme::builder(secrets)
+                .replay_capacity(8_000_000)
+                .build()
+                .unwrap(),
+        )
+        .with_request_bodies()
+        .build()
+        .unwrap();
+    let hmac = hmac_layer.layer(service_fn(echo));
+    let signer = Signer::new("partner", HmacKey::new("s3cr3t-s3cr3t-s3cr3t")).unwrap();
+    let nonce = AtomicU64::new(0);
+    let signed = || {
+        let mut unsigned = Request::post("/orders").body(body.clone()).unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let n = nonce.fetch_add(1, Ordering::Relaxed);
+        signer
+            .sign_at(&mut unsigned, now, &format!("n{n:016}"))
+            .unwrap();
+        unsigned.map(Full::new)
+    };
+    group.bench_function("bare_1kib_body", |b| {
+        b.to_async(&rt).iter_batched(
+            signed,
+            |request| call_once(bare, request, StatusCode::OK),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("hmac_native_1kib_body", |b| {
+        b.to_async(&rt).iter_batched(
+            signed,
+            |request| call_once(hmac.clone(), request, StatusCode::OK),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+
+    // The floor: the crypto alone, in the same run.
+    let mut raw = c.benchmark_group("raw");
+    let key_text = good.plaintext().expose().to_owned();
+    raw.bench_function("sha256_of_api_key", |b| {
+        b.iter(|| ring::digest::digest(&ring::digest::SHA256, black_box(key_text.as_bytes())))
+    });
+    let hmac_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"s3cr3t-s3cr3t-s3cr3t");
+    raw.bench_function("hmac_sha256_1kib", |b| {
+        b.iter(|| ring::hmac::sign(&hmac_key, black_box(&body)))
+    });
+    for fixture in jwt_fixtures() {
+        assert!((fixture.verify)());
+        raw.bench_function(format!("verify_{}", fixture.name), |b| {
+            b.iter(|| assert!(black_box((fixture.verify)())))
+        });
+    }
+    raw.finish();
+}
+
+// ------------------------------------------------------------------- peers
+
+/// jwt-authorizer turns its errors into the inner service's response type.
+struct PeerResponse(Response<()>);
+
+impl From<jwt_authorizer::AuthError> for PeerResponse {
+    fn from(_: jwt_authorizer::AuthError) -> Self {
+        let mut response = Response::new(());
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        PeerResponse(response)
+    }
+}
+
+async fn peer_echo(_: Request<Body>) -> Result<PeerResponse, Infallible> {
+    Ok(PeerResponse(Response::new(())))
+}
+
+async fn call_peer<S>(mut service: S, request: Request<Body>)
+where
+    S: Service<Request<Body>, Response = PeerResponse, Error = Infallible>,
+{
+    let response = service.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(response.0.status(), StatusCode::OK);
+    black_box(response);
+}
+
+fn peers(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let uri = Uri::from_static("/orders");
+    let empty = Bytes::new();
+    let rs256 = jwt_fixtures().into_iter().next().unwrap();
+    let jwks = json!({ "keys": [rs256.jwk] });
+    let jwks_url = serve_jwks(&server, jwks.clone());
+    let bearer = shared_value(&format!("Bearer {}", rs256.token));
+    let header = Some((&AUTHORIZATION, &bearer));
+
+    let mut group = c.benchmark_group("peers");
+
+    // A static bearer token: tower-http compares the header with `==`.
+    let static_token = "tok_3f9a1c5e7b2d4f6a8c0e1b3d5f7a9c2e";
+    let static_bearer = shared_value(&format!("Bearer {static_token}"));
+    #[allow(deprecated)]
+    // tower-http deprecates `bearer` as "too basic": it is the peer we were asked for.
+    let tower_http = tower_http::validate_request::ValidateRequestHeaderLayer::bearer(static_token)
+        .layer(service_fn(echo));
+    group.bench_function("tower_http_bearer_static", |b| {
+        let header = Some((&AUTHORIZATION, &static_bearer));
+        b.to_async(&rt).iter(|| {
+            call_once(
+                tower_http.clone(),
+                request(&uri, header, &empty),
+                StatusCode::OK,
+            )
+        })
+    });
+
+    // jwt-authorizer: RS256 from a static key set and from a JWKS URL; it
+    // verifies the signature on every request.
+    let validation = || jwt_authorizer::Validation::new().iss(&[ISS]).aud(&[AUD]);
+    let jwt_authorizer_static = rt
+        .block_on(
+            jwt_authorizer::JwtAuthorizer::<Value>::from_jwks_text(&jwks.to_string())
+                .validation(validation())
+                .build(),
+        )
+        .unwrap()
+        .into_layer()
+        .layer(service_fn(peer_echo));
+    group.bench_function("jwt_authorizer_static_rs256", |b| {
+        b.to_async(&rt)
+            .iter(|| call_peer(jwt_authorizer_static.clone(), request(&uri, header, &empty)))
+    });
+    let jwt_authorizer_jwks = rt
+        .block_on(
+            jwt_authorizer::JwtAuthorizer::<Value>::from_jwks_url(&jwks_url)
+                .validation(validation())
+                .build(),
+        )
+        .unwrap()
+        .into_layer()
+        .layer(service_fn(peer_echo));
+    group.bench_function("jwt_authorizer_jwks_rs256", |b| {
+        b.to_async(&rt)
+            .iter(|| call_peer(jwt_authorizer_jwks.clone(), request(&uri, header, &empty)))
+    });
+
+    // authgate on the same token from the same JWKS URL.
+    let from_jwks = |cache| {
+        jwt_layer(Issuer::new(ISS).jwks_url(jwks_url.clone()), cache).layer(service_fn(echo))
+    };
+    let (cached, first_seen) = (from_jwks(10_000), from_jwks(0));
+    group.bench_function("authgate_jwks_rs256_cached", |b| {
+        b.to_async(&rt).iter(|| {
+            call_once(
+                cached.clone(),
+                request(&uri, header, &empty),
+                StatusCode::OK,
+            )
+        })
+    });
+    group.bench_function("authgate_jwks_rs256_first_seen", |b| {
+        b.to_async(&rt).iter(|| {
+            call_once(
+                first_seen.clone(),
+                request(&uri, header, &empty),
+                StatusCode::OK,
+            )
+        })
+    });
+    group.finish();
+}
+
+// ------------------------------------------------------------- concurrency
+
+/// Runs `iters` requests spread over 64 tasks on a runtime of `workers`
+/// threads, all through clones of one service, and returns the wall time.
+fn hammer<S>(
+    workers: usize,
+    service: &S,
+    make: &(dyn Fn() -> Request<Body> + Sync),
+    iters: u64,
+) -> Duration
+where
+    S: Service<Request<Body>, Response = Response<authgate::ResponseBody<()>>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    const TASKS: u64 = 64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap();
+    let requests: Vec<Vec<Request<Body>>> = (0..TASKS)
+        .map(|task| {
+            let share = iters / TASKS + u64::from(task < iters % TASKS);
+            (0..share).map(|_| make()).collect()
+        })
+        .collect();
+    rt.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|batch| {
+                let service = service.clone();
+                tokio::spawn(async move {
+                    for request in batch {
+                        let response = service.clone().oneshot(request).await.unwrap();
+                        assert_eq!(response.status(), StatusCode::OK);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        start.elapsed()
+    })
+}
+
+fn concurrency(c: &mut Criterion) {
+    let uri = Uri::from_static("/orders");
+    let empty = Bytes::new();
+    let x_api_key = HeaderName::from_static("x-api-key");
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let store = InMemoryKeyStore::new();
+    let good = generator
+        .generate("acct", Scopes::parse("orders:read"))
+        .unwrap();
+    store.insert(good.record().clone());
+    let api_keys = AuthLayer::builder()
+        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+        .build()
+        .unwrap()
+        .layer(service_fn(echo));
+    let good_key = shared_value(good.plaintext().expose());
+    let rs256 = jwt_fixtures().into_iter().next().unwrap();
+    let bearer = shared_value(&format!("Bearer {}", rs256.token));
+    let jwt = jwt_layer(Issuer::new(ISS).key(rs256.key.clone()), 10_000).layer(service_fn(echo));
+
+    let mut group = c.benchmark_group("concurrency");
+    group.throughput(Throughput::Elements(1));
+    for workers in [1, 2] {
+        let make_key = || request(&uri, Some((&x_api_key, &good_key)), &empty);
+        group.bench_function(format!("api_key_valid_{workers}_workers"), |b| {
+            b.iter_custom(|iters| hammer(workers, &api_keys, &make_key, iters))
+        });
+        let make_jwt = || request(&uri, Some((&AUTHORIZATION, &bearer)), &empty);
+        group.bench_function(format!("jwt_cached_rs256_{workers}_workers"), |b| {
+            b.iter_custom(|iters| hammer(workers, &jwt, &make_jwt, iters))
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------- loopback
+
+/// Serves `app` on 127.0.0.1 from `server` and returns its address.
+fn serve(server: &tokio::runtime::Runtime, app: axum::Router) -> SocketAddr {
+    let listener = server
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    server.spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// `iters` GETs over `CONNECTIONS` keep-alive connections; the wall time.
+fn load(
+    client: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    bearer: &HeaderValue,
+    iters: u64,
+) -> Duration {
+    const CONNECTIONS: u64 = 16;
+    let uri: Uri = format!("http://{addr}/orders").parse().unwrap();
+    client.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..CONNECTIONS)
+            .map(|connection| {
+                let share = iters / CONNECTIONS + u64::from(connection < iters % CONNECTIONS);
+                let (uri, bearer) = (uri.clone(), bearer.clone());
+                tokio::spawn(async move {
+                    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let (mut sender, connection) =
+                        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                            .await
+                            .unwrap();
+                    tokio::spawn(connection);
+                    for _ in 0..share {
+                        let mut request = Request::new(http_body_util::Empty::<Bytes>::new());
+                        *request.uri_mut() = uri.clone();
+                        let headers = request.headers_mut();
+                        headers.insert(http::header::HOST, HeaderValue::from_static("127.0.0.1"));
+                        headers.insert(AUTHORIZATION, bearer.clone());
+                        sender.ready().await.unwrap();
+                        let response = sender.send_request(request).await.unwrap();
+                        assert_eq!(response.status(), StatusCode::OK);
+                        let body = http_body_util::BodyExt::collect(response.into_body()).await;
+                        black_box(body.unwrap());
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        start.elapsed()
+    })
+}
+
+fn loopback(c: &mut Criterion) {
+    // Server and load generator share the machine: one worker thread each.
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rs256 = jwt_fixtures().into_iter().next().unwrap();
+    let bearer = shared_value(&format!("Bearer {}", rs256.token));
+    let handler = axum::routing::get(|| async { "ok" });
+    let bare = serve(
+        &server,
+        axum::Router::new().route("/orders", handler.clone()),
+    );
+    let layer = jwt_layer(Issuer::new(ISS).key(rs256.key.clone()), 10_000);
+    let guarded = serve(
+        &server,
+        axum::Router::new().route("/orders", handler).layer(layer),
+    );
+
+    let mut group = c.benchmark_group("loopback");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20);
+    group.bench_function("axum_bare", |b| {
+        b.iter_custom(|iters| load(&client, bare, &bearer, iters))
+    });
+    group.bench_function("axum_jwt_cached_rs256", |b| {
+        b.iter_custom(|iters| load(&client, guarded, &bearer, iters))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_request, peers, concurrency, loopback);
+criterion_main!(benches);

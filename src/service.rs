@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 use std::mem;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -208,7 +207,7 @@ enum Extracted {
 }
 
 fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
-    let start = Instant::now();
+    let start = trace::Stopwatch::start();
     let anonymous = config.anonymous.matches(parts.uri.path());
     if let Some(outcome) = authorize_again(config, parts, anonymous, start) {
         return outcome;
@@ -255,7 +254,7 @@ fn authorize_again(
     config: &Arc<Config>,
     parts: &Parts,
     anonymous: bool,
-    start: Instant,
+    start: trace::Stopwatch,
 ) -> Option<Extracted> {
     let context = parts.extensions.get::<AuthContext>()?;
     let principal = parts.extensions.get::<Principal>()?;
@@ -333,7 +332,7 @@ struct Decision {
     index: usize,
     credential: Credential,
     anonymous: bool,
-    start: Instant,
+    start: trace::Stopwatch,
 }
 
 impl Decision {

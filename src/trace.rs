@@ -30,7 +30,7 @@ pub(crate) fn granted(
     scheme: &'static str,
     principal: &Principal,
     credential: &Credential,
-    start: Instant,
+    start: Stopwatch,
 ) {
     tracing::event!(
         target: TARGET,
@@ -45,7 +45,7 @@ pub(crate) fn granted(
     );
 }
 
-pub(crate) fn anonymous(start: Instant) {
+pub(crate) fn anonymous(start: Stopwatch) {
     tracing::event!(
         target: TARGET,
         Level::DEBUG,
@@ -60,7 +60,7 @@ pub(crate) fn denied(
     error: &AuthError,
     principal: Option<&Principal>,
     credential: Option<&Credential>,
-    start: Instant,
+    start: Stopwatch,
 ) {
     macro_rules! denied_at {
         ($level:expr) => {
@@ -89,6 +89,23 @@ pub(crate) fn denied(
     }
 }
 
-fn latency_us(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+/// When a decision started, read only if an `authgate` event can be
+/// recorded: with no subscriber listening, a request costs no clock reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stopwatch(Option<Instant>);
+
+impl Stopwatch {
+    pub(crate) fn start() -> Self {
+        // Every decision event is at least `debug`; grants are `debug`,
+        // denials `info` or `warn`. Whether any of them is wanted:
+        let wanted = tracing::enabled!(target: TARGET, Level::WARN)
+            || tracing::enabled!(target: TARGET, Level::DEBUG);
+        Self(wanted.then(Instant::now))
+    }
+}
+
+fn latency_us(start: Stopwatch) -> Option<u64> {
+    start
+        .0
+        .map(|start| u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX))
 }

@@ -5,7 +5,6 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use http::{Request, Response};
 use tower_layer::Layer;
@@ -150,7 +149,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let start = Instant::now();
+        let start = trace::Stopwatch::start();
         let (parts, body) = request.into_parts();
         let context = parts.extensions.get::<AuthContext>();
         let result = match parts.extensions.get::<Principal>() {

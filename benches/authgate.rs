@@ -667,7 +667,17 @@ fn loopback(c: &mut Criterion) {
     let layer = jwt_layer(Issuer::new(ISS).key(rs256.key.clone()), 10_000);
     let guarded = serve(
         &server,
-        axum::Router::new().route("/orders", handler).layer(layer),
+        axum::Router::new()
+            .route("/orders", handler.clone())
+            .layer(layer),
+    );
+    // A reference point: what any middleware that does nothing costs here.
+    let pass = axum::middleware::from_fn(
+        |request: axum::extract::Request, next: axum::middleware::Next| next.run(request),
+    );
+    let noop = serve(
+        &server,
+        axum::Router::new().route("/orders", handler).layer(pass),
     );
 
     let mut group = c.benchmark_group("loopback");
@@ -675,6 +685,9 @@ fn loopback(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("axum_bare", |b| {
         b.iter_custom(|iters| load(&client, bare, &bearer, iters))
+    });
+    group.bench_function("axum_noop_middleware", |b| {
+        b.iter_custom(|iters| load(&client, noop, &bearer, iters))
     });
     group.bench_function("axum_jwt_cached_rs256", |b| {
         b.iter_custom(|iters| load(&client, guarded, &bearer, iters))

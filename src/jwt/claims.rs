@@ -5,7 +5,7 @@
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use super::token::{has_unique_names, invalid, Header};
+use super::token::{invalid, Header};
 use crate::error::{AuthError, ErrorKind};
 use crate::principal::{Principal, Scopes};
 
@@ -35,15 +35,58 @@ pub(crate) struct ClaimRules {
 /// RFC 7519 §4 lets a parser either reject duplicate claim names or keep
 /// the last one. Parsers disagree on which one wins, so a token whose
 /// meaning depends on the parser (two `sub`, two `exp`, two `role` in a
-/// nested claim a handler reads) is refused instead. serde_json's recursion
-/// limit bounds the nesting in both passes.
+/// nested claim a handler reads) is refused instead.
+///
+/// One parse, then a count: serde_json keeps one member per name, so the
+/// claims hold fewer members than the text names exactly when some object
+/// repeats a name. Counting needs no allocation, unlike a second parse that
+/// remembers names, and leaves the values to serde_json whatever its
+/// features (e.g. `arbitrary_precision`). serde_json's recursion limit
+/// bounds the nesting.
 pub(crate) fn parse_claims(payload: &[u8]) -> Result<Map<String, Value>, AuthError> {
-    // Checked in a pass of its own, so that the claims themselves are built
-    // by serde_json as usual (whatever its features, e.g. `arbitrary_precision`).
-    has_unique_names(payload)
-        .then(|| serde_json::from_slice(payload).ok())
-        .flatten()
+    serde_json::from_slice::<Map<String, Value>>(payload)
+        .ok()
+        .filter(|claims| members_in_text(payload) == members_in_map(claims))
         .ok_or_else(|| invalid("the token's claims are not a JSON object"))
+}
+
+/// The member count of every object in a valid JSON text: in JSON, a `:`
+/// outside a string separates exactly one member's name from its value.
+fn members_in_text(json: &[u8]) -> usize {
+    let (mut count, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b':' {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// The member count of every object in parsed claims, without recursion.
+fn members_in_map(claims: &Map<String, Value>) -> usize {
+    let mut count = claims.len();
+    let mut pending: Vec<&Value> = claims.values().collect();
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(object) => {
+                count += object.len();
+                pending.extend(object.values());
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    count
 }
 
 /// Reads a NumericDate (RFC 7519 §2): a JSON number, possibly fractional.
@@ -203,6 +246,37 @@ pub(crate) const ALL_ALGORITHMS: [Algorithm; 12] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_member_names_are_refused_however_they_are_spelled() {
+        for json in [
+            r#"{"sub":"a","sub":"b"}"#,
+            r#"{"x":{"role":"user","role":"admin"}}"#,
+            r#"{"x":[1,{"a":1,"a":2}]}"#,
+            r#"{"x":[[{"k":{"a":1,"a":1}}]]}"#,
+            r#"{"s\"t":1,"s\"t":2}"#,
+            r#"{"a\\":1,"a\\":2}"#,
+            r#"{"a":1,"\u0061":2}"#,
+        ] {
+            assert!(parse_claims(json.as_bytes()).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn colons_and_quotes_inside_strings_are_not_members() {
+        for json in [
+            r#"{"sub":"a:b","url":"https://x:1/"}"#,
+            r#"{"q":"say \"a:b\"","k\":":"v"}"#,
+            r#"{"back":"\\","after":":"}"#,
+            r#"{"x":[{"a":1},{"a":2}],"y":{"a":{"a":{}}}}"#,
+            "{\"a\" : 1 , \"b\"\t:\t\"c\" }",
+            r#"{}"#,
+        ] {
+            assert!(parse_claims(json.as_bytes()).is_ok(), "{json}");
+        }
+        assert!(parse_claims(b"[1,2]").is_err());
+        assert!(parse_claims(br#"{"a":1} x"#).is_err());
+    }
 
     fn rules(leeway: u64) -> ClaimRules {
         ClaimRules {

@@ -11,7 +11,7 @@ use super::canonical::{self, canonical_string, Params, SCHEME};
 use super::encoding::{body_of, check_window};
 use super::replay::ReplayCache;
 use super::secrets::{match_keys, KeyMatch};
-use super::store::{CachedStore, SecretStore};
+use super::store::{CachedStore, SecretRecord, SecretStore};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{AuthorizationSyntax, Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
@@ -136,9 +136,18 @@ impl<S: SecretStore> HmacScheme<S> {
 
 impl<S: SecretStore> Inner<S> {
     async fn check(&self, params: Params, canonical: String) -> Result<Principal, AuthError> {
-        let id: Box<str> = params.key_id.as_str().into();
-        let record = self.secrets.find(&id).await?;
-        let denied = |kind| Err(AuthError::new(kind).with_credential_id(id.clone()));
+        let record = self.secrets.find(&params.key_id).await?;
+        self.judge(&record, &params, &canonical)
+    }
+
+    /// The signature, then the key's state, then the nonce.
+    fn judge(
+        &self,
+        record: &SecretRecord,
+        params: &Params,
+        canonical: &str,
+    ) -> Result<Principal, AuthError> {
+        let denied = |kind| Err(AuthError::new(kind).with_credential_id(params.key_id.as_str()));
         let matched = match_keys(record.keys(), self.clock.now(), |key| {
             ring::hmac::verify(key.ring_key(), canonical.as_bytes(), &params.signature).is_ok()
         });
@@ -236,6 +245,12 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
             Ok(text) => text,
             Err(e) => return invalid(e.description()),
         };
+        // A cached record needs no I/O: decide on the spot, without boxing.
+        if let Some(found) = self.inner.secrets.cached(&params.key_id) {
+            return Verification::ready(
+                found.and_then(|record| self.inner.judge(&record, &params, &canonical)),
+            );
+        }
         let inner = Arc::clone(&self.inner);
         Verification::pending(async move { inner.check(params, canonical).await })
     }

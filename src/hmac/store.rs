@@ -291,6 +291,13 @@ impl<S: SecretStore> CachedStore<S> {
         record.ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id))
     }
 
+    /// The cached answer for `id`, if the cache holds one: read without
+    /// waiting, so that a cache hit needs no boxed future.
+    pub(crate) fn cached(&self, id: &str) -> Option<Result<Arc<SecretRecord>, AuthError>> {
+        let answer = crate::scheme::poll_once(self.cache.get(id))??;
+        Some(answer.ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id)))
+    }
+
     pub(crate) async fn invalidate(&self, id: &str) {
         self.cache.invalidate(id).await;
     }

@@ -507,17 +507,15 @@ fn peers(c: &mut Criterion) {
 
 /// Runs `iters` requests spread over 64 tasks on a runtime of `workers`
 /// threads, all through clones of one service, and returns the wall time.
-fn hammer<S>(
+fn hammer<S, B>(
     workers: usize,
     service: &S,
     make: &(dyn Fn() -> Request<Body> + Sync),
     iters: u64,
 ) -> Duration
 where
-    S: Service<Request<Body>, Response = Response<authgate::ResponseBody<()>>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+    B: Send + 'static,
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send,
 {
     const TASKS: u64 = 64;
@@ -575,7 +573,12 @@ fn concurrency(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("concurrency");
     group.throughput(Throughput::Elements(1));
+    let bare = service_fn(echo);
     for workers in [1, 2] {
+        let make_bare = || request(&uri, None, &empty);
+        group.bench_function(format!("bare_{workers}_workers"), |b| {
+            b.iter_custom(|iters| hammer(workers, &bare, &make_bare, iters))
+        });
         let make_key = || request(&uri, Some((&x_api_key, &good_key)), &empty);
         group.bench_function(format!("api_key_valid_{workers}_workers"), |b| {
             b.iter_custom(|iters| hammer(workers, &api_keys, &make_key, iters))

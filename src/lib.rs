@@ -352,6 +352,11 @@ mod secret;
 mod service;
 pub mod trace;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
+
 pub use authorize::{AuthorizeLayer, Authorizer, RequireScopes};
 pub use body::ResponseBody;
 pub use credentials::{AuthorizationSyntax, Credential, CredentialLocation};

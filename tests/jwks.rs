@@ -306,3 +306,56 @@ async fn plain_http_to_a_remote_host_is_refused() {
     let layer = layer(&scheme);
     assert_eq!(call(&layer, &k1.sign(&live_claims(ISS))).await.status, 503);
 }
+
+#[tokio::test]
+async fn hostile_key_sets_are_refused_whole_and_known_keys_survive_them() {
+    let k1 = Signer::ed("k1");
+    // 10,000 keys in 150 KiB: under the size cap, over the key cap.
+    let many: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| json!({"kty": "OKP", "kid": format!("k{i}")}))
+        .collect();
+    let flood = Mode::Keys {
+        keys: many,
+        cache_control: Some("max-age=1".into()),
+    };
+    let fresh_for_a_second = settings()
+        .ttl_bounds(Duration::from_secs(1), Duration::from_secs(60))
+        .max_stale(Duration::from_secs(60));
+
+    // Never a usable key: 503 for every hostile set (10,000 keys; a 10 MiB
+    // document, cut off at the size cap), within the fetch timeout.
+    for (name, mode) in [("10,000 keys", flood.clone()), ("10 MiB", Mode::Oversized)] {
+        let server = jwks_server(mode).await;
+        let layer = layer(&scheme(&server, fresh_for_a_second.clone()));
+        let started = std::time::Instant::now();
+        let answer = call(&layer, &k1.sign(&live_claims(ISS))).await;
+        assert_eq!(answer.status, 503, "{name}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{name}");
+    }
+
+    // A set that turns hostile on refresh is refused as a whole: the keys
+    // already known keep working.
+    let server = jwks_server(Mode::Keys {
+        keys: vec![k1.jwk.clone()],
+        cache_control: Some("max-age=1".into()),
+    })
+    .await;
+    let layer = layer(&scheme(&server, fresh_for_a_second));
+    let token = k1.sign(&live_claims(ISS));
+    assert_eq!(call(&layer, &token).await.status, 200);
+    for mode in [flood, Mode::Oversized] {
+        server.set(mode);
+        let before = server.hits();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        for _ in 0..40 {
+            assert_eq!(call(&layer, &token).await.status, 200);
+            if server.hits() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(server.hits() > before, "the hostile set was fetched");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(call(&layer, &token).await.status, 200);
+    }
+}

@@ -35,7 +35,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod format;
+pub(crate) mod format;
 mod scheme;
 mod store;
 

@@ -13,7 +13,7 @@
 //!   bytes that are not visible ASCII) → 400 `invalid_request`;
 //! - exactly one → handed to its scheme, and to no other.
 
-mod extract;
+pub(crate) mod extract;
 mod location;
 mod query;
 

@@ -133,16 +133,16 @@
 //! rotation grace `rotated`; a revoked key `revoked`; a reused nonce
 //! `replayed`; a body over the limit 413.
 
-mod canonical;
-mod encoding;
+pub(crate) mod canonical;
+pub(crate) mod encoding;
 mod httpsig;
 mod native;
 mod replay;
 mod secrets;
 mod sign;
 mod store;
-mod structured;
-mod webhook;
+pub(crate) mod structured;
+pub(crate) mod webhook;
 
 pub use crate::error::StoreError;
 pub use httpsig::{

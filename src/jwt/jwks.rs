@@ -23,7 +23,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's `Instant` is `std`'s monotonic clock, except in a runtime whose
+// time is paused (tests), where minutes of key-server trouble can be
+// simulated without waiting for them.
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use jsonwebtoken::Algorithm;
@@ -37,6 +42,16 @@ use crate::trace::TARGET;
 /// The largest JWKS or discovery document the cache accepts from any
 /// fetcher.
 pub const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
+
+/// The most keys a fetched JWK Set may hold. A larger set is refused as a
+/// whole (the keys already cached stay in use): real issuers publish a
+/// handful, and every key costs a parse and memory for as long as it is
+/// cached.
+///
+/// ```
+/// assert_eq!(authgate::jwt::MAX_KEYS, 100);
+/// ```
+pub const MAX_KEYS: usize = 100;
 
 /// The future a [`JwksFetcher`] returns.
 pub type FetchFuture =
@@ -564,6 +579,11 @@ pub(crate) fn parse_jwks(body: &[u8]) -> Result<Arc<[JwtKey]>, FetchError> {
         .get("keys")
         .and_then(Value::as_array)
         .ok_or_else(|| FetchError::new("the JWKS has no \"keys\" array"))?;
+    if entries.len() > MAX_KEYS {
+        return Err(FetchError::new(
+            "the JWKS holds more keys than authgate accepts",
+        ));
+    }
     let mut keys = Vec::with_capacity(entries.len());
     for entry in entries {
         match key::parse_jwk(entry, false) {

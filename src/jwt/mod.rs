@@ -41,23 +41,23 @@
 //! # Ok::<(), authgate::ConfigError>(())
 //! ```
 
-mod claims;
+pub(crate) mod claims;
 mod crypto;
 #[cfg(feature = "jwks-http")]
 mod http;
 mod issuer;
-mod jwks;
-mod key;
+pub(crate) mod jwks;
+pub(crate) mod key;
 mod revocation;
 mod scheme;
-mod token;
+pub(crate) mod token;
 
 pub use crypto::{install_default, RING_PROVIDER};
 #[cfg(feature = "jwks-http")]
 pub use http::HttpFetcher;
 pub use issuer::{Issuer, DEFAULT_ALGORITHMS};
 pub use jsonwebtoken::Algorithm;
-pub use jwks::{FetchError, FetchFuture, JwksFetcher, JwksSettings, MAX_DOCUMENT_BYTES};
+pub use jwks::{FetchError, FetchFuture, JwksFetcher, JwksSettings, MAX_DOCUMENT_BYTES, MAX_KEYS};
 pub use key::{JwtKey, KeyError};
 pub use revocation::{InMemoryRevocation, Revocation};
 pub use scheme::{JwtScheme, JwtSchemeBuilder, SCHEME_NAME};

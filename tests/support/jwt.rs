@@ -291,7 +291,7 @@ pub async fn jwks_server(initial: Mode) -> JwksServer {
                     }
                     Mode::Malformed => "{\"keys\": [ not json".into_response(),
                     Mode::Oversized => {
-                        let big = "x".repeat(2 * 1024 * 1024);
+                        let big = "x".repeat(10 * 1024 * 1024);
                         format!("{{\"keys\": [], \"pad\": \"{big}\"}}").into_response()
                     }
                 }

@@ -154,6 +154,15 @@ struct PrincipalData {
 }
 
 impl Principal {
+    /// A copy that shares no reference count with `self`: for a value that
+    /// another thread keeps cloning.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn unshared(&self) -> Self {
+        Self {
+            inner: Arc::new(PrincipalData::clone(&self.inner)),
+        }
+    }
+
     /// A principal with a subject and the name of the scheme that verified
     /// it, with no scopes.
     #[must_use]

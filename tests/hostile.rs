@@ -625,9 +625,9 @@ async fn a_body_that_never_starts_is_not_read_when_the_header_is_malformed() {
     }
 }
 
-/// 20,000 rather than the 1,000,000: a million requests through the
-/// layer take minutes in a debug build, and 200x the capacity already shows
-/// whether eviction keeps up.
+/// 20,000 here, 200x the capacity, next to the other hostile inputs;
+/// `tests/flood.rs` sends a million distinct invalid credentials to each
+/// bounded cache.
 const FLOOD: usize = 20_000;
 const CAPACITY: u64 = 100;
 

@@ -89,8 +89,9 @@ fn request(data: &[u8]) -> Option<Request<Full<Bytes>>> {
             break;
         }
         let colon = line.iter().position(|&b| b == b':')?;
-        let name = HeaderName::from_bytes(&line[..colon]).ok()?;
-        let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii_start()).ok()?;
+        let (name, value) = (line.get(..colon)?, line.get(colon + 1..)?);
+        let name = HeaderName::from_bytes(name).ok()?;
+        let value = HeaderValue::from_bytes(value.trim_ascii_start()).ok()?;
         builder = builder.header(name, value);
     }
     let body = Bytes::copy_from_slice(data.get(consumed..).unwrap_or_default());

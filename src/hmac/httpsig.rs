@@ -370,6 +370,22 @@ impl<S: SecretStore> HttpSignatureScheme<S> {
     pub async fn invalidate(&self, key_id: &str) {
         self.inner.secrets.invalidate(key_id).await;
     }
+
+    /// The number of cached look-ups (records and unknown key ids), after
+    /// pending cache maintenance: never more than
+    /// [`cache_capacity`](HttpSignatureSchemeBuilder::cache_capacity).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use authgate::hmac::{HttpSignatureScheme, InMemorySecretStore};
+    /// let scheme = HttpSignatureScheme::builder(InMemorySecretStore::new()).build().unwrap();
+    /// assert_eq!(scheme.cached_entries().await, 0);
+    /// # }
+    /// ```
+    pub async fn cached_entries(&self) -> u64 {
+        self.inner.secrets.entry_count().await
+    }
 }
 
 impl<S> Inner<S> {

@@ -132,6 +132,21 @@ impl<S: SecretStore> HmacScheme<S> {
     pub async fn invalidate(&self, key_id: &str) {
         self.inner.secrets.invalidate(key_id).await;
     }
+
+    /// The number of cached look-ups (records and unknown key ids), after
+    /// pending cache maintenance: never more than
+    /// [`cache_capacity`](HmacSchemeBuilder::cache_capacity).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let scheme = authgate::hmac::HmacScheme::new(authgate::hmac::InMemorySecretStore::new());
+    /// assert_eq!(scheme.cached_entries().await, 0);
+    /// # }
+    /// ```
+    pub async fn cached_entries(&self) -> u64 {
+        self.inner.secrets.entry_count().await
+    }
 }
 
 impl<S: SecretStore> Inner<S> {

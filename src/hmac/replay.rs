@@ -116,6 +116,30 @@ impl ReplayCache {
         }
     }
 
+    /// The number of nonces held, after expired ones were counted out:
+    /// never more than the capacity.
+    ///
+    /// ```
+    /// use authgate::hmac::ReplayCache;
+    /// use std::time::Duration;
+    ///
+    /// let cache = ReplayCache::new(10, Duration::from_secs(600));
+    /// assert!(cache.is_empty());
+    /// assert!(cache.first_use("k", "n-1"));
+    /// assert_eq!(cache.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.seen.run_pending_tasks();
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Whether no nonce is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn digest(key_id: &str, nonce: &str) -> [u8; 32] {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
         // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.

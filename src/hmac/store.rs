@@ -291,6 +291,12 @@ impl<S: SecretStore> CachedStore<S> {
         record.ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id))
     }
 
+    /// Entries cached (records and unknown ids), after pending maintenance.
+    pub(crate) async fn entry_count(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.entry_count()
+    }
+
     /// The cached answer for `id`, if the cache holds one: read without
     /// waiting, so that a cache hit needs no boxed future.
     pub(crate) fn cached(&self, id: &str) -> Option<Result<Arc<SecretRecord>, AuthError>> {

@@ -340,6 +340,8 @@ mod error;
 mod future;
 #[cfg(feature = "hmac")]
 pub mod hmac;
+#[cfg(any(feature = "jwt", feature = "api-key"))]
+mod hot;
 mod integration;
 #[cfg(feature = "jwt")]
 pub mod jwt;

@@ -156,7 +156,7 @@ struct PrincipalData {
 impl Principal {
     /// A copy that shares no reference count with `self`: for a value that
     /// another thread keeps cloning.
-    #[cfg(feature = "jwt")]
+    #[cfg(any(feature = "jwt", feature = "api-key"))]
     pub(crate) fn unshared(&self) -> Self {
         Self {
             inner: Arc::new(PrincipalData::clone(&self.inner)),

@@ -636,3 +636,36 @@ async fn a_token_expiring_in_the_year_9999_is_cached_without_trouble() {
         assert_eq!(call(&layer, &token).await.status, 200);
     }
 }
+
+/// Cached tokens are served from a per-thread table in front of the shared
+/// cache (one thread here: `#[tokio::test]` is current-thread).
+#[tokio::test]
+async fn the_per_thread_token_table_obeys_clearing_and_keeps_schemes_apart() {
+    let clock = ManualClock::at_unix(NOW);
+    let k1 = Signer::ec("k1");
+    let k2 = Signer::ec("k1");
+    let first = scheme_for(&k1, &clock).build().unwrap();
+    let second = scheme_for(&k2, &clock).build().unwrap();
+    let layer_of =
+        |scheme: &JwtScheme| AuthLayer::builder().scheme(scheme.clone()).build().unwrap();
+    let (first_layer, second_layer) = (layer_of(&first), layer_of(&second));
+    let token = k1.sign(&claims(ISS));
+    for _ in 0..3 {
+        assert_eq!(call(&first_layer, &token).await.status, 200);
+    }
+    assert_eq!(first.cached_tokens(), 1);
+    // Same thread, same token, another scheme whose key did not sign it.
+    assert_eq!(call(&second_layer, &token).await.status, 401);
+    assert_eq!(second.cached_tokens(), 0);
+
+    // Cleared: the next request verifies the token again (and caches it
+    // again) instead of finding it in the per-thread table.
+    first.clear_token_cache();
+    assert_eq!(first.cached_tokens(), 0);
+    assert_eq!(call(&first_layer, &token).await.status, 200);
+    assert_eq!(first.cached_tokens(), 1);
+
+    // Past `exp`, a token in the table is refused like one in the cache.
+    clock.set_unix(NOW + 7200);
+    assert_eq!(call(&first_layer, &token).await.status, 401);
+}

@@ -1,9 +1,12 @@
 //! [`ApiKeyScheme`]: the verifier, with its look-up cache.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::future::Cache;
 use moka::Expiry;
@@ -15,6 +18,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::StoreError;
 use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::hot::{self, HotTable};
 use crate::principal::Principal;
 use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};
 
@@ -53,6 +57,13 @@ pub struct ApiKeyScheme<S> {
 }
 
 struct Inner<S> {
+    /// This scheme among others, in the per-thread tables.
+    id: u64,
+    /// Bumped by [`ApiKeyScheme::invalidate`]: per-thread entries taken
+    /// before are not used again.
+    generation: AtomicU64,
+    /// Keys the per-thread tables by key id.
+    hasher: std::collections::hash_map::RandomState,
     store: S,
     prefixes: Vec<String>,
     authorization_scheme: Cow<'static, str>,
@@ -100,6 +111,7 @@ impl<S: KeyStore> ApiKeyScheme<S> {
     /// Drops the cached record for `id`, so that a revocation or rotation
     /// in the store takes effect at once.
     pub async fn invalidate(&self, id: &str) {
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
         self.inner.cache.invalidate(id).await;
     }
 
@@ -121,6 +133,26 @@ struct CachedKey {
 /// `None` caches an unknown id.
 type Lookup = Option<Arc<CachedKey>>;
 
+/// A cached look-up as this thread keeps it: see [`crate::hot`]. Unknown
+/// ids are kept too, so that an unknown id and a wrong secret keep taking
+/// the same path.
+struct HotKey {
+    id: Box<str>,
+    /// The record, with this thread's own copy of the principal.
+    found: Option<(Arc<CachedKey>, Principal)>,
+}
+
+type HotKeys = HotTable<HotKey>;
+
+thread_local! {
+    static HOT_KEYS: RefCell<HotKeys> = const { RefCell::new(HotTable::new()) };
+}
+
+/// Whole seconds since the Unix epoch (0 before it).
+fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 impl<S: KeyStore> Inner<S> {
     async fn check(
         &self,
@@ -133,18 +165,21 @@ impl<S: KeyStore> Inner<S> {
             .try_get_with(id.clone(), self.load(&id))
             .await
             .map_err(|e| AuthError::unavailable(e).with_credential_id(id.clone()))?;
-        self.judge(lookup.as_deref(), &prefix, &id, &presented_hash)
+        let found = lookup.as_deref().map(|c| (&c.record, &c.principal));
+        self.judge(found, &prefix, &id, &presented_hash, self.clock.now())
     }
 
-    /// The decision for a presented key, given what the store knows of its id.
+    /// The decision for a presented key at `now`, given what the store
+    /// knows of its id.
     fn judge(
         &self,
-        found: Option<&CachedKey>,
+        found: Option<(&KeyRecord, &Principal)>,
         prefix: &str,
         id: &str,
         presented_hash: &[u8; 32],
+        now: SystemTime,
     ) -> Result<Principal, AuthError> {
-        let Some(CachedKey { record, principal }) = found else {
+        let Some((record, principal)) = found else {
             // Same work as a hit, so timing does not tell unknown ids apart.
             let _ = presented_hash.ct_eq(&[0u8; 32]);
             return Err(AuthError::new(ErrorKind::UnknownKey).with_credential_id(id));
@@ -157,7 +192,6 @@ impl<S: KeyStore> Inner<S> {
             return denied(ErrorKind::BadSignature);
         }
         // Only a caller holding the secret learns the state of the key.
-        let now = self.clock.now();
         if record.revoked {
             return denied(ErrorKind::Revoked);
         }
@@ -228,13 +262,47 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         }
         // Hash now, so that the pending future holds no secret.
         let presented_hash = hash_secret(key.secret);
-        // A cached answer needs no I/O: decide on the spot, without boxing.
-        if let Some(Some(found)) = poll_once(self.inner.cache.get(key.id)) {
-            return Verification::ready(self.inner.judge(
-                found.as_deref(),
+        // A cached answer needs no I/O: decide on the spot, without boxing,
+        // from this thread's table if it holds the key, else from the
+        // shared cache.
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let secs = unix_secs(now);
+        let slot_key = inner.hasher.hash_one(key.id);
+        let generation = inner.generation.load(Ordering::Acquire);
+        let hit = HOT_KEYS
+            .try_with(|table| {
+                let table = table.try_borrow().ok()?;
+                let hot = table.get(inner.id, generation, slot_key, secs)?;
+                (*hot.id == *key.id).then(|| {
+                    let found = hot.found.as_ref().map(|(c, p)| (&c.record, p));
+                    inner.judge(found, key.prefix, key.id, &presented_hash, now)
+                })
+            })
+            .ok()
+            .flatten();
+        if let Some(result) = hit {
+            return Verification::ready(result);
+        }
+        if let Some(Some(lookup)) = poll_once(inner.cache.get(key.id)) {
+            let _ = HOT_KEYS.try_with(|table| {
+                if let Ok(mut table) = table.try_borrow_mut() {
+                    let hot = HotKey {
+                        id: key.id.into(),
+                        found: lookup
+                            .as_ref()
+                            .map(|c| (Arc::clone(c), c.principal.unshared())),
+                    };
+                    table.put(inner.id, generation, slot_key, secs, hot);
+                }
+            });
+            let found = lookup.as_deref().map(|c| (&c.record, &c.principal));
+            return Verification::ready(inner.judge(
+                found,
                 key.prefix,
                 key.id,
                 &presented_hash,
+                now,
             ));
         }
         let (prefix, id): (Box<str>, Box<str>) = (key.prefix.into(), key.id.into());
@@ -305,6 +373,11 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
     }
 
     /// Maximum number of cached look-ups. Defaults to 10 000.
+    ///
+    /// Hits are served first from a small table per thread (32 entries,
+    /// each used for at most a second after it was read from this cache,
+    /// and never after [`invalidate`](ApiKeyScheme::invalidate)), so that
+    /// cores serving the same keys do not contend on the shared cache.
     pub fn cache_capacity(mut self, capacity: u64) -> Self {
         self.cache_capacity = capacity;
         self
@@ -385,6 +458,9 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
             .build();
         Ok(ApiKeyScheme {
             inner: Arc::new(Inner {
+                id: hot::next_owner(),
+                generation: AtomicU64::new(0),
+                hasher: std::collections::hash_map::RandomState::new(),
                 store: self.store,
                 prefixes: self.prefixes,
                 authorization_scheme,

@@ -1,5 +1,6 @@
 //! [`JwtScheme`]: the verifier for `Authorization: Bearer <jwt>`.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
@@ -23,6 +24,7 @@ use super::token::{self, invalid, Jws, Selection};
 use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::hot::{self, HotTable};
 use crate::principal::Principal;
 use crate::scheme::{Challenge, Scheme, Verification, VerifyContext};
 
@@ -80,13 +82,16 @@ pub struct JwtScheme {
     inner: Arc<Inner>,
 }
 
-mod hot;
+/// This thread's table of cached tokens, each with its own copy of the
+/// principal: see [`crate::hot`].
+type HotTokens = HotTable<(Arc<CachedToken>, Principal)>;
 
-/// Tells the schemes of a process apart in the per-thread token table.
-static NEXT_SCHEME_ID: AtomicU64 = AtomicU64::new(1);
+thread_local! {
+    static HOT_TOKENS: RefCell<HotTokens> = const { RefCell::new(HotTable::new()) };
+}
 
 struct Inner {
-    /// This scheme among others, in [`hot`]'s per-thread tables.
+    /// This scheme among others, in the per-thread tables.
     id: u64,
     /// Bumped when the token cache is cleared: per-thread entries taken
     /// before are not used again.
@@ -249,10 +254,15 @@ impl Inner {
         let cache = self.cache.as_ref()?;
         let now = self.clock.unix_now();
         let generation = self.generation.load(Ordering::Acquire);
-        let hit = hot::get(self.id, generation, key, now, |entry, principal| {
-            same_token(entry.token.as_bytes(), token.as_bytes())
-                .then(|| self.judge_cached(now, entry, principal))
-        });
+        let hit = HOT_TOKENS
+            .try_with(|table| {
+                let table = table.try_borrow().ok()?;
+                let (entry, principal) = table.get(self.id, generation, key, now)?;
+                same_token(entry.token.as_bytes(), token.as_bytes())
+                    .then(|| self.judge_cached(now, entry, principal))
+            })
+            .ok()
+            .flatten();
         if hit.is_some() {
             return hit;
         }
@@ -260,7 +270,18 @@ impl Inner {
         if !same_token(entry.token.as_bytes(), token.as_bytes()) {
             return None;
         }
-        hot::put(self.id, generation, key, now, &entry);
+        let _ = HOT_TOKENS.try_with(|table| {
+            if let Ok(mut table) = table.try_borrow_mut() {
+                let principal = entry.validated.principal.unshared();
+                table.put(
+                    self.id,
+                    generation,
+                    key,
+                    now,
+                    (Arc::clone(&entry), principal),
+                );
+            }
+        });
         Some(self.judge_cached(now, &entry, &entry.validated.principal))
     }
 
@@ -673,7 +694,7 @@ impl JwtSchemeBuilder {
         });
         Ok(JwtScheme {
             inner: Arc::new(Inner {
-                id: NEXT_SCHEME_ID.fetch_add(1, Ordering::Relaxed),
+                id: hot::next_owner(),
                 generation: AtomicU64::new(0),
                 issuers,
                 rules: ClaimRules {

@@ -578,6 +578,8 @@ fn concurrency(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("concurrency");
     group.throughput(Throughput::Elements(1));
+    // Longer samples: each one also pays for spawning 64 tasks.
+    group.measurement_time(Duration::from_secs(10));
     let bare = service_fn(echo);
     for workers in [1, 2] {
         group.bench_function(format!("bare_{workers}_workers"), |b| {
@@ -687,7 +689,9 @@ fn loopback(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("loopback");
     group.throughput(Throughput::Elements(1));
-    group.sample_size(20);
+    // Loopback TCP on a shared machine is noisy: many long samples.
+    group.sample_size(40);
+    group.measurement_time(Duration::from_secs(15));
     group.bench_function("axum_bare", |b| {
         b.iter_custom(|iters| load(&client, bare, &bearer, iters))
     });

@@ -31,10 +31,12 @@ fn extractor() -> crate::credentials::extract::Extractor {
             scheme: "HMAC-SHA256".into(),
             syntax: AuthorizationSyntax::AuthParams,
         },
+        // A constant, valid header name.
         CredentialLocation::header("x-api-key").unwrap(),
         CredentialLocation::Query("api_key".into()),
     ];
     for (index, location) in locations.into_iter().enumerate() {
+        // Constant, distinct, valid locations.
         extractor.add(location, index).unwrap();
     }
     extractor
@@ -54,6 +56,8 @@ pub fn authorization(data: &[u8]) {
     } else {
         "/".to_owned()
     };
+    // Below, `unwrap` builds requests from a URI checked above and a value
+    // `HeaderValue::from_bytes` accepted: neither can fail.
     let one = Request::get(&uri)
         .header(http::header::AUTHORIZATION, value.clone())
         .body(())
@@ -126,6 +130,8 @@ pub fn challenge(data: &[u8]) {
             AuthError::new(kind).with_description(rest.to_owned())
         };
         let rejection = Rejection::new(&error, &challenges, false, Duration::from_secs(1));
+        // The invariants under test: a broken one panics, and the fuzzer
+        // reports it.
         for value in rejection.www_authenticate() {
             let text = value.to_str().expect("challenges are visible ASCII");
             parse_challenge(text).unwrap_or_else(|| panic!("unparseable challenge {text:?}"));
@@ -301,6 +307,7 @@ pub fn httpsig(data: &[u8]) {
             }
         }
     }
+    // The invariant under test: a panic is the fuzzer's finding.
     let again = parse_dictionary(&out).unwrap_or_else(|| panic!("re-serialized {out:?}"));
     assert_eq!(again, dictionary, "{text:?} -> {out:?}");
 }

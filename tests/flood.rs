@@ -39,6 +39,15 @@ const NOW: u64 = 1_800_000_000;
 
 type Body = Full<Bytes>;
 
+/// A layer of `scheme` alone, reading bodies for the schemes that sign them.
+fn buffered(scheme: impl authgate::Scheme) -> AuthLayer<Buffered> {
+    AuthLayer::builder()
+        .scheme(scheme)
+        .with_request_bodies()
+        .build()
+        .unwrap()
+}
+
 async fn status(layer: &AuthLayer<Buffered>, request: Request<Body>) -> u16 {
     ServiceBuilder::new()
         .layer(layer.clone())
@@ -93,11 +102,7 @@ async fn a_million_unknown_api_keys_stay_within_the_lookup_cache() {
         .cache_capacity(CAPACITY)
         .build()
         .unwrap();
-    let layer = AuthLayer::builder()
-        .scheme(scheme.clone())
-        .with_request_bodies()
-        .build()
-        .unwrap();
+    let layer = buffered(scheme.clone());
     let generator = Arc::new(ApiKeyGenerator::new("sk_live").unwrap());
     // Well-formed keys with valid checksums, never stored: each is a store
     // miss the negative cache would remember.
@@ -133,11 +138,7 @@ fn hmac_layer(replay: &ReplayCache) -> (HmacScheme<InMemorySecretStore>, AuthLay
         .replay_cache(replay.clone())
         .build()
         .unwrap();
-    let layer = AuthLayer::builder()
-        .scheme(scheme.clone())
-        .with_request_bodies()
-        .build()
-        .unwrap();
+    let layer = buffered(scheme.clone());
     (scheme, layer)
 }
 
@@ -203,11 +204,7 @@ async fn a_million_forged_tokens_never_enter_the_token_cache() {
         .token_cache_capacity(CAPACITY)
         .build()
         .unwrap();
-    let layer = AuthLayer::builder()
-        .scheme(scheme.clone())
-        .with_request_bodies()
-        .build()
-        .unwrap();
+    let layer = buffered(scheme.clone());
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let signature = URL_SAFE_NO_PAD.encode([0u8; 32]);
     // Distinct, well-formed, unexpired tokens with a wrong signature.

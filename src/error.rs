@@ -73,6 +73,10 @@ pub enum ErrorKind {
     /// The request body a signature covers is larger than the layer's body
     /// limit; it was not read further. 413, gRPC 8 `RESOURCE_EXHAUSTED`.
     PayloadTooLarge,
+    /// The request body a signature covers did not arrive within the
+    /// layer's [body-read deadline](crate::AuthLayerBuilder::body_read_timeout).
+    /// 408, gRPC 4 `DEADLINE_EXCEEDED`.
+    BodyTimeout,
 }
 
 impl ErrorKind {
@@ -102,6 +106,7 @@ impl ErrorKind {
             Self::Forbidden => "forbidden",
             Self::Unavailable => "unavailable",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::BodyTimeout => "body_timeout",
         }
     }
 
@@ -119,6 +124,7 @@ impl ErrorKind {
             Self::InsufficientScope | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Missing
             | Self::UnsupportedScheme
             | Self::InvalidFormat
@@ -149,7 +155,8 @@ impl ErrorKind {
             | Self::UnsupportedScheme
             | Self::Unavailable
             | Self::Forbidden
-            | Self::PayloadTooLarge => None,
+            | Self::PayloadTooLarge
+            | Self::BodyTimeout => None,
             Self::Malformed | Self::Ambiguous => Some("invalid_request"),
             Self::InsufficientScope => Some("insufficient_scope"),
             Self::InvalidFormat
@@ -188,6 +195,7 @@ impl ErrorKind {
             Self::Forbidden => "access to this resource is denied",
             Self::Unavailable => "credentials cannot be verified right now",
             Self::PayloadTooLarge => "the request body is too large to verify",
+            Self::BodyTimeout => "the request body did not arrive in time",
         }
     }
 }

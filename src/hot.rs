@@ -8,20 +8,22 @@
 //! reads: each thread keeps a small direct-mapped table of entries taken
 //! from the shared cache, with values of its own.
 //!
-//! The shared cache stays the authority. An entry is used for at most
-//! [`FRESH_SECS`] by the owner's clock after it was taken, and never after
-//! the owner bumped its generation (on invalidation); callers re-check
-//! everything time-dependent on every hit. What the shared cache evicts or
-//! forgets is therefore served for at most a second longer, and each thread
-//! holds at most [`SLOTS`] entries per kind of table.
+//! The shared cache stays the authority. An entry is used only within the
+//! whole second of the owner's clock in which it was taken (so for less
+//! than [`FRESH_SECS`]), and never after the owner bumped its generation
+//! (on invalidation); callers re-check everything time-dependent on every
+//! hit. What the shared cache evicts or forgets is therefore served for
+//! less than a second longer, and each thread holds at most [`SLOTS`]
+//! entries per kind of table.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Entries per table, across every owner on the thread.
 pub(crate) const SLOTS: usize = 32;
 
-/// How long, in seconds of the owner's clock, an entry may be used after it
-/// was taken from the shared cache.
+/// An entry is used while fewer than this many whole seconds of the owner's
+/// clock have passed since it was taken: with 1, only within the second it
+/// was taken in, so for less than a second.
 pub(crate) const FRESH_SECS: u64 = 1;
 
 /// Tells the owners (schemes) of a process apart.
@@ -61,9 +63,9 @@ impl<V> HotTable<V> {
         index
     }
 
-    /// The entry for `key`, if it was taken by `owner` in `generation` no
-    /// longer than [`FRESH_SECS`] before `now` (a clock that stepped back
-    /// makes it stale too).
+    /// The entry for `key`, if it was taken by `owner` in `generation`
+    /// fewer than [`FRESH_SECS`] whole seconds before `now` (a clock that
+    /// stepped back makes it stale too).
     pub(crate) fn get(&self, owner: u64, generation: u64, key: u64, now: u64) -> Option<&V> {
         let slot = self.slots.get(Self::index(owner, key))?.as_ref()?;
         let current = slot.owner == owner
@@ -71,7 +73,7 @@ impl<V> HotTable<V> {
             && slot.generation == generation
             && now
                 .checked_sub(slot.taken_at)
-                .is_some_and(|age| age <= FRESH_SECS);
+                .is_some_and(|age| age < FRESH_SECS);
         current.then_some(&slot.value)
     }
 
@@ -98,8 +100,9 @@ mod tests {
         let mut table = HotTable::new();
         table.put(1, 0, 42, 100, "a");
         assert_eq!(table.get(1, 0, 42, 100), Some(&"a"));
-        assert_eq!(table.get(1, 0, 42, 101), Some(&"a"));
-        assert_eq!(table.get(1, 0, 42, 102), None, "stale after a second");
+        // Regression: whole-second ages used to let an entry taken at
+        // x.001 s serve until (x + 1).999 s, almost two seconds.
+        assert_eq!(table.get(1, 0, 42, 101), None, "stale in the next second");
         assert_eq!(table.get(1, 0, 42, 99), None, "clock stepped back");
         assert_eq!(table.get(2, 0, 42, 100), None, "another owner");
         assert_eq!(table.get(1, 1, 42, 100), None, "invalidated");

@@ -10,7 +10,9 @@ use tower_layer::Layer;
 use crate::authorize::{Authorizer, RequireScopes};
 use crate::credentials::Extractor;
 use crate::error::ConfigError;
-use crate::request_body::{BodyMode, Buffered, ModeName, Untouched, DEFAULT_BODY_LIMIT};
+use crate::request_body::{
+    BodyMode, Buffered, ModeName, Untouched, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT,
+};
 use crate::response::{ProblemDetails, RejectionResponse};
 use crate::scheme::{Challenge, Scheme};
 use crate::service::Auth;
@@ -70,6 +72,8 @@ pub(crate) struct Config {
     pub(crate) retry_after: Duration,
     /// The most body bytes a [`Buffered`] layer reads.
     pub(crate) body_limit: usize,
+    /// How long a [`Buffered`] layer waits for a signed body.
+    pub(crate) body_timeout: Duration,
 }
 
 /// The schemes, their challenges and the routing table to them: shared even
@@ -136,6 +140,7 @@ impl<M: BodyMode> AuthLayer<M> {
                 rejection: Arc::clone(&self.config.rejection),
                 retry_after: self.config.retry_after,
                 body_limit: self.config.body_limit,
+                body_timeout: self.config.body_timeout,
             }),
             mode: PhantomData,
         }
@@ -188,6 +193,7 @@ impl fmt::Debug for Config {
             .field("authorizer", &self.authorizer.is_some())
             .field("retry_after", &self.retry_after)
             .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -219,6 +225,7 @@ pub struct AuthLayerBuilder<M = Untouched> {
     rejection: Arc<dyn RejectionResponse>,
     retry_after: Duration,
     body_limit: usize,
+    body_timeout: Duration,
     mode: PhantomData<fn() -> M>,
 }
 
@@ -232,6 +239,7 @@ impl Default for AuthLayerBuilder {
             rejection: Arc::new(ProblemDetails),
             retry_after: Duration::from_secs(5),
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             mode: PhantomData,
         }
     }
@@ -267,6 +275,7 @@ impl AuthLayerBuilder<Untouched> {
             rejection: self.rejection,
             retry_after: self.retry_after,
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
             mode: PhantomData,
         }
     }
@@ -290,6 +299,38 @@ impl AuthLayerBuilder<Buffered> {
     /// ```
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// How long the layer waits for the whole body of a signed request,
+    /// from the moment it starts reading it. A body that has not fully
+    /// arrived by then is answered 408 (gRPC 4 `DEADLINE_EXCEEDED`, tracing
+    /// reason `body_timeout`) and its buffer is freed, so a client trickling
+    /// bytes cannot hold a task and up to
+    /// [`max_body_size`](Self::max_body_size) of memory for long. Every
+    /// check a scheme can make from the headers alone (syntax, timestamp
+    /// window) runs before the read starts. Defaults to 10 seconds
+    /// ([`DEFAULT_BODY_TIMEOUT`]).
+    ///
+    /// This bounds only the layer's own read. Servers should still set
+    /// their own limits on slow connections (hyper's
+    /// `header_read_timeout`, a `tower_http::timeout` layer around the whole
+    /// service): a request the layer never reads (no signature scheme) is
+    /// not covered by this deadline.
+    ///
+    /// ```
+    /// # use authgate::hmac::{GithubWebhook, WebhookSecrets};
+    /// # use std::time::Duration;
+    /// let layer = authgate::AuthLayer::builder()
+    ///     .scheme(GithubWebhook::new(WebhookSecrets::single("s")))
+    ///     .with_request_bodies()
+    ///     .body_read_timeout(Duration::from_secs(5))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 }
@@ -387,6 +428,12 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
             }
             challenges.push(challenge);
         }
+        if self.body_timeout.is_zero() {
+            return Err(ConfigError::InvalidSetting {
+                setting: "body_read_timeout",
+                why: "must be greater than zero",
+            });
+        }
         if self.retry_after.is_zero() {
             return Err(ConfigError::InvalidSetting {
                 setting: "retry_after",
@@ -405,6 +452,7 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
                 rejection: self.rejection,
                 retry_after: self.retry_after,
                 body_limit: self.body_limit,
+                body_timeout: self.body_timeout,
             }),
             mode: PhantomData,
         })

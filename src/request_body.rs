@@ -49,6 +49,15 @@ use crate::error::{AuthError, ErrorKind};
 /// ```
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
+/// How long a [`Buffered`] layer waits for a signed body by default: 10
+/// seconds. See
+/// [`body_read_timeout`](crate::AuthLayerBuilder::body_read_timeout).
+///
+/// ```
+/// assert_eq!(authgate::request_body::DEFAULT_BODY_TIMEOUT.as_secs(), 10);
+/// ```
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 mod sealed {
     pub trait Sealed {}
 }
@@ -154,6 +163,26 @@ where
         }
     }
     Ok(buf.freeze())
+}
+
+/// [`read_limited`] within `deadline`: a body that has not fully arrived
+/// by then is answered 408, and what was read of it is dropped.
+pub(crate) async fn read_within<B>(
+    body: B,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<Bytes, AuthError>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        // Outside a Tokio runtime there is no timer to race against.
+        return read_limited(body, limit).await;
+    }
+    tokio::time::timeout(deadline, read_limited(body, limit))
+        .await
+        .unwrap_or_else(|_| Err(AuthError::new(ErrorKind::BodyTimeout)))
 }
 
 pub(crate) fn too_large() -> AuthError {

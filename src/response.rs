@@ -9,6 +9,7 @@
 //! | forbidden (policy) | 403 | none | 7 |
 //! | unavailable | 503 + `Retry-After` | none | 14 `UNAVAILABLE` |
 //! | payload too large | 413 | none | 8 `RESOURCE_EXHAUSTED` |
+//! | body timeout | 408 | none | 4 `DEADLINE_EXCEEDED` |
 //!
 //! HTTP bodies are RFC 9457 problem details (`application/problem+json`).
 //! Requests whose `content-type` starts with `application/grpc` are answered
@@ -83,7 +84,8 @@ impl<'a> Rejection<'a> {
                 ErrorKind::InsufficientScope
                 | ErrorKind::Forbidden
                 | ErrorKind::Unavailable
-                | ErrorKind::PayloadTooLarge => continue,
+                | ErrorKind::PayloadTooLarge
+                | ErrorKind::BodyTimeout => continue,
                 _ => kind.challenge_error().is_some() && is_concerned,
             };
             let mut text = challenge.to_string();
@@ -232,6 +234,7 @@ fn problem_response(error: &AuthError) -> Response<Bytes> {
 /// assert_eq!(grpc_status(ErrorKind::InsufficientScope), 7);
 /// assert_eq!(grpc_status(ErrorKind::Unavailable), 14);
 /// assert_eq!(grpc_status(ErrorKind::PayloadTooLarge), 8);
+/// assert_eq!(grpc_status(ErrorKind::BodyTimeout), 4);
 /// ```
 #[must_use]
 pub fn grpc_status(kind: ErrorKind) -> u16 {
@@ -239,6 +242,7 @@ pub fn grpc_status(kind: ErrorKind) -> u16 {
         StatusCode::FORBIDDEN => 7,
         StatusCode::SERVICE_UNAVAILABLE => 14,
         StatusCode::PAYLOAD_TOO_LARGE => 8,
+        StatusCode::REQUEST_TIMEOUT => 4,
         _ => 16,
     }
 }

@@ -19,7 +19,7 @@ use crate::future::{BodyContinuation, Continuation, Next, ResponseFuture};
 use crate::layer::Config;
 use crate::principal::Principal;
 use crate::request_body::{
-    announced_too_large, read_limited, too_large, BodyMode, Buffered, ModeName, Untouched,
+    announced_too_large, read_within, too_large, BodyMode, Buffered, ModeName, Untouched,
 };
 use crate::response::Rejection;
 use crate::scheme::{Scheme, VerificationState, VerifyContext};
@@ -181,7 +181,8 @@ where
             }
             Err(error) => Next::Reject(decision.deny(&parts, error, None)),
         });
-        ResponseFuture::reading(Box::pin(read_limited(body, limit)), then)
+        let deadline = self.config.body_timeout;
+        ResponseFuture::reading(Box::pin(read_within(body, limit, deadline)), then)
     }
 }
 
@@ -200,7 +201,8 @@ enum Extracted {
     /// No credential on an anonymous path: straight to the inner service.
     Anonymous,
     /// An outer layer over the same schemes already authenticated the
-    /// request, and this layer's authorizer (if any) allowed it.
+    /// request, and this layer's authorizer (if any) allowed it; or it
+    /// passed the request anonymously.
     Authenticated,
     Rejected(Response<Bytes>),
     Found(Decision),
@@ -208,10 +210,10 @@ enum Extracted {
 
 fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
     let start = trace::Stopwatch::start();
-    let anonymous = config.anonymous.matches(parts.uri.path());
-    if let Some(outcome) = authorize_again(config, parts, anonymous, start) {
+    if let Some(outcome) = authorize_again(config, parts, start) {
         return outcome;
     }
+    let anonymous = config.anonymous.matches(original_path(parts));
     let (index, credential) = match config.schemes.extractor.extract(parts) {
         Ok(Some(found)) => found,
         Ok(None) if anonymous => {
@@ -247,24 +249,44 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
     })
 }
 
+/// The path anonymity is decided on: the one the client asked for. Inside a
+/// nested axum router (`Router::nest`, `nest_service`) the request's URI has
+/// lost its prefix, so `/admin/health` would look like `/health`; axum keeps
+/// the original in [`OriginalUri`](axum::extract::OriginalUri).
+pub(crate) fn original_path(parts: &Parts) -> &str {
+    #[cfg(feature = "axum")]
+    if let Some(original) = parts.extensions.get::<axum::extract::OriginalUri>() {
+        return original.0.path();
+    }
+    parts.uri.path()
+}
+
 /// A layer derived with [`AuthLayer::with_authorizer`](crate::AuthLayer::with_authorizer)
 /// inside one built from the same schemes: authenticating again would
 /// verify twice (and trip replay caches), so only the authorizer runs.
+///
+/// Anonymity was decided once, by the layer that authenticated, on the
+/// original path: a request it passed anonymously passes here too, and the
+/// authorizer of a derived layer always runs on an authenticated request,
+/// whatever path this layer sees (a nested router strips its prefix).
 fn authorize_again(
     config: &Arc<Config>,
     parts: &Parts,
-    anonymous: bool,
     start: trace::Stopwatch,
 ) -> Option<Extracted> {
     let context = parts.extensions.get::<AuthContext>()?;
-    let principal = parts.extensions.get::<Principal>()?;
-    let index = context.scheme?;
     if !Arc::ptr_eq(&context.config.schemes, &config.schemes) {
         return None;
     }
-    let verdict = match (&config.authorizer, anonymous) {
-        (Some(authorizer), false) => authorizer.authorize(principal, parts),
-        _ => Ok(()),
+    let Some(index) = context.scheme else {
+        // The outer layer found no credential on an anonymous path.
+        trace::anonymous(start);
+        return Some(Extracted::Authenticated);
+    };
+    let principal = parts.extensions.get::<Principal>()?;
+    let verdict = match &config.authorizer {
+        Some(authorizer) => authorizer.authorize(principal, parts),
+        None => Ok(()),
     };
     Some(match verdict {
         Ok(()) => Extracted::Authenticated,

@@ -690,3 +690,147 @@ fn a_revoked_key_cannot_be_rotated_back_to_life() {
         .unwrap();
     assert!(rotated.is_none());
 }
+
+/// Regression (issue 13.5): found records used to be cached 60 s and
+/// unknown ids 5 s, so a second probe after 6 s told an existing id (fast,
+/// cached) from an unknown one (a store round trip). Both are cached alike.
+#[tokio::test]
+async fn found_and_unknown_ids_stay_cached_alike() {
+    let (store, keys) = fixture();
+    let counting = TestStore::new(store, StoreMode::Normal);
+    let layer = layer_for(counting.clone());
+    let probe = |key: &str| empty(get("/").header("x-api-key", key));
+    assert_eq!(call(&layer, probe(&keys.wrong_secret)).await.status(), 401);
+    assert_eq!(call(&layer, probe(&keys.unknown)).await.status(), 401);
+    assert_eq!(counting.lookups(), 2);
+    // moka's clock is the real one: wait past the old negative TTL.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(call(&layer, probe(&keys.wrong_secret)).await.status(), 401);
+    assert_eq!(call(&layer, probe(&keys.unknown)).await.status(), 401);
+    assert_eq!(counting.lookups(), 2, "one of the two was read again");
+}
+
+/// A store that reads the record at once, then takes its time to answer:
+/// a read that began before a revocation ends after it.
+#[derive(Clone)]
+struct SnapshotThenSlow {
+    inner: InMemoryKeyStore,
+    delay: Duration,
+}
+
+impl authgate::api_key::KeyStore for SnapshotThenSlow {
+    async fn find(
+        &self,
+        id: &str,
+    ) -> Result<Option<authgate::api_key::KeyRecord>, authgate::StoreError> {
+        let snapshot = self.inner.get(id);
+        tokio::time::sleep(self.delay).await;
+        Ok(snapshot)
+    }
+}
+
+/// Regression (issue 13.3a): a store read that started before
+/// `invalidate()` used to be cached after it returned, so the revoked key
+/// kept working for the whole cache TTL.
+#[tokio::test]
+async fn a_store_read_in_flight_across_invalidate_is_never_served_afterwards() {
+    let (store, keys) = fixture();
+    let slow = SnapshotThenSlow {
+        inner: store.clone(),
+        delay: Duration::from_millis(300),
+    };
+    let scheme = ApiKeyScheme::new(slow, "sk_live").unwrap();
+    let layer = AuthLayer::builder().scheme(scheme.clone()).build().unwrap();
+    let request = || empty(get("/").header("x-api-key", &keys.admin));
+    let in_flight = {
+        let layer = layer.clone();
+        let request = request();
+        tokio::spawn(async move { call(&layer, request).await.status() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store.revoke(key_id(&keys.admin)));
+    scheme.invalidate(key_id(&keys.admin)).await;
+    // The request that began before the revocation may go either way (it
+    // is read again when its answer turns out to predate the invalidation).
+    let _ = in_flight.await.unwrap();
+    // Every request that begins after `invalidate` returned is refused.
+    for _ in 0..3 {
+        let response = call(&layer, request()).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(kind(&response), ErrorKind::Revoked);
+    }
+}
+
+/// Regression (issue 13.3b): `invalidate` bumped the per-thread tables'
+/// generation before removing the shared entry; a thread in that gap
+/// copied the old entry under the new generation and served it for up to
+/// two seconds. Threads hammer one key while another revokes and restores
+/// it: no request that starts after an `invalidate` following a
+/// revocation may be granted.
+#[test]
+fn no_thread_is_granted_a_revoked_key_after_invalidate_returns() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let (store, keys) = fixture();
+    let record = store.get(key_id(&keys.admin)).unwrap();
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let layer = AuthLayer::builder().scheme(scheme.clone()).build().unwrap();
+    // Even (after the first round): revoked and invalidated; odd: valid.
+    let epoch = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let violations = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (layer, epoch, stop, violations) = (
+                layer.clone(),
+                Arc::clone(&epoch),
+                Arc::clone(&stop),
+                Arc::clone(&violations),
+            );
+            let key = keys.admin.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    while !stop.load(Ordering::SeqCst) {
+                        let before = epoch.load(Ordering::SeqCst);
+                        let status = call(&layer, empty(get("/").header("x-api-key", &key)))
+                            .await
+                            .status();
+                        // Revoked for the whole request: started after an
+                        // `invalidate` that followed a revocation, and ended
+                        // before the key was restored.
+                        let after = epoch.load(Ordering::SeqCst);
+                        if before > 0 && before % 2 == 0 && after == before && status == 200 {
+                            violations.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+            })
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for _ in 0..200 {
+            epoch.fetch_add(1, Ordering::SeqCst); // odd: may be valid again
+            store.insert(record.clone());
+            scheme.invalidate(&record.id).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            store.revoke(&record.id);
+            scheme.invalidate(&record.id).await;
+            epoch.fetch_add(1, Ordering::SeqCst); // even: revoked
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    assert_eq!(violations.load(Ordering::SeqCst), 0);
+}

@@ -183,3 +183,96 @@ async fn a_required_principal_on_an_anonymous_path_is_401_with_the_challenge() {
     let response = server.get("/public-me", Some(&server.keys.reader)).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Regression (issue 13.1): a derived layer inside `Router::nest` used to
+/// decide anonymity on the path the nested router sees, with its prefix
+/// stripped: `GET /admin/health` matched `anonymous_path("/health")` and the
+/// `admin` scope check never ran.
+mod nested_scopes {
+    use super::*;
+    use authgate::RequireScopes;
+
+    async fn start() -> Server {
+        let (store, keys) = fixture();
+        let auth = AuthLayer::builder()
+            .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+            .realm("orders")
+            .anonymous_path("/health")
+            .anonymous_prefix("/pub/")
+            .build()
+            .unwrap();
+        let admin_routes = || {
+            Router::new()
+                .route("/health", get(health))
+                .route("/pub/x", get(health))
+                .route("/stats", get(health))
+        };
+        // A derived layer alone in a nested router: it authenticates, on the
+        // original path.
+        let solo = admin_routes().layer(auth.require_scopes(["admin"]));
+        let protected = Router::new()
+            .route("/health", get(health))
+            .route("/pub/x", get(health))
+            .nest(
+                "/admin",
+                admin_routes().route_layer(auth.require_scopes(["admin"])),
+            )
+            .nest_service(
+                "/service",
+                admin_routes().route_layer(auth.with_authorizer(RequireScopes::all(["admin"]))),
+            )
+            .merge(
+                Router::new()
+                    .route("/merged/health", get(health))
+                    .route_layer(auth.require_scopes(["admin"])),
+            )
+            .layer(auth);
+        let router = Router::new().merge(protected).nest("/solo", solo);
+        let addr = serve(router).await;
+        Server {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            keys,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_anonymous_path_inside_a_nested_router_keeps_its_scope_check() {
+        let server = start().await;
+        for path in [
+            "/admin/health",
+            "/admin/pub/x",
+            "/admin/stats",
+            "/service/health",
+            "/service/pub/x",
+            "/merged/health",
+            "/solo/health",
+            "/solo/pub/x",
+        ] {
+            let response = server.get(path, Some(&server.keys.reader)).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+            assert!(
+                www_authenticate(&response)[0].contains(r#"error="insufficient_scope""#),
+                "{path}"
+            );
+            let response = server.get(path, None).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+            let response = server.get(path, Some(&server.keys.admin)).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            assert_eq!(response.text().await.unwrap(), "acct_admin", "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_outer_layers_anonymous_paths_still_pass() {
+        let server = start().await;
+        for path in ["/health", "/pub/x"] {
+            let response = server.get(path, None).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            assert_eq!(response.text().await.unwrap(), "anonymous", "{path}");
+            let response = server.get(path, Some(&server.keys.reader)).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            assert_eq!(response.text().await.unwrap(), "acct_reader", "{path}");
+        }
+    }
+}

@@ -157,3 +157,122 @@ async fn the_handler_receives_exactly_the_signed_bytes() {
     );
     assert_eq!(bytes, expected);
 }
+
+/// A body that yields one byte, then never another (a client trickling, or
+/// stalled, after the headers).
+struct Stalled {
+    sent: bool,
+}
+
+impl Body for Stalled {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.sent {
+            Poll::Pending
+        } else {
+            self.sent = true;
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"{")))))
+        }
+    }
+}
+
+impl From<Bytes> for Stalled {
+    fn from(_: Bytes) -> Self {
+        Self { sent: true }
+    }
+}
+
+/// Regression (issue 13.2): the body of a signed request used to be read
+/// with no time limit; a stalled client held the task and its buffer
+/// forever. Now the read has a deadline, answered 408 (gRPC 4).
+#[tokio::test(start_paused = true)]
+async fn a_stalled_signed_body_is_answered_408_at_the_deadline() {
+    let layer = AuthLayer::builder()
+        .scheme(GithubWebhook::new(WebhookSecrets::single("s")))
+        .with_request_bodies()
+        .body_read_timeout(std::time::Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let service = layer.layer(service_fn(|_req: Request<Stalled>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    }));
+    let signature = format!("sha256={}", "0".repeat(64));
+    let started = tokio::time::Instant::now();
+    let request = Request::post("/")
+        .header("x-hub-signature-256", &signature)
+        .body(Stalled { sent: false })
+        .unwrap();
+    let response = service.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 408);
+    assert_eq!(
+        response
+            .extensions()
+            .get::<authgate::AuthError>()
+            .unwrap()
+            .kind(),
+        authgate::ErrorKind::BodyTimeout
+    );
+    assert!(response.headers().get("www-authenticate").is_none());
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(3) && waited < std::time::Duration::from_secs(4),
+        "{waited:?}"
+    );
+
+    let request = Request::post("/")
+        .header("content-type", "application/grpc")
+        .header("x-hub-signature-256", &signature)
+        .body(Stalled { sent: false })
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["grpc-status"], "4");
+}
+
+#[test]
+fn a_zero_body_deadline_is_a_configuration_error() {
+    let built = AuthLayer::builder()
+        .scheme(GithubWebhook::new(WebhookSecrets::single("s")))
+        .with_request_bodies()
+        .body_read_timeout(std::time::Duration::ZERO)
+        .build();
+    assert!(built.is_err());
+}
+
+/// The same over a real socket: a client that sends the headers and one
+/// byte of a 100-byte body, then nothing, gets a 408 from an axum server.
+#[tokio::test]
+async fn a_trickling_client_on_a_real_connection_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let layer = AuthLayer::builder()
+        .scheme(GithubWebhook::new(WebhookSecrets::single("s")))
+        .with_request_bodies()
+        .body_read_timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let router = axum::Router::new()
+        .route("/hook", axum::routing::post(|| async { "ok" }))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /hook HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 100\r\nx-hub-signature-256: sha256={}\r\n\r\n{{",
+        "0".repeat(64)
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("the server answered within the deadline")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..read]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}

@@ -181,3 +181,49 @@ async fn per_method_scopes_deny_with_permission_denied() {
     let status = call_method(&channel, SAY_GOODBYE, &[]).await.unwrap_err();
     assert_status(&status, Code::Unauthenticated, "authentication is required");
 }
+
+/// Regression (issue 13.1): anonymity is decided once, by the layer that
+/// authenticated; a derived layer behind it always runs its authorizer on
+/// an authenticated call, and lets an anonymous one through.
+#[tokio::test]
+async fn a_derived_layer_behind_an_anonymous_method_still_checks_scopes_of_a_caller() {
+    let (store, keys) = fixture();
+    let auth = AuthLayer::builder()
+        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+        .realm("greeter")
+        .anonymous_path(SAY_GOODBYE)
+        .build()
+        .unwrap();
+    let both = tower::ServiceBuilder::new()
+        .layer(auth.clone())
+        .layer(auth.require_scopes(["admin"]));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = Server::builder()
+        .layer(both)
+        .add_service(GreeterServer)
+        .serve_with_incoming(TcpIncoming::from(listener));
+    tokio::spawn(async move { server.await.unwrap() });
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    for method in [SAY_HELLO, SAY_GOODBYE] {
+        let status = call_method(&channel, method, &[("x-api-key", &keys.reader)])
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{method}");
+        let reply = call_method(&channel, method, &[("x-api-key", &keys.admin)])
+            .await
+            .unwrap();
+        assert_eq!(reply.subject, "acct_admin");
+    }
+    // No credential on the anonymous method: both layers let it through (the
+    // handler itself then finds no principal).
+    let status = call_method(&channel, SAY_GOODBYE, &[]).await.unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    let status = call_method(&channel, SAY_HELLO, &[]).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+}

@@ -6,10 +6,9 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use moka::future::Cache;
-use moka::Expiry;
 use subtle::ConstantTimeEq;
 
 use super::format::{self, hash_secret};
@@ -29,10 +28,11 @@ pub const SCHEME_NAME: &str = "api_key";
 /// <key>` by default.
 ///
 /// The key's checksum and environment prefix are checked before any
-/// look-up; the id selects the record through a bounded cache (positive
-/// entries for [`cache_ttl`](ApiKeySchemeBuilder::cache_ttl), unknown ids
-/// for [`negative_ttl`](ApiKeySchemeBuilder::negative_ttl), concurrent
-/// misses for one id share one store query); the SHA-256 of the secret is
+/// look-up; the id selects the record through a bounded cache (found
+/// records and unknown ids alike for
+/// [`cache_ttl`](ApiKeySchemeBuilder::cache_ttl), so that response times do
+/// not tell an existing id from an unknown one; concurrent misses for one
+/// id share one store query); the SHA-256 of the secret is
 /// compared in constant time; then revocation, expiry and the rotation grace
 /// deadline are checked.
 ///
@@ -59,9 +59,10 @@ pub struct ApiKeyScheme<S> {
 struct Inner<S> {
     /// This scheme among others, in the per-thread tables.
     id: u64,
-    /// Bumped by [`ApiKeyScheme::invalidate`]: per-thread entries taken
-    /// before are not used again.
-    generation: AtomicU64,
+    /// Bumped by [`ApiKeyScheme::invalidate`] for the stripe of the id it
+    /// names: a cached look-up (shared or per-thread) whose store read
+    /// started before the bump is not used again.
+    generations: Generations,
     /// Keys the per-thread tables by key id.
     hasher: std::collections::hash_map::RandomState,
     store: S,
@@ -102,16 +103,35 @@ impl<S: KeyStore> ApiKeyScheme<S> {
             query: None,
             cache_capacity: 10_000,
             cache_ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(5),
             store_timeout: Duration::from_secs(2),
             clock: Arc::new(SystemClock),
         }
     }
 
     /// Drops the cached record for `id`, so that a revocation or rotation
-    /// in the store takes effect at once.
+    /// in the store takes effect at once: once this returns, no request that
+    /// starts afterwards, on any thread, is decided from what the store said
+    /// before, even if a store read that began earlier finishes later.
+    /// Call it after every change to the record of `id`, including after
+    /// issuing a key whose id may have been probed (unknown ids are cached
+    /// as long as found ones).
+    ///
+    /// ```
+    /// use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let scheme = ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live").unwrap();
+    /// // ... the record of key id "k1" was revoked in the store:
+    /// scheme.invalidate("k1").await;
+    /// # }
+    /// ```
     pub async fn invalidate(&self, id: &str) {
-        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        // Bump first: a look-up that read the store before this point is
+        // stale from now on, wherever it ends up (shared cache, per-thread
+        // table, or a miss still in flight).
+        let stripe = self.inner.stripe(self.inner.hasher.hash_one(id));
+        stripe.fetch_add(1, Ordering::SeqCst);
         self.inner.cache.invalidate(id).await;
     }
 
@@ -123,23 +143,37 @@ impl<S: KeyStore> ApiKeyScheme<S> {
     }
 }
 
-/// A cached look-up result: the record and the principal it grants, built
-/// once so that a cache hit allocates nothing.
+/// A found record and the principal it grants, built once so that a cache
+/// hit allocates nothing.
 struct CachedKey {
     record: KeyRecord,
     principal: Principal,
 }
 
-/// `None` caches an unknown id.
-type Lookup = Option<Arc<CachedKey>>;
+/// A cached look-up result: `found` is `None` for an unknown id.
+struct Looked {
+    /// The id's stripe generation read before the store was asked: the
+    /// result is current only while the stripe still has it.
+    generation: u64,
+    found: Option<CachedKey>,
+}
+
+type Lookup = Arc<Looked>;
+
+/// Number of invalidation stripes: `invalidate` makes 1/64 of the cached
+/// ids look stale (they are read again from the store), not all of them.
+const STRIPES: usize = 64;
+
+type Generations = [AtomicU64; STRIPES];
 
 /// A cached look-up as this thread keeps it: see [`crate::hot`]. Unknown
 /// ids are kept too, so that an unknown id and a wrong secret keep taking
 /// the same path.
 struct HotKey {
     id: Box<str>,
-    /// The record, with this thread's own copy of the principal.
-    found: Option<(Arc<CachedKey>, Principal)>,
+    /// The look-up, with this thread's own copy of the principal.
+    lookup: Lookup,
+    principal: Option<Principal>,
 }
 
 type HotKeys = HotTable<HotKey>;
@@ -153,6 +187,17 @@ fn unix_secs(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+impl<S> Inner<S> {
+    /// The invalidation generation of the ids hashing to `slot_key`.
+    fn stripe(&self, slot_key: u64) -> &AtomicU64 {
+        // The remainder is below STRIPES, so it fits a usize and indexes.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = (slot_key % STRIPES as u64) as usize;
+        let first = &self.generations[0];
+        self.generations.get(index).unwrap_or(first)
+    }
+}
+
 impl<S: KeyStore> Inner<S> {
     async fn check(
         &self,
@@ -160,12 +205,26 @@ impl<S: KeyStore> Inner<S> {
         id: Box<str>,
         presented_hash: [u8; 32],
     ) -> Result<Principal, AuthError> {
-        let lookup = self
+        let stripe = self.stripe(self.hasher.hash_one(&*id));
+        let unavailable = |e| AuthError::unavailable(e).with_credential_id(id.clone());
+        let mut lookup = self
             .cache
-            .try_get_with(id.clone(), self.load(&id))
+            .try_get_with(id.clone(), async {
+                self.load(&id, stripe).await.map(Arc::new)
+            })
             .await
-            .map_err(|e| AuthError::unavailable(e).with_credential_id(id.clone()))?;
-        let found = lookup.as_deref().map(|c| (&c.record, &c.principal));
+            .map_err(|e| unavailable(LookupError::Shared(e)))?;
+        if lookup.generation != stripe.load(Ordering::SeqCst) {
+            // Read from the store before an invalidation (by this request's
+            // miss or another's): never decide on it. Read again, and share
+            // the fresh answer.
+            self.cache.invalidate(&id).await;
+            lookup = Arc::new(self.load(&id, stripe).await.map_err(unavailable)?);
+            if lookup.generation == stripe.load(Ordering::SeqCst) {
+                self.cache.insert(id.clone(), Arc::clone(&lookup)).await;
+            }
+        }
+        let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
         self.judge(found, &prefix, &id, &presented_hash, self.clock.now())
     }
 
@@ -204,7 +263,10 @@ impl<S: KeyStore> Inner<S> {
         Ok(principal.clone())
     }
 
-    async fn load(&self, id: &str) -> Result<Lookup, LookupError> {
+    /// Asks the store for `id`, tagging the answer with the stripe's
+    /// generation as it was before the question.
+    async fn load(&self, id: &str, stripe: &AtomicU64) -> Result<Looked, LookupError> {
+        let generation = stripe.load(Ordering::SeqCst);
         let find = self.store.find(id);
         let found = if tokio::runtime::Handle::try_current().is_ok() {
             tokio::time::timeout(self.store_timeout, find)
@@ -214,15 +276,16 @@ impl<S: KeyStore> Inner<S> {
             // Outside a Tokio runtime there is no timer to race against.
             find.await
         };
-        Ok(found
+        let found = found
             .map_err(LookupError::Store)?
             .filter(|r| r.id == id)
             .map(|record| {
                 let principal = Principal::new(record.subject.clone(), SCHEME_NAME)
                     .with_scopes(record.scopes.clone())
                     .with_credential_id(record.id.clone());
-                Arc::new(CachedKey { record, principal })
-            }))
+                CachedKey { record, principal }
+            });
+        Ok(Looked { generation, found })
     }
 }
 
@@ -230,6 +293,8 @@ impl<S: KeyStore> Inner<S> {
 enum LookupError {
     #[error(transparent)]
     Store(StoreError),
+    #[error(transparent)]
+    Shared(Arc<LookupError>),
     #[error("the key store did not answer within {0:?}")]
     Timeout(Duration),
 }
@@ -269,13 +334,18 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         let now = inner.clock.now();
         let secs = unix_secs(now);
         let slot_key = inner.hasher.hash_one(key.id);
-        let generation = inner.generation.load(Ordering::Acquire);
+        let generation = inner.stripe(slot_key).load(Ordering::SeqCst);
         let hit = HOT_KEYS
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
                 let hot = table.get(inner.id, generation, slot_key, secs)?;
                 (*hot.id == *key.id).then(|| {
-                    let found = hot.found.as_ref().map(|(c, p)| (&c.record, p));
+                    let found = hot
+                        .lookup
+                        .found
+                        .as_ref()
+                        .zip(hot.principal.as_ref())
+                        .map(|(c, p)| (&c.record, p));
                     inner.judge(found, key.prefix, key.id, &presented_hash, now)
                 })
             })
@@ -284,19 +354,23 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         if let Some(result) = hit {
             return Verification::ready(result);
         }
-        if let Some(Some(lookup)) = poll_once(inner.cache.get(key.id)) {
+        // A shared entry read from the store before the last invalidation of
+        // its stripe is never used: the slow path reads it again.
+        let current = poll_once(inner.cache.get(key.id))
+            .flatten()
+            .filter(|lookup| lookup.generation == generation);
+        if let Some(lookup) = current {
             let _ = HOT_KEYS.try_with(|table| {
                 if let Ok(mut table) = table.try_borrow_mut() {
                     let hot = HotKey {
                         id: key.id.into(),
-                        found: lookup
-                            .as_ref()
-                            .map(|c| (Arc::clone(c), c.principal.unshared())),
+                        principal: lookup.found.as_ref().map(|c| c.principal.unshared()),
+                        lookup: Arc::clone(&lookup),
                     };
                     table.put(inner.id, generation, slot_key, secs, hot);
                 }
             });
-            let found = lookup.as_deref().map(|c| (&c.record, &c.principal));
+            let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
             return Verification::ready(inner.judge(
                 found,
                 key.prefix,
@@ -331,7 +405,6 @@ pub struct ApiKeySchemeBuilder<S> {
     query: Option<Cow<'static, str>>,
     cache_capacity: u64,
     cache_ttl: Duration,
-    negative_ttl: Duration,
     store_timeout: Duration,
     clock: SharedClock,
 }
@@ -383,19 +456,15 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
         self
     }
 
-    /// How long a found record is cached: the longest a revocation in the
-    /// store can take to be seen without [`ApiKeyScheme::invalidate`].
-    /// Defaults to 60 seconds.
+    /// How long a look-up is cached: the longest a revocation in the store
+    /// can take to be seen without [`ApiKeyScheme::invalidate`]. Found
+    /// records and unknown ids are cached alike, so that the time a second
+    /// probe takes does not tell whether an id exists (distinct well-formed
+    /// ids still cost one look-up each). A key issued in the store after its
+    /// id was probed is seen after this long, or at once after
+    /// [`invalidate`](ApiKeyScheme::invalidate). Defaults to 60 seconds.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.cache_ttl = ttl;
-        self
-    }
-
-    /// How long an unknown id is remembered as unknown, so that the same bad
-    /// key sent again and again reaches the store once per period (distinct
-    /// well-formed ids still cost one look-up each). Defaults to 5 seconds.
-    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_ttl = ttl;
         self
     }
 
@@ -451,15 +520,12 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
         }
         let cache = Cache::builder()
             .max_capacity(self.cache_capacity)
-            .expire_after(LookupExpiry {
-                found: self.cache_ttl,
-                unknown: self.negative_ttl,
-            })
+            .time_to_live(self.cache_ttl)
             .build();
         Ok(ApiKeyScheme {
             inner: Arc::new(Inner {
                 id: hot::next_owner(),
-                generation: AtomicU64::new(0),
+                generations: [const { AtomicU64::new(0) }; STRIPES],
                 hasher: std::collections::hash_map::RandomState::new(),
                 store: self.store,
                 prefixes: self.prefixes,
@@ -481,23 +547,70 @@ impl<S> fmt::Debug for ApiKeySchemeBuilder<S> {
     }
 }
 
-/// Found records live for the cache TTL, unknown ids for the negative TTL.
-struct LookupExpiry {
-    found: Duration,
-    unknown: Duration,
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-impl Expiry<Box<str>, Lookup> for LookupExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &Box<str>,
-        value: &Lookup,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(if value.is_some() {
-            self.found
-        } else {
-            self.unknown
-        })
+    use super::*;
+    use crate::api_key::{ApiKeyGenerator, InMemoryKeyStore};
+    use crate::scheme::VerificationState;
+    use crate::Scopes;
+
+    fn verify_now(scheme: &ApiKeyScheme<InMemoryKeyStore>, key: &str) -> VerificationState {
+        let credential = Credential::new(CredentialLocation::authorization("ApiKey"), key);
+        let parts = http::Request::get("/").body(()).unwrap().into_parts().0;
+        scheme
+            .verify(&credential, &VerifyContext::new(&parts, None))
+            .0
+    }
+
+    /// Regression (issue 13.3b): `invalidate` bumps the generation before
+    /// it removes the shared entry. A request in that gap used to copy the
+    /// shared entry (read before the revocation) into its thread's table
+    /// under the new generation, and be granted from it for up to two
+    /// seconds. A shared entry read before the bump is never used now.
+    #[test]
+    fn a_request_in_the_gap_of_invalidate_is_not_granted_from_the_old_entry() {
+        let store = InMemoryKeyStore::new();
+        let key = ApiKeyGenerator::new("sk_live")
+            .unwrap()
+            .generate("acct", Scopes::empty())
+            .unwrap();
+        store.insert(key.record().clone());
+        let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+        let plaintext = key.plaintext().expose();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let VerificationState::Pending(first) = verify_now(&scheme, plaintext) else {
+            panic!("a cold cache answers later");
+        };
+        assert!(runtime.block_on(first).is_ok());
+        assert!(matches!(
+            verify_now(&scheme, plaintext),
+            VerificationState::Ready(Ok(_))
+        ));
+
+        // The store revokes; `invalidate` has bumped the generation but not
+        // yet removed the shared entry.
+        assert!(store.revoke(&key.record().id));
+        let slot_key = scheme.inner.hasher.hash_one(&*key.record().id);
+        scheme.inner.stripe(slot_key).fetch_add(1, Ordering::SeqCst);
+
+        match verify_now(&scheme, plaintext) {
+            VerificationState::Ready(result) => {
+                assert!(result.is_err(), "granted from the entry read before");
+            }
+            VerificationState::Pending(read_again) => {
+                let error = runtime.block_on(read_again).unwrap_err();
+                assert_eq!(error.kind(), ErrorKind::Revoked);
+            }
+        }
+        // And the thread's table did not keep the old entry either.
+        assert!(!matches!(
+            verify_now(&scheme, plaintext),
+            VerificationState::Ready(Ok(_))
+        ));
     }
 }

@@ -121,6 +121,11 @@ type Prepared<'t> = (Jws<'t>, Map<String, Value>, Arc<IssuerState>);
 
 /// A validated token, kept until its `exp`.
 struct CachedToken {
+    /// The scheme's generation when the token's verification began: the
+    /// entry is used only while the generation is unchanged, so that a
+    /// verification in flight across [`JwtScheme::clear_token_cache`] never
+    /// serves later requests.
+    generation: u64,
     token: Zeroizing<String>,
     issuer: Arc<IssuerState>,
     validated: Validated,
@@ -168,7 +173,9 @@ impl JwtScheme {
     /// Call it after removing a compromised key from an issuer's JWKS: a
     /// cached token is not checked against the key set again, so tokens
     /// signed with the removed key keep passing until their `exp` (at most
-    /// a day) unless the cache is cleared.
+    /// a day) unless the cache is cleared. Once this returns, no request
+    /// that starts afterwards, on any thread, is granted from an entry
+    /// cached before, even by a verification that was in flight.
     pub fn clear_token_cache(&self) {
         if let Some(cache) = &self.inner.cache {
             self.inner.generation.fetch_add(1, Ordering::SeqCst);
@@ -250,10 +257,14 @@ impl Inner {
     /// A cached validated token: from this thread's table when it holds a
     /// current entry, else from the shared cache (and then kept in the
     /// table). The time claims and revocation are checked on every hit.
-    fn cached(&self, key: u64, token: &str) -> Option<Result<Principal, AuthError>> {
+    fn cached(
+        &self,
+        key: u64,
+        token: &str,
+        generation: u64,
+    ) -> Option<Result<Principal, AuthError>> {
         let cache = self.cache.as_ref()?;
         let now = self.clock.unix_now();
-        let generation = self.generation.load(Ordering::Acquire);
         let hit = HOT_TOKENS
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
@@ -267,7 +278,7 @@ impl Inner {
             return hit;
         }
         let entry = cache.get(&key)?;
-        if !same_token(entry.token.as_bytes(), token.as_bytes()) {
+        if entry.generation != generation || !same_token(entry.token.as_bytes(), token.as_bytes()) {
             return None;
         }
         let _ = HOT_TOKENS.try_with(|table| {
@@ -351,7 +362,7 @@ impl Inner {
         issuer: &Arc<IssuerState>,
         key: &JwtKey,
         token: &str,
-        cache_key: u64,
+        (cache_key, generation): (u64, u64),
     ) -> Result<Principal, AuthError> {
         token::check_signature(jws, key)?;
         let now = self.clock.unix_now();
@@ -369,6 +380,7 @@ impl Inner {
             cache.insert(
                 cache_key,
                 Arc::new(CachedToken {
+                    generation,
                     token: Zeroizing::new(token.to_owned()),
                     issuer: Arc::clone(issuer),
                     validated,
@@ -379,8 +391,11 @@ impl Inner {
     }
 
     fn verify_now(self: &Arc<Self>, token: &str) -> Verification {
-        let key = cache_key(&self.hasher, token);
-        if let Some(result) = self.cached(key, token) {
+        // Read before anything else: a result whose verification began
+        // before a `clear_token_cache` is never cached as current.
+        let generation = self.generation.load(Ordering::SeqCst);
+        let key = (cache_key(&self.hasher, token), generation);
+        if let Some(result) = self.cached(key.0, token, generation) {
             return Verification::ready(result);
         }
         let (jws, claims, issuer) = match self.prepare(token) {

@@ -369,6 +369,6 @@ pub use integration::MissingPrincipal;
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use principal::{Principal, Scopes};
 pub use response::{ProblemDetails, Rejection, RejectionResponse};
-pub use scheme::{Challenge, Scheme, Verification, VerifyContext, VerifyFuture};
+pub use scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext, VerifyFuture};
 pub use secret::{fingerprint, SecretString};
 pub use service::Auth;

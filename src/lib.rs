@@ -343,6 +343,8 @@ pub mod hmac;
 #[cfg(any(feature = "jwt", feature = "api-key"))]
 mod hot;
 mod integration;
+#[cfg(any(feature = "api-key", feature = "hmac"))]
+mod invalidation;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 mod layer;

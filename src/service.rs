@@ -19,7 +19,8 @@ use crate::future::{BodyContinuation, Continuation, Next, ResponseFuture};
 use crate::layer::Config;
 use crate::principal::Principal;
 use crate::request_body::{
-    announced_too_large, read_within, too_large, ReadFuture, BodyMode, Buffered, ModeName, Untouched,
+    announced_too_large, read_within, too_large, BodyMode, Buffered, ModeName, ReadFuture,
+    Untouched,
 };
 use crate::response::Rejection;
 use crate::scheme::{Scheme, VerificationState, VerifyContext};

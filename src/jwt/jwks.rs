@@ -35,7 +35,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use super::key::{self, JwtKey};
-use super::token::{self, Selection};
+use super::token::{self, KidlessKeys, Selection};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::trace::TARGET;
 
@@ -318,7 +318,7 @@ impl JwksCache {
         if refresh_due {
             self.refresh_in_background();
         }
-        match token::select(&keys, kid, alg) {
+        match token::select(&keys, kid, alg, KidlessKeys::NamedOnly) {
             Selection::Found(key) => Some(key.clone()),
             Selection::Unknown | Selection::Mismatch => None,
         }
@@ -342,7 +342,7 @@ impl JwksCache {
         if refresh_due {
             self.refresh_in_background();
         }
-        match token::select(&keys, kid, alg) {
+        match token::select(&keys, kid, alg, KidlessKeys::NamedOnly) {
             Selection::Found(key) => Ok(key.clone()),
             Selection::Mismatch => Err(no_fit()),
             Selection::Unknown => {
@@ -520,7 +520,7 @@ struct Fetched {
 }
 
 fn pick(keys: &[JwtKey], kid: Option<&str>, alg: Algorithm) -> Result<JwtKey, AuthError> {
-    match token::select(keys, kid, alg) {
+    match token::select(keys, kid, alg, KidlessKeys::NamedOnly) {
         Selection::Found(key) => Ok(key.clone()),
         Selection::Mismatch => Err(no_fit()),
         Selection::Unknown => Err(unknown_kid()),

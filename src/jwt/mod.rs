@@ -43,6 +43,7 @@
 
 pub(crate) mod claims;
 mod crypto;
+mod der;
 #[cfg(feature = "jwks-http")]
 mod http;
 mod issuer;

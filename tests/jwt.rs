@@ -1044,3 +1044,92 @@ async fn jose_headers_must_be_objects_with_typed_members() {
     let extra = json!({"alg": "EdDSA", "kid": "k1", "x-custom": [1, {"a": null}]});
     assert_eq!(call(&layer, &sign_raw(&signer, &extra, &good)).await.status, 200);
 }
+
+/// An identity provider that can move its JWKS: discovery names the
+/// current location, the old one answers 404 once it moved.
+#[derive(Clone, Default)]
+struct MovingIdp {
+    location: Arc<std::sync::Mutex<String>>,
+    keys: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl MovingIdp {
+    fn fetcher(&self) -> impl authgate::jwt::JwksFetcher {
+        let idp = self.clone();
+        move |uri: &http::Uri| {
+            let path = uri.path().to_owned();
+            idp.log.lock().unwrap().push(path.clone());
+            let location = idp.location.lock().unwrap().clone();
+            let response = if path == "/.well-known/openid-configuration" {
+                let doc = json!({"issuer": "https://idp.test", "jwks_uri": format!("https://idp.test{location}")});
+                http::Response::new(bytes::Bytes::from(doc.to_string()))
+            } else if path == location {
+                let keys = idp.keys.lock().unwrap().clone();
+                http::Response::new(bytes::Bytes::from(json!({"keys": keys}).to_string()))
+            } else {
+                let mut res = http::Response::new(bytes::Bytes::new());
+                *res.status_mut() = http::StatusCode::NOT_FOUND;
+                res
+            };
+            async move { Ok::<_, authgate::jwt::FetchError>(response) }
+        }
+    }
+
+    fn log(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+/// Discovery is not once per process: when the discovered `jwks_uri`
+/// fails, discovery runs again and follows the move (it used to keep the
+/// dead URL forever: 503 once `max_stale` passed, until a restart); and it
+/// runs again every `rediscovery_interval`.
+#[tokio::test(start_paused = true)]
+async fn oidc_discovery_follows_a_moved_jwks() {
+    const ISS_IDP: &str = "https://idp.test";
+    const DISCOVERY: &str = "/.well-known/openid-configuration";
+    let k1 = Signer::ed("k1");
+    let k2 = Signer::ed("k2");
+    let idp = MovingIdp::default();
+    *idp.location.lock().unwrap() = "/a/jwks.json".into();
+    *idp.keys.lock().unwrap() = vec![k1.jwk.clone()];
+    let scheme = JwtScheme::builder()
+        .issuer(Issuer::new(ISS_IDP).audience(AUD).oidc_discovery())
+        .fetcher(idp.fetcher())
+        .jwks_settings(
+            authgate::jwt::JwksSettings::default()
+                .ttl_bounds(Duration::from_secs(600), Duration::from_secs(600))
+                .max_stale(Duration::from_secs(60))
+                .unknown_kid_cooldown(Duration::from_secs(30))
+                .rediscovery_interval(Duration::from_secs(3600)),
+        )
+        .token_cache_capacity(0)
+        .clock(ManualClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder().scheme(scheme).build().unwrap();
+    let t1 = k1.sign(&claims(ISS_IDP));
+    let t2 = k2.sign(&claims(ISS_IDP));
+    assert_eq!(call(&layer, &t1).await.status, 200);
+    assert_eq!(idp.log(), [DISCOVERY, "/a/jwks.json"]);
+
+    // The IdP moves its keys to /b and starts signing with k2.
+    *idp.location.lock().unwrap() = "/b/jwks.json".into();
+    *idp.keys.lock().unwrap() = vec![k1.jwk.clone(), k2.jwk.clone()];
+    tokio::time::advance(Duration::from_secs(31)).await;
+    assert_eq!(call(&layer, &t2).await.status, 200);
+    assert_eq!(idp.log(), ["/a/jwks.json", DISCOVERY, "/b/jwks.json"]);
+    assert_eq!(call(&layer, &t1).await.status, 200);
+
+    // Well past max_stale: the keys come from the new place.
+    tokio::time::advance(Duration::from_secs(700)).await;
+    assert_eq!(call(&layer, &t1).await.status, 200);
+    assert_eq!(idp.log(), ["/b/jwks.json"]);
+
+    // After rediscovery_interval, the next refresh reads discovery first.
+    *idp.location.lock().unwrap() = "/c/jwks.json".into();
+    tokio::time::advance(Duration::from_secs(3000)).await;
+    assert_eq!(call(&layer, &t1).await.status, 200);
+    assert_eq!(idp.log(), [DISCOVERY, "/c/jwks.json"]);
+}

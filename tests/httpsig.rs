@@ -567,3 +567,63 @@ async fn repeated_structured_field_keys_keep_their_first_position() {
         (StatusCode::OK, None)
     );
 }
+
+/// `strict(true)`: a signature over the default components cannot be
+/// replayed with another query or body, and must carry a nonce.
+#[tokio::test]
+async fn strict_mode_requires_query_body_and_nonce_coverage() {
+    let signer = |components: &[&str]| {
+        let mut s = HttpSigner::new("sig1", KEY_ID, key()).unwrap();
+        for c in components {
+            s = s.cover(c).unwrap();
+        }
+        s
+    };
+    let base = ["@method", "@authority", "@path"];
+    let with_query = [&base[..], &["@query"]].concat();
+    let with_digest = [&base[..], &["content-digest"]].concat();
+    let strict = || {
+        HttpSignatureScheme::builder(store())
+            .clock(ManualClock::at_unix(CREATED))
+            .strict(true)
+    };
+    let lax = || HttpSignatureScheme::builder(store()).clock(ManualClock::at_unix(CREATED));
+    let get = |uri: &str| {
+        Request::get(uri)
+            .header("host", "a.example")
+            .body(Vec::new())
+            .unwrap()
+    };
+    let post = |body: &str| {
+        Request::post("/p")
+            .header("host", "a.example")
+            .header("content-length", body.len().to_string())
+            .body(body.as_bytes().to_vec())
+            .unwrap()
+    };
+    let sign = |components: &[&str], mut request: Request<Vec<u8>>, nonce: Option<&str>| {
+        signer(components)
+            .sign_at(&mut request, CREATED, nonce)
+            .unwrap();
+        request
+    };
+    let check = |builder, request| async move {
+        let out = send_with(builder, 1 << 20, request).await;
+        (out.status, out.kind)
+    };
+    let ok = (StatusCode::OK, None);
+    let refused = (StatusCode::UNAUTHORIZED, Some(ErrorKind::InvalidFormat));
+
+    // The query: left out by default, required in strict mode.
+    assert_eq!(check(lax(), sign(&base, get("/p?amount=1"), None)).await, ok);
+    assert_eq!(check(strict(), sign(&base, get("/p?amount=1"), Some("n1"))).await, refused);
+    assert_eq!(check(strict(), sign(&with_query, get("/p?amount=1"), Some("n2"))).await, ok);
+    assert_eq!(check(strict(), sign(&base, get("/p"), Some("n3"))).await, ok);
+    // The body: likewise.
+    assert_eq!(check(lax(), sign(&base, post("{}"), None)).await, ok);
+    assert_eq!(check(strict(), sign(&base, post("{}"), Some("n4"))).await, refused);
+    assert_eq!(check(strict(), sign(&with_digest, post("{}"), Some("n5"))).await, ok);
+    assert_eq!(check(strict(), sign(&base, post(""), Some("n6"))).await, ok);
+    // The nonce.
+    assert_eq!(check(strict(), sign(&base, get("/p"), None)).await, refused);
+}

@@ -305,6 +305,17 @@ fn check_content_digest(headers: &HeaderMap, body: &[u8]) -> Result<(), AuthErro
     Ok(())
 }
 
+/// Whether the request may carry a body: not when `Content-Length: 0`,
+/// nor for HTTP/1.x without `Content-Length` and `Transfer-Encoding`
+/// (RFC 9112 §6.3). An HTTP/2 request may send DATA without either.
+fn may_have_body(parts: &Parts) -> bool {
+    let headers = &parts.headers;
+    if let Some(length) = headers.get(http::header::CONTENT_LENGTH) {
+        return length.as_bytes() != b"0";
+    }
+    headers.contains_key(http::header::TRANSFER_ENCODING) || parts.version >= http::Version::HTTP_2
+}
+
 /// One signature picked out of `Signature-Input` and `Signature`.
 struct Picked {
     components: Vec<Item>,
@@ -336,6 +347,15 @@ impl Picked {
 /// `keyid` (required), `created` (required by default; within the window
 /// of now), `expires` (not passed), `nonce` (recorded in the replay cache;
 /// optional by default), `tag` (checked when configured).
+///
+/// `@authority`, `@scheme` and `@target-uri` derive from the request's
+/// target URI: with an absolute-form target (and in HTTP/2, from
+/// `:authority`), its authority wins over `Host`, and a `Host` header that
+/// names another authority is refused (401 `invalid_format`), as is a
+/// repeated `Host`. `@request-target` is the target as sent: the absolute
+/// URI for an HTTP/1.1 absolute-form request, else path and query.
+/// [`strict`](HttpSignatureSchemeBuilder::strict) also requires `@query`,
+/// `content-digest` and a nonce when the request has a query or a body.
 ///
 /// The signature checked is the one labelled as configured with
 /// [`label`](HttpSignatureSchemeBuilder::label), or else the first one in
@@ -388,6 +408,7 @@ struct Inner<S> {
     tag: Option<String>,
     require_created: bool,
     require_nonce: bool,
+    strict: bool,
     required_components: Vec<String>,
     assumed_scheme: String,
     clock: SharedClock,
@@ -423,6 +444,7 @@ impl<S: SecretStore> HttpSignatureScheme<S> {
             tag: None,
             require_created: true,
             require_nonce: false,
+            strict: false,
             required_components: DEFAULT_REQUIRED_COMPONENTS
                 .iter()
                 .map(|c| (*c).to_owned())
@@ -569,7 +591,7 @@ impl<S> Inner<S> {
             ));
         }
         let nonce = string("nonce")?;
-        if self.require_nonce && nonce.is_none() {
+        if (self.require_nonce || self.strict) && nonce.is_none() {
             return Err(with_id(invalid("nonce is missing")));
         }
         if nonce
@@ -632,10 +654,13 @@ impl<S: SecretStore> Scheme for HttpSignatureScheme<S> {
     }
 
     fn needs_body(&self, credential: &Credential, parts: &Parts) -> bool {
-        // Only a covered Content-Digest ties the signature to the body.
+        // Only a covered Content-Digest ties the signature to the body; in
+        // strict mode, the body must be seen to be empty otherwise.
         self.inner
             .pick(credential.value(), parts)
-            .is_ok_and(|picked| picked.covers(CONTENT_DIGEST))
+            .is_ok_and(|picked| {
+                picked.covers(CONTENT_DIGEST) || (self.inner.strict && may_have_body(parts))
+            })
     }
 
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
@@ -647,6 +672,15 @@ impl<S: SecretStore> Scheme for HttpSignatureScheme<S> {
             let with_id = |e: AuthError| e.with_credential_id(key_id.as_str());
             if picked.covers(CONTENT_DIGEST) {
                 check_content_digest(&parts.headers, body_of(ctx)?).map_err(with_id)?;
+            } else if inner.strict && may_have_body(parts) && !body_of(ctx)?.is_empty() {
+                return Err(with_id(AuthError::new(ErrorKind::InvalidFormat).with_description(
+                    "the request has a body and the signature does not cover content-digest",
+                )));
+            }
+            if inner.strict && parts.uri.query().is_some() && !picked.covers("@query") {
+                return Err(with_id(AuthError::new(ErrorKind::InvalidFormat).with_description(
+                    "the request has a query and the signature does not cover @query",
+                )));
             }
             let target = Target::received(parts, &inner.assumed_scheme);
             let base = target
@@ -691,6 +725,7 @@ pub struct HttpSignatureSchemeBuilder<S> {
     tag: Option<String>,
     require_created: bool,
     require_nonce: bool,
+    strict: bool,
     required_components: Vec<String>,
     assumed_scheme: String,
     replay: Option<ReplayCache>,
@@ -735,6 +770,34 @@ impl<S: SecretStore> HttpSignatureSchemeBuilder<S> {
     /// present is always checked against the replay cache.
     pub fn require_nonce(mut self, required: bool) -> Self {
         self.require_nonce = required;
+        self
+    }
+
+    /// Binds every signature to the whole request, on top of the required
+    /// components: a request with a query must have `@query` covered, a
+    /// request with a body must have `content-digest` covered (the body is
+    /// then read and checked), and `nonce` is required, so a captured
+    /// signature cannot be replayed at all, nor with another query or body
+    /// within the `created` window. Defaults to `false`: the default
+    /// components (`@method`, `@authority`, `@path`) leave the query and the
+    /// body to the signer, as RFC 9421 does.
+    ///
+    /// The cost: clients must sign those components and send a fresh nonce
+    /// each time, every nonce is kept in the replay cache for twice the
+    /// window, and bodies of strictly verified requests are buffered up to
+    /// the layer's limit.
+    ///
+    /// ```
+    /// use authgate::hmac::{HttpSignatureScheme, InMemorySecretStore};
+    ///
+    /// let scheme = HttpSignatureScheme::builder(InMemorySecretStore::new())
+    ///     .strict(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = scheme;
+    /// ```
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
         self
     }
 
@@ -845,6 +908,7 @@ impl<S: SecretStore> HttpSignatureSchemeBuilder<S> {
                 tag: self.tag,
                 require_created: self.require_created,
                 require_nonce: self.require_nonce,
+                strict: self.strict,
                 required_components: self.required_components,
                 assumed_scheme: self.assumed_scheme,
                 clock: self.clock,

@@ -430,7 +430,8 @@ fn sign_by_hand(components: &[(&str, &str)], params: &str) -> (String, String) {
     (format!("sig1={params}"), format!("sig1=:{signature}:"))
 }
 
-const MAP: &str = r#"("@method" "@authority" "@path");created=1618884473;keyid="test-shared-secret""#;
+const MAP: &str =
+    r#"("@method" "@authority" "@path");created=1618884473;keyid="test-shared-secret""#;
 
 fn with_signature(
     mut request: Request<Vec<u8>>,
@@ -457,8 +458,26 @@ async fn verdict(request: Request<Vec<u8>>) -> (StatusCode, Option<ErrorKind>) {
 /// with `Host: a.example`. A `Host` that contradicts the target is refused.
 #[tokio::test]
 async fn authority_comes_from_an_absolute_target_and_a_conflicting_host_is_refused() {
-    let for_a = || sign_by_hand(&[("@method", "GET"), ("@authority", "a.example"), ("@path", "/p")], MAP);
-    let for_b = || sign_by_hand(&[("@method", "GET"), ("@authority", "b.example"), ("@path", "/p")], MAP);
+    let for_a = || {
+        sign_by_hand(
+            &[
+                ("@method", "GET"),
+                ("@authority", "a.example"),
+                ("@path", "/p"),
+            ],
+            MAP,
+        )
+    };
+    let for_b = || {
+        sign_by_hand(
+            &[
+                ("@method", "GET"),
+                ("@authority", "b.example"),
+                ("@path", "/p"),
+            ],
+            MAP,
+        )
+    };
     let request = |uri: &str, host: Option<&str>, version: http::Version| {
         let mut builder = Request::get(uri).version(version);
         if let Some(host) = host {
@@ -471,7 +490,11 @@ async fn authority_comes_from_an_absolute_target_and_a_conflicting_host_is_refus
     for version in [http::Version::HTTP_11, http::Version::HTTP_2] {
         // The attack: a.example's signature, target b.example, Host a.example.
         let forged = request("http://b.example/p", Some("a.example"), version);
-        assert_eq!(verdict(with_signature(forged, for_a())).await, refused, "{version:?}");
+        assert_eq!(
+            verdict(with_signature(forged, for_a())).await,
+            refused,
+            "{version:?}"
+        );
         // Without Host, a.example's signature does not fit b.example.
         let no_host = request("http://b.example/p", None, version);
         assert_eq!(
@@ -490,7 +513,8 @@ async fn authority_comes_from_an_absolute_target_and_a_conflicting_host_is_refus
     assert_eq!(verdict(with_signature(origin, for_a())).await, ok);
     // Two Host headers are refused.
     let mut two = request("/p", Some("a.example"), http::Version::HTTP_11);
-    two.headers_mut().append("host", "a.example".parse().unwrap());
+    two.headers_mut()
+        .append("host", "a.example".parse().unwrap());
     assert_eq!(verdict(with_signature(two, for_a())).await, refused);
 }
 
@@ -524,10 +548,30 @@ async fn request_target_of_an_absolute_form_request_is_the_absolute_uri() {
     let bad = (StatusCode::UNAUTHORIZED, Some(ErrorKind::BadSignature));
     let h1 = http::Version::HTTP_11;
     let h2 = http::Version::HTTP_2;
-    assert_eq!(verdict(with_signature(request(h1), signed("http://b.example/p?q=1"))).await, ok);
-    assert_eq!(verdict(with_signature(request(h1), signed("/p?q=1"))).await, bad);
-    assert_eq!(verdict(with_signature(request(h2), signed("/p?q=1"))).await, ok);
-    assert_eq!(verdict(with_signature(request(h2), signed("http://b.example/p?q=1"))).await, bad);
+    assert_eq!(
+        verdict(with_signature(
+            request(h1),
+            signed("http://b.example/p?q=1")
+        ))
+        .await,
+        ok
+    );
+    assert_eq!(
+        verdict(with_signature(request(h1), signed("/p?q=1"))).await,
+        bad
+    );
+    assert_eq!(
+        verdict(with_signature(request(h2), signed("/p?q=1"))).await,
+        ok
+    );
+    assert_eq!(
+        verdict(with_signature(
+            request(h2),
+            signed("http://b.example/p?q=1")
+        ))
+        .await,
+        bad
+    );
 }
 
 /// RFC 8941 §4.2.2 / §4.2.3.2: a repeated key or parameter keeps its first
@@ -535,7 +579,11 @@ async fn request_target_of_an_absolute_form_request_is_the_absolute_uri() {
 /// first signature" is the label that came first.
 #[tokio::test]
 async fn repeated_structured_field_keys_keep_their_first_position() {
-    let components = [("@method", "GET"), ("@authority", "a.example"), ("@path", "/p")];
+    let components = [
+        ("@method", "GET"),
+        ("@authority", "a.example"),
+        ("@path", "/p"),
+    ];
     let request = || {
         Request::get("/p")
             .header("host", "a.example")
@@ -543,7 +591,8 @@ async fn repeated_structured_field_keys_keep_their_first_position() {
             .unwrap()
     };
     // A repeated parameter: the canonical serialization keeps keyid first.
-    let canonical = r#"("@method" "@authority" "@path");keyid="test-shared-secret";created=1618884473"#;
+    let canonical =
+        r#"("@method" "@authority" "@path");keyid="test-shared-secret";created=1618884473"#;
     let (_, signature) = sign_by_hand(&components, canonical);
     let input = format!(r#"sig1={canonical};keyid="test-shared-secret""#);
     assert_eq!(
@@ -552,7 +601,9 @@ async fn repeated_structured_field_keys_keep_their_first_position() {
     );
     // A repeated label: sig1 comes first, with its last value.
     let (input, signature) = sign_by_hand(&components, MAP);
-    let input = format!(r#"sig1=("@method");created=1;keyid="x", sig2=("@method");created=1;keyid="x", {input}"#);
+    let input = format!(
+        r#"sig1=("@method");created=1;keyid="x", sig2=("@method");created=1;keyid="x", {input}"#
+    );
     let signature = format!("sig2=:AAAA:, {signature}");
     assert_eq!(
         verdict(with_signature(request(), (input, signature))).await,
@@ -615,14 +666,32 @@ async fn strict_mode_requires_query_body_and_nonce_coverage() {
     let refused = (StatusCode::UNAUTHORIZED, Some(ErrorKind::InvalidFormat));
 
     // The query: left out by default, required in strict mode.
-    assert_eq!(check(lax(), sign(&base, get("/p?amount=1"), None)).await, ok);
-    assert_eq!(check(strict(), sign(&base, get("/p?amount=1"), Some("n1"))).await, refused);
-    assert_eq!(check(strict(), sign(&with_query, get("/p?amount=1"), Some("n2"))).await, ok);
-    assert_eq!(check(strict(), sign(&base, get("/p"), Some("n3"))).await, ok);
+    assert_eq!(
+        check(lax(), sign(&base, get("/p?amount=1"), None)).await,
+        ok
+    );
+    assert_eq!(
+        check(strict(), sign(&base, get("/p?amount=1"), Some("n1"))).await,
+        refused
+    );
+    assert_eq!(
+        check(strict(), sign(&with_query, get("/p?amount=1"), Some("n2"))).await,
+        ok
+    );
+    assert_eq!(
+        check(strict(), sign(&base, get("/p"), Some("n3"))).await,
+        ok
+    );
     // The body: likewise.
     assert_eq!(check(lax(), sign(&base, post("{}"), None)).await, ok);
-    assert_eq!(check(strict(), sign(&base, post("{}"), Some("n4"))).await, refused);
-    assert_eq!(check(strict(), sign(&with_digest, post("{}"), Some("n5"))).await, ok);
+    assert_eq!(
+        check(strict(), sign(&base, post("{}"), Some("n4"))).await,
+        refused
+    );
+    assert_eq!(
+        check(strict(), sign(&with_digest, post("{}"), Some("n5"))).await,
+        ok
+    );
     assert_eq!(check(strict(), sign(&base, post(""), Some("n6"))).await, ok);
     // The nonce.
     assert_eq!(check(strict(), sign(&base, get("/p"), None)).await, refused);

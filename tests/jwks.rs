@@ -376,7 +376,10 @@ async fn a_kidless_key_does_not_stall_rotation() {
         cache_control: None,
     })
     .await;
-    let layer = layer(&scheme(&server, settings().unknown_kid_cooldown(Duration::ZERO)));
+    let layer = layer(&scheme(
+        &server,
+        settings().unknown_kid_cooldown(Duration::ZERO),
+    ));
     assert_eq!(call(&layer, &k1.sign(&live_claims(ISS))).await.status, 200);
     assert_eq!(server.hits(), 1);
     server.set(Mode::Keys {
@@ -393,6 +396,8 @@ async fn a_kidless_key_does_not_stall_rotation() {
     assert_eq!(answer.status, 401);
     assert_eq!(
         answer.www_authenticate.as_deref(),
-        Some(r#"Bearer error="invalid_token", error_description="the token's signing key is not known""#)
+        Some(
+            r#"Bearer error="invalid_token", error_description="the token's signing key is not known""#
+        )
     );
 }

@@ -797,7 +797,9 @@ fn small_order_and_non_canonical_ed25519_keys_are_refused_on_every_path() {
             .decode(x)
             .unwrap()
     };
-    assert!(JwtKey::from_ed_pem(pem("PUBLIC KEY", &spki(OID_ED25519, None, &raw)).as_bytes()).is_ok());
+    assert!(
+        JwtKey::from_ed_pem(pem("PUBLIC KEY", &spki(OID_ED25519, None, &raw)).as_bytes()).is_ok()
+    );
 }
 
 /// The attack end to end: with the identity as an issuer's key, a token
@@ -909,8 +911,10 @@ async fn rsa_pem_keys_verify_through_the_layer() {
 
 #[tokio::test]
 async fn ec_keys_off_the_curve_or_of_another_curve_are_refused_at_load() {
-    let p256 = |x: &[u8], y: &[u8]| json!({"kty": "EC", "crv": "P-256", "x": b64url(x), "y": b64url(y)});
-    let p384 = |x: &[u8], y: &[u8]| json!({"kty": "EC", "crv": "P-384", "x": b64url(x), "y": b64url(y)});
+    let p256 =
+        |x: &[u8], y: &[u8]| json!({"kty": "EC", "crv": "P-256", "x": b64url(x), "y": b64url(y)});
+    let p384 =
+        |x: &[u8], y: &[u8]| json!({"kty": "EC", "crv": "P-384", "x": b64url(x), "y": b64url(y)});
     let one = |len: usize| {
         let mut v = vec![0u8; len];
         v[len - 1] = 1;
@@ -965,7 +969,11 @@ async fn ec_keys_off_the_curve_or_of_another_curve_are_refused_at_load() {
             .decode(s)
             .unwrap()
     };
-    let good = spki(OID_EC, Some(der(0x06, OID_P256)), &point(&decode(x), &decode(y)));
+    let good = spki(
+        OID_EC,
+        Some(der(0x06, OID_P256)),
+        &point(&decode(x), &decode(y)),
+    );
     let key = JwtKey::from_ec_pem(pem("PUBLIC KEY", &good).as_bytes()).unwrap();
     let layer = layer(
         JwtScheme::builder()
@@ -1007,9 +1015,12 @@ async fn jose_headers_must_be_objects_with_typed_members() {
     let layer = layer(scheme_for(&signer, &ManualClock::at_unix(NOW)));
     let good = claims(ISS);
     assert_eq!(
-        call(&layer, &sign_raw(&signer, &json!({"alg": "EdDSA", "kid": "k1"}), &good))
-            .await
-            .status,
+        call(
+            &layer,
+            &sign_raw(&signer, &json!({"alg": "EdDSA", "kid": "k1"}), &good)
+        )
+        .await
+        .status,
         200
     );
     let header_invalid = invalid_token("the token header is not valid");
@@ -1042,7 +1053,10 @@ async fn jose_headers_must_be_objects_with_typed_members() {
     }
     // Unregistered members are ignored whatever their type.
     let extra = json!({"alg": "EdDSA", "kid": "k1", "x-custom": [1, {"a": null}]});
-    assert_eq!(call(&layer, &sign_raw(&signer, &extra, &good)).await.status, 200);
+    assert_eq!(
+        call(&layer, &sign_raw(&signer, &extra, &good)).await.status,
+        200
+    );
 }
 
 /// An identity provider that can move its JWKS: discovery names the

@@ -113,7 +113,9 @@ impl<'a> Target<'a> {
                     .trim(),
             ),
             (Some(_), Some(_)) => {
-                return Err(BaseError::Unsupported("the request has more than one Host header"))
+                return Err(BaseError::Unsupported(
+                    "the request has more than one Host header",
+                ))
             }
         };
         let from_uri = self
@@ -673,14 +675,18 @@ impl<S: SecretStore> Scheme for HttpSignatureScheme<S> {
             if picked.covers(CONTENT_DIGEST) {
                 check_content_digest(&parts.headers, body_of(ctx)?).map_err(with_id)?;
             } else if inner.strict && may_have_body(parts) && !body_of(ctx)?.is_empty() {
-                return Err(with_id(AuthError::new(ErrorKind::InvalidFormat).with_description(
-                    "the request has a body and the signature does not cover content-digest",
-                )));
+                return Err(with_id(
+                    AuthError::new(ErrorKind::InvalidFormat).with_description(
+                        "the request has a body and the signature does not cover content-digest",
+                    ),
+                ));
             }
             if inner.strict && parts.uri.query().is_some() && !picked.covers("@query") {
-                return Err(with_id(AuthError::new(ErrorKind::InvalidFormat).with_description(
-                    "the request has a query and the signature does not cover @query",
-                )));
+                return Err(with_id(
+                    AuthError::new(ErrorKind::InvalidFormat).with_description(
+                        "the request has a query and the signature does not cover @query",
+                    ),
+                ));
             }
             let target = Target::received(parts, &inner.assumed_scheme);
             let base = target
@@ -1221,11 +1227,11 @@ impl HttpSigner {
             })
             .collect();
         Target::outgoing(request, &self.assumed_scheme)
-        .signature_base(&components, &params)
-        .map_err(|e| match e {
-            BaseError::MissingHeader => HttpSignError::MissingComponent,
-            BaseError::Unsupported(why) => HttpSignError::Unsupported(why),
-        })
+            .signature_base(&components, &params)
+            .map_err(|e| match e {
+                BaseError::MissingHeader => HttpSignError::MissingComponent,
+                BaseError::Unsupported(why) => HttpSignError::Unsupported(why),
+            })
     }
 }
 

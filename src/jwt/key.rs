@@ -374,7 +374,11 @@ fn from_spki_pem(
 ) -> Result<JwtKey, KeyError> {
     match label {
         "PUBLIC KEY" => from_spki(der, family, wrong),
-        "CERTIFICATE" => from_spki(der::certificate_spki(der).ok_or(wrong.clone())?, family, wrong),
+        "CERTIFICATE" => from_spki(
+            der::certificate_spki(der).ok_or(wrong.clone())?,
+            family,
+            wrong,
+        ),
         _ => Err(wrong),
     }
 }

@@ -1,4 +1,3 @@
-// NOTE FOR THE HELPER WORKING IN THIS WORKTREE: first read /work/notes/common.md (hard deadline 17:20 UTC, commit often on your branch, do not edit CHANGELOG.md, shared 2-core build etiquette). Then delete this line.
 //! Verification keys: parsed once (from a JWK, a PEM file or a shared
 //! secret) into jsonwebtoken `DecodingKey`s, with what they may verify.
 
@@ -49,7 +48,15 @@ pub(crate) enum KeyType {
 /// A key fits a token only when its type fits the token's `alg` (RSA for
 /// `RS*`/`PS*`, P-256 for `ES256`, P-384 for `ES384`, Ed25519 for `EdDSA`, a
 /// secret at least as long as the hash for `HS*`) and, when the key names an
-/// `alg`, that `alg` is the token's. RSA keys under 2048 bits are refused.
+/// `alg`, that `alg` is the token's.
+///
+/// Keys that could never verify a token, or would verify forged ones, are
+/// refused when they are loaded, whatever the path (JWK, PEM, DER, static
+/// or fetched): RSA moduli outside 2048 to 8192 bits, bad exponents and
+/// ROCA keys; EC points that are not on the curve their key names (and
+/// curves other than P-256 and P-384); Ed25519 points of small order or
+/// not canonically encoded, under which a signature with `R` = identity
+/// and `S` = 0 verifies for any payload.
 ///
 /// # Example
 ///

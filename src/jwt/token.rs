@@ -1,4 +1,3 @@
-// NOTE FOR THE HELPER WORKING IN THIS WORKTREE: first read /work/notes/common.md (hard deadline 17:20 UTC, commit often on your branch, do not edit CHANGELOG.md, shared 2-core build etiquette). Then delete this line.
 //! Compact JWS parsing (RFC 7515 §7.1) and signature verification over a
 //! set of keys: the part of validation that does not look at claims.
 

@@ -788,6 +788,15 @@ fn small_order_and_non_canonical_ed25519_keys_are_refused_on_every_path() {
     );
     y[0] = 0xff;
     assert!(JwtKey::from_public_key_der(&spki(OID_ED25519, None, &y)).is_err());
+    // y = 2 is canonical but on no point of the curve: no token could verify.
+    let mut two = [0u8; 32];
+    two[0] = 2;
+    assert_eq!(
+        JwtKey::from_jwk(&json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(&two)}))
+            .unwrap_err()
+            .reason(),
+        "the Ed25519 key is not a point on the curve"
+    );
     // A real key still loads, from a JWK and from PEM.
     let signer = Signer::ed("k1");
     let x = signer.jwk["x"].as_str().unwrap();

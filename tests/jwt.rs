@@ -1156,3 +1156,35 @@ async fn oidc_discovery_follows_a_moved_jwks() {
     assert_eq!(call(&layer, &t1).await.status, 200);
     assert_eq!(idp.log(), [DISCOVERY, "/c/jwks.json"]);
 }
+
+/// A test-only Ed25519 key and a self-signed certificate for it
+/// (`openssl req -x509 -newkey ed25519`).
+const ED_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBRjCB+aADAgECAhQ/W+UlXojNSNKi3PLqLucJmMVU8DAFBgMrZXAwGDEWMBQG
+A1UEAwwNYXV0aGdhdGUgdGVzdDAgFw0yNjExMzAxNTUzMzRaGA8yMTI2MTEwNjE1
+NTMzNFowGDEWMBQGA1UEAwwNYXV0aGdhdGUgdGVzdDAqMAUGAytlcAMhAFgnb2I6
+wiqVPSKWcIj1voZk3XwJxf8tsRO8XUpD3O3So1MwUTAdBgNVHQ4EFgQUefbhE9Aw
+UtDjv5c5ZSL1p1p2ll0wHwYDVR0jBBgwFoAUefbhE9AwUtDjv5c5ZSL1p1p2ll0w
+DwYDVR0TAQH/BAUwAwEB/zAFBgMrZXADQQDeSUGeTF8Mdb3CzgIPlgFdyBQBqm61
+bQ4bzcfEAo6CIoQy7vklGxPbhwrJAA/cW0Isvnq5m7hrqkT709y0dikG
+-----END CERTIFICATE-----
+";
+const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIMRxyVp7SkZgyf9tYB6MBei19rjO77W68OJyfAZdZPSy
+-----END PRIVATE KEY-----
+";
+
+/// The key of a certificate PEM is read from its SubjectPublicKeyInfo and
+/// verifies what the certificate's private key signed.
+#[test]
+fn a_certificate_pem_yields_its_public_key() {
+    let key = JwtKey::from_ed_pem(ED_CERT.as_bytes()).unwrap();
+    assert!(JwtKey::from_rsa_pem(ED_CERT.as_bytes()).is_err());
+    assert!(JwtKey::from_ec_pem(ED_CERT.as_bytes()).is_err());
+    authgate::jwt::install_default();
+    let signing = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap();
+    let token =
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &json!({"a": 1}), &signing).unwrap();
+    let payload = authgate::jwt::verify_compact(&token, &[key], &[Algorithm::EdDSA]).unwrap();
+    assert_eq!(payload, br#"{"a":1}"#);
+}

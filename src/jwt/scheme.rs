@@ -20,7 +20,7 @@ use super::issuer::{Issuer, KeySource, DEFAULT_ALGORITHMS};
 use super::jwks::{self, JwksCache, JwksFetcher, JwksSettings, Location};
 use super::key::{self, JwtKey};
 use super::revocation::Revocation;
-use super::token::{self, invalid, Jws, Selection};
+use super::token::{self, invalid, Jws, KidlessKeys, Selection};
 use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
@@ -404,7 +404,12 @@ impl Inner {
         };
         match &issuer.keys {
             Keys::Static(keys) => {
-                let result = match token::select(keys, jws.header.kid.as_deref(), jws.alg) {
+                let result = match token::select(
+                    keys,
+                    jws.header.kid.as_deref(),
+                    jws.alg,
+                    KidlessKeys::StandIn,
+                ) {
                     Selection::Found(k) => self.finish(&jws, claims, &issuer, k, token, key),
                     Selection::Unknown | Selection::Mismatch => Err(jwks::no_fit()),
                 };

@@ -769,6 +769,46 @@ impl fmt::Debug for JwtSchemeBuilder {
 mod tests {
     use super::*;
 
+    /// Regression (issue 13.3b): `clear_token_cache` bumps the generation
+    /// before it empties the shared cache. A request in that gap used to
+    /// copy the old entry into its thread's table under the new generation
+    /// and be served from it for up to two seconds. An entry cached before
+    /// the bump is never served now.
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::panic)]
+    fn an_entry_cached_before_a_clear_is_not_served_in_its_gap() {
+        crate::jwt::install_default();
+        let secret = [7u8; 32];
+        let scheme = JwtScheme::builder()
+            .issuer(
+                crate::jwt::Issuer::new("https://login.example")
+                    .audience("api")
+                    .key(JwtKey::shared_secret(&secret).unwrap()),
+            )
+            .build()
+            .unwrap();
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &serde_json::json!({
+                "iss": "https://login.example", "aud": "api", "sub": "alice",
+                "exp": 4_000_000_000u64,
+            }),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
+        let inner = &scheme.inner;
+        let crate::scheme::VerificationState::Ready(Ok(_)) = inner.verify_now(&token).0 else {
+            panic!("a valid token");
+        };
+        let key = cache_key(&inner.hasher, &token);
+        let before = inner.generation.load(Ordering::SeqCst);
+        assert!(inner.cached(key, &token, before).is_some(), "cached");
+        // The first half of `clear_token_cache`: the shared entry is still
+        // there.
+        inner.generation.fetch_add(1, Ordering::SeqCst);
+        assert!(inner.cached(key, &token, before + 1).is_none());
+    }
+
     #[test]
     fn token_comparison() {
         assert!(same_token(b"abcdefghijk", b"abcdefghijk"));

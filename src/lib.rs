@@ -347,6 +347,8 @@ mod integration;
 mod invalidation;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+#[cfg(feature = "mtls")]
+pub mod mtls;
 mod layer;
 mod principal;
 pub mod request_body;

@@ -13,6 +13,8 @@ pub(crate) struct Extractor {
     authorization: Vec<AuthorizationRoute>,
     headers: Vec<(HeaderName, usize)>,
     queries: Vec<(String, usize)>,
+    /// The scheme that owns the connection's client certificate.
+    peer_certificate: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -76,6 +78,12 @@ impl Extractor {
                     return Err(duplicate());
                 }
                 self.queries.push((name.to_string(), index));
+            }
+            CredentialLocation::PeerCertificate => {
+                if self.peer_certificate.is_some() {
+                    return Err(duplicate());
+                }
+                self.peer_certificate = Some(index);
             }
         }
         Ok(())
@@ -162,6 +170,13 @@ impl Extractor {
         if unsupported {
             return Err(AuthError::new(ErrorKind::UnsupportedScheme));
         }
+        if found.is_none() {
+            if let Some(index) = self.peer_certificate.filter(|_| peer_certificate(parts)) {
+                // The scheme reads the chain from the extensions.
+                let credential = Credential::new(CredentialLocation::PeerCertificate, "");
+                return Ok(Some((index, credential)));
+            }
+        }
         Ok(found)
     }
 
@@ -227,6 +242,19 @@ impl Extractor {
             route.index,
             Credential::from_header(route.location.clone(), value, rest_start, rest_end),
         )))
+    }
+}
+
+/// Whether the request's connection presented a client certificate.
+fn peer_certificate(parts: &Parts) -> bool {
+    #[cfg(feature = "mtls")]
+    {
+        crate::mtls::has_peer_certificate(parts)
+    }
+    #[cfg(not(feature = "mtls"))]
+    {
+        let _ = parts;
+        false
     }
 }
 

@@ -444,7 +444,9 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
     }
 
     /// How long a store look-up may take before the request gets a 503.
-    /// Defaults to 2 seconds. Needs a Tokio runtime with timers enabled.
+    /// A request whose look-up raced an [`invalidate`](ApiKeyScheme::invalidate)
+    /// reads again (at most three reads in all). Defaults to 2 seconds.
+    /// Needs a Tokio runtime with timers enabled.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
         self

@@ -312,6 +312,10 @@ impl AuthLayerBuilder<Buffered> {
     /// window) runs before the read starts. Defaults to 10 seconds
     /// ([`DEFAULT_BODY_TIMEOUT`]).
     ///
+    /// The deadline needs a Tokio runtime with timers enabled (as the store
+    /// timeouts do; a runtime built without `enable_time` panics on the
+    /// first signed body). Outside a Tokio runtime it does not apply.
+    ///
     /// This bounds only the layer's own read. Servers should still set
     /// their own limits on slow connections (hyper's
     /// `header_read_timeout`, a `tower_http::timeout` layer around the whole
@@ -352,7 +356,14 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
 
     /// A path (exact match) that needs no credential, such as `/health`. A
     /// credential sent there anyway is still verified, and a bad one
-    /// rejected; the authorizer does not run. Defaults to none.
+    /// rejected; this layer's own authorizer does not run, but one of a
+    /// layer derived from it ([`AuthLayer::with_authorizer`]) further in
+    /// does, on every authenticated request.
+    ///
+    /// The path is matched against the one the client sent, also inside
+    /// `Router::nest` / `nest_service`, which strip their prefix (axum's
+    /// `OriginalUri`, with the `axum` feature): write `/admin/health`, not
+    /// `/health`, for a route nested under `/admin`. Defaults to none.
     pub fn anonymous_path(mut self, path: impl Into<String>) -> Self {
         self.anonymous.exact.push(path.into());
         self

@@ -492,6 +492,46 @@ mod tests {
         assert_eq!(cred.value(), "sk_test");
     }
 
+    /// A client certificate is the credential only when nothing else is:
+    /// with a bearer token or an API key, that one authenticates (and the
+    /// certificate may bind it).
+    #[cfg(feature = "mtls")]
+    #[test]
+    fn a_peer_certificate_is_the_credential_only_alone() {
+        let mut e = extractor();
+        e.add(CredentialLocation::PeerCertificate, 2).unwrap();
+        assert!(e.add(CredentialLocation::PeerCertificate, 3).is_err());
+        let with_cert = |headers: &[(&str, &[u8])]| {
+            let mut parts = parts(headers, "/");
+            parts
+                .extensions
+                .insert(crate::mtls::PeerCertificates::new(vec![b"leaf".to_vec()]));
+            parts
+        };
+        let (index, credential) = e.extract(&with_cert(&[])).unwrap().unwrap();
+        assert_eq!(index, 2);
+        assert_eq!(credential.location(), &CredentialLocation::PeerCertificate);
+        let (index, _) = e
+            .extract(&with_cert(&[("authorization", b"Bearer abc")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(index, 0);
+        let (index, _) = e
+            .extract(&with_cert(&[("x-api-key", b"k")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(index, 1);
+        assert!(e.extract(&parts(&[], "/")).unwrap().is_none());
+        let empty_chain = {
+            let mut parts = parts(&[], "/");
+            parts
+                .extensions
+                .insert(crate::mtls::PeerCertificates::new(Vec::new()));
+            parts
+        };
+        assert!(e.extract(&empty_chain).unwrap().is_none());
+    }
+
     #[test]
     fn duplicate_locations_are_config_errors() {
         let mut e = extractor();

@@ -351,3 +351,101 @@ fn a_certificate_and_a_token_are_not_two_credentials() {
         "TLS client certificate"
     );
 }
+
+/// RFC 8705 §3: certificate-bound access tokens.
+mod bound_tokens {
+    use super::*;
+    use authgate::jwt::{CertificateBound, Issuer, JwtKey, JwtScheme};
+
+    const SECRET: [u8; 32] = [9; 32];
+
+    fn thumbprint(client: &ClientCert) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(ring::digest::digest(&ring::digest::SHA256, client.chain[0].as_ref()))
+    }
+
+    fn token(cnf: Option<&str>) -> String {
+        authgate::jwt::install_default();
+        let mut claims = serde_json::json!({
+            "iss": "https://login.example", "aud": "api", "sub": "alice",
+            "exp": 4_000_000_000u64,
+        });
+        if let Some(x5t) = cnf {
+            claims["cnf"] = serde_json::json!({ "x5t#S256": x5t });
+        }
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&SECRET),
+        )
+        .unwrap()
+    }
+
+    async fn start_with_jwt(pki: &Pki) -> SocketAddr {
+        let jwt = JwtScheme::builder()
+            .issuer(
+                Issuer::new("https://login.example")
+                    .audience("api")
+                    .key(JwtKey::shared_secret(&SECRET).unwrap()),
+            )
+            .build()
+            .unwrap();
+        let auth = AuthLayer::builder()
+            .scheme(jwt)
+            .scheme(spiffe_scheme())
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route("/bound-only", get(|| async { "bound" }))
+            .route_layer(auth.with_authorizer(CertificateBound))
+            .route("/me", get(me))
+            .layer(auth);
+        let config = mtls::server_config(
+            pki.server_cert.as_bytes(),
+            pki.server_key.as_bytes(),
+            pki.ca.pem().as_bytes(),
+            ClientAuth::Optional,
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(mtls::serve(listener, config, app));
+        addr
+    }
+
+    async fn status(pki: &Pki, addr: SocketAddr, client: Option<&ClientCert>, path: &str, token: &str) -> u16 {
+        get_with(pki, addr, client, path, Some(token)).await.unwrap().status
+    }
+
+    #[tokio::test]
+    async fn a_bound_token_works_only_with_its_certificate_cached_or_not() {
+        let pki = Pki::new();
+        let addr = start_with_jwt(&pki).await;
+        let mine = pki.client(spiffe(API));
+        let other = pki.client(spiffe(ADMIN));
+        let bound = token(Some(&thumbprint(&mine)));
+        // The token authenticates (the subject is the token's), the
+        // certificate binds.
+        let answer = get_with(&pki, addr, Some(&mine), "/me", Some(&bound)).await.unwrap();
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(answer.body.contains(r#""subject":"alice""#));
+        // Now cached: another certificate, or none, still fails.
+        assert_eq!(status(&pki, addr, Some(&other), "/me", &bound).await, 401);
+        assert_eq!(status(&pki, addr, None, "/me", &bound).await, 401);
+        assert_eq!(status(&pki, addr, Some(&mine), "/me", &bound).await, 200);
+        assert_eq!(status(&pki, addr, Some(&mine), "/bound-only", &bound).await, 200);
+    }
+
+    #[tokio::test]
+    async fn a_route_can_require_bound_tokens() {
+        let pki = Pki::new();
+        let addr = start_with_jwt(&pki).await;
+        let mine = pki.client(spiffe(API));
+        let unbound = token(None);
+        assert_eq!(status(&pki, addr, Some(&mine), "/me", &unbound).await, 200);
+        assert_eq!(status(&pki, addr, Some(&mine), "/bound-only", &unbound).await, 401);
+        // A certificate alone is not a token.
+        assert_eq!(fetch(&pki, addr, Some(&mine), "/bound-only").await.status, 401);
+    }
+}

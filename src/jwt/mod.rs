@@ -42,6 +42,7 @@
 //! ```
 
 pub(crate) mod claims;
+mod binding;
 mod crypto;
 mod der;
 mod ed25519;
@@ -54,6 +55,7 @@ mod revocation;
 mod scheme;
 pub(crate) mod token;
 
+pub use binding::CertificateBound;
 pub use crypto::{install_default, RING_PROVIDER};
 #[cfg(feature = "jwks-http")]
 pub use http::HttpFetcher;

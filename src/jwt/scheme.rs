@@ -463,8 +463,10 @@ impl Scheme for JwtScheme {
         Challenge::new("Bearer")
     }
 
-    fn verify(&self, credential: &Credential, _: &VerifyContext<'_>) -> Verification {
-        self.inner.verify_now(credential.value())
+    fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
+        // RFC 8705: a certificate-bound token, cached or not, only over a
+        // connection with its certificate.
+        super::binding::enforce(self.inner.verify_now(credential.value()), ctx.parts())
     }
 }
 

@@ -4,6 +4,10 @@
 #![cfg(feature = "mtls")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "../examples/support/greeter.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod greeter;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -27,6 +31,8 @@ const ADMIN: &str = "spiffe://prod.example/ns/ops/sa/admin";
 struct ClientCert {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    cert_pem: String,
+    key_pem: String,
 }
 
 struct Pki {
@@ -74,6 +80,8 @@ fn issue(ca: &Issuer<'_, KeyPair>, edit: impl FnOnce(&mut CertificateParams)) ->
     ClientCert {
         chain: vec![cert.der().clone()],
         key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
     }
 }
 
@@ -447,5 +455,80 @@ mod bound_tokens {
         assert_eq!(status(&pki, addr, Some(&mine), "/bound-only", &unbound).await, 401);
         // A certificate alone is not a token.
         assert_eq!(fetch(&pki, addr, Some(&mine), "/bound-only").await.status, 401);
+    }
+}
+
+/// tonic with its own TLS (`tls_config`): the chain it verified reaches the
+/// scheme with no user code, and per-method workload rules apply.
+#[cfg(feature = "tonic")]
+mod tonic_mtls {
+    use super::*;
+    use authgate::authorize::GrpcMethods;
+    use greeter::{call_method, GreeterServer, SAY_GOODBYE, SAY_HELLO};
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, Server, ServerTlsConfig};
+    use tonic::Code;
+
+    async fn serve(pki: &Pki) -> SocketAddr {
+        let auth = AuthLayer::builder().scheme(spiffe_scheme()).build().unwrap();
+        let rules = GrpcMethods::new()
+            .method(SAY_GOODBYE, Workloads::new().id(ADMIN).unwrap())
+            .otherwise(Workloads::new().trust_domain(TRUST_DOMAIN).unwrap());
+        let tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&pki.server_cert, &pki.server_key))
+            .client_ca_root(Certificate::from_pem(pki.ca.pem()))
+            .client_auth_optional(true);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::builder()
+            .tls_config(tls)
+            .unwrap()
+            .layer(tower::ServiceBuilder::new().layer(auth.clone()).layer(auth.with_authorizer(rules)))
+            .add_service(GreeterServer)
+            .serve_with_incoming(tokio_stream_from(listener));
+        tokio::spawn(server);
+        addr
+    }
+
+    fn tokio_stream_from(
+        listener: tokio::net::TcpListener,
+    ) -> tonic::transport::server::TcpIncoming {
+        tonic::transport::server::TcpIncoming::from(listener)
+    }
+
+    async fn channel(pki: &Pki, addr: SocketAddr, client: Option<&ClientCert>) -> Channel {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(pki.ca.pem()))
+            .domain_name("localhost");
+        if let Some(client) = client {
+            tls = tls.identity(Identity::from_pem(&client.cert_pem, &client.key_pem));
+        }
+        Channel::from_shared(format!("https://{addr}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn tonic_over_mtls_with_per_method_spiffe_rules() {
+        let pki = Pki::new();
+        let addr = serve(&pki).await;
+        let api = pki.client(spiffe(API));
+        let admin = pki.client(spiffe(ADMIN));
+
+        let as_api = channel(&pki, addr, Some(&api)).await;
+        let reply = call_method(&as_api, SAY_HELLO, &[]).await.unwrap();
+        assert_eq!(reply.subject, API);
+        let status = call_method(&as_api, SAY_GOODBYE, &[]).await.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
+        let as_admin = channel(&pki, addr, Some(&admin)).await;
+        assert_eq!(call_method(&as_admin, SAY_GOODBYE, &[]).await.unwrap().subject, ADMIN);
+
+        let anonymous = channel(&pki, addr, None).await;
+        let status = call_method(&anonymous, SAY_HELLO, &[]).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     }
 }

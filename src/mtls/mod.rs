@@ -11,6 +11,9 @@
 //! - **axum / hyper:** [`server_config`] builds a rustls `ServerConfig`
 //!   from PEM files, and [`serve`] runs an accept loop that puts each
 //!   connection's chain on every request it carries.
+//! - **tonic** (`tonic` feature): `Server::builder().tls_config(..)` with
+//!   a client CA root is all it takes; the chain tonic verified is read
+//!   from its `TlsConnectInfo`.
 //! - **Anything else** that terminates TLS in-process: insert
 //!   [`PeerCertificates`] yourself, only for chains your TLS stack
 //!   verified.
@@ -71,15 +74,66 @@ pub use self::scheme::{
 pub use self::serve::{serve, server_config, ClientAuth};
 pub use self::spiffe::{SpiffeId, SpiffeIdError, MAX_SPIFFE_ID_LEN};
 
-/// The verified client chain of the request's connection, if any.
+/// The verified client chain of the request's connection, if any: our own
+/// extension, or (with the `tonic` feature) tonic's `TlsConnectInfo`.
 pub(crate) fn peer_certificates(parts: &http::request::Parts) -> Option<PeerCertificates> {
-    parts.extensions.get::<PeerCertificates>().cloned()
+    if let Some(peer) = parts.extensions.get::<PeerCertificates>() {
+        return Some(peer.clone());
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(peer) = tonic_peer::from_tonic(parts) {
+        return Some(peer);
+    }
+    None
 }
 
 /// Whether the request's connection presented a client certificate.
 pub(crate) fn has_peer_certificate(parts: &http::request::Parts) -> bool {
-    parts
-        .extensions
-        .get::<PeerCertificates>()
-        .is_some_and(|p| p.leaf().is_some())
+    peer_certificates(parts).is_some_and(|p| p.leaf().is_some())
+}
+
+#[cfg(feature = "tonic")]
+mod tonic_peer {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use rustls::pki_types::CertificateDer;
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+    use super::PeerCertificates;
+
+    type Chain = Arc<Vec<CertificateDer<'static>>>;
+
+    thread_local! {
+        /// The last connection's chain seen on this thread, and its parsed
+        /// form: tonic hands the same `Arc` to every request of a
+        /// connection, so the leaf is parsed about once per connection.
+        /// Holding the `Arc` keeps its address from being reused.
+        static LAST: RefCell<Option<(Chain, PeerCertificates)>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn from_tonic(parts: &http::request::Parts) -> Option<PeerCertificates> {
+        let info = parts
+            .extensions
+            .get::<TlsConnectInfo<TcpConnectInfo>>()?;
+        let chain = info.peer_certs().filter(|c| !c.is_empty())?;
+        let hit = LAST
+            .try_with(|last| {
+                let last = last.try_borrow().ok()?;
+                let (seen, peer) = last.as_ref()?;
+                Arc::ptr_eq(seen, &chain).then(|| peer.clone())
+            })
+            .ok()
+            .flatten();
+        if hit.is_some() {
+            return hit;
+        }
+        let peer = PeerCertificates::from_rustls(Some(chain.as_slice()))?;
+        let _ = LAST.try_with(|last| {
+            if let Ok(mut last) = last.try_borrow_mut() {
+                *last = Some((Arc::clone(&chain), peer.clone()));
+            }
+        });
+        Some(peer)
+    }
 }

@@ -125,6 +125,19 @@ impl Serialize for Scopes {
 /// A verified identity: who is calling, through which scheme, with which
 /// scopes.
 ///
+/// In an axum handler, take it as an argument: `principal: Principal`
+/// (`Option<Principal>` on anonymous paths, [`Claims<T>`](crate::Claims)
+/// for the claims as your type). That needs the `axum` feature, on by
+/// default:
+///
+/// ```toml
+/// authgate = { version = "0.1", features = ["axum"] }
+/// ```
+///
+/// Without it the handler fails to compile with ``the trait `Handler<_, _>`
+/// is not implemented``; `#[axum::debug_handler]` on the handler makes the
+/// compiler name the argument instead.
+///
 /// # Example
 ///
 /// ```

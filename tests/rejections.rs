@@ -359,3 +359,33 @@ fn problem_details_is_still_the_default_and_a_rejection_response() {
     takes(authgate::ProblemDetails);
     takes(naive_json_response);
 }
+
+#[test]
+fn a_grpc_method_rule_that_never_matches_is_logged() {
+    use authgate::{Authorizer, Scopes};
+    let (logs, _guard) = support::capture_logs(tracing::Level::WARN);
+    // A malformed path is reported when the rule is made...
+    let rules = GrpcMethods::new()
+        .method("pkg.Greeter/SayHello", RequireScopes::all(["read"]))
+        .method_in("pkg.Greeter", "SayHelo", RequireScopes::all(["read"]));
+    assert!(
+        logs.text().contains("not a gRPC method path"),
+        "{}",
+        logs.text()
+    );
+    // ...and a call to a method of a known service without a rule (a typo
+    // in `SayHelo`) is denied and reported once, with the rules that exist.
+    let principal =
+        Principal::new("u", authgate::api_key::SCHEME_NAME).with_scopes(Scopes::parse("read"));
+    let call = http::Request::post(SAY_HELLO)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    for _ in 0..3 {
+        assert!(rules.authorize(&principal, &call).is_err());
+    }
+    let text = logs.text();
+    assert_eq!(text.matches("no rule for this method").count(), 1, "{text}");
+    assert!(text.contains("/pkg.Greeter/SayHelo"), "{text}");
+}

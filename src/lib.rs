@@ -57,8 +57,10 @@
 //! 3. **Authorize** ([`authorize`]): optional, per layer or per route:
 //!    scopes, claims, policies.
 //! 4. **Respond** ([`response`]): one mapping from error kind to HTTP
-//!    status, `WWW-Authenticate` challenge and `grpc-status`, replaceable
-//!    with your own [`RejectionResponse`].
+//!    status, `WWW-Authenticate` challenge and `grpc-status`. Bring your own
+//!    error body with [`rejection_body`](AuthLayerBuilder::rejection_body)
+//!    (status, challenges and gRPC answers stay), or the whole response
+//!    with a [`RejectionResponse`].
 //!
 //! The verified [`Principal`] reaches handlers in the request extensions
 //! (`Extension<Principal>` in axum, or `Principal` itself with the `axum`

@@ -13,7 +13,9 @@ use crate::error::ConfigError;
 use crate::request_body::{
     BodyMode, Buffered, ModeName, Untouched, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT,
 };
-use crate::response::{ProblemDetails, RejectionResponse};
+use crate::response::{
+    BodyOnly, ProblemDetails, Rejection, RejectionBody, RejectionResponse, Responders,
+};
 use crate::scheme::{Challenge, Scheme};
 use crate::service::Auth;
 
@@ -223,6 +225,7 @@ pub struct AuthLayerBuilder<M = Untouched> {
     anonymous: AnonymousPaths,
     authorizer: Option<Arc<dyn Authorizer>>,
     rejection: Arc<dyn RejectionResponse>,
+    grpc_rejection: Arc<dyn RejectionResponse>,
     retry_after: Duration,
     body_limit: usize,
     body_timeout: Duration,
@@ -237,6 +240,7 @@ impl Default for AuthLayerBuilder {
             anonymous: AnonymousPaths::default(),
             authorizer: None,
             rejection: Arc::new(ProblemDetails),
+            grpc_rejection: Arc::new(ProblemDetails),
             retry_after: Duration::from_secs(5),
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -273,6 +277,7 @@ impl AuthLayerBuilder<Untouched> {
             anonymous: self.anonymous,
             authorizer: self.authorizer,
             rejection: self.rejection,
+            grpc_rejection: self.grpc_rejection,
             retry_after: self.retry_after,
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
@@ -395,9 +400,49 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
         self.authorize(RequireScopes::all(scopes))
     }
 
-    /// Replaces how rejections are answered. Defaults to [`ProblemDetails`].
+    /// Replaces the body of every HTTP rejection, keeping its status, its
+    /// `WWW-Authenticate` challenges and `Retry-After`: the safe way to use
+    /// your own error format. gRPC calls keep the `grpc-status` answer.
+    /// Replaces any earlier [`rejection_response`](Self::rejection_response).
+    /// Defaults to RFC 9457 problem details.
+    ///
+    /// ```
+    /// use authgate::response::RejectionBody;
+    /// # use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+    /// let layer = authgate::AuthLayer::builder()
+    ///     .scheme(ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live").unwrap())
+    ///     .rejection_body(|rejection: &authgate::Rejection<'_>| {
+    ///         RejectionBody::json(serde_json::json!({ "error": rejection.error().kind().reason() }))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn rejection_body<F>(self, body: F) -> Self
+    where
+        F: Fn(&Rejection<'_>) -> RejectionBody + Send + Sync + 'static,
+    {
+        self.rejection_response(BodyOnly(body))
+    }
+
+    /// Replaces how HTTP rejections are answered, status and headers
+    /// included: your response must carry the challenges and `Retry-After`
+    /// itself ([`Rejection::respond_with`] does). gRPC calls are not
+    /// affected (see [`grpc_rejection_response`](Self::grpc_rejection_response)).
+    /// Defaults to [`ProblemDetails`].
     pub fn rejection_response(mut self, rejection: impl RejectionResponse) -> Self {
         self.rejection = Arc::new(rejection);
+        self
+    }
+
+    /// Replaces how gRPC calls (`content-type: application/grpc*`) are
+    /// rejected. Your response must be a valid gRPC answer (HTTP 200 with
+    /// `grpc-status`, no body, as [`ProblemDetails`] sends): a tonic client
+    /// reads any body as a message frame and reports `Internal: protocol
+    /// error` instead of your status. Defaults to [`ProblemDetails`]'s
+    /// trailers-only answer.
+    pub fn grpc_rejection_response(mut self, rejection: impl RejectionResponse) -> Self {
+        self.grpc_rejection = Arc::new(rejection);
         self
     }
 
@@ -460,7 +505,10 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
                 }),
                 anonymous: self.anonymous,
                 authorizer: self.authorizer,
-                rejection: self.rejection,
+                rejection: Arc::new(Responders {
+                    http: self.rejection,
+                    grpc: self.grpc_rejection,
+                }),
                 retry_after: self.retry_after,
                 body_limit: self.body_limit,
                 body_timeout: self.body_timeout,

@@ -62,12 +62,14 @@ async fn me(Extension(principal): Extension<Principal>) -> Json<serde_json::Valu
 }
 
 async fn token(Extension(principal): Extension<Principal>) -> Json<serde_json::Value> {
-    let mut body = describe(&principal);
     let bound = principal
         .claim("cnf")
         .and_then(|cnf| cnf.get("x5t#S256"))
         .is_some();
-    body["bound"] = json!(bound);
+    let mut body = describe(&principal);
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("bound".into(), json!(bound));
+    }
     Json(body)
 }
 
@@ -75,7 +77,11 @@ async fn token(Extension(principal): Extension<Principal>) -> Json<serde_json::V
 /// (bound ones checked against the connection's certificate).
 fn api(trust_domain: &str, admin_id: &str, jwt: Option<JwtScheme>) -> Result<Router, BoxError> {
     let certs = AuthLayer::builder()
-        .scheme(ClientCertScheme::builder().trust_domain(trust_domain).build()?)
+        .scheme(
+            ClientCertScheme::builder()
+                .trust_domain(trust_domain)
+                .build()?,
+        )
         .build()?;
     let admin = Workloads::new().id(admin_id)?;
     let mut app = Router::new()
@@ -116,7 +122,11 @@ async fn serve_configured(bind: &str) -> Result<(), BoxError> {
         ),
         _ => None,
     };
-    let app = api(&env("AUTHGATE_TRUST_DOMAIN")?, &env("AUTHGATE_ADMIN_ID")?, jwt)?;
+    let app = api(
+        &env("AUTHGATE_TRUST_DOMAIN")?,
+        &env("AUTHGATE_ADMIN_ID")?,
+        jwt,
+    )?;
     let tls = mtls::server_config(
         &std::fs::read(env("AUTHGATE_TLS_CERT")?)?,
         &std::fs::read(env("AUTHGATE_TLS_KEY")?)?,
@@ -156,10 +166,11 @@ async fn call(
 ) -> Result<(u16, String), BoxError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca_der.clone())?;
-    let builder =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots);
     let config = match client {
         Some(c) => builder.with_client_auth_cert(c.chain.clone(), c.key.clone_key())?,
         None => builder.with_no_client_auth(),
@@ -175,7 +186,9 @@ async fn call(
     if let Some(token) = bearer {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let response = sender.send_request(request.body(Empty::<bytes::Bytes>::new())?).await?;
+    let response = sender
+        .send_request(request.body(Empty::<bytes::Bytes>::new())?)
+        .await?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, String::from_utf8_lossy(&body).trim().to_owned()))
@@ -191,8 +204,8 @@ async fn demo() -> Result<(), BoxError> {
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate()?)?;
     let server_key = rcgen::KeyPair::generate()?;
-    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])?
-        .signed_by(&server_key, &ca)?;
+    let server_cert =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.signed_by(&server_key, &ca)?;
     let api_client = issue(&ca, API_ID)?;
     let admin_client = issue(&ca, ADMIN_ID)?;
 
@@ -207,7 +220,8 @@ async fn demo() -> Result<(), BoxError> {
         .build()?;
     let thumbprint = {
         use base64::Engine as _;
-        let digest = ring::digest::digest(&ring::digest::SHA256, admin_client.chain[0].as_ref());
+        let leaf = admin_client.chain.first().ok_or("no leaf")?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, leaf.as_ref());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
     };
     let bound_to_admin = jsonwebtoken::encode(
@@ -227,21 +241,60 @@ async fn demo() -> Result<(), BoxError> {
     )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(mtls::serve(listener, tls, api(DOMAIN, ADMIN_ID, Some(jwt))?));
+    tokio::spawn(mtls::serve(
+        listener,
+        tls,
+        api(DOMAIN, ADMIN_ID, Some(jwt))?,
+    ));
 
     let ca_der = ca.der().clone();
-    let checks: [(&str, Option<&Client>, &str, Option<&str>, u16); 6] = [
-        ("payments workload, /me", Some(&api_client), "/me", None, 200),
-        ("admin workload, /admin", Some(&admin_client), "/admin", None, 200),
-        ("payments workload, /admin", Some(&api_client), "/admin", None, 403),
+    type Check<'a> = (&'a str, Option<&'a Client>, &'a str, Option<&'a str>, u16);
+    let checks: [Check<'_>; 6] = [
+        (
+            "payments workload, /me",
+            Some(&api_client),
+            "/me",
+            None,
+            200,
+        ),
+        (
+            "admin workload, /admin",
+            Some(&admin_client),
+            "/admin",
+            None,
+            200,
+        ),
+        (
+            "payments workload, /admin",
+            Some(&api_client),
+            "/admin",
+            None,
+            403,
+        ),
         ("no certificate, /me", None, "/me", None, 401),
-        ("token bound to the admin cert, over the admin cert", Some(&admin_client), "/token", Some(&bound_to_admin), 200),
-        ("token bound to the admin cert, over another cert", Some(&api_client), "/token", Some(&bound_to_admin), 401),
+        (
+            "token bound to the admin cert, over the admin cert",
+            Some(&admin_client),
+            "/token",
+            Some(&bound_to_admin),
+            200,
+        ),
+        (
+            "token bound to the admin cert, over another cert",
+            Some(&api_client),
+            "/token",
+            Some(&bound_to_admin),
+            401,
+        ),
     ];
     let mut failed = 0;
     for (what, client, path, bearer, expected) in checks {
         let (status, body) = call(&ca_der, addr, client, path, bearer).await?;
-        let verdict = if status == expected { "ok" } else { "UNEXPECTED" };
+        let verdict = if status == expected {
+            "ok"
+        } else {
+            "UNEXPECTED"
+        };
         println!("{what}: {status} ({verdict}) {body}");
         if status != expected {
             failed += 1;

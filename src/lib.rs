@@ -502,9 +502,9 @@ mod integration;
 mod invalidation;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+mod layer;
 #[cfg(feature = "mtls")]
 pub mod mtls;
-mod layer;
 mod principal;
 pub mod request_body;
 pub mod response;

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 #[path = "../examples/support/greeter.rs"]
-#[allow(dead_code, unreachable_pub)]
 mod greeter;
 
 use std::net::SocketAddr;
@@ -272,7 +271,8 @@ async fn every_svid_rule_is_enforced() {
         (
             "a non-spiffe URI",
             pki.client(|p| {
-                p.subject_alt_names = vec![SanType::URI("https://prod.example/x".try_into().unwrap())];
+                p.subject_alt_names =
+                    vec![SanType::URI("https://prod.example/x".try_into().unwrap())];
             }),
         ),
         (
@@ -280,7 +280,10 @@ async fn every_svid_rule_is_enforced() {
             pki.client(|p| {
                 p.subject_alt_names = vec![SanType::URI(ADMIN.try_into().unwrap())];
                 p.is_ca = IsCa::ExplicitNoCa;
-                p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
+                p.key_usages = vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::KeyCertSign,
+                ];
             }),
         ),
     ];
@@ -294,7 +297,10 @@ async fn every_svid_rule_is_enforced() {
             Ok(answer) => {
                 assert_eq!(answer.status, 401, "{case}: {answer:?}");
                 let challenge = answer.challenge.unwrap_or_default();
-                assert!(challenge.contains(r#"error="invalid_token""#), "{case}: {challenge}");
+                assert!(
+                    challenge.contains(r#"error="invalid_token""#),
+                    "{case}: {challenge}"
+                );
             }
         }
     }
@@ -369,8 +375,10 @@ mod bound_tokens {
 
     fn thumbprint(client: &ClientCert) -> String {
         use base64::Engine as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(ring::digest::digest(&ring::digest::SHA256, client.chain[0].as_ref()))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            client.chain[0].as_ref(),
+        ))
     }
 
     fn token(cnf: Option<&str>) -> String {
@@ -422,8 +430,17 @@ mod bound_tokens {
         addr
     }
 
-    async fn status(pki: &Pki, addr: SocketAddr, client: Option<&ClientCert>, path: &str, token: &str) -> u16 {
-        get_with(pki, addr, client, path, Some(token)).await.unwrap().status
+    async fn status(
+        pki: &Pki,
+        addr: SocketAddr,
+        client: Option<&ClientCert>,
+        path: &str,
+        token: &str,
+    ) -> u16 {
+        get_with(pki, addr, client, path, Some(token))
+            .await
+            .unwrap()
+            .status
     }
 
     #[tokio::test]
@@ -435,14 +452,19 @@ mod bound_tokens {
         let bound = token(Some(&thumbprint(&mine)));
         // The token authenticates (the subject is the token's), the
         // certificate binds.
-        let answer = get_with(&pki, addr, Some(&mine), "/me", Some(&bound)).await.unwrap();
+        let answer = get_with(&pki, addr, Some(&mine), "/me", Some(&bound))
+            .await
+            .unwrap();
         assert_eq!(answer.status, 200, "{answer:?}");
         assert!(answer.body.contains(r#""subject":"alice""#));
         // Now cached: another certificate, or none, still fails.
         assert_eq!(status(&pki, addr, Some(&other), "/me", &bound).await, 401);
         assert_eq!(status(&pki, addr, None, "/me", &bound).await, 401);
         assert_eq!(status(&pki, addr, Some(&mine), "/me", &bound).await, 200);
-        assert_eq!(status(&pki, addr, Some(&mine), "/bound-only", &bound).await, 200);
+        assert_eq!(
+            status(&pki, addr, Some(&mine), "/bound-only", &bound).await,
+            200
+        );
     }
 
     #[tokio::test]
@@ -452,9 +474,15 @@ mod bound_tokens {
         let mine = pki.client(spiffe(API));
         let unbound = token(None);
         assert_eq!(status(&pki, addr, Some(&mine), "/me", &unbound).await, 200);
-        assert_eq!(status(&pki, addr, Some(&mine), "/bound-only", &unbound).await, 401);
+        assert_eq!(
+            status(&pki, addr, Some(&mine), "/bound-only", &unbound).await,
+            401
+        );
         // A certificate alone is not a token.
-        assert_eq!(fetch(&pki, addr, Some(&mine), "/bound-only").await.status, 401);
+        assert_eq!(
+            fetch(&pki, addr, Some(&mine), "/bound-only").await.status,
+            401
+        );
     }
 }
 
@@ -465,11 +493,16 @@ mod tonic_mtls {
     use super::*;
     use authgate::authorize::GrpcMethods;
     use greeter::{call_method, GreeterServer, SAY_GOODBYE, SAY_HELLO};
-    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, Server, ServerTlsConfig};
+    use tonic::transport::{
+        Certificate, Channel, ClientTlsConfig, Identity, Server, ServerTlsConfig,
+    };
     use tonic::Code;
 
     async fn serve(pki: &Pki) -> SocketAddr {
-        let auth = AuthLayer::builder().scheme(spiffe_scheme()).build().unwrap();
+        let auth = AuthLayer::builder()
+            .scheme(spiffe_scheme())
+            .build()
+            .unwrap();
         let rules = GrpcMethods::new()
             .method(SAY_GOODBYE, Workloads::new().id(ADMIN).unwrap())
             .otherwise(Workloads::new().trust_domain(TRUST_DOMAIN).unwrap());
@@ -482,7 +515,11 @@ mod tonic_mtls {
         let server = Server::builder()
             .tls_config(tls)
             .unwrap()
-            .layer(tower::ServiceBuilder::new().layer(auth.clone()).layer(auth.with_authorizer(rules)))
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(auth.clone())
+                    .layer(auth.with_authorizer(rules)),
+            )
             .add_service(GreeterServer)
             .serve_with_incoming(tokio_stream_from(listener));
         tokio::spawn(server);
@@ -525,7 +562,13 @@ mod tonic_mtls {
         assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
 
         let as_admin = channel(&pki, addr, Some(&admin)).await;
-        assert_eq!(call_method(&as_admin, SAY_GOODBYE, &[]).await.unwrap().subject, ADMIN);
+        assert_eq!(
+            call_method(&as_admin, SAY_GOODBYE, &[])
+                .await
+                .unwrap()
+                .subject,
+            ADMIN
+        );
 
         let anonymous = channel(&pki, addr, None).await;
         let status = call_method(&anonymous, SAY_HELLO, &[]).await.unwrap_err();

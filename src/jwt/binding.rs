@@ -33,11 +33,7 @@ fn presented_thumbprint(parts: &Parts) -> Option<String> {
 
 /// The token's `cnf.x5t#S256`, if it is certificate-bound.
 pub(crate) fn bound_thumbprint(principal: &Principal) -> Option<&str> {
-    principal
-        .claim("cnf")?
-        .as_object()?
-        .get(X5T_S256)?
-        .as_str()
+    principal.claim("cnf")?.as_object()?.get(X5T_S256)?.as_str()
 }
 
 fn unbound(description: &'static str) -> AuthError {
@@ -62,9 +58,7 @@ fn check(principal: Principal, presented: Option<&str>) -> Result<Principal, Aut
         )),
         // Thumbprints are public: no secret is compared here.
         Some(presented) if presented == bound => Ok(principal),
-        Some(_) => Err(unbound(
-            "the token is bound to another client certificate",
-        )),
+        Some(_) => Err(unbound("the token is bound to another client certificate")),
     }
 }
 

@@ -41,8 +41,8 @@
 //! # Ok::<(), authgate::ConfigError>(())
 //! ```
 
-pub(crate) mod claims;
 mod binding;
+pub(crate) mod claims;
 mod crypto;
 mod der;
 mod ed25519;

@@ -130,12 +130,7 @@ impl Workloads {
             return Err(invalid());
         };
         let id = SpiffeId::parse(base).map_err(|_| invalid())?;
-        let prefix = id
-            .path()
-            .split('/')
-            .skip(1)
-            .map(str::to_owned)
-            .collect();
+        let prefix = id.path().split('/').skip(1).map(str::to_owned).collect();
         self.rules.push(Rule::Pattern {
             trust_domain: id.trust_domain().to_owned(),
             prefix,

@@ -113,9 +113,7 @@ mod tonic_peer {
     }
 
     pub(super) fn from_tonic(parts: &http::request::Parts) -> Option<PeerCertificates> {
-        let info = parts
-            .extensions
-            .get::<TlsConnectInfo<TcpConnectInfo>>()?;
+        let info = parts.extensions.get::<TlsConnectInfo<TcpConnectInfo>>()?;
         let chain = info.peer_certs().filter(|c| !c.is_empty())?;
         let hit = LAST
             .try_with(|last| {

@@ -56,7 +56,9 @@ impl PeerCertificates {
     #[must_use]
     pub fn from_rustls(chain: Option<&[rustls::pki_types::CertificateDer<'_>]>) -> Option<Self> {
         let chain = chain.filter(|c| !c.is_empty())?;
-        Some(Self::new(chain.iter().map(|c| c.as_ref().to_vec()).collect()))
+        Some(Self::new(
+            chain.iter().map(|c| c.as_ref().to_vec()).collect(),
+        ))
     }
 
     /// The chain, leaf first, in DER.

@@ -186,5 +186,7 @@ fn is_transient(error: &std::io::Error) -> bool {
     matches!(
         error.kind(),
         ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) || error.raw_os_error().is_some_and(|code| code == 24 || code == 23)
+    ) || error
+        .raw_os_error()
+        .is_some_and(|code| code == 24 || code == 23)
 }

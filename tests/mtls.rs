@@ -575,3 +575,133 @@ mod tonic_mtls {
         assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     }
 }
+
+/// Certificates forwarded by a TLS-terminating proxy (RFC 9440 and Envoy's
+/// XFCC): believed only from trusted peers, removed from anyone else.
+mod forwarded {
+    use super::*;
+    use authgate::mtls::ForwardedClientCerts;
+
+    async fn start(forwarded: ForwardedClientCerts) -> SocketAddr {
+        let auth = AuthLayer::builder()
+            .scheme(spiffe_scheme())
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route(
+                "/me",
+                get(
+                    |principal: Extension<Principal>, headers: http::HeaderMap| async move {
+                        let leaked = headers.contains_key("client-cert")
+                            || headers.contains_key("x-forwarded-client-cert");
+                        format!("{} leaked={leaked}", principal.subject())
+                    },
+                ),
+            )
+            .layer(auth)
+            .layer(forwarded);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        });
+        addr
+    }
+
+    fn rfc9440(client: &ClientCert) -> String {
+        use base64::Engine as _;
+        format!(
+            ":{}:",
+            base64::engine::general_purpose::STANDARD.encode(client.chain[0].as_ref())
+        )
+    }
+
+    fn xfcc(client: &ClientCert) -> String {
+        let encoded: String = client
+            .cert_pem
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!(
+            r#"By=spiffe://prod.example/ns/edge/sa/envoy;Hash=abc;Cert="{encoded}";Subject="/CN=client";URI={API}"#
+        )
+    }
+
+    async fn send(addr: SocketAddr, header: (&str, &str)) -> (u16, String) {
+        let response = reqwest::Client::new()
+            .get(format!("http://{addr}/me"))
+            .header(header.0, header.1)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn rfc9440_from_a_trusted_proxy_authenticates() {
+        let pki = Pki::new();
+        let client = pki.client(spiffe(API));
+        let trusted =
+            start(ForwardedClientCerts::rfc9440().trusted_peers(["127.0.0.1".parse().unwrap()]))
+                .await;
+        let (status, body) = send(trusted, ("client-cert", &rfc9440(&client))).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, format!("{API} leaked=false").as_str())
+        );
+        // Malformed from the trusted proxy: ignored, so no credential.
+        let (status, _) = send(trusted, ("client-cert", "not-a-byte-sequence")).await;
+        assert_eq!(status, 401);
+    }
+
+    #[tokio::test]
+    async fn a_forged_header_from_an_untrusted_peer_is_never_believed() {
+        let pki = Pki::new();
+        let client = pki.client(spiffe(ADMIN));
+        let elsewhere =
+            start(ForwardedClientCerts::rfc9440().trusted_peers(["10.9.9.9".parse().unwrap()]))
+                .await;
+        let (status, _) = send(elsewhere, ("client-cert", &rfc9440(&client))).await;
+        assert_eq!(status, 401);
+        let nobody = start(ForwardedClientCerts::xfcc()).await;
+        let (status, _) = send(nobody, ("x-forwarded-client-cert", &xfcc(&client))).await;
+        assert_eq!(status, 401);
+    }
+
+    #[tokio::test]
+    async fn xfcc_from_a_trusted_proxy_authenticates_one_element_only() {
+        let pki = Pki::new();
+        let client = pki.client(spiffe(API));
+        let envoy =
+            start(ForwardedClientCerts::xfcc().trusted_peers(["127.0.0.1".parse().unwrap()])).await;
+        let value = xfcc(&client);
+        let (status, body) = send(envoy, ("x-forwarded-client-cert", &value)).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, format!("{API} leaked=false").as_str())
+        );
+        let two_hops = format!("{value},{value}");
+        let (status, _) = send(envoy, ("x-forwarded-client-cert", &two_hops)).await;
+        assert_eq!(status, 401);
+        let (status, _) = send(
+            envoy,
+            (
+                "x-forwarded-client-cert",
+                "By=x;URI=spiffe://prod.example/a",
+            ),
+        )
+        .await;
+        assert_eq!(status, 401, "no Cert= field: nothing to authenticate by");
+    }
+}

@@ -14,6 +14,9 @@
 //! - **tonic** (`tonic` feature): `Server::builder().tls_config(..)` with
 //!   a client CA root is all it takes; the chain tonic verified is read
 //!   from its `TlsConnectInfo`.
+//! - **Behind a TLS-terminating proxy**: [`ForwardedClientCerts`] reads
+//!   RFC 9440 `Client-Cert` or Envoy's `x-forwarded-client-cert` from
+//!   proxies you trust, and removes them from anyone else.
 //! - **Anything else** that terminates TLS in-process: insert
 //!   [`PeerCertificates`] yourself, only for chains your TLS stack
 //!   verified.
@@ -59,6 +62,7 @@
 //! ```
 
 mod authorize;
+mod forwarded;
 mod identity;
 mod peer;
 mod scheme;
@@ -66,6 +70,7 @@ mod serve;
 mod spiffe;
 
 pub use self::authorize::{InvalidWorkloadRule, Workloads};
+pub use self::forwarded::{Forwarded, ForwardedClientCerts, CLIENT_CERT, CLIENT_CERT_CHAIN, XFCC};
 pub use self::identity::{CertificateError, CertificateIdentity};
 pub use self::peer::PeerCertificates;
 pub use self::scheme::{

@@ -430,6 +430,27 @@
 //! # }
 //! ```
 //!
+//! ### Service mesh: mTLS with SPIFFE IDs (`mtls` feature)
+//!
+//! - **Mesh workloads:** a `mtls::ClientCertScheme` with your trust domains
+//!   makes each X.509-SVID a principal named by its SPIFFE ID;
+//!   `mtls::Workloads` authorizes by ID, trust domain or
+//!   `spiffe://td/ns/payments/sa/*` pattern, per route
+//!   ([`with_authorizer`](AuthLayer::with_authorizer)) or per gRPC method
+//!   ([`GrpcMethods`](authorize::GrpcMethods)).
+//! - **Classic mTLS:** `subject_from(SubjectFrom::DnsName)` (or `Email`,
+//!   `CommonName`) for certificates that are not SVIDs.
+//! - **axum / hyper:** `mtls::server_config(cert, key, client_ca,
+//!   ClientAuth::Optional)` and `mtls::serve(listener, config, router)`.
+//! - **tonic** (`tonic` feature): `Server::builder().tls_config(..)` with a
+//!   `client_ca_root`; nothing else.
+//! - **Behind a proxy:** `mtls::ForwardedClientCerts::rfc9440()` or
+//!   `::xfcc()` outside the layer, trusting only the proxy's address.
+//! - **Bound tokens (RFC 8705):** JWTs with `cnf.x5t#S256` work only over
+//!   their certificate; `jwt::CertificateBound` requires them on a route.
+//!
+//! See `examples/mtls.rs` and the README's mTLS section.
+//!
 //! ### One service, everything
 //!
 //! `examples/full_service.rs` is the one to copy: API keys and JWTs on one

@@ -45,7 +45,7 @@ pub enum CredentialLocation {
     /// browser history: only for clients that cannot send headers.
     Query(Cow<'static, str>),
     /// The TLS client certificate of the request's connection, as
-    /// [`PeerCertificates`](crate::mtls::PeerCertificates) in the request
+    /// `mtls::PeerCertificates` in the request
     /// extensions (`mtls` feature). It is the credential only when the
     /// request presents no other: a certificate and a bearer token are not
     /// two credentials, the token authenticates.

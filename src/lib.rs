@@ -332,6 +332,7 @@
 
 #[cfg(feature = "api-key")]
 pub mod api_key;
+pub mod audit;
 pub mod authorize;
 mod body;
 pub mod clock;
@@ -352,6 +353,7 @@ pub mod response;
 mod scheme;
 mod secret;
 mod service;
+mod telemetry;
 pub mod trace;
 
 #[cfg(feature = "fuzzing")]

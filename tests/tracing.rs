@@ -6,7 +6,11 @@
 
 mod support;
 
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
 use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme};
+use authgate::audit::{AuditRecord, ClientAddr};
 use authgate::{fingerprint, AuthLayer, Credential, CredentialLocation, Scopes, SecretString};
 use bytes::Bytes;
 use http::Request;
@@ -127,12 +131,42 @@ async fn every_decision_is_logged_and_no_secret_ever_is() {
     }
 
     let log = capture.text();
-    let events: Vec<&str> = log.lines().filter(|l| l.contains("authgate")).collect();
+    let events: Vec<&str> = log.lines().filter(|l| l.contains(" authgate: ")).collect();
     assert_eq!(
         events.len(),
         expected.len(),
         "one event per decision:\n{log}"
     );
+    // And one audit record per decision, grants included, on its own target.
+    let audits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" authgate::audit: "))
+        .collect();
+    assert_eq!(
+        audits.len(),
+        expected.len(),
+        "one audit record per decision:\n{log}"
+    );
+    assert!(audits.iter().all(|l| l.contains(" INFO ")), "{log}");
+    let granted_audit = audits
+        .iter()
+        .find(|l| l.contains("acct_admin") && l.contains("outcome=\"granted\""))
+        .unwrap();
+    assert!(granted_audit.contains("method=\"GET\""), "{granted_audit}");
+    assert!(granted_audit.contains("route=\"/orders\""), "{granted_audit}");
+    assert!(
+        granted_audit.contains(&format!("credential_id=\"{}\"", key_id(&keys.admin))),
+        "{granted_audit}"
+    );
+    assert!(granted_audit.contains(&format!(
+        "fingerprint=\"{}\"",
+        fingerprint(keys.admin.as_bytes())
+    )));
+    let denied_audit = audits
+        .iter()
+        .find(|l| l.contains("reason=\"revoked\""))
+        .unwrap();
+    assert!(denied_audit.contains("status=401"), "{denied_audit}");
 
     for key in keys.all() {
         assert!(!log.contains(key), "a whole key leaked:\n{log}");
@@ -191,6 +225,84 @@ async fn every_decision_is_logged_and_no_secret_ever_is() {
         .find(|l| l.contains("insufficient_scope"))
         .unwrap();
     assert!(forbidden.contains("subject=\"acct_reader\""));
+}
+
+#[tokio::test]
+async fn audit_records_reach_the_sink_with_the_request_context() {
+    let (store, keys) = fixture();
+    let records = Arc::new(Mutex::new(Vec::<AuditRecord>::new()));
+    let sink = Arc::clone(&records);
+    let layer = AuthLayer::builder()
+        .scheme(
+            ApiKeyScheme::builder(store)
+                .prefix("sk_live")
+                .query_param("api_key")
+                .build()
+                .unwrap(),
+        )
+        .anonymous_path("/health")
+        .audit_sink(move |record: &AuditRecord| sink.lock().unwrap().push(record.clone()))
+        .build()
+        .unwrap();
+    let client: SocketAddr = "192.0.2.7:4711".parse().unwrap();
+    let mut request = Request::post(format!("/orders/7?api_key={}", keys.admin))
+        .header("x-request-id", "req-42")
+        .body(Full::default())
+        .unwrap();
+    request.extensions_mut().insert(ClientAddr(client));
+    assert_eq!(status(&layer, request).await, 200);
+    let forged = Request::get("/orders")
+        .header("x-api-key", &keys.revoked)
+        .header("x-request-id", "a b\tforged=1")
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(status(&layer, forged).await, 401);
+    let health = Request::get("/health").body(Full::default()).unwrap();
+    assert_eq!(status(&layer, health).await, 200);
+
+    let records = records.lock().unwrap().clone();
+    assert_eq!(records.len(), 3);
+    let granted = &records[0];
+    assert_eq!(granted.outcome, "granted");
+    assert_eq!(granted.scheme, Some("api_key"));
+    assert_eq!(granted.reason, None);
+    assert_eq!(granted.subject.as_deref(), Some("acct_admin"));
+    assert_eq!(granted.credential_id.as_deref(), Some(key_id(&keys.admin)));
+    assert_eq!(
+        granted.fingerprint.as_deref(),
+        Some(fingerprint(keys.admin.as_bytes()).as_str())
+    );
+    assert_eq!(granted.method, http::Method::POST);
+    // The path only: the query (which holds the key here) is never kept.
+    assert_eq!(granted.route, "/orders/7");
+    assert_eq!(granted.client, Some(client));
+    assert_eq!(granted.request_id.as_deref(), Some("req-42"));
+
+    let denied = &records[1];
+    assert_eq!(denied.outcome, "denied");
+    assert_eq!(denied.reason, Some("revoked"));
+    assert_eq!(denied.status, Some(401));
+    assert_eq!(denied.credential_id.as_deref(), Some(key_id(&keys.revoked)));
+    assert_eq!(denied.client, None);
+    // A request id that could forge a log line is dropped.
+    assert_eq!(denied.request_id, None);
+
+    let anonymous = &records[2];
+    assert_eq!(anonymous.outcome, "anonymous");
+    assert_eq!(anonymous.scheme, None);
+    assert_eq!(anonymous.fingerprint, None);
+
+    for record in &records {
+        let line = record.to_json().to_string();
+        for key in keys.all() {
+            assert!(!line.contains(key), "a whole key leaked: {line}");
+            assert!(!line.contains(key_secret(key)), "a secret leaked: {line}");
+        }
+    }
+    let json = records[0].to_json();
+    assert_eq!(json["outcome"], "granted");
+    assert_eq!(json["client"], "192.0.2.7:4711");
+    assert_eq!(json["route"], "/orders/7");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use moka::Expiry;
 use super::secrets::{HmacKey, RotatingKey};
 use crate::error::{AuthError, ErrorKind, StoreError};
 use crate::principal::Scopes;
+use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
 
 /// One key id's secrets and the identity they prove.
 ///
@@ -256,6 +257,7 @@ pub(crate) struct CachedStore<S> {
     store: S,
     cache: Cache<Box<str>, Option<Arc<SecretRecord>>>,
     timeout: Duration,
+    metrics: (CacheMetrics, StoreMetrics),
 }
 
 impl<S: SecretStore> CachedStore<S> {
@@ -266,17 +268,19 @@ impl<S: SecretStore> CachedStore<S> {
         unknown_ttl: Duration,
         timeout: Duration,
     ) -> Self {
+        let metrics = (CacheMetrics::new("hmac_secret"), StoreMetrics::new("hmac_secret"));
         let cache = Cache::builder()
             .max_capacity(capacity)
             .expire_after(LookupExpiry {
                 found: found_ttl,
                 unknown: unknown_ttl,
-            })
-            .build();
+            });
+        let cache = metrics.0.watch_future(cache).build();
         Self {
             store,
             cache,
             timeout,
+            metrics,
         }
     }
 
@@ -288,6 +292,7 @@ impl<S: SecretStore> CachedStore<S> {
             .try_get_with(id.into(), self.load(id))
             .await
             .map_err(|e| AuthError::unavailable(e).with_credential_id(id))?;
+        self.metrics.0.entries(self.cache.entry_count());
         record.ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id))
     }
 
@@ -300,7 +305,9 @@ impl<S: SecretStore> CachedStore<S> {
     /// The cached answer for `id`, if the cache holds one: read without
     /// waiting, so that a cache hit needs no boxed future.
     pub(crate) fn cached(&self, id: &str) -> Option<Result<Arc<SecretRecord>, AuthError>> {
-        let answer = crate::scheme::poll_once(self.cache.get(id))??;
+        let answer = crate::scheme::poll_once(self.cache.get(id)).flatten();
+        self.metrics.0.lookup(answer.is_some());
+        let answer = answer?;
         Some(answer.ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id)))
     }
 
@@ -313,12 +320,14 @@ impl<S: SecretStore> CachedStore<S> {
         let found = if tokio::runtime::Handle::try_current().is_ok() {
             tokio::time::timeout(self.timeout, find)
                 .await
+                .inspect_err(|_| self.metrics.1.failed(Failure::Timeout))
                 .map_err(|_| LookupError::Timeout(self.timeout))?
         } else {
             // Outside a Tokio runtime there is no timer to race against.
             find.await
         };
         Ok(found
+            .inspect_err(|_| self.metrics.1.failed(Failure::Error))
             .map_err(LookupError::Store)?
             .filter(|r| r.key_id == id)
             .map(Arc::new))

@@ -245,8 +245,10 @@ async fn every_jwt_decision_moves_exactly_its_series_once_and_the_token_cache_co
         assert_one_decision(&reading, Some("jwt"), outcome, reason, status_label, case);
     }
 
-    // The same token again: a token-cache miss, then hits.
-    let token = signer.sign(&live_claims(ISS));
+    // A token not seen before: a token-cache miss, then hits.
+    let mut fresh = live_claims(ISS);
+    fresh["jti"] = json!("fresh");
+    let token = signer.sign(&fresh);
     assert_eq!(call(&layer, &token).await.status, 200);
     let first = Reading::take(&snapshotter);
     assert_eq!(first.counter("authgate_cache_misses_total{cache=jwt_token}"), 1);
@@ -382,7 +384,7 @@ async fn ten_thousand_distinct_bad_credentials_add_no_series() {
                 let mut claims = live_claims(ISS);
                 claims["sub"] = json!(format!("user-{i}"));
                 claims["jti"] = json!(format!("jti-{i}"));
-                claims["exp"] = json!(jwt_support::now_unix() - 10 - u64::from(i));
+                claims["exp"] = json!(jwt_support::now_unix() - 3600 - u64::from(i));
                 get(Some(("authorization", format!("Bearer {}", signer.sign(&claims)))))
             }
         };

@@ -126,7 +126,8 @@ fn metrics_cost(c: &mut Criterion) {
             .build()
             .unwrap()
             .layer(service_fn(echo));
-        let jwt = jwt_layer(Issuer::new(ISS).key(fixture.key.clone()), 10_000).layer(service_fn(echo));
+        let jwt =
+            jwt_layer(Issuer::new(ISS).key(fixture.key.clone()), 10_000).layer(service_fn(echo));
         (api_key, jwt)
     };
     let without = build();
@@ -136,8 +137,13 @@ fn metrics_cost(c: &mut Criterion) {
     for (label, (api_key, jwt)) in [("no_recorder", &without), ("prometheus", &with)] {
         group.bench_function(format!("api_key_valid_{label}"), |b| {
             let header = Some((&x_api_key, &good_key));
-            b.to_async(&rt)
-                .iter(|| call_once(api_key.clone(), request(&uri, header, &empty), StatusCode::OK))
+            b.to_async(&rt).iter(|| {
+                call_once(
+                    api_key.clone(),
+                    request(&uri, header, &empty),
+                    StatusCode::OK,
+                )
+            })
         });
         group.bench_function(format!("jwt_cached_{}_{label}", fixture.name), |b| {
             let header = Some((&AUTHORIZATION, &bearer));

@@ -27,9 +27,11 @@ async fn orders(Extension(principal): Extension<Principal>) -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Audit records only, not the debug events of target `authgate`.
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_filter(
-            Targets::new().with_target(authgate::audit::TARGET, tracing::Level::INFO),
-        ))
+        .with(
+            tracing_subscriber::fmt::layer().with_filter(
+                Targets::new().with_target(authgate::audit::TARGET, tracing::Level::INFO),
+            ),
+        )
         .init();
 
     // 1. The exporter, with histogram buckets for the decision latency so
@@ -91,7 +93,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 4. Scrape, and show the authgate series that moved.
-    let text = client.get(format!("{base}/metrics")).send().await?.text().await?;
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     println!("\n# authgate series from GET /metrics (zero series left out)");
     for line in text.lines() {
         let moved = !line.ends_with(" 0");

@@ -217,18 +217,21 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
     let (index, credential) = match config.schemes.extractor.extract(parts) {
         Ok(Some(found)) => found,
         Ok(None) if anonymous => {
-            trace::anonymous(&config.schemes.observer, parts, start);
+            config.schemes.observer.anonymous(parts, start);
             return Extracted::Anonymous;
         }
         // A health checker or browser sending credentials of a scheme we do
         // not handle (`Basic`) is still anonymous on an anonymous path.
         Err(error) if anonymous && error.kind() == ErrorKind::UnsupportedScheme => {
-            trace::anonymous(&config.schemes.observer, parts, start);
+            config.schemes.observer.anonymous(parts, start);
             return Extracted::Anonymous;
         }
         Ok(None) => {
             let error = AuthError::new(ErrorKind::Missing);
-            trace::denied(&config.schemes.observer, parts, None, &error, None, None, start);
+            config
+                .schemes
+                .observer
+                .denied(parts, None, &error, None, None, start);
             return Extracted::Rejected(reject(config, parts, &error));
         }
         Err(error) => {
@@ -236,7 +239,10 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
                 .scheme_index()
                 .and_then(|i| config.schemes.list.get(i))
                 .map(|s| s.name());
-            trace::denied(&config.schemes.observer, parts, scheme, &error, None, None, start);
+            config
+                .schemes
+                .observer
+                .denied(parts, scheme, &error, None, None, start);
             return Extracted::Rejected(reject(config, parts, &error));
         }
     };
@@ -280,7 +286,7 @@ fn authorize_again(
     }
     let Some(index) = context.scheme else {
         // The outer layer found no credential on an anonymous path.
-        trace::anonymous(&config.schemes.observer, parts, start);
+        config.schemes.observer.anonymous(parts, start);
         return Some(Extracted::Authenticated);
     };
     let principal = parts.extensions.get::<Principal>()?;
@@ -294,7 +300,7 @@ fn authorize_again(
             let error = error.for_scheme(index);
             let scheme = config.schemes.list.get(index).map(|s| s.name());
             let observer = &config.schemes.observer;
-            trace::denied(observer, parts, scheme, &error, Some(principal), None, start);
+            observer.denied(parts, scheme, &error, Some(principal), None, start);
             Extracted::Rejected(reject(config, parts, &error))
         }
     })
@@ -389,7 +395,7 @@ impl Decision {
             Ok(principal) => {
                 if let Some(name) = scheme_name {
                     let observer = &self.config.schemes.observer;
-                    trace::granted(observer, &parts, name, &principal, &self.credential, self.start);
+                    observer.granted(&parts, name, &principal, &self.credential, self.start);
                 }
                 parts.extensions.insert(principal);
                 parts.extensions.insert(AuthContext {
@@ -411,8 +417,7 @@ impl Decision {
     ) -> Response<Bytes> {
         let error = error.for_scheme(self.index);
         let scheme_name = self.scheme().map(|s| s.name());
-        trace::denied(
-            &self.config.schemes.observer,
+        self.config.schemes.observer.denied(
             parts,
             scheme_name,
             &error,

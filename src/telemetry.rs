@@ -144,7 +144,7 @@ mod on {
 
     use metrics::{Counter, Gauge, Histogram, Unit};
 
-    use super::{kind_index, names, seconds, FetchResult, Failure, KINDS};
+    use super::{kind_index, names, seconds, Failure, FetchResult, KINDS};
     use crate::error::ErrorKind;
 
     const NONE: &str = "none";
@@ -268,7 +268,12 @@ mod on {
             }
         }
 
-        pub(crate) fn denied(&self, scheme: Option<&str>, kind: ErrorKind, elapsed: Option<Duration>) {
+        pub(crate) fn denied(
+            &self,
+            scheme: Option<&str>,
+            kind: ErrorKind,
+            elapsed: Option<Duration>,
+        ) {
             let Some(row) = self.row(scheme) else { return };
             if let Some(counter) = row.denied.get(kind_index(kind)) {
                 counter.increment(1);
@@ -299,10 +304,26 @@ mod on {
 
     impl CacheMetrics {
         pub(crate) fn new(cache: &'static str) -> Self {
-            metrics::describe_counter!(names::CACHE_HITS, Unit::Count, "Cache look-ups answered from the cache");
-            metrics::describe_counter!(names::CACHE_MISSES, Unit::Count, "Cache look-ups that had to verify or ask the store");
-            metrics::describe_counter!(names::CACHE_EVICTIONS, Unit::Count, "Entries dropped for size or age");
-            metrics::describe_gauge!(names::CACHE_ENTRIES, Unit::Count, "Entries held (approximate, updated on misses)");
+            metrics::describe_counter!(
+                names::CACHE_HITS,
+                Unit::Count,
+                "Cache look-ups answered from the cache"
+            );
+            metrics::describe_counter!(
+                names::CACHE_MISSES,
+                Unit::Count,
+                "Cache look-ups that had to verify or ask the store"
+            );
+            metrics::describe_counter!(
+                names::CACHE_EVICTIONS,
+                Unit::Count,
+                "Entries dropped for size or age"
+            );
+            metrics::describe_gauge!(
+                names::CACHE_ENTRIES,
+                Unit::Count,
+                "Entries held (approximate, updated on misses)"
+            );
             Self {
                 hits: metrics::counter!(names::CACHE_HITS, "cache" => cache),
                 misses: metrics::counter!(names::CACHE_MISSES, "cache" => cache),
@@ -400,8 +421,16 @@ mod on {
 
     impl JwksMetrics {
         pub(crate) fn new(source: &str) -> Self {
-            metrics::describe_counter!(names::JWKS_FETCHES, Unit::Count, "JWKS and discovery fetches by result");
-            metrics::describe_gauge!(names::JWKS_KEYS, Unit::Count, "Usable keys held from the last successful fetch");
+            metrics::describe_counter!(
+                names::JWKS_FETCHES,
+                Unit::Count,
+                "JWKS and discovery fetches by result"
+            );
+            metrics::describe_gauge!(
+                names::JWKS_KEYS,
+                Unit::Count,
+                "Usable keys held from the last successful fetch"
+            );
             metrics::describe_gauge!(
                 names::JWKS_LAST_SUCCESS,
                 Unit::Seconds,
@@ -413,9 +442,7 @@ mod on {
                 "Key look-ups answered from a set past its freshness (stale-if-error)"
             );
             let source = source.to_owned();
-            let fetches = |result: &'static str| {
-                metrics::counter!(names::JWKS_FETCHES, "source" => source.clone(), "result" => result)
-            };
+            let fetches = |result: &'static str| metrics::counter!(names::JWKS_FETCHES, "source" => source.clone(), "result" => result);
             Self {
                 success: fetches("success"),
                 error: fetches("error"),
@@ -453,7 +480,7 @@ mod on {
 mod off {
     use std::time::Duration;
 
-    use super::{FetchResult, Failure};
+    use super::{Failure, FetchResult};
     use crate::error::ErrorKind;
 
     #[derive(Debug)]
@@ -563,7 +590,10 @@ mod tests {
             names::JWKS_LAST_SUCCESS,
             names::JWKS_STALE_SERVED,
         ] {
-            assert!(docs.contains(&format!("| `{name}` |")), "{name} is not in the table");
+            assert!(
+                docs.contains(&format!("| `{name}` |")),
+                "{name} is not in the table"
+            );
         }
     }
 
@@ -692,6 +722,9 @@ mod tests {
             .snapshot()
             .into_vec()
             .into_iter()
-            .all(|(_, _, _, v)| matches!(v, DebugValue::Counter(0) | DebugValue::Gauge(_)) || matches!(&v, DebugValue::Histogram(h) if h.is_empty()))
+            .all(|(_, _, _, v)| {
+                matches!(v, DebugValue::Counter(0) | DebugValue::Gauge(_))
+                    || matches!(&v, DebugValue::Histogram(h) if h.is_empty())
+            })
     }
 }

@@ -56,6 +56,36 @@ impl Observer {
     fn sink(&self) -> Option<&dyn AuditSink> {
         self.sink.as_deref()
     }
+
+    /// Reports a grant: see [`granted`].
+    pub(crate) fn granted(
+        &self,
+        parts: &Parts,
+        scheme: &'static str,
+        principal: &Principal,
+        credential: &Credential,
+        start: Stopwatch,
+    ) {
+        granted(self, parts, scheme, principal, credential, start);
+    }
+
+    /// Reports an anonymous pass: see [`anonymous`].
+    pub(crate) fn anonymous(&self, parts: &Parts, start: Stopwatch) {
+        anonymous(self, parts, start);
+    }
+
+    /// Reports a denial: see [`denied`].
+    pub(crate) fn denied(
+        &self,
+        parts: &Parts,
+        scheme: Option<&'static str>,
+        error: &AuthError,
+        principal: Option<&Principal>,
+        credential: Option<&Credential>,
+        start: Stopwatch,
+    ) {
+        denied(self, parts, scheme, error, principal, credential, start);
+    }
 }
 
 impl fmt::Debug for Observer {
@@ -138,7 +168,15 @@ pub(crate) fn denied(
     observer
         .metrics
         .denied(scheme, error.kind(), start.elapsed());
-    report_denial(Some(observer), parts, scheme, error, principal, credential, start);
+    report_denial(
+        Some(observer),
+        parts,
+        scheme,
+        error,
+        principal,
+        credential,
+        start,
+    );
 }
 
 /// A denial by an [`AuthorizeLayer`](crate::AuthorizeLayer) that no

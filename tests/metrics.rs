@@ -10,9 +10,9 @@
     clippy::panic
 )]
 
-mod support;
 #[path = "support/jwt.rs"]
 mod jwt_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -119,12 +119,24 @@ fn assert_one_decision(
     assert_eq!(moved.len(), 1, "{case}: {moved:?}");
     let (series, count) = moved.iter().next().unwrap();
     assert_eq!(*count, 1, "{case}: {series}");
-    assert!(series.contains(&format!("outcome={outcome},")), "{case}: {series}");
-    assert!(series.contains(&format!("reason={reason},")), "{case}: {series}");
-    assert!(series.contains(&format!("status={status}}}")), "{case}: {series}");
+    assert!(
+        series.contains(&format!("outcome={outcome},")),
+        "{case}: {series}"
+    );
+    assert!(
+        series.contains(&format!("reason={reason},")),
+        "{case}: {series}"
+    );
+    assert!(
+        series.contains(&format!("status={status}}}")),
+        "{case}: {series}"
+    );
     let scheme = match scheme {
         Some(scheme) => {
-            assert!(series.contains(&format!("scheme={scheme},")), "{case}: {series}");
+            assert!(
+                series.contains(&format!("scheme={scheme},")),
+                "{case}: {series}"
+            );
             scheme.to_owned()
         }
         None => series
@@ -134,9 +146,8 @@ fn assert_one_decision(
             .unwrap()
             .to_owned(),
     };
-    let duration = format!(
-        "authgate_decision_duration_seconds{{outcome={outcome},scheme={scheme}}}"
-    );
+    let duration =
+        format!("authgate_decision_duration_seconds{{outcome={outcome},scheme={scheme}}}");
     assert_eq!(
         reading.samples.get(&duration),
         Some(&1),
@@ -174,8 +185,26 @@ async fn every_api_key_decision_moves_exactly_its_series_once() {
     typo.push('!');
     let _ = Reading::take(&snapshotter);
 
-    let cases: Vec<(&str, &AuthLayer, Request<Full<Bytes>>, u16, Option<&str>, &str, &str, &str)> = vec![
-        ("missing", &layer, get(None), 401, Some("none"), "denied", "missing", "401"),
+    let cases: Vec<(
+        &str,
+        &AuthLayer,
+        Request<Full<Bytes>>,
+        u16,
+        Option<&str>,
+        &str,
+        &str,
+        &str,
+    )> = vec![
+        (
+            "missing",
+            &layer,
+            get(None),
+            401,
+            Some("none"),
+            "denied",
+            "missing",
+            "401",
+        ),
         (
             "anonymous",
             &layer,
@@ -186,17 +215,116 @@ async fn every_api_key_decision_moves_exactly_its_series_once() {
             "none",
             "none",
         ),
-        ("granted", &layer, get(key(&keys.admin)), 200, Some("api_key"), "granted", "none", "none"),
-        ("malformed", &layer, get(auth(format!("ApiKey {},x", keys.admin))), 400, None, "denied", "malformed", "400"),
-        ("unsupported", &layer, get(auth(format!("Basic {}", keys.admin))), 401, None, "denied", "unsupported_scheme", "401"),
-        ("invalid_format", &layer, get(key(&typo)), 401, Some("api_key"), "denied", "invalid_format", "401"),
-        ("unknown_key", &layer, get(key(&keys.unknown)), 401, Some("api_key"), "denied", "unknown_key", "401"),
-        ("bad_signature", &layer, get(key(&keys.wrong_secret)), 401, Some("api_key"), "denied", "bad_signature", "401"),
-        ("expired", &layer, get(key(&keys.expired)), 401, Some("api_key"), "denied", "expired", "401"),
-        ("revoked", &layer, get(key(&keys.revoked)), 401, Some("api_key"), "denied", "revoked", "401"),
-        ("wrong_environment", &layer, get(key(&keys.test_env)), 401, Some("api_key"), "denied", "wrong_environment", "401"),
-        ("insufficient_scope", &admin_only, get(key(&keys.reader)), 403, Some("api_key"), "denied", "insufficient_scope", "403"),
-        ("unavailable", &failing, get(key(&keys.admin)), 503, Some("api_key"), "denied", "unavailable", "503"),
+        (
+            "granted",
+            &layer,
+            get(key(&keys.admin)),
+            200,
+            Some("api_key"),
+            "granted",
+            "none",
+            "none",
+        ),
+        (
+            "malformed",
+            &layer,
+            get(auth(format!("ApiKey {},x", keys.admin))),
+            400,
+            None,
+            "denied",
+            "malformed",
+            "400",
+        ),
+        (
+            "unsupported",
+            &layer,
+            get(auth(format!("Basic {}", keys.admin))),
+            401,
+            None,
+            "denied",
+            "unsupported_scheme",
+            "401",
+        ),
+        (
+            "invalid_format",
+            &layer,
+            get(key(&typo)),
+            401,
+            Some("api_key"),
+            "denied",
+            "invalid_format",
+            "401",
+        ),
+        (
+            "unknown_key",
+            &layer,
+            get(key(&keys.unknown)),
+            401,
+            Some("api_key"),
+            "denied",
+            "unknown_key",
+            "401",
+        ),
+        (
+            "bad_signature",
+            &layer,
+            get(key(&keys.wrong_secret)),
+            401,
+            Some("api_key"),
+            "denied",
+            "bad_signature",
+            "401",
+        ),
+        (
+            "expired",
+            &layer,
+            get(key(&keys.expired)),
+            401,
+            Some("api_key"),
+            "denied",
+            "expired",
+            "401",
+        ),
+        (
+            "revoked",
+            &layer,
+            get(key(&keys.revoked)),
+            401,
+            Some("api_key"),
+            "denied",
+            "revoked",
+            "401",
+        ),
+        (
+            "wrong_environment",
+            &layer,
+            get(key(&keys.test_env)),
+            401,
+            Some("api_key"),
+            "denied",
+            "wrong_environment",
+            "401",
+        ),
+        (
+            "insufficient_scope",
+            &admin_only,
+            get(key(&keys.reader)),
+            403,
+            Some("api_key"),
+            "denied",
+            "insufficient_scope",
+            "403",
+        ),
+        (
+            "unavailable",
+            &failing,
+            get(key(&keys.admin)),
+            503,
+            Some("api_key"),
+            "denied",
+            "unavailable",
+            "503",
+        ),
     ];
     for (case, layer, request, want, scheme, outcome, reason, status_label) in cases {
         assert_eq!(status(layer, request).await, want, "{case}");
@@ -204,7 +332,8 @@ async fn every_api_key_decision_moves_exactly_its_series_once() {
         assert_one_decision(&reading, scheme, outcome, reason, status_label, case);
         let revocations = reading.counter("authgate_revocation_hits_total{scheme=api_key}");
         assert_eq!(revocations, u64::from(case == "revoked"), "{case}");
-        let store_errors = reading.counter("authgate_store_errors_total{error=error,store=api_key}");
+        let store_errors =
+            reading.counter("authgate_store_errors_total{error=error,store=api_key}");
         assert_eq!(store_errors, u64::from(case == "unavailable"), "{case}");
     }
 }
@@ -233,11 +362,46 @@ async fn every_jwt_decision_moves_exactly_its_series_once_and_the_token_cache_co
     tampered.push(if last == 'A' { 'B' } else { 'A' });
     let cases = [
         ("granted", good.clone(), 200, "granted", "none", "none"),
-        ("expired", signer.sign(&expired), 401, "denied", "expired", "401"),
-        ("not_yet_valid", signer.sign(&early), 401, "denied", "not_yet_valid", "401"),
-        ("bad_signature", tampered, 401, "denied", "bad_signature", "401"),
-        ("untrusted issuer", signer.sign(&live_claims("https://other.test")), 401, "denied", "unknown_key", "401"),
-        ("malformed", "not.a.jwt".to_owned(), 401, "denied", "invalid_format", "401"),
+        (
+            "expired",
+            signer.sign(&expired),
+            401,
+            "denied",
+            "expired",
+            "401",
+        ),
+        (
+            "not_yet_valid",
+            signer.sign(&early),
+            401,
+            "denied",
+            "not_yet_valid",
+            "401",
+        ),
+        (
+            "bad_signature",
+            tampered,
+            401,
+            "denied",
+            "bad_signature",
+            "401",
+        ),
+        (
+            "untrusted issuer",
+            signer.sign(&live_claims("https://other.test")),
+            401,
+            "denied",
+            "unknown_key",
+            "401",
+        ),
+        (
+            "malformed",
+            "not.a.jwt".to_owned(),
+            401,
+            "denied",
+            "invalid_format",
+            "401",
+        ),
     ];
     for (case, token, want, outcome, reason, status_label) in cases {
         assert_eq!(call(&layer, &token).await.status, want, "{case}");
@@ -251,16 +415,30 @@ async fn every_jwt_decision_moves_exactly_its_series_once_and_the_token_cache_co
     let token = signer.sign(&fresh);
     assert_eq!(call(&layer, &token).await.status, 200);
     let first = Reading::take(&snapshotter);
-    assert_eq!(first.counter("authgate_cache_misses_total{cache=jwt_token}"), 1);
-    assert_eq!(first.counter("authgate_cache_hits_total{cache=jwt_token}"), 0);
+    assert_eq!(
+        first.counter("authgate_cache_misses_total{cache=jwt_token}"),
+        1
+    );
+    assert_eq!(
+        first.counter("authgate_cache_hits_total{cache=jwt_token}"),
+        0
+    );
     for _ in 0..3 {
         assert_eq!(call(&layer, &token).await.status, 200);
     }
     let again = Reading::take(&snapshotter);
-    assert_eq!(again.counter("authgate_cache_misses_total{cache=jwt_token}"), 0);
-    assert_eq!(again.counter("authgate_cache_hits_total{cache=jwt_token}"), 3);
     assert_eq!(
-        again.counter("authgate_decisions_total{outcome=granted,reason=none,scheme=jwt,status=none}"),
+        again.counter("authgate_cache_misses_total{cache=jwt_token}"),
+        0
+    );
+    assert_eq!(
+        again.counter("authgate_cache_hits_total{cache=jwt_token}"),
+        3
+    );
+    assert_eq!(
+        again.counter(
+            "authgate_decisions_total{outcome=granted,reason=none,scheme=jwt,status=none}"
+        ),
         3
     );
 }
@@ -277,16 +455,35 @@ async fn api_key_cache_counts_one_miss_then_hits() {
             .unwrap()
     });
     let _ = Reading::take(&snapshotter);
-    assert_eq!(status(&layer, get(Some(("x-api-key", keys.admin.clone())))).await, 200);
+    assert_eq!(
+        status(&layer, get(Some(("x-api-key", keys.admin.clone())))).await,
+        200
+    );
     let first = Reading::take(&snapshotter);
-    assert_eq!(first.counter("authgate_cache_misses_total{cache=api_key}"), 1);
+    assert_eq!(
+        first.counter("authgate_cache_misses_total{cache=api_key}"),
+        1
+    );
     assert_eq!(first.counter("authgate_cache_hits_total{cache=api_key}"), 0);
-    assert_eq!(first.gauges.get("authgate_cache_entries{cache=api_key}").copied().map(|v| v >= 0.0), Some(true));
+    assert_eq!(
+        first
+            .gauges
+            .get("authgate_cache_entries{cache=api_key}")
+            .copied()
+            .map(|v| v >= 0.0),
+        Some(true)
+    );
     for _ in 0..4 {
-        assert_eq!(status(&layer, get(Some(("x-api-key", keys.admin.clone())))).await, 200);
+        assert_eq!(
+            status(&layer, get(Some(("x-api-key", keys.admin.clone())))).await,
+            200
+        );
     }
     let again = Reading::take(&snapshotter);
-    assert_eq!(again.counter("authgate_cache_misses_total{cache=api_key}"), 0);
+    assert_eq!(
+        again.counter("authgate_cache_misses_total{cache=api_key}"),
+        0
+    );
     assert_eq!(again.counter("authgate_cache_hits_total{cache=api_key}"), 4);
 }
 
@@ -313,7 +510,8 @@ async fn jwks_fetches_are_counted_by_result_against_a_real_endpoint() {
         AuthLayer::builder().scheme(scheme).build().unwrap()
     });
     let source = server.jwks_url();
-    let fetches = |result: &str| format!("authgate_jwks_fetches_total{{result={result},source={source}}}");
+    let fetches =
+        |result: &str| format!("authgate_jwks_fetches_total{{result={result},source={source}}}");
     let _ = Reading::take(&snapshotter);
 
     // Success: one fetch, one key held, a fresh timestamp.
@@ -322,10 +520,13 @@ async fn jwks_fetches_are_counted_by_result_against_a_real_endpoint() {
     assert_eq!(reading.counter(&fetches("success")), 1);
     assert_eq!(reading.counter(&fetches("error")), 0);
     assert_eq!(
-        reading.gauges.get(&format!("authgate_jwks_keys{{source={source}}}")),
+        reading
+            .gauges
+            .get(&format!("authgate_jwks_keys{{source={source}}}")),
         Some(&1.0)
     );
-    let stamp = reading.gauges[&format!("authgate_jwks_last_success_timestamp_seconds{{source={source}}}")];
+    let stamp =
+        reading.gauges[&format!("authgate_jwks_last_success_timestamp_seconds{{source={source}}}")];
     #[allow(clippy::cast_precision_loss)]
     let now = jwt_support::now_unix() as f64;
     assert!((now - stamp).abs() < 60.0, "{stamp} vs {now}");
@@ -375,7 +576,9 @@ async fn ten_thousand_distinct_bad_credentials_add_no_series() {
         let request = match i % 4 {
             // Well-formed keys the store never saw: one look-up each.
             0 => {
-                let key = generator.generate(format!("acct_{i}"), Scopes::empty()).unwrap();
+                let key = generator
+                    .generate(format!("acct_{i}"), Scopes::empty())
+                    .unwrap();
                 get(Some(("x-api-key", key.plaintext().expose().to_owned())))
             }
             1 => get(Some(("x-api-key", format!("sk_live_{i}_garbage")))),
@@ -385,16 +588,25 @@ async fn ten_thousand_distinct_bad_credentials_add_no_series() {
                 claims["sub"] = json!(format!("user-{i}"));
                 claims["jti"] = json!(format!("jti-{i}"));
                 claims["exp"] = json!(jwt_support::now_unix() - 3600 - u64::from(i));
-                get(Some(("authorization", format!("Bearer {}", signer.sign(&claims)))))
+                get(Some((
+                    "authorization",
+                    format!("Bearer {}", signer.sign(&claims)),
+                )))
             }
         };
         assert_ne!(status(&layer, request).await, 200);
     }
     let after = Reading::take(&snapshotter);
     assert_eq!(before, after.all, "a credential created a series");
-    let denied: u64 = after.counters_named("authgate_decisions_total").values().sum();
+    let denied: u64 = after
+        .counters_named("authgate_decisions_total")
+        .values()
+        .sum();
     assert_eq!(denied, 10_000);
     for series in &after.all {
-        assert!(!series.contains("acct_") && !series.contains("user-") && !series.contains("jti-"), "{series}");
+        assert!(
+            !series.contains("acct_") && !series.contains("user-") && !series.contains("jti-"),
+            "{series}"
+        );
     }
 }

@@ -153,7 +153,10 @@ async fn every_decision_is_logged_and_no_secret_ever_is() {
         .find(|l| l.contains("acct_admin") && l.contains("outcome=\"granted\""))
         .unwrap();
     assert!(granted_audit.contains("method=\"GET\""), "{granted_audit}");
-    assert!(granted_audit.contains("route=\"/orders\""), "{granted_audit}");
+    assert!(
+        granted_audit.contains("route=\"/orders\""),
+        "{granted_audit}"
+    );
     assert!(
         granted_audit.contains(&format!("credential_id=\"{}\"", key_id(&keys.admin))),
         "{granted_audit}"

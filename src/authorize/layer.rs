@@ -179,7 +179,7 @@ where
         match context {
             Some(context) => {
                 let observer = &context.config.schemes.observer;
-                trace::denied(observer, &parts, scheme, &error, principal, None, start);
+                observer.denied(&parts, scheme, &error, principal, None, start);
             }
             None => trace::denied_outside_layer(&parts, scheme, &error, principal, start),
         }

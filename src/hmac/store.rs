@@ -268,7 +268,10 @@ impl<S: SecretStore> CachedStore<S> {
         unknown_ttl: Duration,
         timeout: Duration,
     ) -> Self {
-        let metrics = (CacheMetrics::new("hmac_secret"), StoreMetrics::new("hmac_secret"));
+        let metrics = (
+            CacheMetrics::new("hmac_secret"),
+            StoreMetrics::new("hmac_secret"),
+        );
         let cache = Cache::builder()
             .max_capacity(capacity)
             .expire_after(LookupExpiry {

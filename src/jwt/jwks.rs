@@ -448,9 +448,9 @@ impl JwksCache {
     /// Fetches the set and stores the outcome. Callers hold `fetch_lock`.
     async fn fetch_and_store(&self) -> Result<(), AuthError> {
         let outcome = tokio::time::timeout(self.settings.fetch_timeout, self.fetch()).await;
-        self.metrics.fetched(FetchResult::of(&outcome, |f| f.keys.len()));
-        let outcome =
-            outcome.unwrap_or_else(|_| Err(FetchError::new("the JWKS fetch timed out")));
+        self.metrics
+            .fetched(FetchResult::of(&outcome, |f| f.keys.len()));
+        let outcome = outcome.unwrap_or_else(|_| Err(FetchError::new("the JWKS fetch timed out")));
         let now = Instant::now();
         let result = {
             let mut state = self.write();

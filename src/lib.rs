@@ -344,6 +344,8 @@ pub mod hmac;
 #[cfg(any(feature = "jwt", feature = "api-key"))]
 mod hot;
 mod integration;
+#[cfg(any(feature = "api-key", feature = "hmac"))]
+mod invalidation;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 mod layer;
@@ -371,6 +373,6 @@ pub use integration::MissingPrincipal;
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use principal::{Principal, Scopes};
 pub use response::{ProblemDetails, Rejection, RejectionResponse};
-pub use scheme::{Challenge, Scheme, Verification, VerifyContext, VerifyFuture};
+pub use scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext, VerifyFuture};
 pub use secret::{fingerprint, SecretString};
 pub use service::Auth;

@@ -20,6 +20,17 @@ use crate::principal::Principal;
 /// A boxed verification future.
 pub type VerifyFuture = Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send>>;
 
+/// A boxed check made before a body is read: see
+/// [`Scheme::check_before_body`].
+///
+/// ```
+/// use authgate::{AuthError, ErrorKind, PrecheckFuture};
+///
+/// let unknown: PrecheckFuture = Box::pin(async { Err(AuthError::new(ErrorKind::UnknownKey)) });
+/// # let _ = unknown;
+/// ```
+pub type PrecheckFuture = Pin<Box<dyn Future<Output = Result<(), AuthError>> + Send>>;
+
 /// The outcome of [`Scheme::verify`]: decided on the spot (a cache hit, a
 /// malformed token) or after an asynchronous look-up.
 ///
@@ -266,6 +277,19 @@ pub trait Scheme: Send + Sync + 'static {
     fn needs_body(&self, credential: &Credential, parts: &Parts) -> bool {
         let _ = (credential, parts);
         self.reads_body()
+    }
+
+    /// Checks that need no body but may need I/O, made after
+    /// [`needs_body`](Self::needs_body) said `true` and before the layer
+    /// reads the body: typically, that the key id the credential names
+    /// exists. An error is the request's answer, and the body is never
+    /// read, so that a client without a valid key id cannot make the layer
+    /// buffer bodies. Checks that need no I/O (syntax, a timestamp window)
+    /// belong in `needs_body`'s caller, [`verify`](Self::verify), or here
+    /// as a ready future. Defaults to none.
+    fn check_before_body(&self, credential: &Credential, parts: &Parts) -> Option<PrecheckFuture> {
+        let _ = (credential, parts);
+        None
     }
 
     /// Verifies one credential.

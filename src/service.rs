@@ -19,7 +19,8 @@ use crate::future::{BodyContinuation, Continuation, Next, ResponseFuture};
 use crate::layer::Config;
 use crate::principal::Principal;
 use crate::request_body::{
-    announced_too_large, read_within, too_large, BodyMode, Buffered, ModeName, Untouched,
+    announced_too_large, read_within, too_large, BodyMode, Buffered, ModeName, ReadFuture,
+    Untouched,
 };
 use crate::response::Rejection;
 use crate::scheme::{Scheme, VerificationState, VerifyContext};
@@ -171,6 +172,9 @@ where
         if announced_too_large(&parts, &body, limit) {
             return ResponseFuture::next(Next::Reject(decision.deny(&parts, too_large(), None)));
         }
+        let precheck = decision
+            .scheme()
+            .and_then(|scheme| scheme.check_before_body(&decision.credential, &parts));
         // Take the service that was polled ready; leave a clone behind.
         let clone = self.inner.clone();
         let mut inner = mem::replace(&mut self.inner, clone);
@@ -181,8 +185,16 @@ where
             }
             Err(error) => Next::Reject(decision.deny(&parts, error, None)),
         });
-        let deadline = self.config.body_timeout;
-        ResponseFuture::reading(Box::pin(read_within(body, limit, deadline)), then)
+        // The deadline starts when the read does, after the pre-check.
+        let read = read_within(body, limit, self.config.body_timeout);
+        let read: ReadFuture = match precheck {
+            None => Box::pin(read),
+            Some(check) => Box::pin(async move {
+                check.await?;
+                read.await
+            }),
+        };
+        ResponseFuture::reading(read, then)
     }
 }
 

@@ -276,3 +276,66 @@ async fn a_trickling_client_on_a_real_connection_gets_408() {
     let text = String::from_utf8_lossy(&answer[..read]);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
 }
+
+/// A body-signing scheme whose key ids are all unknown: its pre-check
+/// refuses every request before the body is read.
+struct UnknownIds;
+
+impl authgate::Scheme for UnknownIds {
+    fn name(&self) -> &'static str {
+        "unknown_ids"
+    }
+    fn locations(&self) -> Vec<authgate::CredentialLocation> {
+        vec![authgate::CredentialLocation::header("x-signature").unwrap()]
+    }
+    fn challenge(&self) -> authgate::Challenge {
+        authgate::Challenge::new("Signature")
+    }
+    fn reads_body(&self) -> bool {
+        true
+    }
+    fn check_before_body(
+        &self,
+        _: &authgate::Credential,
+        _: &http::request::Parts,
+    ) -> Option<authgate::PrecheckFuture> {
+        Some(Box::pin(async {
+            tokio::task::yield_now().await;
+            Err(authgate::AuthError::new(authgate::ErrorKind::UnknownKey))
+        }))
+    }
+    fn verify(
+        &self,
+        _: &authgate::Credential,
+        _: &authgate::VerifyContext<'_>,
+    ) -> authgate::Verification {
+        panic!("verify runs only after the pre-check passed")
+    }
+}
+
+/// Issue 13.2: a scheme can refuse an unknown key id before the layer
+/// reads (and buffers) the body.
+#[tokio::test]
+async fn a_failed_pre_check_answers_before_the_body_is_read() {
+    let layer = AuthLayer::builder()
+        .scheme(UnknownIds)
+        .with_request_bodies()
+        .build()
+        .unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let service = layer.layer(recording(Arc::clone(&seen)));
+    let polled = Arc::new(AtomicBool::new(false));
+    let body = Tracked {
+        chunks: binary_chunks(),
+        original: true,
+        polled: Arc::clone(&polled),
+    };
+    let request = Request::post("/")
+        .header("x-signature", "k1:abc")
+        .body(body)
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(!polled.load(Ordering::SeqCst), "the body was read");
+    assert!(seen.lock().unwrap().is_none());
+}

@@ -408,3 +408,291 @@ async fn by_default_a_signature_must_cover_method_authority_and_path() {
     assert_eq!(outcome.status, 401);
     assert_eq!(outcome.kind, Some(ErrorKind::InvalidFormat));
 }
+
+/// Signs a signature base written out by hand (independently of the
+/// signer under test) with the RFC key: `Signature-Input` for `params`
+/// and `Signature`, labelled `sig1`.
+fn sign_by_hand(components: &[(&str, &str)], params: &str) -> (String, String) {
+    use base64::Engine as _;
+    let mut base = String::new();
+    for (name, value) in components {
+        base.push_str(&format!("\"{name}\": {value}\n"));
+    }
+    base.push_str(&format!("\"@signature-params\": {params}"));
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(KEY_B64)
+        .unwrap();
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &raw),
+        base.as_bytes(),
+    );
+    let signature = base64::engine::general_purpose::STANDARD.encode(tag.as_ref());
+    (format!("sig1={params}"), format!("sig1=:{signature}:"))
+}
+
+const MAP: &str =
+    r#"("@method" "@authority" "@path");created=1618884473;keyid="test-shared-secret""#;
+
+fn with_signature(
+    mut request: Request<Vec<u8>>,
+    (input, signature): (String, String),
+) -> Request<Vec<u8>> {
+    request
+        .headers_mut()
+        .insert("signature-input", input.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("signature", signature.parse().unwrap());
+    request
+}
+
+async fn verdict(request: Request<Vec<u8>>) -> (StatusCode, Option<ErrorKind>) {
+    let strict = HttpSignatureScheme::builder(store()).clock(ManualClock::at_unix(CREATED));
+    let out = send_with(strict, 1 << 20, request).await;
+    (out.status, out.kind)
+}
+
+/// RFC 9112 §3.2.2 / RFC 9421 §2.2.3: with an absolute-form target, the
+/// target's authority is `@authority`, never `Host`. A signature made for
+/// `a.example` used to verify on a request whose target is `b.example`,
+/// with `Host: a.example`. A `Host` that contradicts the target is refused.
+#[tokio::test]
+async fn authority_comes_from_an_absolute_target_and_a_conflicting_host_is_refused() {
+    let for_a = || {
+        sign_by_hand(
+            &[
+                ("@method", "GET"),
+                ("@authority", "a.example"),
+                ("@path", "/p"),
+            ],
+            MAP,
+        )
+    };
+    let for_b = || {
+        sign_by_hand(
+            &[
+                ("@method", "GET"),
+                ("@authority", "b.example"),
+                ("@path", "/p"),
+            ],
+            MAP,
+        )
+    };
+    let request = |uri: &str, host: Option<&str>, version: http::Version| {
+        let mut builder = Request::get(uri).version(version);
+        if let Some(host) = host {
+            builder = builder.header("host", host);
+        }
+        builder.body(Vec::new()).unwrap()
+    };
+    let refused = (StatusCode::UNAUTHORIZED, Some(ErrorKind::InvalidFormat));
+    let ok = (StatusCode::OK, None);
+    for version in [http::Version::HTTP_11, http::Version::HTTP_2] {
+        // The attack: a.example's signature, target b.example, Host a.example.
+        let forged = request("http://b.example/p", Some("a.example"), version);
+        assert_eq!(
+            verdict(with_signature(forged, for_a())).await,
+            refused,
+            "{version:?}"
+        );
+        // Without Host, a.example's signature does not fit b.example.
+        let no_host = request("http://b.example/p", None, version);
+        assert_eq!(
+            verdict(with_signature(no_host, for_a())).await,
+            (StatusCode::UNAUTHORIZED, Some(ErrorKind::BadSignature))
+        );
+        // b.example's own signature, with or without a Host that agrees
+        // (case and default port aside).
+        let no_host = request("http://b.example/p", None, version);
+        assert_eq!(verdict(with_signature(no_host, for_b())).await, ok);
+        let agreeing = request("http://b.example/p", Some("B.Example:80"), version);
+        assert_eq!(verdict(with_signature(agreeing, for_b())).await, ok);
+    }
+    // Origin form: Host is the authority, as before.
+    let origin = request("/p", Some("a.example"), http::Version::HTTP_11);
+    assert_eq!(verdict(with_signature(origin, for_a())).await, ok);
+    // Two Host headers are refused.
+    let mut two = request("/p", Some("a.example"), http::Version::HTTP_11);
+    two.headers_mut()
+        .append("host", "a.example".parse().unwrap());
+    assert_eq!(verdict(with_signature(two, for_a())).await, refused);
+}
+
+/// `@scheme` and `@target-uri` come from the target URI too, and
+/// `@request-target` of an absolute-form request is the absolute URI
+/// (RFC 9421 §2.2.5's own example), not its path and query; an HTTP/2
+/// request's target is its `:path`.
+#[tokio::test]
+async fn request_target_of_an_absolute_form_request_is_the_absolute_uri() {
+    let params = r#"("@method" "@authority" "@path" "@request-target" "@scheme" "@target-uri");created=1618884473;keyid="test-shared-secret""#;
+    let signed = |target: &str| {
+        sign_by_hand(
+            &[
+                ("@method", "GET"),
+                ("@authority", "b.example"),
+                ("@path", "/p"),
+                ("@request-target", target),
+                ("@scheme", "http"),
+                ("@target-uri", "http://b.example/p?q=1"),
+            ],
+            params,
+        )
+    };
+    let request = |version| {
+        Request::get("http://b.example/p?q=1")
+            .version(version)
+            .body(Vec::new())
+            .unwrap()
+    };
+    let ok = (StatusCode::OK, None);
+    let bad = (StatusCode::UNAUTHORIZED, Some(ErrorKind::BadSignature));
+    let h1 = http::Version::HTTP_11;
+    let h2 = http::Version::HTTP_2;
+    assert_eq!(
+        verdict(with_signature(
+            request(h1),
+            signed("http://b.example/p?q=1")
+        ))
+        .await,
+        ok
+    );
+    assert_eq!(
+        verdict(with_signature(request(h1), signed("/p?q=1"))).await,
+        bad
+    );
+    assert_eq!(
+        verdict(with_signature(request(h2), signed("/p?q=1"))).await,
+        ok
+    );
+    assert_eq!(
+        verdict(with_signature(
+            request(h2),
+            signed("http://b.example/p?q=1")
+        ))
+        .await,
+        bad
+    );
+}
+
+/// RFC 8941 §4.2.2 / §4.2.3.2: a repeated key or parameter keeps its first
+/// position. `@signature-params` is rebuilt in the order signed, and "the
+/// first signature" is the label that came first.
+#[tokio::test]
+async fn repeated_structured_field_keys_keep_their_first_position() {
+    let components = [
+        ("@method", "GET"),
+        ("@authority", "a.example"),
+        ("@path", "/p"),
+    ];
+    let request = || {
+        Request::get("/p")
+            .header("host", "a.example")
+            .body(Vec::new())
+            .unwrap()
+    };
+    // A repeated parameter: the canonical serialization keeps keyid first.
+    let canonical =
+        r#"("@method" "@authority" "@path");keyid="test-shared-secret";created=1618884473"#;
+    let (_, signature) = sign_by_hand(&components, canonical);
+    let input = format!(r#"sig1={canonical};keyid="test-shared-secret""#);
+    assert_eq!(
+        verdict(with_signature(request(), (input, signature))).await,
+        (StatusCode::OK, None)
+    );
+    // A repeated label: sig1 comes first, with its last value.
+    let (input, signature) = sign_by_hand(&components, MAP);
+    let input = format!(
+        r#"sig1=("@method");created=1;keyid="x", sig2=("@method");created=1;keyid="x", {input}"#
+    );
+    let signature = format!("sig2=:AAAA:, {signature}");
+    assert_eq!(
+        verdict(with_signature(request(), (input, signature))).await,
+        (StatusCode::OK, None)
+    );
+    // RFC 8941 §4.2.7: a byte sequence without `=` padding parses.
+    let (input, signature) = sign_by_hand(&components, MAP);
+    let unpadded = signature.replace('=', "");
+    let unpadded = unpadded.replacen("sig1", "sig1=", 1);
+    assert_eq!(
+        verdict(with_signature(request(), (input, unpadded))).await,
+        (StatusCode::OK, None)
+    );
+}
+
+/// `strict(true)`: a signature over the default components cannot be
+/// replayed with another query or body, and must carry a nonce.
+#[tokio::test]
+async fn strict_mode_requires_query_body_and_nonce_coverage() {
+    let signer = |components: &[&str]| {
+        let mut s = HttpSigner::new("sig1", KEY_ID, key()).unwrap();
+        for c in components {
+            s = s.cover(c).unwrap();
+        }
+        s
+    };
+    let base = ["@method", "@authority", "@path"];
+    let with_query = [&base[..], &["@query"]].concat();
+    let with_digest = [&base[..], &["content-digest"]].concat();
+    let strict = || {
+        HttpSignatureScheme::builder(store())
+            .clock(ManualClock::at_unix(CREATED))
+            .strict(true)
+    };
+    let lax = || HttpSignatureScheme::builder(store()).clock(ManualClock::at_unix(CREATED));
+    let get = |uri: &str| {
+        Request::get(uri)
+            .header("host", "a.example")
+            .body(Vec::new())
+            .unwrap()
+    };
+    let post = |body: &str| {
+        Request::post("/p")
+            .header("host", "a.example")
+            .header("content-length", body.len().to_string())
+            .body(body.as_bytes().to_vec())
+            .unwrap()
+    };
+    let sign = |components: &[&str], mut request: Request<Vec<u8>>, nonce: Option<&str>| {
+        signer(components)
+            .sign_at(&mut request, CREATED, nonce)
+            .unwrap();
+        request
+    };
+    let check = |builder, request| async move {
+        let out = send_with(builder, 1 << 20, request).await;
+        (out.status, out.kind)
+    };
+    let ok = (StatusCode::OK, None);
+    let refused = (StatusCode::UNAUTHORIZED, Some(ErrorKind::InvalidFormat));
+
+    // The query: left out by default, required in strict mode.
+    assert_eq!(
+        check(lax(), sign(&base, get("/p?amount=1"), None)).await,
+        ok
+    );
+    assert_eq!(
+        check(strict(), sign(&base, get("/p?amount=1"), Some("n1"))).await,
+        refused
+    );
+    assert_eq!(
+        check(strict(), sign(&with_query, get("/p?amount=1"), Some("n2"))).await,
+        ok
+    );
+    assert_eq!(
+        check(strict(), sign(&base, get("/p"), Some("n3"))).await,
+        ok
+    );
+    // The body: likewise.
+    assert_eq!(check(lax(), sign(&base, post("{}"), None)).await, ok);
+    assert_eq!(
+        check(strict(), sign(&base, post("{}"), Some("n4"))).await,
+        refused
+    );
+    assert_eq!(
+        check(strict(), sign(&with_digest, post("{}"), Some("n5"))).await,
+        ok
+    );
+    assert_eq!(check(strict(), sign(&base, post(""), Some("n6"))).await, ok);
+    // The nonce.
+    assert_eq!(check(strict(), sign(&base, get("/p"), None)).await, refused);
+}

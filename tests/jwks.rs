@@ -359,3 +359,45 @@ async fn hostile_key_sets_are_refused_whole_and_known_keys_survive_them() {
         assert_eq!(call(&layer, &token).await.status, 200);
     }
 }
+
+/// A key published without `kid` never stands in for a token that names
+/// one: the unknown `kid` triggers the refresh that finds the new key.
+/// (It used to select the kid-less key, fail its signature, and never
+/// refresh: rotation stalled until the cache expired.)
+#[tokio::test]
+async fn a_kidless_key_does_not_stall_rotation() {
+    let anonymous = Signer::ed("unused");
+    let mut anonymous_jwk = anonymous.jwk.clone();
+    anonymous_jwk.as_object_mut().unwrap().remove("kid");
+    let k1 = Signer::ed("k1");
+    let k2 = Signer::ed("k2");
+    let server = jwks_server(Mode::Keys {
+        keys: vec![anonymous_jwk.clone(), k1.jwk.clone()],
+        cache_control: None,
+    })
+    .await;
+    let layer = layer(&scheme(
+        &server,
+        settings().unknown_kid_cooldown(Duration::ZERO),
+    ));
+    assert_eq!(call(&layer, &k1.sign(&live_claims(ISS))).await.status, 200);
+    assert_eq!(server.hits(), 1);
+    server.set(Mode::Keys {
+        keys: vec![anonymous_jwk.clone(), k1.jwk.clone(), k2.jwk.clone()],
+        cache_control: None,
+    });
+    assert_eq!(call(&layer, &k2.sign(&live_claims(ISS))).await.status, 200);
+    assert_eq!(server.hits(), 2);
+    // A token naming a kid the set lacks is an unknown key, even when
+    // signed by the kid-less key.
+    let mut header = anonymous.header();
+    header.kid = Some("elsewhere".into());
+    let answer = call(&layer, &anonymous.sign_with(&header, &live_claims(ISS))).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.www_authenticate.as_deref(),
+        Some(
+            r#"Bearer error="invalid_token", error_description="the token's signing key is not known""#
+        )
+    );
+}

@@ -669,3 +669,522 @@ async fn the_per_thread_token_table_obeys_clearing_and_keeps_schemes_apart() {
     clock.set_unix(NOW + 7200);
     assert_eq!(call(&first_layer, &token).await.status, 401);
 }
+
+// ---- Keys that can never verify, or verify anything, are refused at load.
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A DER element: tag, definite length, content.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match content.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n < 0x100 => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// A `SubjectPublicKeyInfo`: algorithm OID, optional parameters, key bits.
+fn spki(oid: &[u8], params: Option<Vec<u8>>, key: &[u8]) -> Vec<u8> {
+    let mut alg = der(0x06, oid);
+    alg.extend(params.unwrap_or_default());
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(key);
+    let mut body = der(0x30, &alg);
+    body.extend(der(0x03, &bits));
+    der(0x30, &body)
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+const OID_EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_SECP256K1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x0a];
+const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Every encoding of an Ed25519 point of small order (libsodium's
+/// blocklist), with and without the sign bit, and the non-canonical
+/// spellings of 0 and 1 (y = p, y = p + 1).
+fn small_order_ed25519() -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    for y in [
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ] {
+        let y = hex(y);
+        let mut negative = y.clone();
+        negative[31] |= 0x80;
+        all.push(y);
+        all.push(negative);
+    }
+    all
+}
+
+/// The forgery small-order keys allow: R = the identity, S = 0.
+fn forge_ed25519(kid: &str, claims: &serde_json::Value) -> (String, Vec<u8>) {
+    let input = format!(
+        "{}.{}",
+        b64url(json!({"alg": "EdDSA", "kid": kid}).to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    let mut signature = vec![0u8; 64];
+    signature[0] = 1;
+    let token = format!("{input}.{}", b64url(&signature));
+    (token, input.into_bytes())
+}
+
+#[test]
+fn small_order_and_non_canonical_ed25519_keys_are_refused_on_every_path() {
+    for key in small_order_ed25519() {
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "kid": "zero", "x": b64url(&key)});
+        let err = JwtKey::from_jwk(&jwk).unwrap_err();
+        assert!(
+            err.reason().contains("small order") || err.reason().contains("canonical"),
+            "{key:02x?}: {err}"
+        );
+        let der = spki(OID_ED25519, None, &key);
+        assert!(JwtKey::from_ed_pem(pem("PUBLIC KEY", &der).as_bytes()).is_err());
+        assert!(JwtKey::from_public_key_der(&der).is_err());
+        let set = json!({"keys": [jwk]}).to_string();
+        assert!(JwtKey::parse_set(&set).is_err());
+    }
+    // y = p + 2 .. 2^255 - 1: on no list, but not canonical either.
+    let mut y = hex("efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+    assert_eq!(
+        JwtKey::from_jwk(&json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(&y)}))
+            .unwrap_err()
+            .reason(),
+        "the Ed25519 key is not canonically encoded"
+    );
+    y[0] = 0xff;
+    assert!(JwtKey::from_public_key_der(&spki(OID_ED25519, None, &y)).is_err());
+    // y = 2 is canonical but on no point of the curve: no token could verify.
+    let mut two = [0u8; 32];
+    two[0] = 2;
+    assert_eq!(
+        JwtKey::from_jwk(&json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(&two)}))
+            .unwrap_err()
+            .reason(),
+        "the Ed25519 key is not a point on the curve"
+    );
+    // A real key still loads, from a JWK and from PEM.
+    let signer = Signer::ed("k1");
+    let x = signer.jwk["x"].as_str().unwrap();
+    let raw = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(x)
+            .unwrap()
+    };
+    assert!(
+        JwtKey::from_ed_pem(pem("PUBLIC KEY", &spki(OID_ED25519, None, &raw)).as_bytes()).is_ok()
+    );
+}
+
+/// The attack end to end: with the identity as an issuer's key, a token
+/// with R = identity and S = 0 verifies (ring accepts it), so anyone could
+/// mint an admin token. A JWKS publishing such a key now loses it (with a
+/// warning), and the forged token gets 401.
+#[tokio::test]
+async fn a_token_forged_under_a_small_order_key_is_refused_through_the_layer() {
+    let identity = hex("0100000000000000000000000000000000000000000000000000000000000000");
+    let mut admin = claims(ISS);
+    admin["sub"] = json!("admin");
+    admin["scope"] = json!("admin");
+    let (forged, input) = forge_ed25519("zero", &admin);
+    // The forgery is real: ring verifies it under the identity point.
+    let signature = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(forged.rsplit('.').next().unwrap())
+            .unwrap()
+    };
+    assert!(
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &identity)
+            .verify(&input, &signature)
+            .is_ok()
+    );
+
+    let jwk = json!({"kty": "OKP", "crv": "Ed25519", "kid": "zero", "x": b64url(&identity)});
+    // A fetched key set: the small-order key is skipped, the good one stays.
+    let good = Signer::ed("k1");
+    let body = bytes::Bytes::from(json!({"keys": [jwk, good.jwk.clone()]}).to_string());
+    let scheme = JwtScheme::builder()
+        .issuer(
+            Issuer::new(ISS)
+                .audience(AUD)
+                .jwks_url("https://issuer.test/jwks.json"),
+        )
+        .fetcher(move |_: &http::Uri| {
+            let body = body.clone();
+            async move { Ok(http::Response::new(body)) }
+        })
+        .clock(ManualClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder()
+        .scheme(scheme)
+        .require_scopes(["admin"])
+        .build()
+        .unwrap();
+    let answer = call(&layer, &forged).await;
+    assert_eq!(answer.status, 401);
+    assert!(answer.principal.is_none());
+    let mut good_admin = admin.clone();
+    good_admin["sub"] = json!("root");
+    assert_eq!(call(&layer, &good.sign(&good_admin)).await.status, 200);
+
+    // A static key: refused when it is loaded, so no scheme is ever built on it.
+    assert_eq!(
+        JwtKey::from_jwk(&jwk).unwrap_err().reason(),
+        "the Ed25519 key is a point of small order"
+    );
+}
+
+#[test]
+fn rsa_keys_under_2048_bits_are_refused_on_every_path() {
+    // A 1024-bit modulus (odd, top bit set) and e = 65537.
+    let mut n = vec![0xc5u8; 128];
+    n[127] = 0x4b;
+    let e = [1u8, 0, 1];
+    let pkcs1 = {
+        let mut n_int = vec![0u8];
+        n_int.extend_from_slice(&n);
+        let mut body = der(0x02, &n_int);
+        body.extend(der(0x02, &e));
+        der(0x30, &body)
+    };
+    let spki_der = spki(OID_RSA, Some(vec![0x05, 0x00]), &pkcs1);
+    let short = "RSA modulus is shorter than 2048 bits";
+    let paths = [
+        JwtKey::from_rsa_pem(pem("RSA PUBLIC KEY", &pkcs1).as_bytes()),
+        JwtKey::from_rsa_pem(pem("PUBLIC KEY", &spki_der).as_bytes()),
+        JwtKey::from_public_key_der(&spki_der),
+        JwtKey::from_jwk(&json!({"kty": "RSA", "n": b64url(&n), "e": b64url(&e)})),
+    ];
+    for result in paths {
+        assert_eq!(result.unwrap_err().reason(), short);
+    }
+    // A PEM of another type is not an RSA key.
+    let ed = spki(OID_ED25519, None, &[7u8; 32]);
+    assert!(JwtKey::from_rsa_pem(pem("PUBLIC KEY", &ed).as_bytes()).is_err());
+    assert!(JwtKey::from_rsa_pem(pem("PRIVATE KEY", &pkcs1).as_bytes()).is_err());
+}
+
+/// A 2048-bit RSA key from PEM (`PUBLIC KEY`, and the same key as PKCS#1)
+/// verifies through the layer; a kid-less configured key serves tokens
+/// that name a kid.
+#[tokio::test]
+async fn rsa_pem_keys_verify_through_the_layer() {
+    let signer = Signer::rsa("k1", RSA1);
+    let pem_text = include_str!("support/rsa1.pub.pem");
+    let key = JwtKey::from_rsa_pem(pem_text.as_bytes()).unwrap();
+    let clock = ManualClock::at_unix(NOW);
+    let layer = layer(
+        JwtScheme::builder()
+            .issuer(Issuer::new(ISS).audience(AUD).key(key))
+            .clock(clock),
+    );
+    assert_eq!(call(&layer, &signer.sign(&claims(ISS))).await.status, 200);
+}
+
+#[tokio::test]
+async fn ec_keys_off_the_curve_or_of_another_curve_are_refused_at_load() {
+    let p256 =
+        |x: &[u8], y: &[u8]| json!({"kty": "EC", "crv": "P-256", "x": b64url(x), "y": b64url(y)});
+    let p384 =
+        |x: &[u8], y: &[u8]| json!({"kty": "EC", "crv": "P-384", "x": b64url(x), "y": b64url(y)});
+    let one = |len: usize| {
+        let mut v = vec![0u8; len];
+        v[len - 1] = 1;
+        v
+    };
+    let p256_p = hex("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
+    // The P-256 base point, and x shifted by p: the same point, not canonical.
+    let gx = hex("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
+    let gy = hex("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
+    for bad in [
+        p256(&one(32), &one(32)),
+        p256(&[0; 32], &[0; 32]),
+        p256(&p256_p, &gy),
+        p256(&gx, &one(32)),
+        p384(&one(48), &one(48)),
+        p384(&[0; 48], &[0; 48]),
+    ] {
+        let err = JwtKey::from_jwk(&bad).unwrap_err();
+        assert_eq!(err.reason(), "the EC point is not on the curve", "{bad}");
+    }
+    assert!(JwtKey::from_jwk(&p256(&gx, &gy)).is_ok());
+
+    // secp256k1 in PEM: its points are as long as P-256's, it used to be
+    // filed as P-256. Here its base point, which is on secp256k1.
+    let kx = hex("79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798");
+    let ky = hex("483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8");
+    let point = |x: &[u8], y: &[u8]| [&[4u8][..], x, y].concat();
+    let k1 = spki(OID_EC, Some(der(0x06, OID_SECP256K1)), &point(&kx, &ky));
+    assert_eq!(
+        JwtKey::from_ec_pem(pem("PUBLIC KEY", &k1).as_bytes())
+            .unwrap_err()
+            .reason(),
+        "unsupported EC curve"
+    );
+    assert!(JwtKey::from_public_key_der(&k1).is_err());
+    // The same point filed as P-256 is not on P-256.
+    let lie = spki(OID_EC, Some(der(0x06, OID_P256)), &point(&kx, &ky));
+    assert_eq!(
+        JwtKey::from_ec_pem(pem("PUBLIC KEY", &lie).as_bytes())
+            .unwrap_err()
+            .reason(),
+        "the EC point is not on the curve"
+    );
+
+    // A real P-256 key in PEM loads and verifies through the layer.
+    let signer = Signer::ec("e1");
+    let x = signer.jwk["x"].as_str().unwrap();
+    let y = signer.jwk["y"].as_str().unwrap();
+    let decode = |s: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap()
+    };
+    let good = spki(
+        OID_EC,
+        Some(der(0x06, OID_P256)),
+        &point(&decode(x), &decode(y)),
+    );
+    let key = JwtKey::from_ec_pem(pem("PUBLIC KEY", &good).as_bytes()).unwrap();
+    let layer = layer(
+        JwtScheme::builder()
+            .issuer(Issuer::new(ISS).audience(AUD).key(key))
+            .clock(ManualClock::at_unix(NOW)),
+    );
+    assert_eq!(call(&layer, &signer.sign(&claims(ISS))).await.status, 200);
+}
+
+/// Wycheproof's `invalid_point` key (tcId 22) is refused when loaded, not
+/// only when a token fails against it.
+#[test]
+fn wycheproof_invalid_point_is_refused_at_load() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/vectors/wycheproof/json_web_key_test.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("notice: {} is absent; skipping", path.display());
+        return;
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let group = doc["testGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["comment"] == "invalid_point")
+        .unwrap();
+    let key = &group["public"]["keys"][0];
+    assert_eq!(
+        JwtKey::from_jwk(key).unwrap_err().reason(),
+        "the EC point is not on the curve"
+    );
+}
+
+/// RFC 7515 §4: the header is a JSON object, and its registered members
+/// have their types; `crit` in any form is refused.
+#[tokio::test]
+async fn jose_headers_must_be_objects_with_typed_members() {
+    let signer = Signer::ed("k1");
+    let layer = layer(scheme_for(&signer, &ManualClock::at_unix(NOW)));
+    let good = claims(ISS);
+    assert_eq!(
+        call(
+            &layer,
+            &sign_raw(&signer, &json!({"alg": "EdDSA", "kid": "k1"}), &good)
+        )
+        .await
+        .status,
+        200
+    );
+    let header_invalid = invalid_token("the token header is not valid");
+    for header in [
+        json!(["EdDSA", "k1"]),
+        json!(["EdDSA", "k1", null, null]),
+        json!({"alg": "EdDSA", "kid": "k1", "crit": null}),
+        json!({"alg": "EdDSA", "kid": "k1", "crit": []}),
+        json!({"alg": "EdDSA", "kid": "k1", "crit": "exp"}),
+        json!({"alg": "EdDSA", "kid": 1}),
+        json!({"alg": "EdDSA", "kid": "k1", "typ": ["JWT"]}),
+        json!({"alg": "EdDSA", "kid": "k1", "cty": 1}),
+        json!({"alg": "EdDSA", "kid": "k1", "jku": {}}),
+        json!({"alg": "EdDSA", "kid": "k1", "x5u": 1}),
+        json!({"alg": "EdDSA", "kid": "k1", "x5c": "MIIB"}),
+        json!({"alg": "EdDSA", "kid": "k1", "x5t": null}),
+        json!({"alg": "EdDSA", "kid": "k1", "x5t#S256": 5}),
+        json!({"alg": "EdDSA", "kid": "k1", "jwk": "key"}),
+        json!({"alg": "EdDSA", "kid": "k1", "b64": "false"}),
+        json!({"kid": "k1"}),
+        json!("EdDSA"),
+    ] {
+        let answer = call(&layer, &sign_raw(&signer, &header, &good)).await;
+        assert_eq!(answer.status, 401, "{header}");
+        assert_eq!(
+            answer.www_authenticate.as_deref(),
+            Some(header_invalid.as_str()),
+            "{header}"
+        );
+    }
+    // Unregistered members are ignored whatever their type.
+    let extra = json!({"alg": "EdDSA", "kid": "k1", "x-custom": [1, {"a": null}]});
+    assert_eq!(
+        call(&layer, &sign_raw(&signer, &extra, &good)).await.status,
+        200
+    );
+}
+
+/// An identity provider that can move its JWKS: discovery names the
+/// current location, the old one answers 404 once it moved.
+#[derive(Clone, Default)]
+struct MovingIdp {
+    location: Arc<std::sync::Mutex<String>>,
+    keys: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl MovingIdp {
+    fn fetcher(&self) -> impl authgate::jwt::JwksFetcher {
+        let idp = self.clone();
+        move |uri: &http::Uri| {
+            let path = uri.path().to_owned();
+            idp.log.lock().unwrap().push(path.clone());
+            let location = idp.location.lock().unwrap().clone();
+            let response = if path == "/.well-known/openid-configuration" {
+                let doc = json!({"issuer": "https://idp.test", "jwks_uri": format!("https://idp.test{location}")});
+                http::Response::new(bytes::Bytes::from(doc.to_string()))
+            } else if path == location {
+                let keys = idp.keys.lock().unwrap().clone();
+                http::Response::new(bytes::Bytes::from(json!({"keys": keys}).to_string()))
+            } else {
+                let mut res = http::Response::new(bytes::Bytes::new());
+                *res.status_mut() = http::StatusCode::NOT_FOUND;
+                res
+            };
+            async move { Ok::<_, authgate::jwt::FetchError>(response) }
+        }
+    }
+
+    fn log(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+/// Discovery is not once per process: when the discovered `jwks_uri`
+/// fails, discovery runs again and follows the move (it used to keep the
+/// dead URL forever: 503 once `max_stale` passed, until a restart); and it
+/// runs again every `rediscovery_interval`.
+#[tokio::test(start_paused = true)]
+async fn oidc_discovery_follows_a_moved_jwks() {
+    const ISS_IDP: &str = "https://idp.test";
+    const DISCOVERY: &str = "/.well-known/openid-configuration";
+    let k1 = Signer::ed("k1");
+    let k2 = Signer::ed("k2");
+    let idp = MovingIdp::default();
+    *idp.location.lock().unwrap() = "/a/jwks.json".into();
+    *idp.keys.lock().unwrap() = vec![k1.jwk.clone()];
+    let scheme = JwtScheme::builder()
+        .issuer(Issuer::new(ISS_IDP).audience(AUD).oidc_discovery())
+        .fetcher(idp.fetcher())
+        .jwks_settings(
+            authgate::jwt::JwksSettings::default()
+                .ttl_bounds(Duration::from_secs(600), Duration::from_secs(600))
+                .max_stale(Duration::from_secs(60))
+                .unknown_kid_cooldown(Duration::from_secs(30))
+                .rediscovery_interval(Duration::from_secs(3600)),
+        )
+        .token_cache_capacity(0)
+        .clock(ManualClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder().scheme(scheme).build().unwrap();
+    let t1 = k1.sign(&claims(ISS_IDP));
+    let t2 = k2.sign(&claims(ISS_IDP));
+    assert_eq!(call(&layer, &t1).await.status, 200);
+    assert_eq!(idp.log(), [DISCOVERY, "/a/jwks.json"]);
+
+    // The IdP moves its keys to /b and starts signing with k2.
+    *idp.location.lock().unwrap() = "/b/jwks.json".into();
+    *idp.keys.lock().unwrap() = vec![k1.jwk.clone(), k2.jwk.clone()];
+    tokio::time::advance(Duration::from_secs(31)).await;
+    assert_eq!(call(&layer, &t2).await.status, 200);
+    assert_eq!(idp.log(), ["/a/jwks.json", DISCOVERY, "/b/jwks.json"]);
+    assert_eq!(call(&layer, &t1).await.status, 200);
+
+    // Well past max_stale: the keys come from the new place.
+    tokio::time::advance(Duration::from_secs(700)).await;
+    assert_eq!(call(&layer, &t1).await.status, 200);
+    assert_eq!(idp.log(), ["/b/jwks.json"]);
+
+    // After rediscovery_interval, the next refresh reads discovery first.
+    *idp.location.lock().unwrap() = "/c/jwks.json".into();
+    tokio::time::advance(Duration::from_secs(3000)).await;
+    assert_eq!(call(&layer, &t1).await.status, 200);
+    assert_eq!(idp.log(), [DISCOVERY, "/c/jwks.json"]);
+}
+
+/// A test-only Ed25519 key and a self-signed certificate for it
+/// (`openssl req -x509 -newkey ed25519`).
+const ED_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBRjCB+aADAgECAhQ/W+UlXojNSNKi3PLqLucJmMVU8DAFBgMrZXAwGDEWMBQG
+A1UEAwwNYXV0aGdhdGUgdGVzdDAgFw0yNjExMzAxNTUzMzRaGA8yMTI2MTEwNjE1
+NTMzNFowGDEWMBQGA1UEAwwNYXV0aGdhdGUgdGVzdDAqMAUGAytlcAMhAFgnb2I6
+wiqVPSKWcIj1voZk3XwJxf8tsRO8XUpD3O3So1MwUTAdBgNVHQ4EFgQUefbhE9Aw
+UtDjv5c5ZSL1p1p2ll0wHwYDVR0jBBgwFoAUefbhE9AwUtDjv5c5ZSL1p1p2ll0w
+DwYDVR0TAQH/BAUwAwEB/zAFBgMrZXADQQDeSUGeTF8Mdb3CzgIPlgFdyBQBqm61
+bQ4bzcfEAo6CIoQy7vklGxPbhwrJAA/cW0Isvnq5m7hrqkT709y0dikG
+-----END CERTIFICATE-----
+";
+const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIMRxyVp7SkZgyf9tYB6MBei19rjO77W68OJyfAZdZPSy
+-----END PRIVATE KEY-----
+";
+
+/// The key of a certificate PEM is read from its SubjectPublicKeyInfo and
+/// verifies what the certificate's private key signed.
+#[test]
+fn a_certificate_pem_yields_its_public_key() {
+    let key = JwtKey::from_ed_pem(ED_CERT.as_bytes()).unwrap();
+    assert!(JwtKey::from_rsa_pem(ED_CERT.as_bytes()).is_err());
+    assert!(JwtKey::from_ec_pem(ED_CERT.as_bytes()).is_err());
+    authgate::jwt::install_default();
+    let signing = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap();
+    let token =
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &json!({"a": 1}), &signing).unwrap();
+    let payload = authgate::jwt::verify_compact(&token, &[key], &[Algorithm::EdDSA]).unwrap();
+    assert_eq!(payload, br#"{"a":1}"#);
+}

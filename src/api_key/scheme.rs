@@ -3,8 +3,6 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +16,7 @@ use crate::credentials::{Credential, CredentialLocation};
 use crate::error::StoreError;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::hot::{self, HotTable};
+use crate::invalidation::Generations;
 use crate::principal::Principal;
 use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};
 use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
@@ -62,10 +61,9 @@ struct Inner<S> {
     id: u64,
     /// Bumped by [`ApiKeyScheme::invalidate`] for the stripe of the id it
     /// names: a cached look-up (shared or per-thread) whose store read
-    /// started before the bump is not used again.
+    /// started before the bump is not used again. Its keyed hash of an id
+    /// also keys the per-thread tables.
     generations: Generations,
-    /// Keys the per-thread tables by key id.
-    hasher: std::collections::hash_map::RandomState,
     store: S,
     prefixes: Vec<String>,
     authorization_scheme: Cow<'static, str>,
@@ -132,8 +130,7 @@ impl<S: KeyStore> ApiKeyScheme<S> {
         // Bump first: a look-up that read the store before this point is
         // stale from now on, wherever it ends up (shared cache, per-thread
         // table, or a miss still in flight).
-        let stripe = self.inner.stripe(self.inner.hasher.hash_one(id));
-        stripe.fetch_add(1, Ordering::SeqCst);
+        self.inner.generations.bump(id);
         self.inner.cache.invalidate(id).await;
     }
 
@@ -162,12 +159,6 @@ struct Looked {
 
 type Lookup = Arc<Looked>;
 
-/// Number of invalidation stripes: `invalidate` makes 1/64 of the cached
-/// ids look stale (they are read again from the store), not all of them.
-const STRIPES: usize = 64;
-
-type Generations = [AtomicU64; STRIPES];
-
 /// A cached look-up as this thread keeps it: see [`crate::hot`]. Unknown
 /// ids are kept too, so that an unknown id and a wrong secret keep taking
 /// the same path.
@@ -189,17 +180,6 @@ fn unix_secs(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-impl<S> Inner<S> {
-    /// The invalidation generation of the ids hashing to `slot_key`.
-    fn stripe(&self, slot_key: u64) -> &AtomicU64 {
-        // The remainder is below STRIPES, so it fits a usize and indexes.
-        #[allow(clippy::cast_possible_truncation)]
-        let index = (slot_key % STRIPES as u64) as usize;
-        let first = &self.generations[0];
-        self.generations.get(index).unwrap_or(first)
-    }
-}
-
 impl<S: KeyStore> Inner<S> {
     async fn check(
         &self,
@@ -207,7 +187,7 @@ impl<S: KeyStore> Inner<S> {
         id: Box<str>,
         presented_hash: [u8; 32],
     ) -> Result<Principal, AuthError> {
-        let stripe = self.stripe(self.hasher.hash_one(&*id));
+        let stripe = self.generations.slot_key(&id);
         let unavailable = |e| AuthError::unavailable(e).with_credential_id(id.clone());
         let mut lookup = self
             .cache
@@ -216,13 +196,13 @@ impl<S: KeyStore> Inner<S> {
             })
             .await
             .map_err(|e| unavailable(LookupError::Shared(e)))?;
-        if lookup.generation != stripe.load(Ordering::SeqCst) {
+        if lookup.generation != self.generations.current(stripe) {
             // Read from the store before an invalidation (by this request's
             // miss or another's): never decide on it. Read again, and share
             // the fresh answer.
             self.cache.invalidate(&id).await;
             lookup = Arc::new(self.load(&id, stripe).await.map_err(unavailable)?);
-            if lookup.generation == stripe.load(Ordering::SeqCst) {
+            if lookup.generation == self.generations.current(stripe) {
                 self.cache.insert(id.clone(), Arc::clone(&lookup)).await;
             }
         }
@@ -268,8 +248,8 @@ impl<S: KeyStore> Inner<S> {
 
     /// Asks the store for `id`, tagging the answer with the stripe's
     /// generation as it was before the question.
-    async fn load(&self, id: &str, stripe: &AtomicU64) -> Result<Looked, LookupError> {
-        let generation = stripe.load(Ordering::SeqCst);
+    async fn load(&self, id: &str, stripe: u64) -> Result<Looked, LookupError> {
+        let generation = self.generations.current(stripe);
         let find = self.store.find(id);
         let found = if tokio::runtime::Handle::try_current().is_ok() {
             tokio::time::timeout(self.store_timeout, find)
@@ -338,8 +318,8 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         let inner = &self.inner;
         let now = inner.clock.now();
         let secs = unix_secs(now);
-        let slot_key = inner.hasher.hash_one(key.id);
-        let generation = inner.stripe(slot_key).load(Ordering::SeqCst);
+        let slot_key = inner.generations.slot_key(key.id);
+        let generation = inner.generations.current(slot_key);
         let hit = HOT_KEYS
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
@@ -534,8 +514,7 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
         Ok(ApiKeyScheme {
             inner: Arc::new(Inner {
                 id: hot::next_owner(),
-                generations: [const { AtomicU64::new(0) }; STRIPES],
-                hasher: std::collections::hash_map::RandomState::new(),
+                generations: Generations::new(),
                 store: self.store,
                 prefixes: self.prefixes,
                 authorization_scheme,
@@ -605,8 +584,7 @@ mod tests {
         // The store revokes; `invalidate` has bumped the generation but not
         // yet removed the shared entry.
         assert!(store.revoke(&key.record().id));
-        let slot_key = scheme.inner.hasher.hash_one(&*key.record().id);
-        scheme.inner.stripe(slot_key).fetch_add(1, Ordering::SeqCst);
+        scheme.inner.generations.bump(&key.record().id);
 
         match verify_now(&scheme, plaintext) {
             VerificationState::Ready(result) => {

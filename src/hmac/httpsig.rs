@@ -41,11 +41,28 @@ pub const DEFAULT_REQUIRED_COMPONENTS: [&str; 3] = ["@method", "@authority", "@p
 const MAX_COMPONENTS: usize = 32;
 
 /// What the signature base needs to know about the request.
+///
+/// The target URI (RFC 9110 §7.1) is the request's URI when it has a
+/// scheme and an authority: HTTP/1.1 absolute-form, where the target's
+/// authority wins over `Host` (RFC 9112 §3.2.2), and every HTTP/2 request
+/// (hyper builds its URI from `:scheme`, `:authority` and `:path`).
+/// Otherwise (origin form) the authority comes from `Host` and the scheme
+/// is the assumed one. `@authority`, `@scheme` and `@target-uri` derive
+/// from the target URI (RFC 9421 §2.2.1 to §2.2.3).
+///
+/// A `Host` header that names another authority than the target URI is
+/// refused, not ignored: RFC 9112 lets a server ignore it, but an
+/// application behind the layer may well route on `Host`, and RFC 9113
+/// §8.3.1 calls the HTTP/2 case malformed. So is a repeated `Host`.
 struct Target<'a> {
     method: &'a Method,
     uri: &'a Uri,
     headers: &'a HeaderMap,
     assumed_scheme: &'a str,
+    /// Whether the request line carried its target in absolute form: then
+    /// `@request-target` is that absolute URI (RFC 9421 §2.2.5). Only
+    /// HTTP/1.x has a request line; an HTTP/2 request's target is `:path`.
+    absolute_form: bool,
 }
 
 /// Why a signature base cannot be built.
@@ -55,27 +72,82 @@ enum BaseError {
     MissingHeader,
 }
 
-impl Target<'_> {
-    /// The host, lowercase, without the scheme's default port (RFC 9421
-    /// §2.2.3, RFC 9110 §4.2.3).
-    fn authority(&self) -> Option<String> {
-        let host = self
-            .headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .or_else(|| self.uri.authority().map(|a| a.as_str()))?;
-        let host = host.to_ascii_lowercase();
+impl<'a> Target<'a> {
+    /// The target of a request received by a server.
+    fn received(parts: &'a Parts, assumed_scheme: &'a str) -> Self {
+        Self {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            assumed_scheme,
+            absolute_form: parts.version < http::Version::HTTP_2
+                && parts.uri.scheme().is_some()
+                && parts.uri.authority().is_some(),
+        }
+    }
+
+    /// The target of a request about to be sent. HTTP clients send origin
+    /// form (the URI's path and query) unless they talk to a forward proxy,
+    /// so that is what `@request-target` signs.
+    fn outgoing<B>(request: &'a Request<B>, assumed_scheme: &'a str) -> Self {
+        Self {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            assumed_scheme,
+            absolute_form: false,
+        }
+    }
+
+    /// The authority of the target URI, lowercase, without userinfo and
+    /// without the scheme's default port (RFC 9421 §2.2.3, RFC 9110
+    /// §4.2.3); from `Host` only when the URI has none.
+    fn authority(&self) -> Result<String, BaseError> {
+        let mut hosts = self.headers.get_all(http::header::HOST).iter();
+        let host = match (hosts.next(), hosts.next()) {
+            (None, _) => None,
+            (Some(value), None) => Some(
+                value
+                    .to_str()
+                    .map_err(|_| BaseError::Unsupported("the Host header is not ASCII"))?
+                    .trim(),
+            ),
+            (Some(_), Some(_)) => {
+                return Err(BaseError::Unsupported(
+                    "the request has more than one Host header",
+                ))
+            }
+        };
+        let from_uri = self
+            .uri
+            .authority()
+            .map(|a| a.as_str().rsplit('@').next().unwrap_or_default());
+        match (from_uri, host) {
+            (Some(target), Some(host)) => {
+                let target = self.normalize(target);
+                if target != self.normalize(host) {
+                    return Err(BaseError::Unsupported(
+                        "the Host header names another authority than the request target",
+                    ));
+                }
+                Ok(target)
+            }
+            (Some(authority), None) | (None, Some(authority)) => Ok(self.normalize(authority)),
+            (None, None) => Err(BaseError::MissingHeader),
+        }
+    }
+
+    fn normalize(&self, authority: &str) -> String {
+        let mut host = authority.to_ascii_lowercase();
         let default_port = match self.scheme().as_str() {
             "https" => ":443",
             "http" => ":80",
-            _ => return Some(host),
+            _ => return host,
         };
-        let mut host = host;
         if let Some(len) = host.strip_suffix(default_port).map(str::len) {
             host.truncate(len);
         }
-        Some(host)
+        host
     }
 
     fn scheme(&self) -> String {
@@ -93,10 +165,20 @@ impl Target<'_> {
         }
     }
 
-    fn request_target(&self) -> String {
+    /// Path and query: the origin form of the target.
+    fn origin_form(&self) -> String {
         match self.uri.query() {
             Some(q) => format!("{}?{q}", self.path()),
             None => self.path().to_owned(),
+        }
+    }
+
+    /// The request target as it was on the request line (RFC 9421 §2.2.5).
+    fn request_target(&self) -> String {
+        if self.absolute_form {
+            self.uri.to_string()
+        } else {
+            self.origin_form()
         }
     }
 
@@ -104,13 +186,13 @@ impl Target<'_> {
     fn component(&self, name: &str) -> Result<String, BaseError> {
         Ok(match name {
             "@method" => self.method.as_str().to_owned(),
-            "@authority" => self.authority().ok_or(BaseError::MissingHeader)?,
+            "@authority" => self.authority()?,
             "@scheme" => self.scheme(),
             "@target-uri" => format!(
                 "{}://{}{}",
                 self.scheme(),
-                self.authority().ok_or(BaseError::MissingHeader)?,
-                self.request_target()
+                self.authority()?,
+                self.origin_form()
             ),
             "@request-target" => self.request_target(),
             "@path" => self.path().to_owned(),
@@ -225,6 +307,17 @@ fn check_content_digest(headers: &HeaderMap, body: &[u8]) -> Result<(), AuthErro
     Ok(())
 }
 
+/// Whether the request may carry a body: not when `Content-Length: 0`,
+/// nor for HTTP/1.x without `Content-Length` and `Transfer-Encoding`
+/// (RFC 9112 §6.3). An HTTP/2 request may send DATA without either.
+fn may_have_body(parts: &Parts) -> bool {
+    let headers = &parts.headers;
+    if let Some(length) = headers.get(http::header::CONTENT_LENGTH) {
+        return length.as_bytes() != b"0";
+    }
+    headers.contains_key(http::header::TRANSFER_ENCODING) || parts.version >= http::Version::HTTP_2
+}
+
 /// One signature picked out of `Signature-Input` and `Signature`.
 struct Picked {
     components: Vec<Item>,
@@ -256,6 +349,15 @@ impl Picked {
 /// `keyid` (required), `created` (required by default; within the window
 /// of now), `expires` (not passed), `nonce` (recorded in the replay cache;
 /// optional by default), `tag` (checked when configured).
+///
+/// `@authority`, `@scheme` and `@target-uri` derive from the request's
+/// target URI: with an absolute-form target (and in HTTP/2, from
+/// `:authority`), its authority wins over `Host`, and a `Host` header that
+/// names another authority is refused (401 `invalid_format`), as is a
+/// repeated `Host`. `@request-target` is the target as sent: the absolute
+/// URI for an HTTP/1.1 absolute-form request, else path and query.
+/// [`strict`](HttpSignatureSchemeBuilder::strict) also requires `@query`,
+/// `content-digest` and a nonce when the request has a query or a body.
 ///
 /// The signature checked is the one labelled as configured with
 /// [`label`](HttpSignatureSchemeBuilder::label), or else the first one in
@@ -308,6 +410,7 @@ struct Inner<S> {
     tag: Option<String>,
     require_created: bool,
     require_nonce: bool,
+    strict: bool,
     required_components: Vec<String>,
     assumed_scheme: String,
     clock: SharedClock,
@@ -343,6 +446,7 @@ impl<S: SecretStore> HttpSignatureScheme<S> {
             tag: None,
             require_created: true,
             require_nonce: false,
+            strict: false,
             required_components: DEFAULT_REQUIRED_COMPONENTS
                 .iter()
                 .map(|c| (*c).to_owned())
@@ -489,7 +593,7 @@ impl<S> Inner<S> {
             ));
         }
         let nonce = string("nonce")?;
-        if self.require_nonce && nonce.is_none() {
+        if (self.require_nonce || self.strict) && nonce.is_none() {
             return Err(with_id(invalid("nonce is missing")));
         }
         if nonce
@@ -552,10 +656,13 @@ impl<S: SecretStore> Scheme for HttpSignatureScheme<S> {
     }
 
     fn needs_body(&self, credential: &Credential, parts: &Parts) -> bool {
-        // Only a covered Content-Digest ties the signature to the body.
+        // Only a covered Content-Digest ties the signature to the body; in
+        // strict mode, the body must be seen to be empty otherwise.
         self.inner
             .pick(credential.value(), parts)
-            .is_ok_and(|picked| picked.covers(CONTENT_DIGEST))
+            .is_ok_and(|picked| {
+                picked.covers(CONTENT_DIGEST) || (self.inner.strict && may_have_body(parts))
+            })
     }
 
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
@@ -567,13 +674,21 @@ impl<S: SecretStore> Scheme for HttpSignatureScheme<S> {
             let with_id = |e: AuthError| e.with_credential_id(key_id.as_str());
             if picked.covers(CONTENT_DIGEST) {
                 check_content_digest(&parts.headers, body_of(ctx)?).map_err(with_id)?;
+            } else if inner.strict && may_have_body(parts) && !body_of(ctx)?.is_empty() {
+                return Err(with_id(
+                    AuthError::new(ErrorKind::InvalidFormat).with_description(
+                        "the request has a body and the signature does not cover content-digest",
+                    ),
+                ));
             }
-            let target = Target {
-                method: &parts.method,
-                uri: &parts.uri,
-                headers: &parts.headers,
-                assumed_scheme: &inner.assumed_scheme,
-            };
+            if inner.strict && parts.uri.query().is_some() && !picked.covers("@query") {
+                return Err(with_id(
+                    AuthError::new(ErrorKind::InvalidFormat).with_description(
+                        "the request has a query and the signature does not cover @query",
+                    ),
+                ));
+            }
+            let target = Target::received(parts, &inner.assumed_scheme);
             let base = target
                 .signature_base(&picked.components, &picked.params)
                 .map_err(|e| {
@@ -616,6 +731,7 @@ pub struct HttpSignatureSchemeBuilder<S> {
     tag: Option<String>,
     require_created: bool,
     require_nonce: bool,
+    strict: bool,
     required_components: Vec<String>,
     assumed_scheme: String,
     replay: Option<ReplayCache>,
@@ -660,6 +776,34 @@ impl<S: SecretStore> HttpSignatureSchemeBuilder<S> {
     /// present is always checked against the replay cache.
     pub fn require_nonce(mut self, required: bool) -> Self {
         self.require_nonce = required;
+        self
+    }
+
+    /// Binds every signature to the whole request, on top of the required
+    /// components: a request with a query must have `@query` covered, a
+    /// request with a body must have `content-digest` covered (the body is
+    /// then read and checked), and `nonce` is required, so a captured
+    /// signature cannot be replayed at all, nor with another query or body
+    /// within the `created` window. Defaults to `false`: the default
+    /// components (`@method`, `@authority`, `@path`) leave the query and the
+    /// body to the signer, as RFC 9421 does.
+    ///
+    /// The cost: clients must sign those components and send a fresh nonce
+    /// each time, every nonce is kept in the replay cache for twice the
+    /// window, and bodies of strictly verified requests are buffered up to
+    /// the layer's limit.
+    ///
+    /// ```
+    /// use authgate::hmac::{HttpSignatureScheme, InMemorySecretStore};
+    ///
+    /// let scheme = HttpSignatureScheme::builder(InMemorySecretStore::new())
+    ///     .strict(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = scheme;
+    /// ```
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
         self
     }
 
@@ -770,6 +914,7 @@ impl<S: SecretStore> HttpSignatureSchemeBuilder<S> {
                 tag: self.tag,
                 require_created: self.require_created,
                 require_nonce: self.require_nonce,
+                strict: self.strict,
                 required_components: self.required_components,
                 assumed_scheme: self.assumed_scheme,
                 clock: self.clock,
@@ -1020,12 +1165,7 @@ impl HttpSigner {
                 params: Vec::new(),
             })
             .collect();
-        let target = Target {
-            method: request.method(),
-            uri: request.uri(),
-            headers: request.headers(),
-            assumed_scheme: &self.assumed_scheme,
-        };
+        let target = Target::outgoing(request, &self.assumed_scheme);
         let base = target
             .signature_base(&components, &params)
             .map_err(|e| match e {
@@ -1086,17 +1226,12 @@ impl HttpSigner {
                 params: Vec::new(),
             })
             .collect();
-        Target {
-            method: request.method(),
-            uri: request.uri(),
-            headers: request.headers(),
-            assumed_scheme: &self.assumed_scheme,
-        }
-        .signature_base(&components, &params)
-        .map_err(|e| match e {
-            BaseError::MissingHeader => HttpSignError::MissingComponent,
-            BaseError::Unsupported(why) => HttpSignError::Unsupported(why),
-        })
+        Target::outgoing(request, &self.assumed_scheme)
+            .signature_base(&components, &params)
+            .map_err(|e| match e {
+                BaseError::MissingHeader => HttpSignError::MissingComponent,
+                BaseError::Unsupported(why) => HttpSignError::Unsupported(why),
+            })
     }
 }
 
@@ -1129,12 +1264,7 @@ mod tests {
         let Member::InnerList(items, params) = &dict[0].1 else {
             panic!()
         };
-        let target = Target {
-            method: &parts.method,
-            uri: &parts.uri,
-            headers: &parts.headers,
-            assumed_scheme: "https",
-        };
+        let target = Target::received(&parts, "https");
         assert_eq!(
             target.signature_base(items, params).unwrap(),
             "\"date\": Tue, 20 Apr 2021 02:07:55 GMT\n\"@authority\": example.com\n\"content-type\": application/json\n\"@signature-params\": (\"date\" \"@authority\" \"content-type\");created=1618884473;keyid=\"test-shared-secret\""
@@ -1148,12 +1278,7 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = request.into_parts();
-        let t = Target {
-            method: &parts.method,
-            uri: &parts.uri,
-            headers: &parts.headers,
-            assumed_scheme: "https",
-        };
+        let t = Target::received(&parts, "https");
         assert_eq!(t.component("@method").unwrap(), "POST");
         assert_eq!(t.component("@authority").unwrap(), "example.com:8443");
         assert_eq!(t.component("@scheme").unwrap(), "https");
@@ -1171,12 +1296,7 @@ mod tests {
             .unwrap()
             .into_parts()
             .0;
-        let t = Target {
-            method: &default_port.method,
-            uri: &default_port.uri,
-            headers: &default_port.headers,
-            assumed_scheme: "https",
-        };
+        let t = Target::received(&default_port, "https");
         assert_eq!(t.component("@authority").unwrap(), "example.com");
         assert_eq!(t.component("x-missing"), Err(BaseError::MissingHeader));
     }

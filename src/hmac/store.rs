@@ -12,6 +12,7 @@ use moka::Expiry;
 
 use super::secrets::{HmacKey, RotatingKey};
 use crate::error::{AuthError, ErrorKind, StoreError};
+use crate::invalidation::Generations;
 use crate::principal::Scopes;
 use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
 
@@ -255,9 +256,20 @@ impl fmt::Debug for InMemorySecretStore {
 /// answers, with a timeout: what the native and RFC 9421 schemes share.
 pub(crate) struct CachedStore<S> {
     store: S,
-    cache: Cache<Box<str>, Option<Arc<SecretRecord>>>,
+    cache: Cache<Box<str>, Lookup>,
+    /// Answers read before an [`invalidate`](Self::invalidate) of their id
+    /// are never used: see [`crate::invalidation`].
+    generations: Generations,
     timeout: Duration,
     metrics: (CacheMetrics, StoreMetrics),
+}
+
+/// A cached answer: the record, or `None` for an unknown id, with the
+/// generation of its id's stripe before the store was asked.
+#[derive(Clone)]
+struct Lookup {
+    generation: u64,
+    record: Option<Arc<SecretRecord>>,
 }
 
 impl<S: SecretStore> CachedStore<S> {
@@ -282,6 +294,7 @@ impl<S: SecretStore> CachedStore<S> {
         Self {
             store,
             cache,
+            generations: Generations::new(),
             timeout,
             metrics,
         }
@@ -290,13 +303,26 @@ impl<S: SecretStore> CachedStore<S> {
     /// The record for `id`: 401 `unknown_key` when there is none, 503 when
     /// the store fails or is too slow.
     pub(crate) async fn find(&self, id: &str) -> Result<Arc<SecretRecord>, AuthError> {
-        let record = self
+        let stripe = self.generations.slot_key(id);
+        let unavailable = |e| AuthError::unavailable(e).with_credential_id(id);
+        let mut lookup = self
             .cache
-            .try_get_with(id.into(), self.load(id))
+            .try_get_with(id.into(), self.load(id, stripe))
             .await
-            .map_err(|e| AuthError::unavailable(e).with_credential_id(id))?;
+            .map_err(|e| unavailable(LookupError::Shared(e)))?;
+        if lookup.generation != self.generations.current(stripe) {
+            // Read before an invalidation of `id` (by this miss or another
+            // one in flight): read again, and share the fresh answer.
+            self.cache.invalidate(id).await;
+            lookup = self.load(id, stripe).await.map_err(unavailable)?;
+            if lookup.generation == self.generations.current(stripe) {
+                self.cache.insert(id.into(), lookup.clone()).await;
+            }
+        }
         self.metrics.0.entries(self.cache.entry_count());
-        record.ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id))
+        lookup
+            .record
+            .ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id))
     }
 
     /// Entries cached (records and unknown ids), after pending maintenance.
@@ -308,17 +334,30 @@ impl<S: SecretStore> CachedStore<S> {
     /// The cached answer for `id`, if the cache holds one: read without
     /// waiting, so that a cache hit needs no boxed future.
     pub(crate) fn cached(&self, id: &str) -> Option<Result<Arc<SecretRecord>, AuthError>> {
-        let answer = crate::scheme::poll_once(self.cache.get(id)).flatten();
+        let current =
+            |a: &Lookup| a.generation == self.generations.current(self.generations.slot_key(id));
+        let answer = crate::scheme::poll_once(self.cache.get(id))
+            .flatten()
+            .filter(current);
         self.metrics.0.lookup(answer.is_some());
         let answer = answer?;
-        Some(answer.ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id)))
+        Some(
+            answer
+                .record
+                .ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id)),
+        )
     }
 
+    /// Forgets `id`: once this returns, no lookup that starts afterwards is
+    /// answered from what the store said before, even by a store read that
+    /// was in flight.
     pub(crate) async fn invalidate(&self, id: &str) {
+        self.generations.bump(id);
         self.cache.invalidate(id).await;
     }
 
-    async fn load(&self, id: &str) -> Result<Option<Arc<SecretRecord>>, LookupError> {
+    async fn load(&self, id: &str, stripe: u64) -> Result<Lookup, LookupError> {
+        let generation = self.generations.current(stripe);
         let find = self.store.find(id);
         let found = if tokio::runtime::Handle::try_current().is_ok() {
             tokio::time::timeout(self.timeout, find)
@@ -329,11 +368,12 @@ impl<S: SecretStore> CachedStore<S> {
             // Outside a Tokio runtime there is no timer to race against.
             find.await
         };
-        Ok(found
+        let record = found
             .inspect_err(|_| self.metrics.1.failed(Failure::Error))
             .map_err(LookupError::Store)?
             .filter(|r| r.key_id == id)
-            .map(Arc::new))
+            .map(Arc::new);
+        Ok(Lookup { generation, record })
     }
 }
 
@@ -343,6 +383,8 @@ enum LookupError {
     Store(StoreError),
     #[error("the secret store did not answer within {0:?}")]
     Timeout(Duration),
+    #[error(transparent)]
+    Shared(Arc<LookupError>),
 }
 
 /// Found records live for the cache TTL, unknown ids for the negative TTL.
@@ -351,14 +393,14 @@ struct LookupExpiry {
     unknown: Duration,
 }
 
-impl Expiry<Box<str>, Option<Arc<SecretRecord>>> for LookupExpiry {
+impl Expiry<Box<str>, Lookup> for LookupExpiry {
     fn expire_after_create(
         &self,
         _key: &Box<str>,
-        value: &Option<Arc<SecretRecord>>,
+        value: &Lookup,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(if value.is_some() {
+        Some(if value.record.is_some() {
             self.found
         } else {
             self.unknown

@@ -58,12 +58,9 @@ pub(crate) fn parse_dictionary(input: &str) -> Option<Vec<(String, Member)>> {
                 params: p.params()?,
             })
         };
-        // RFC 8941 §4.2.2: a repeated key overwrites the earlier value.
-        out.retain(|(k, _)| *k != key);
-        if out.len() == MAX_ENTRIES {
-            return None;
-        }
-        out.push((key, member));
+        // RFC 8941 §4.2.2: a repeated key overwrites the earlier value in
+        // place, keeping the first position.
+        insert(&mut out, key, member)?;
         p.skip_ows();
         if p.at_end() {
             return Some(out);
@@ -76,6 +73,20 @@ pub(crate) fn parse_dictionary(input: &str) -> Option<Vec<(String, Member)>> {
             return None;
         }
     }
+}
+
+/// Sets `key` to `value`: where the key already is, or at the end; `None`
+/// when that would make more than [`MAX_ENTRIES`].
+fn insert<V>(entries: &mut Vec<(String, V)>, key: String, value: V) -> Option<()> {
+    if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key) {
+        slot.1 = value;
+        return Some(());
+    }
+    if entries.len() == MAX_ENTRIES {
+        return None;
+    }
+    entries.push((key, value));
+    Some(())
 }
 
 struct Parser<'a> {
@@ -175,11 +186,8 @@ impl Parser<'_> {
             } else {
                 BareItem::Boolean(true)
             };
-            params.retain(|(k, _)| *k != key);
-            if params.len() == MAX_ENTRIES {
-                return None;
-            }
-            params.push((key, value));
+            // RFC 8941 §4.2.3.2: as for dictionary keys, in place.
+            insert(&mut params, key, value)?;
         }
         Some(params)
     }
@@ -262,9 +270,16 @@ impl Parser<'_> {
                 break;
             }
         }
-        let text = self.text(start)?;
+        let mut text = self.text(start)?;
         if !self.eat(b':') {
             return None;
+        }
+        // RFC 8941 §4.2.7: parsers SHOULD NOT fail when `=` padding is
+        // missing.
+        if !text.contains('=') {
+            while text.len() % 4 != 0 {
+                text.push('=');
+            }
         }
         super::encoding::unb64(&text, MAX_FIELD_LEN).map(BareItem::Bytes)
     }
@@ -341,6 +356,43 @@ mod tests {
             format!("sig-b25={}", serialize_inner_list(items, params)),
             input
         );
+    }
+
+    /// RFC 8941 §4.2.2 and §4.2.3.2: the last value wins, at the first
+    /// position; and unpadded byte sequences parse (§4.2.7).
+    #[test]
+    fn repeated_keys_keep_their_first_position() {
+        let dict = parse_dictionary("a=1, b=2, a=3;x=1;y=2;x=3").unwrap();
+        let keys: Vec<&str> = dict.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        let Member::Item(item) = &dict[0].1 else {
+            panic!("not an item")
+        };
+        assert_eq!(item.value, BareItem::Integer(3));
+        assert_eq!(
+            item.params,
+            [
+                ("x".to_owned(), BareItem::Integer(3)),
+                ("y".to_owned(), BareItem::Integer(2))
+            ]
+        );
+        let dict = parse_dictionary("a=:AAE:, b=:AAEC:, c=:AQ:").unwrap();
+        let bytes: Vec<&BareItem> = dict
+            .iter()
+            .map(|(_, m)| match m {
+                Member::Item(i) => &i.value,
+                Member::InnerList(..) => panic!("not an item"),
+            })
+            .collect();
+        assert_eq!(
+            bytes,
+            [
+                &BareItem::Bytes(vec![0, 1]),
+                &BareItem::Bytes(vec![0, 1, 2]),
+                &BareItem::Bytes(vec![1])
+            ]
+        );
+        assert!(parse_dictionary("a=:A:").is_none());
     }
 
     #[test]

@@ -110,6 +110,12 @@ impl Issuer {
 
     /// Adds a static key (a JWK, a PEM public key or a shared secret).
     /// Static keys and a JWKS source are exclusive.
+    ///
+    /// A token naming a `kid` is verified with the key of that `kid`; when
+    /// no static key has it, the one static key without `kid` that fits the
+    /// token's algorithm stands in (a key read from PEM usually has none).
+    /// Keys fetched from a JWKS never stand in like this: there, an unknown
+    /// `kid` triggers a refresh.
     pub fn key(mut self, key: JwtKey) -> Self {
         self.source = KeySource::Static;
         self.keys.push(key);

@@ -13,9 +13,15 @@
 //! - **Stale-if-error**: when refreshes fail, known keys keep working for
 //!   [`JwksSettings::max_stale`] past their freshness, with a warning; after
 //!   that, and when no key was ever fetched, requests get a 503.
+//! - **OIDC discovery** runs before the first fetch, again every
+//!   [`JwksSettings::rediscovery_interval`], and again (at most once per
+//!   cooldown) when the discovered `jwks_uri` cannot be fetched: an issuer
+//!   that moves its JWKS is followed without a restart.
 //! - Keys that cannot be used (`use: enc`, unsupported `kty`/`crv`, `oct`,
-//!   RSA under 2048 bits, bad parameters) are skipped with a warning; a set
-//!   naming one `kid` twice loses both keys.
+//!   RSA under 2048 bits, EC points off their curve, small-order Ed25519
+//!   points, bad parameters) are skipped with a warning; a set naming one
+//!   `kid` twice loses both keys. A key without `kid` never serves a token
+//!   that names one: such a token is an unknown `kid`.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -35,7 +41,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use super::key::{self, JwtKey};
-use super::token::{self, Selection};
+use super::token::{self, KidlessKeys, Selection};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::telemetry::{FetchResult, JwksMetrics};
 use crate::trace::TARGET;
@@ -143,6 +149,7 @@ pub struct JwksSettings {
     pub(crate) max_stale: Duration,
     pub(crate) fetch_timeout: Duration,
     pub(crate) failure_backoff: Duration,
+    pub(crate) rediscovery: Duration,
 }
 
 impl Default for JwksSettings {
@@ -154,6 +161,7 @@ impl Default for JwksSettings {
             max_stale: Duration::from_secs(6 * 3600),
             fetch_timeout: Duration::from_secs(5),
             failure_backoff: Duration::from_secs(5),
+            rediscovery: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -193,6 +201,26 @@ impl JwksSettings {
     /// before trying again. Defaults to 5 seconds.
     pub fn failure_backoff(mut self, backoff: Duration) -> Self {
         self.failure_backoff = backoff;
+        self
+    }
+
+    /// With OIDC discovery, how long a discovered `jwks_uri` is used before
+    /// the discovery document is read again (at the next refresh of the
+    /// keys). Discovery also runs again, at most once per
+    /// [cooldown](Self::unknown_kid_cooldown), when fetching the discovered
+    /// `jwks_uri` fails: an issuer that moves its JWKS and updates its
+    /// discovery document is followed without a restart. A failed
+    /// rediscovery keeps the known `jwks_uri`. Defaults to 24 hours.
+    ///
+    /// ```
+    /// use authgate::jwt::JwksSettings;
+    /// use std::time::Duration;
+    ///
+    /// let settings = JwksSettings::default().rediscovery_interval(Duration::from_secs(3600));
+    /// # let _ = settings;
+    /// ```
+    pub fn rediscovery_interval(mut self, interval: Duration) -> Self {
+        self.rediscovery = interval;
         self
     }
 
@@ -243,7 +271,10 @@ struct State {
     last_failure: Option<Instant>,
     last_miss_refresh: Option<Instant>,
     last_error: Option<AuthError>,
-    jwks_uri: Option<http::Uri>,
+    /// The `jwks_uri` discovery found, and when.
+    jwks_uri: Option<(http::Uri, Instant)>,
+    /// When discovery last ran, successfully or not.
+    last_discovery: Option<Instant>,
 }
 
 pub(crate) struct JwksCache {
@@ -293,6 +324,7 @@ impl JwksCache {
                 last_miss_refresh: None,
                 last_error: None,
                 jwks_uri: None,
+                last_discovery: None,
             }),
             fetch_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -336,7 +368,7 @@ impl JwksCache {
         if refresh_due {
             self.refresh_in_background();
         }
-        match token::select(&keys, kid, alg) {
+        match token::select(&keys, kid, alg, KidlessKeys::NamedOnly) {
             Selection::Found(key) => Some(key.clone()),
             Selection::Unknown | Selection::Mismatch => None,
         }
@@ -360,7 +392,7 @@ impl JwksCache {
         if refresh_due {
             self.refresh_in_background();
         }
-        match token::select(&keys, kid, alg) {
+        match token::select(&keys, kid, alg, KidlessKeys::NamedOnly) {
             Selection::Found(key) => Ok(key.clone()),
             Selection::Mismatch => Err(no_fit()),
             Selection::Unknown => {
@@ -461,9 +493,6 @@ impl JwksCache {
                     state.ttl = fetched.ttl;
                     state.last_failure = None;
                     state.last_error = None;
-                    if let Some(uri) = fetched.jwks_uri {
-                        state.jwks_uri = Some(uri);
-                    }
                     Ok(())
                 }
                 Err(e) => {
@@ -490,31 +519,74 @@ impl JwksCache {
     }
 
     async fn fetch(&self) -> Result<Fetched, FetchError> {
-        let known_uri = self.read().jwks_uri.clone();
-        let (uri, discovered) = match (&self.location, known_uri) {
-            (Location::Jwks(uri), _) => (uri.clone(), None),
-            (Location::Discovery { .. }, Some(uri)) => (uri, None),
-            (Location::Discovery { issuer, uri }, None) => {
-                let uri = self.discover(issuer, uri).await?;
-                (uri.clone(), Some(uri))
-            }
+        let (issuer, discovery_uri) = match &self.location {
+            Location::Jwks(uri) => return self.fetch_jwks(uri).await,
+            Location::Discovery { issuer, uri } => (issuer, uri),
         };
+        let now = Instant::now();
+        let (known, may_rediscover) = {
+            let state = self.read();
+            let may = state
+                .last_discovery
+                .is_none_or(|t| now >= add(t, self.settings.cooldown));
+            (state.jwks_uri.clone(), may)
+        };
+        let (uri, fresh) = match known {
+            None => (self.discover(issuer, discovery_uri).await?, true),
+            Some((uri, found_at))
+                if may_rediscover && now >= add(found_at, self.settings.rediscovery) =>
+            {
+                match self.discover(issuer, discovery_uri).await {
+                    Ok(new) => (new, true),
+                    Err(e) => {
+                        tracing::warn!(
+                            target: TARGET,
+                            error = %e,
+                            "OIDC rediscovery failed; keeping the known jwks_uri"
+                        );
+                        (uri, false)
+                    }
+                }
+            }
+            Some((uri, _)) => (uri, false),
+        };
+        match self.fetch_jwks(&uri).await {
+            Err(e) if !fresh && may_rediscover => {
+                // The issuer may have moved its keys: ask discovery again.
+                let Ok(new) = self.discover(issuer, discovery_uri).await else {
+                    return Err(e);
+                };
+                if new == uri {
+                    return Err(e);
+                }
+                tracing::info!(target: TARGET, jwks_uri = %new, "OIDC discovery names a new jwks_uri");
+                self.fetch_jwks(&new).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn fetch_jwks(&self, uri: &http::Uri) -> Result<Fetched, FetchError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
-        let response = self.fetcher.fetch(&uri).await?;
+        let response = self.fetcher.fetch(uri).await?;
         let ttl = max_age(response.headers())
             .unwrap_or(self.settings.min_ttl)
             .clamp(self.settings.min_ttl, self.settings.max_ttl);
         let body = ok_body(response)?;
         let keys = parse_jwks(&body)?;
-        Ok(Fetched {
-            keys,
-            ttl,
-            jwks_uri: discovered,
-        })
+        Ok(Fetched { keys, ttl })
     }
 
+    /// Reads the discovery document and records the `jwks_uri` it names.
     async fn discover(&self, issuer: &str, uri: &http::Uri) -> Result<http::Uri, FetchError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
+        self.write().last_discovery = Some(Instant::now());
+        let found = self.read_discovery(issuer, uri).await?;
+        self.write().jwks_uri = Some((found.clone(), Instant::now()));
+        Ok(found)
+    }
+
+    async fn read_discovery(&self, issuer: &str, uri: &http::Uri) -> Result<http::Uri, FetchError> {
         let body = ok_body(self.fetcher.fetch(uri).await?)?;
         let doc: Value = serde_json::from_slice(&body)
             .map_err(|_| FetchError::new("the discovery document is not JSON"))?;
@@ -535,11 +607,10 @@ impl JwksCache {
 struct Fetched {
     keys: Arc<[JwtKey]>,
     ttl: Duration,
-    jwks_uri: Option<http::Uri>,
 }
 
 fn pick(keys: &[JwtKey], kid: Option<&str>, alg: Algorithm) -> Result<JwtKey, AuthError> {
-    match token::select(keys, kid, alg) {
+    match token::select(keys, kid, alg, KidlessKeys::NamedOnly) {
         Selection::Found(key) => Ok(key.clone()),
         Selection::Mismatch => Err(no_fit()),
         Selection::Unknown => Err(unknown_kid()),

@@ -9,6 +9,8 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
+use super::der;
+
 /// Why a key could not be used: unsupported, malformed or too weak.
 ///
 /// ```
@@ -46,7 +48,15 @@ pub(crate) enum KeyType {
 /// A key fits a token only when its type fits the token's `alg` (RSA for
 /// `RS*`/`PS*`, P-256 for `ES256`, P-384 for `ES384`, Ed25519 for `EdDSA`, a
 /// secret at least as long as the hash for `HS*`) and, when the key names an
-/// `alg`, that `alg` is the token's. RSA keys under 2048 bits are refused.
+/// `alg`, that `alg` is the token's.
+///
+/// Keys that could never verify a token, or would verify forged ones, are
+/// refused when they are loaded, whatever the path (JWK, PEM, DER, static
+/// or fetched): RSA moduli outside 2048 to 8192 bits, bad exponents and
+/// ROCA keys; EC points that are not on the curve their key names (and
+/// curves other than P-256 and P-384); Ed25519 points of small order or
+/// not canonically encoded, under which a signature with `R` = identity
+/// and `S` = 0 verifies for any payload.
 ///
 /// # Example
 ///
@@ -161,45 +171,77 @@ impl JwtKey {
         Ok(keys)
     }
 
-    /// An RSA public key in PEM (`RSA PUBLIC KEY` or `PUBLIC KEY`).
+    /// An RSA public key in PEM: `RSA PUBLIC KEY` (PKCS#1), `PUBLIC KEY`
+    /// (SubjectPublicKeyInfo) or the key of a `CERTIFICATE` (which is not
+    /// otherwise checked). The key gets the checks a JWK gets: a modulus of
+    /// 2048 to 8192 bits, a valid public exponent, no ROCA fingerprint.
+    ///
+    /// ```
+    /// # let pem = include_str!("../../tests/support/rsa1.pub.pem");
+    /// let key = authgate::jwt::JwtKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    /// assert!(key.fits(jsonwebtoken::Algorithm::RS256));
+    /// ```
     ///
     /// # Errors
     ///
-    /// When the PEM holds no RSA public key.
+    /// When the PEM holds no RSA public key, or a weak one.
     pub fn from_rsa_pem(pem: &[u8]) -> Result<Self, KeyError> {
-        let key =
-            DecodingKey::from_rsa_pem(pem).map_err(|_| KeyError("not an RSA public key PEM"))?;
-        Ok(Self::new(KeyType::Rsa, key))
-    }
-
-    /// An EC public key (P-256 or P-384) in PEM.
-    ///
-    /// # Errors
-    ///
-    /// When the PEM holds no P-256 or P-384 public key.
-    pub fn from_ec_pem(pem: &[u8]) -> Result<Self, KeyError> {
-        let key =
-            DecodingKey::from_ec_pem(pem).map_err(|_| KeyError("not an EC public key PEM"))?;
-        let kind = match key.try_get_as_bytes().map(<[u8]>::len) {
-            Ok(65) => KeyType::EcP256,
-            Ok(97) => KeyType::EcP384,
-            _ => return Err(KeyError("unsupported EC curve")),
-        };
-        Ok(Self::new(kind, key))
-    }
-
-    /// An Ed25519 public key in PEM.
-    ///
-    /// # Errors
-    ///
-    /// When the PEM holds no Ed25519 public key.
-    pub fn from_ed_pem(pem: &[u8]) -> Result<Self, KeyError> {
-        let key =
-            DecodingKey::from_ed_pem(pem).map_err(|_| KeyError("not an Ed25519 public key PEM"))?;
-        if key.try_get_as_bytes().map(<[u8]>::len) != Ok(32) {
-            return Err(KeyError("not an Ed25519 public key PEM"));
+        const NOT_RSA: KeyError = KeyError("not an RSA public key PEM");
+        let (label, der) = der::pem(pem).ok_or(NOT_RSA)?;
+        match label {
+            "RSA PUBLIC KEY" => {
+                let (n, e) = der::rsa_public_key(&der).ok_or(NOT_RSA)?;
+                Ok(Self::new(KeyType::Rsa, rsa_decoding(n, e)?))
+            }
+            "PUBLIC KEY" | "CERTIFICATE" => from_spki_pem(label, &der, KeyFamily::Rsa, NOT_RSA),
+            _ => Err(NOT_RSA),
         }
-        Ok(Self::new(KeyType::Ed25519, key))
+    }
+
+    /// An EC public key in PEM (`PUBLIC KEY`, or the key of a
+    /// `CERTIFICATE`): P-256 or P-384, named as such in the key's
+    /// parameters, and a point on that curve.
+    ///
+    /// # Errors
+    ///
+    /// When the PEM holds no P-256 or P-384 public key, or the point is not
+    /// on the curve.
+    pub fn from_ec_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        const NOT_EC: KeyError = KeyError("not an EC public key PEM");
+        let (label, der) = der::pem(pem).ok_or(NOT_EC)?;
+        from_spki_pem(label, &der, KeyFamily::Ec, NOT_EC)
+    }
+
+    /// An Ed25519 public key in PEM (`PUBLIC KEY`, or the key of a
+    /// `CERTIFICATE`). Small-order and non-canonical points are refused, as
+    /// for a JWK.
+    ///
+    /// # Errors
+    ///
+    /// When the PEM holds no usable Ed25519 public key.
+    pub fn from_ed_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        const NOT_ED: KeyError = KeyError("not an Ed25519 public key PEM");
+        let (label, der) = der::pem(pem).ok_or(NOT_ED)?;
+        from_spki_pem(label, &der, KeyFamily::Ed, NOT_ED)
+    }
+
+    /// A public key as a DER `SubjectPublicKeyInfo` (RFC 5280): RSA, EC
+    /// P-256 / P-384 or Ed25519, with the checks a JWK gets.
+    ///
+    /// ```
+    /// use base64::Engine as _;
+    /// // RFC 8410 §10.1: an Ed25519 public key.
+    /// let der = base64::engine::general_purpose::STANDARD
+    ///     .decode("MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=").unwrap();
+    /// let key = authgate::jwt::JwtKey::from_public_key_der(&der).unwrap();
+    /// assert!(key.fits(jsonwebtoken::Algorithm::EdDSA));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the DER is not a usable public key of those types.
+    pub fn from_public_key_der(der: &[u8]) -> Result<Self, KeyError> {
+        from_spki(der, KeyFamily::Any, KeyError("not a supported public key"))
     }
 
     /// A shared secret for `HS256`/`HS384`/`HS512`. It fits an algorithm
@@ -322,6 +364,123 @@ pub(crate) fn has_duplicate_kid(keys: &[JwtKey]) -> bool {
         .any(|(i, k)| k.kid().is_some() && keys.iter().skip(i + 1).any(|o| o.kid() == k.kid()))
 }
 
+/// Which public keys a constructor takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyFamily {
+    Rsa,
+    Ec,
+    Ed,
+    Any,
+}
+
+fn from_spki_pem(
+    label: &str,
+    der: &[u8],
+    family: KeyFamily,
+    wrong: KeyError,
+) -> Result<JwtKey, KeyError> {
+    match label {
+        "PUBLIC KEY" => from_spki(der, family, wrong),
+        "CERTIFICATE" => from_spki(
+            der::certificate_spki(der).ok_or(wrong.clone())?,
+            family,
+            wrong,
+        ),
+        _ => Err(wrong),
+    }
+}
+
+/// A key from a DER `SubjectPublicKeyInfo` of `family`; `wrong` when it is
+/// malformed or of another family.
+fn from_spki(der: &[u8], family: KeyFamily, wrong: KeyError) -> Result<JwtKey, KeyError> {
+    let spki = der::spki(der).ok_or(wrong.clone())?;
+    let wants = |f: KeyFamily| family == f || family == KeyFamily::Any;
+    let (kind, decoding) = match spki.algorithm {
+        der::OID_RSA if wants(KeyFamily::Rsa) && spki.no_parameters() => {
+            let (n, e) = der::rsa_public_key(spki.key).ok_or(wrong)?;
+            (KeyType::Rsa, rsa_decoding(n, e)?)
+        }
+        der::OID_EC if wants(KeyFamily::Ec) => {
+            // The curve is the one the parameters name, never guessed from
+            // the point's length (secp256k1 points are as long as P-256's).
+            let kind = match spki.curve() {
+                Some(der::OID_P256) => KeyType::EcP256,
+                Some(der::OID_P384) => KeyType::EcP384,
+                _ => return Err(KeyError("unsupported EC curve")),
+            };
+            (kind, ec_decoding(kind, spki.key)?)
+        }
+        der::OID_ED25519 if wants(KeyFamily::Ed) && spki.parameters.is_none() => {
+            (KeyType::Ed25519, ed25519_decoding(spki.key)?)
+        }
+        _ => return Err(wrong),
+    };
+    Ok(JwtKey::new(kind, decoding))
+}
+
+/// An RSA key from its modulus and exponent (big-endian, leading zeros
+/// allowed), refused when weak.
+fn rsa_decoding(n: &[u8], e: &[u8]) -> Result<DecodingKey, KeyError> {
+    let n = strip_leading_zeros(n);
+    let e = strip_leading_zeros(e);
+    if n.len() < 256 {
+        return Err(KeyError("RSA modulus is shorter than 2048 bits"));
+    }
+    if n.len() > 1024 {
+        return Err(KeyError("RSA modulus is longer than 8192 bits"));
+    }
+    if n.last().is_some_and(|b| b & 1 == 0) {
+        return Err(KeyError("RSA modulus is even"));
+    }
+    if e.is_empty() || e.len() > 4 || e.last().is_some_and(|b| b & 1 == 0) || e == [1] {
+        return Err(KeyError("RSA public exponent is invalid"));
+    }
+    if roca_fingerprint(n) {
+        return Err(KeyError("RSA key is vulnerable to ROCA (CVE-2017-15361)"));
+    }
+    Ok(DecodingKey::from_rsa_raw_components(n, e))
+}
+
+/// An EC key from its uncompressed point (`04 || x || y`), refused unless
+/// the point is on the curve.
+///
+/// ring checks the point only when it verifies, and then answers a bad
+/// point exactly as a bad signature. Its ECDH, though, runs the same
+/// validation (NIST SP 800-56A partial public-key validation: coordinates
+/// below p, on the curve, not the point at infinity, shared with ECDSA
+/// verification in `ring::ec::suite_b::public_key`) and has no other way to
+/// fail: one agreement with a throwaway key tells a usable point from one
+/// that can never verify. It costs a scalar multiplication per key loaded,
+/// and keeps the curve arithmetic out of this crate.
+fn ec_decoding(kind: KeyType, point: &[u8]) -> Result<DecodingKey, KeyError> {
+    use ring::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey};
+    let (alg, len) = match kind {
+        KeyType::EcP256 => (&ring::agreement::ECDH_P256, 32),
+        KeyType::EcP384 => (&ring::agreement::ECDH_P384, 48),
+        _ => return Err(KeyError("unsupported EC curve")),
+    };
+    if point.len() != 1 + 2 * len || point.first() != Some(&4) {
+        return Err(KeyError("EC coordinates do not fit the curve"));
+    }
+    let rng = ring::rand::SystemRandom::new();
+    let ours = EphemeralPrivateKey::generate(alg, &rng)
+        .map_err(|_| KeyError("the EC point cannot be checked without system randomness"))?;
+    agree_ephemeral(ours, &UnparsedPublicKey::new(alg, point), |_| ())
+        .map_err(|_| KeyError("the EC point is not on the curve"))?;
+    Ok(DecodingKey::from_ec_der(point))
+}
+
+/// An Ed25519 key from its 32-byte encoding, refused when the point has
+/// small order, is not canonically encoded or is not on the curve (see
+/// [`super::ed25519`]).
+fn ed25519_decoding(x: &[u8]) -> Result<DecodingKey, KeyError> {
+    let Ok(bytes) = <[u8; 32]>::try_from(x) else {
+        return Err(KeyError("an Ed25519 key must be 32 bytes"));
+    };
+    super::ed25519::check(&bytes).map_err(KeyError)?;
+    Ok(DecodingKey::from_ed_der(x))
+}
+
 fn b64(map: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, KeyError> {
     let text = map
         .get(name)
@@ -370,21 +529,7 @@ pub(crate) fn parse_jwk(jwk: &Value, allow_secret: bool) -> Result<JwtKey, KeyEr
         "RSA" => {
             let n = b64(map, "n")?;
             let e = b64(map, "e")?;
-            let n = strip_leading_zeros(&n);
-            let e = strip_leading_zeros(&e);
-            if n.len() < 256 {
-                return Err(KeyError("RSA modulus is shorter than 2048 bits"));
-            }
-            if n.len() > 1024 {
-                return Err(KeyError("RSA modulus is longer than 8192 bits"));
-            }
-            if e.is_empty() || e.len() > 4 || e.last().is_some_and(|b| b & 1 == 0) || e == [1] {
-                return Err(KeyError("RSA public exponent is invalid"));
-            }
-            if roca_fingerprint(n) {
-                return Err(KeyError("RSA key is vulnerable to ROCA (CVE-2017-15361)"));
-            }
-            (KeyType::Rsa, DecodingKey::from_rsa_raw_components(n, e))
+            (KeyType::Rsa, rsa_decoding(&n, &e)?)
         }
         "EC" => {
             let crv = map.get("crv").and_then(Value::as_str);
@@ -402,17 +547,14 @@ pub(crate) fn parse_jwk(jwk: &Value, allow_secret: bool) -> Result<JwtKey, KeyEr
             point.push(4);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            (kind, DecodingKey::from_ec_der(&point))
+            (kind, ec_decoding(kind, &point)?)
         }
         "OKP" => {
             if map.get("crv").and_then(Value::as_str) != Some("Ed25519") {
                 return Err(KeyError("unsupported OKP curve"));
             }
             let x = b64(map, "x")?;
-            if x.len() != 32 {
-                return Err(KeyError("an Ed25519 key must be 32 bytes"));
-            }
-            (KeyType::Ed25519, DecodingKey::from_ed_der(&x))
+            (KeyType::Ed25519, ed25519_decoding(&x)?)
         }
         "oct" if allow_secret => {
             let k = b64(map, "k")?;

@@ -43,6 +43,8 @@
 
 pub(crate) mod claims;
 mod crypto;
+mod der;
+mod ed25519;
 #[cfg(feature = "jwks-http")]
 mod http;
 mod issuer;

@@ -20,7 +20,7 @@ use super::issuer::{Issuer, KeySource, DEFAULT_ALGORITHMS};
 use super::jwks::{self, JwksCache, JwksFetcher, JwksSettings, Location};
 use super::key::{self, JwtKey};
 use super::revocation::Revocation;
-use super::token::{self, invalid, Jws, Selection};
+use super::token::{self, invalid, Jws, KidlessKeys, Selection};
 use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
@@ -410,7 +410,12 @@ impl Inner {
         };
         match &issuer.keys {
             Keys::Static(keys) => {
-                let result = match token::select(keys, jws.header.kid.as_deref(), jws.alg) {
+                let result = match token::select(
+                    keys,
+                    jws.header.kid.as_deref(),
+                    jws.alg,
+                    KidlessKeys::StandIn,
+                ) {
                     Selection::Found(k) => self.finish(&jws, claims, &issuer, k, token, key),
                     Selection::Unknown | Selection::Mismatch => Err(jwks::no_fit()),
                 };
@@ -771,6 +776,46 @@ impl fmt::Debug for JwtSchemeBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 13.3b): `clear_token_cache` bumps the generation
+    /// before it empties the shared cache. A request in that gap used to
+    /// copy the old entry into its thread's table under the new generation
+    /// and be served from it for up to two seconds. An entry cached before
+    /// the bump is never served now.
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::panic)]
+    fn an_entry_cached_before_a_clear_is_not_served_in_its_gap() {
+        crate::jwt::install_default();
+        let secret = [7u8; 32];
+        let scheme = JwtScheme::builder()
+            .issuer(
+                crate::jwt::Issuer::new("https://login.example")
+                    .audience("api")
+                    .key(JwtKey::shared_secret(&secret).unwrap()),
+            )
+            .build()
+            .unwrap();
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &serde_json::json!({
+                "iss": "https://login.example", "aud": "api", "sub": "alice",
+                "exp": 4_000_000_000u64,
+            }),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
+        let inner = &scheme.inner;
+        let crate::scheme::VerificationState::Ready(Ok(_)) = inner.verify_now(&token).0 else {
+            panic!("a valid token");
+        };
+        let key = cache_key(&inner.hasher, &token);
+        let before = inner.generation.load(Ordering::SeqCst);
+        assert!(inner.cached(key, &token, before).is_some(), "cached");
+        // The first half of `clear_token_cache`: the shared entry is still
+        // there.
+        inner.generation.fetch_add(1, Ordering::SeqCst);
+        assert!(inner.cached(key, &token, before + 1).is_none());
+    }
 
     #[test]
     fn token_comparison() {

@@ -17,17 +17,78 @@ use crate::error::{AuthError, ErrorKind};
 /// Tokens longer than this are refused before any decoding.
 pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// The protected header fields authgate reads. Everything else is ignored;
-/// in particular `jku`, `x5u` and `jwk` are never followed (RFC 8725 §3.10).
-#[derive(Debug, Deserialize)]
+/// The protected header fields authgate reads; `jku`, `x5u` and `jwk` are
+/// never followed (RFC 8725 §3.10).
+///
+/// The header must be a JSON object (a struct derive would also take an
+/// array, by position), and the registered parameters authgate knows must
+/// have their RFC 7515 / RFC 7797 types, even those it does not use: a
+/// header other implementations would read differently is refused.
+#[derive(Debug)]
 pub(crate) struct Header {
     pub(crate) alg: String,
-    #[serde(default)]
     pub(crate) kid: Option<String>,
-    #[serde(default)]
     pub(crate) typ: Option<String>,
-    #[serde(default)]
-    pub(crate) crit: Option<serde::de::IgnoredAny>,
+    /// Never set on a parsed header: any `crit` is refused.
+    pub(crate) crit: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for Header {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> de::Visitor<'de> for HeaderVisitor {
+    type Value = Header;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Header, A::Error> {
+        let mut header = Header {
+            alg: String::new(),
+            kid: None,
+            typ: None,
+            crit: None,
+        };
+        let mut alg = None;
+        while let Some(name) = access.next_key::<std::borrow::Cow<'de, str>>()? {
+            match name.as_ref() {
+                "alg" => alg = Some(access.next_value::<String>()?),
+                "kid" => header.kid = Some(access.next_value()?),
+                "typ" => header.typ = Some(access.next_value()?),
+                // RFC 7515 §4.1.11: an array of at least one name.
+                "crit" => {
+                    let crit: Vec<String> = access.next_value()?;
+                    if crit.is_empty() {
+                        return Err(de::Error::custom("crit is an empty list"));
+                    }
+                    header.crit = Some(crit);
+                }
+                "cty" | "jku" | "x5u" | "x5t" | "x5t#S256" => {
+                    access.next_value::<String>()?;
+                }
+                "x5c" => {
+                    access.next_value::<Vec<String>>()?;
+                }
+                "jwk" => {
+                    access.next_value::<serde_json::Map<String, serde_json::Value>>()?;
+                }
+                "b64" => {
+                    access.next_value::<bool>()?;
+                }
+                _ => {
+                    access.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        header.alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;
+        Ok(header)
+    }
 }
 
 /// A compact JWS split into its parts, base64url-decoded.
@@ -172,11 +233,30 @@ pub(crate) enum Selection<'k> {
     Mismatch,
 }
 
-/// Picks the key for a token: by `kid` when it has one (a key without `kid`
-/// stands in when it is the only one that fits), otherwise the one key that
-/// fits its `alg`.
-pub(crate) fn select<'k>(keys: &'k [JwtKey], kid: Option<&str>, alg: Algorithm) -> Selection<'k> {
-    let mut fitting_anonymous = keys.iter().filter(|k| k.fits(alg));
+/// Whether a key without `kid` may verify a token that names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KidlessKeys {
+    /// Configured keys: a key loaded from a PEM file usually has no `kid`
+    /// while the issuer's tokens name one, and nothing will ever refresh
+    /// the set, so the one kid-less key that fits stands in.
+    StandIn,
+    /// A fetched JWKS: a token naming a `kid` the set lacks must count as
+    /// unknown, so that it triggers a refresh. Were a kid-less key to stand
+    /// in, an issuer publishing one would stall key rotation: tokens signed
+    /// with a new key would fail against the kid-less one until the cache
+    /// expires.
+    NamedOnly,
+}
+
+/// Picks the key for a token: by `kid` when it has one (a key without
+/// `kid` stands in only under [`KidlessKeys::StandIn`], when it is the only
+/// one that fits), otherwise the one key that fits its `alg`.
+pub(crate) fn select<'k>(
+    keys: &'k [JwtKey],
+    kid: Option<&str>,
+    alg: Algorithm,
+    kidless: KidlessKeys,
+) -> Selection<'k> {
     if let Some(kid) = kid {
         let mut named = keys.iter().filter(|k| k.kid() == Some(kid)).peekable();
         if named.peek().is_some() {
@@ -186,13 +266,17 @@ pub(crate) fn select<'k>(keys: &'k [JwtKey], kid: Option<&str>, alg: Algorithm) 
                 _ => Selection::Mismatch,
             };
         }
+        if kidless == KidlessKeys::NamedOnly {
+            return Selection::Unknown;
+        }
         let mut anonymous = keys.iter().filter(|k| k.kid().is_none() && k.fits(alg));
         return match (anonymous.next(), anonymous.next()) {
             (Some(key), None) => Selection::Found(key),
             _ => Selection::Unknown,
         };
     }
-    match (fitting_anonymous.next(), fitting_anonymous.next()) {
+    let mut fitting = keys.iter().filter(|k| k.fits(alg));
+    match (fitting.next(), fitting.next()) {
         (Some(key), None) => Selection::Found(key),
         (None, _) => Selection::Unknown,
         (Some(_), Some(_)) => Selection::Mismatch,
@@ -241,7 +325,12 @@ pub fn verify_compact(
     algorithms: &[Algorithm],
 ) -> Result<Vec<u8>, AuthError> {
     let parsed = parse(jws, algorithms)?;
-    match select(keys, parsed.header.kid.as_deref(), parsed.alg) {
+    match select(
+        keys,
+        parsed.header.kid.as_deref(),
+        parsed.alg,
+        KidlessKeys::StandIn,
+    ) {
         Selection::Found(key) => check_signature(&parsed, key)?,
         Selection::Unknown | Selection::Mismatch => {
             return Err(AuthError::new(ErrorKind::UnknownKey))

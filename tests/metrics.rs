@@ -185,16 +185,18 @@ async fn every_api_key_decision_moves_exactly_its_series_once() {
     typo.push('!');
     let _ = Reading::take(&snapshotter);
 
-    let cases: Vec<(
-        &str,
-        &AuthLayer,
+    // (case, layer, request, status, scheme, outcome, reason, status label)
+    type Case<'a> = (
+        &'a str,
+        &'a AuthLayer,
         Request<Full<Bytes>>,
         u16,
-        Option<&str>,
-        &str,
-        &str,
-        &str,
-    )> = vec![
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+        &'a str,
+    );
+    let cases: Vec<Case<'_>> = vec![
         (
             "missing",
             &layer,

@@ -21,6 +21,7 @@ use crate::error::ErrorKind;
 
 /// Every [`ErrorKind`], in [`kind_index`] order: the reasons a decision
 /// series is registered for.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) const KINDS: [ErrorKind; 18] = [
     ErrorKind::Missing,
     ErrorKind::Malformed,

@@ -28,9 +28,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Audit records only, not the debug events of target `authgate`.
     tracing_subscriber::registry()
         .with(
-            tracing_subscriber::fmt::layer().with_filter(
-                Targets::new().with_target(authgate::audit::TARGET, tracing::Level::INFO),
-            ),
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_filter(
+                    Targets::new().with_target(authgate::audit::TARGET, tracing::Level::INFO),
+                ),
         )
         .init();
 

@@ -331,3 +331,45 @@ fn secret_types_redact_their_debug_output() {
         assert!(!debug.contains(&plaintext), "{debug}");
     }
 }
+
+/// Inside an axum router (`route_layer`), records name the matched route,
+/// not the path with its ids, and the client from `ConnectInfo`.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn audit_records_name_the_axum_route_and_the_client() {
+    let (store, keys) = fixture();
+    let records = Arc::new(Mutex::new(Vec::<AuditRecord>::new()));
+    let sink = Arc::clone(&records);
+    let auth = AuthLayer::builder()
+        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+        .audit_sink(move |record: &AuditRecord| sink.lock().unwrap().push(record.clone()))
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route("/orders/{id}", axum::routing::get(|| async { "ok" }))
+        .route_layer(auth);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/orders/7"))
+        .header("x-api-key", &keys.admin)
+        .header("x-request-id", "req-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let records = records.lock().unwrap().clone();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].route, "/orders/{id}");
+    let client = records[0].client.unwrap();
+    assert!(client.ip().is_loopback(), "{client}");
+    assert_ne!(client.port(), addr.port());
+    assert_eq!(records[0].request_id.as_deref(), Some("req-7"));
+}

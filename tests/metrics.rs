@@ -2,7 +2,12 @@
 //! each decision moves exactly its own series once, JWKS fetches are
 //! counted by result against a real endpoint, caches count hits and misses,
 //! and no credential ever creates a series.
-#![cfg(all(feature = "metrics", feature = "jwks-http", feature = "api-key"))]
+#![cfg(all(
+    feature = "metrics",
+    feature = "jwks-http",
+    feature = "api-key",
+    feature = "hmac"
+))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -611,4 +616,82 @@ async fn ten_thousand_distinct_bad_credentials_add_no_series() {
             "{series}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_replayed_signed_request_moves_the_replay_series() {
+    use authgate::hmac::{HmacKey, HmacScheme, InMemorySecretStore, SecretRecord, SCHEME_NAME};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let secrets = InMemorySecretStore::new();
+    secrets.insert(SecretRecord::new(
+        "partner",
+        HmacKey::new("s3cr3t-s3cr3t-s3cr3t"),
+        "acct",
+    ));
+    let layer = metrics::with_local_recorder(&recorder, || {
+        AuthLayer::builder()
+            .scheme(HmacScheme::builder(secrets).build().unwrap())
+            .with_request_bodies()
+            .build()
+            .unwrap()
+    });
+    let signer =
+        authgate::hmac::Signer::new("partner", HmacKey::new("s3cr3t-s3cr3t-s3cr3t")).unwrap();
+    let now = jwt_support::now_unix();
+    let mut request = Request::post("/orders")
+        .body(Bytes::from_static(b"{}"))
+        .unwrap();
+    signer.sign_at(&mut request, now, "nonce-1").unwrap();
+    let (parts, body) = request.into_parts();
+    let again = || Request::from_parts(parts.clone(), Full::new(body.clone()));
+    let send = |request: Request<Full<Bytes>>| {
+        ServiceBuilder::new()
+            .layer(layer.clone())
+            .service(service_fn(echo))
+            .oneshot(request)
+    };
+    let _ = Reading::take(&snapshotter);
+
+    assert_eq!(send(again()).await.unwrap().status(), 200);
+    let first = Reading::take(&snapshotter);
+    assert_one_decision(
+        &first,
+        Some(SCHEME_NAME),
+        "granted",
+        "none",
+        "none",
+        "first use",
+    );
+    assert_eq!(
+        first.counter("authgate_cache_misses_total{cache=replay}"),
+        1
+    );
+    assert_eq!(
+        first.counter("authgate_cache_misses_total{cache=hmac_secret}"),
+        1
+    );
+
+    assert_eq!(send(again()).await.unwrap().status(), 401);
+    let replay = Reading::take(&snapshotter);
+    assert_one_decision(
+        &replay,
+        Some(SCHEME_NAME),
+        "denied",
+        "replayed",
+        "401",
+        "replay",
+    );
+    assert_eq!(
+        replay.counter(&format!(
+            "authgate_replay_rejections_total{{scheme={SCHEME_NAME}}}"
+        )),
+        1
+    );
+    assert_eq!(replay.counter("authgate_cache_hits_total{cache=replay}"), 1);
+    assert_eq!(
+        replay.counter("authgate_cache_hits_total{cache=hmac_secret}"),
+        1
+    );
 }

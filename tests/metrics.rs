@@ -695,3 +695,70 @@ async fn a_replayed_signed_request_moves_the_replay_series() {
         1
     );
 }
+
+/// Keys used past their freshness while refreshes fail are counted as
+/// served stale, and the failing refreshes as fetch errors.
+#[tokio::test(start_paused = true)]
+async fn stale_keys_served_while_refreshes_fail_are_counted() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use authgate::jwt::FetchError;
+
+    let signer = Signer::ec("k2");
+    let jwks = Bytes::from(json!({ "keys": [signer.jwk.clone()] }).to_string());
+    let failing = Arc::new(AtomicBool::new(false));
+    let fail = Arc::clone(&failing);
+    let fetcher = move |_: &http::Uri| {
+        let (jwks, fail) = (jwks.clone(), fail.load(Ordering::SeqCst));
+        async move {
+            let mut response = http::Response::new(if fail { Bytes::new() } else { jwks });
+            if fail {
+                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            Ok::<_, FetchError>(response)
+        }
+    };
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let url = "https://keys.example/jwks.json";
+    let layer = metrics::with_local_recorder(&recorder, || {
+        let settings = JwksSettings::default()
+            .ttl_bounds(Duration::from_secs(60), Duration::from_secs(60))
+            .max_stale(Duration::from_secs(3600))
+            .failure_backoff(Duration::from_millis(1));
+        let scheme = JwtScheme::builder()
+            .issuer(Issuer::new(ISS).audience(AUD).jwks_url(url))
+            .jwks_settings(settings)
+            .fetcher(fetcher)
+            .token_cache_capacity(0)
+            .build()
+            .unwrap();
+        AuthLayer::builder().scheme(scheme).build().unwrap()
+    });
+    let token = signer.sign(&live_claims(ISS));
+    let _ = Reading::take(&snapshotter);
+    assert_eq!(call(&layer, &token).await.status, 200);
+    let fresh = Reading::take(&snapshotter);
+    let series = |name: &str| format!("{name}{{source={url}}}");
+    assert_eq!(
+        fresh.counter(&series("authgate_jwks_stale_served_total")),
+        0
+    );
+
+    failing.store(true, Ordering::SeqCst);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert_eq!(call(&layer, &token).await.status, 200);
+    // Let the background refresh run and fail.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(call(&layer, &token).await.status, 200);
+    let stale = Reading::take(&snapshotter);
+    assert_eq!(
+        stale.counter(&series("authgate_jwks_stale_served_total")),
+        2
+    );
+    let errors = format!("authgate_jwks_fetches_total{{result=error,source={url}}}");
+    assert!(stale.counter(&errors) >= 1, "{:?}", stale.counters);
+}

@@ -241,7 +241,13 @@ fn route(parts: &Parts) -> &str {
     if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
         return matched.as_str();
     }
-    crate::service::original_path(parts)
+    // The path the client sent: inside a nested axum router the URI has
+    // lost its prefix, and axum keeps the original.
+    #[cfg(feature = "axum")]
+    if let Some(original) = parts.extensions.get::<axum::extract::OriginalUri>() {
+        return original.0.path();
+    }
+    parts.uri.path()
 }
 
 fn client(parts: &Parts) -> Option<SocketAddr> {

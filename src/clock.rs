@@ -104,5 +104,10 @@ impl fmt::Debug for ManualClock {
 }
 
 /// A shared clock handle.
-#[cfg(any(feature = "api-key", feature = "hmac", feature = "jwt"))]
+#[cfg(any(
+    feature = "api-key",
+    feature = "hmac",
+    feature = "jwt",
+    feature = "mtls"
+))]
 pub(crate) type SharedClock = Arc<dyn Clock>;

@@ -13,14 +13,21 @@
 //! used.
 //!
 //! Ids hash to one of [`STRIPES`] counters, so that an invalidation makes
-//! a small share of the cached ids look stale, not all of them.
+//! a tiny share of the cached ids look stale, not all of them: a tenant
+//! revoking its own keys does not send other tenants to the store.
 
 use std::collections::hash_map::RandomState;
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-/// Number of counters: `invalidate` makes 1/64 of the cached ids stale.
-pub(crate) const STRIPES: usize = 64;
+use moka::future::Cache;
+use moka::ops::compute::Op;
+
+/// Number of counters: `invalidate` makes 1/4096 of the cached ids stale
+/// (32 KiB per cache).
+pub(crate) const STRIPES: usize = 4096;
 
 /// One counter per stripe of ids, bumped by each invalidation of an id in
 /// the stripe.
@@ -62,6 +69,51 @@ impl Generations {
         self.counter(self.slot_key(id))
             .fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// A cached answer that knows the generation it was read under.
+pub(crate) trait Tagged {
+    /// The generation of the id's stripe before the store was asked.
+    fn generation(&self) -> u64;
+}
+
+/// The cached answer for `id`, read through `load` on a miss (concurrent
+/// misses share one read) and never one read before the last invalidation
+/// of `id`'s stripe: such an entry is removed (only if it is still the
+/// one seen, so that a fresh answer another request put there stays) and
+/// read again. `load` must read the generation before asking the store.
+/// If invalidations keep racing, the third read answers uncached; a
+/// request can therefore wait for up to three store reads.
+pub(crate) async fn current<V, E, F, Fut>(
+    cache: &Cache<Box<str>, Arc<V>>,
+    generations: &Generations,
+    id: &str,
+    load: F,
+) -> Result<Arc<V>, Arc<E>>
+where
+    V: Tagged + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<V, E>>,
+{
+    let slot_key = generations.slot_key(id);
+    for _ in 0..2 {
+        let lookup = cache
+            .try_get_with(id.into(), async { load().await.map(Arc::new) })
+            .await?;
+        if lookup.generation() == generations.current(slot_key) {
+            return Ok(lookup);
+        }
+        let stale = Arc::clone(&lookup);
+        cache
+            .entry(id.into())
+            .and_compute_with(move |entry| {
+                let same = entry.is_some_and(|e| Arc::ptr_eq(e.value(), &stale));
+                std::future::ready(if same { Op::Remove } else { Op::Nop })
+            })
+            .await;
+    }
+    load().await.map(Arc::new).map_err(Arc::new)
 }
 
 #[cfg(test)]

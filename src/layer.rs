@@ -14,7 +14,9 @@ use crate::error::ConfigError;
 use crate::request_body::{
     BodyMode, Buffered, ModeName, Untouched, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT,
 };
-use crate::response::{ProblemDetails, RejectionResponse};
+use crate::response::{
+    BodyOnly, ProblemDetails, Rejection, RejectionBody, RejectionResponse, Responders,
+};
 use crate::scheme::{Challenge, Scheme};
 use crate::service::Auth;
 use crate::trace::Observer;
@@ -227,6 +229,7 @@ pub struct AuthLayerBuilder<M = Untouched> {
     anonymous: AnonymousPaths,
     authorizer: Option<Arc<dyn Authorizer>>,
     rejection: Arc<dyn RejectionResponse>,
+    grpc_rejection: Arc<dyn RejectionResponse>,
     retry_after: Duration,
     body_limit: usize,
     body_timeout: Duration,
@@ -242,6 +245,7 @@ impl Default for AuthLayerBuilder {
             anonymous: AnonymousPaths::default(),
             authorizer: None,
             rejection: Arc::new(ProblemDetails),
+            grpc_rejection: Arc::new(ProblemDetails),
             retry_after: Duration::from_secs(5),
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -279,6 +283,7 @@ impl AuthLayerBuilder<Untouched> {
             anonymous: self.anonymous,
             authorizer: self.authorizer,
             rejection: self.rejection,
+            grpc_rejection: self.grpc_rejection,
             retry_after: self.retry_after,
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
@@ -318,6 +323,10 @@ impl AuthLayerBuilder<Buffered> {
     /// check a scheme can make from the headers alone (syntax, timestamp
     /// window) runs before the read starts. Defaults to 10 seconds
     /// ([`DEFAULT_BODY_TIMEOUT`]).
+    ///
+    /// The deadline needs a Tokio runtime with timers enabled (as the store
+    /// timeouts do; a runtime built without `enable_time` panics on the
+    /// first signed body). Outside a Tokio runtime it does not apply.
     ///
     /// This bounds only the layer's own read. Servers should still set
     /// their own limits on slow connections (hyper's
@@ -359,7 +368,14 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
 
     /// A path (exact match) that needs no credential, such as `/health`. A
     /// credential sent there anyway is still verified, and a bad one
-    /// rejected; the authorizer does not run. Defaults to none.
+    /// rejected; this layer's own authorizer does not run, but one of a
+    /// layer derived from it ([`AuthLayer::with_authorizer`]) further in
+    /// does, on every authenticated request.
+    ///
+    /// The path is matched against the one the client sent, also inside
+    /// `Router::nest` / `nest_service`, which strip their prefix (axum's
+    /// `OriginalUri`, with the `axum` feature): write `/admin/health`, not
+    /// `/health`, for a route nested under `/admin`. Defaults to none.
     pub fn anonymous_path(mut self, path: impl Into<String>) -> Self {
         self.anonymous.exact.push(path.into());
         self
@@ -391,9 +407,49 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
         self.authorize(RequireScopes::all(scopes))
     }
 
-    /// Replaces how rejections are answered. Defaults to [`ProblemDetails`].
+    /// Replaces the body of every HTTP rejection, keeping its status, its
+    /// `WWW-Authenticate` challenges and `Retry-After`: the safe way to use
+    /// your own error format. gRPC calls keep the `grpc-status` answer.
+    /// Replaces any earlier [`rejection_response`](Self::rejection_response).
+    /// Defaults to RFC 9457 problem details.
+    ///
+    /// ```
+    /// use authgate::response::RejectionBody;
+    /// # use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+    /// let layer = authgate::AuthLayer::builder()
+    ///     .scheme(ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live").unwrap())
+    ///     .rejection_body(|rejection: &authgate::Rejection<'_>| {
+    ///         RejectionBody::json(serde_json::json!({ "error": rejection.error().kind().reason() }))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn rejection_body<F>(self, body: F) -> Self
+    where
+        F: Fn(&Rejection<'_>) -> RejectionBody + Send + Sync + 'static,
+    {
+        self.rejection_response(BodyOnly(body))
+    }
+
+    /// Replaces how HTTP rejections are answered, status and headers
+    /// included: your response must carry the challenges and `Retry-After`
+    /// itself ([`Rejection::respond_with`] does). gRPC calls are not
+    /// affected (see [`grpc_rejection_response`](Self::grpc_rejection_response)).
+    /// Defaults to [`ProblemDetails`].
     pub fn rejection_response(mut self, rejection: impl RejectionResponse) -> Self {
         self.rejection = Arc::new(rejection);
+        self
+    }
+
+    /// Replaces how gRPC calls (`content-type: application/grpc*`) are
+    /// rejected. Your response must be a valid gRPC answer (HTTP 200 with
+    /// `grpc-status`, no body, as [`ProblemDetails`] sends): a tonic client
+    /// reads any body as a message frame and reports `Internal: protocol
+    /// error` instead of your status. Defaults to [`ProblemDetails`]'s
+    /// trailers-only answer.
+    pub fn grpc_rejection_response(mut self, rejection: impl RejectionResponse) -> Self {
+        self.grpc_rejection = Arc::new(rejection);
         self
     }
 
@@ -479,7 +535,10 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
                 }),
                 anonymous: self.anonymous,
                 authorizer: self.authorizer,
-                rejection: self.rejection,
+                rejection: Arc::new(Responders {
+                    http: self.rejection,
+                    grpc: self.grpc_rejection,
+                }),
                 retry_after: self.retry_after,
                 body_limit: self.body_limit,
                 body_timeout: self.body_timeout,

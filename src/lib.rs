@@ -8,8 +8,10 @@
 //!
 //! This page is the guide; each module holds the reference.
 //!
+//! - [Install](#install)
 //! - [The model](#the-model-extract--verify--authorize--respond)
 //! - [Quick example](#quick-example)
+//! - [axum handlers](#axum-handlers)
 //! - [Schemes](#schemes)
 //! - [Authorization](#authorization)
 //! - [Responses](#responses)
@@ -17,6 +19,24 @@
 //! - [Recipes](#recipes)
 //! - [Security notes](#security-notes)
 //! - [Feature flags](#feature-flags)
+//!
+//! ## Install
+//!
+//! ```toml
+//! [dependencies]
+//! # default features: api-key, hmac, jwt, axum
+//! authgate = "0.1"
+//! # JWKS and OIDC discovery over HTTPS need one more:
+//! # authgate = { version = "0.1", features = ["jwks-http"] }
+//! ```
+//!
+//! Every example below says which features it needs when it needs more
+//! than the defaults; on docs.rs each item shows its feature. Turning the
+//! default features off (`default-features = false`) also turns off the
+//! `axum` extractors: `principal: Principal` in a handler then fails with
+//! ``the trait `Handler<_, _>` is not implemented``.
+//! Put `#[axum::debug_handler]` on the handler and the compiler names the
+//! argument that is not an extractor.
 //!
 //! ## The model: extract → verify → authorize → respond
 //!
@@ -37,8 +57,10 @@
 //! 3. **Authorize** ([`authorize`]): optional, per layer or per route:
 //!    scopes, claims, policies.
 //! 4. **Respond** ([`response`]): one mapping from error kind to HTTP
-//!    status, `WWW-Authenticate` challenge and `grpc-status`, replaceable
-//!    with your own [`RejectionResponse`].
+//!    status, `WWW-Authenticate` challenge and `grpc-status`. Bring your own
+//!    error body with [`rejection_body`](AuthLayerBuilder::rejection_body)
+//!    (status, challenges and gRPC answers stay), or the whole response
+//!    with a [`RejectionResponse`].
 //!
 //! The verified [`Principal`] reaches handlers in the request extensions
 //! (`Extension<Principal>` in axum, or `Principal` itself with the `axum`
@@ -79,6 +101,63 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## axum handlers
+//!
+//! With the `axum` feature (on by default) handlers take the identity as an
+//! argument: [`Principal`], `Option<Principal>` (on
+//! [anonymous paths](AuthLayerBuilder::anonymous_path)), or the token's
+//! claims as your own type with [`Claims<T>`](Claims). A request the layer
+//! let through always has its principal; if a handler still cannot get one
+//! (an anonymous request, claims that do not fit `T`) it answers with the
+//! layer's own rejection (401 and challenges, through your
+//! [rejection hook](response#custom-error-bodies)).
+//!
+//! ```toml
+//! authgate = { version = "0.1", features = ["axum", "jwt"] } # both on by default
+//! ```
+//!
+//! ```
+//! use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+//! use authgate::{AuthLayer, Claims, Principal};
+//! use axum::{routing::get, Router};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Tenant {
+//!     tenant: String,
+//! }
+//!
+//! // #[axum::debug_handler] // turns "Handler is not implemented" into a readable error
+//! async fn me(principal: Principal) -> String {
+//!     format!("{} via {}", principal.subject(), principal.scheme())
+//! }
+//!
+//! async fn tenant(Claims(claims): Claims<Tenant>) -> String {
+//!     claims.tenant
+//! }
+//!
+//! async fn home(principal: Option<Principal>) -> &'static str {
+//!     if principal.is_some() { "welcome back" } else { "hello, stranger" }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let jwt = JwtScheme::builder()
+//!     .issuer(Issuer::new("https://login.example.com").audience("api")
+//!         .key(JwtKey::shared_secret(&[7u8; 32])?))
+//!     .build()?;
+//! let auth = AuthLayer::builder().scheme(jwt).anonymous_path("/").build()?;
+//! let app: Router = Router::new()
+//!     .route("/", get(home))
+//!     .route("/me", get(me))
+//!     .route("/tenant", get(tenant))
+//!     .layer(auth);
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Without the `axum` feature, use `Extension<Principal>` (a 500 when
+//! missing) or `request.extensions().get::<Principal>()`.
 //!
 //! ## Schemes
 //!
@@ -147,6 +226,51 @@
 //!     .layer(auth);                               // every route
 //! ```
 //!
+//! ### Which per-route form to use
+//!
+//! | form | use it when |
+//! |---|---|
+//! | `route_layer(RequireScopes::all([..]))` (or `any`) | the rule is scopes only, and the routes sit behind an `AuthLayer` |
+//! | `route_layer(AuthorizeLayer::new(rule))` | any other [`Authorizer`]: closures, [`ByMethod`](authorize::ByMethod), [`GrpcMethods`](authorize::GrpcMethods), combinators |
+//! | `auth.require_scopes([..])` / `auth.with_authorizer(rule)` | the routes may also be served without the outer layer (a router reused on its own, a tonic server, a test): the derived layer is a full `AuthLayer` sharing the schemes and caches |
+//!
+//! None of them authenticates twice. `RequireScopes` and `AuthorizeLayer`
+//! never authenticate: they read the [`Principal`] the outer layer stored
+//! (and answer 401 if there is none). A derived layer behind an
+//! `AuthLayer` built from the same schemes finds the principal that layer
+//! verified and only runs its authorizer, always, on every authenticated
+//! request; only when nothing outside authenticated does it verify the
+//! credential itself. All three answer denials with the outer layer's
+//! challenges and rejection hook.
+//!
+//! ### Nested routers and anonymous paths
+//!
+//! Whether a path is anonymous is decided once, by the layer that
+//! authenticates, on the path the client sent: axum's
+//! `OriginalUri` when present (with the `axum` feature), not the shortened
+//! path a router nested with `Router::nest` sees. Per-route rules further in
+//! never decide it again. So for a layer on a router nested at `/admin`,
+//! write the full path:
+//!
+//! ```
+//! # use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+//! use authgate::AuthLayer;
+//! use axum::{routing::get, Router};
+//!
+//! # let scheme = ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live").unwrap();
+//! let admin_auth = AuthLayer::builder()
+//!     .scheme(scheme)
+//!     .anonymous_path("/admin/health") // not "/health": the client's path
+//!     .build()
+//!     .unwrap();
+//! let admin = Router::new()
+//!     .route("/health", get(|| async { "ok" }))
+//!     .route("/users", get(|| async { "users" }))
+//!     .layer(admin_auth);
+//! let app: Router = Router::new().nest("/admin", admin);
+//! # let _ = app;
+//! ```
+//!
 //! ## Responses
 //!
 //! | situation | HTTP | `WWW-Authenticate` | gRPC |
@@ -161,6 +285,15 @@
 //! HTTP bodies are RFC 9457 problem details. A rejected response carries the
 //! [`AuthError`] in its extensions, so outer layers can see why. Clients are
 //! never told whether a key id exists.
+//!
+//! Your own error format:
+//! [`rejection_body`](AuthLayerBuilder::rejection_body) replaces only the
+//! body and keeps the status, challenges and `Retry-After`; every rejection
+//! goes through it (the layer's, per-route rules', the axum extractors').
+//! gRPC calls keep the `grpc-status` answer: a JSON body would reach a
+//! tonic client as `Internal: protocol error: received message with invalid
+//! compression flag`, not `UNAUTHENTICATED`. See
+//! [Custom error bodies](response#custom-error-bodies).
 //!
 //! ## Tracing
 //!
@@ -194,20 +327,26 @@
 //!
 //! `Server::builder().layer(auth)`: gRPC calls (`content-type:
 //! application/grpc*`) are answered with `grpc-status` and `grpc-message`,
-//! which tonic clients read as `tonic::Code`s. Per-method scopes:
+//! which tonic clients read as `tonic::Code`s. Per-method scopes, keyed by
+//! the service name tonic generates (`NamedService::NAME`, or the
+//! `SERVICE_NAME` constant in the generated `*_server` module) so that a
+//! renamed service fails to compile instead of silently denying:
 //!
 //! ```
 //! use authgate::authorize::GrpcMethods;
 //! use authgate::RequireScopes;
+//! # mod orders_server { pub const SERVICE_NAME: &str = "shop.Orders"; }
 //!
 //! let rules = GrpcMethods::new()
-//!     .method("/shop.Orders/Get", RequireScopes::all(["orders:read"]))
-//!     .method("/shop.Orders/Create", RequireScopes::all(["orders:write"]));
+//!     .method_in(orders_server::SERVICE_NAME, "Get", RequireScopes::all(["orders:read"]))
+//!     .method_in(orders_server::SERVICE_NAME, "Create", RequireScopes::all(["orders:write"]));
 //! // AuthLayer::builder().scheme(..).authorize(rules).build()
 //! # let _ = rules;
 //! ```
 //!
-//! See `examples/tonic_grpc.rs`.
+//! To serve an axum API and tonic services with the same schemes and
+//! caches, give tonic a derived layer: `auth.with_authorizer(rules)`. See
+//! `examples/tonic_grpc.rs` and `examples/full_service.rs`.
 //!
 //! ### JWT from an OIDC provider
 //!
@@ -291,6 +430,14 @@
 //! # }
 //! ```
 //!
+//! ### One service, everything
+//!
+//! `examples/full_service.rs` is the one to copy: API keys and JWTs on one
+//! layer, a nested admin router, webhooks outside the main layer, a tonic
+//! service sharing the layer through
+//! [`with_authorizer`](AuthLayer::with_authorizer), a custom JSON error
+//! body, and the service's own tests. `cargo run --example full_service`.
+//!
 //! ## Security notes
 //!
 //! What authgate protects against: credential confusion (exactly one
@@ -323,12 +470,20 @@
 //! | `hmac` | yes | [`hmac`]: signed requests (native `HMAC-SHA256`, RFC 9421 `hmac-sha256`) and GitHub, Stripe, Slack webhooks |
 //! | `jwt` | yes | [`jwt`]: JWT bearer tokens, issuers, static keys, JWKS cache |
 //! | `jwks-http` | no | `jwt::HttpFetcher`: JWKS over HTTPS (hyper, rustls with ring) |
-//! | `axum` | no | `Principal` and `Option<Principal>` as axum extractors |
+//! | `axum` | yes | [`Principal`], `Option<Principal>` and [`Claims<T>`](Claims) as axum extractors (axum-core) |
+//! | `mtls` | no | `mtls`: client certificates (SPIFFE X.509-SVIDs, mapped names), workload rules, `mtls::serve` for axum and hyper over rustls |
+//! | `tonic` | no | with `mtls`: the client chain of tonic's own TLS reaches `mtls::ClientCertScheme` |
 //! | `full` | no | all of the above |
 //!
-//! tonic needs no feature.
+//! `axum` is on by default because axum is the common user and forgetting
+//! it gives an unreadable compiler error; axum-core is small and already in
+//! the tree of every axum and tonic 0.14 server. tonic needs no feature.
 
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// docs.rs (nightly, `--cfg docsrs`): mark each item with the features it
+// needs. `doc_auto_cfg` was merged into `doc_cfg` in Rust 1.92, which now
+// derives the badges from `#[cfg]` by itself; naming the removed feature
+// stops rustdoc with E0557. `.ci/run` builds the docs this way.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "api-key")]
 pub mod api_key;
@@ -349,6 +504,8 @@ mod invalidation;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 mod layer;
+#[cfg(feature = "mtls")]
+pub mod mtls;
 mod principal;
 pub mod request_body;
 pub mod response;
@@ -369,7 +526,7 @@ pub use credentials::{AuthorizationSyntax, Credential, CredentialLocation};
 pub use error::{AuthError, ConfigError, ErrorKind, StoreError};
 pub use future::ResponseFuture;
 #[cfg(feature = "axum")]
-pub use integration::MissingPrincipal;
+pub use integration::{Claims, MissingPrincipal};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use principal::{Principal, Scopes};
 pub use response::{ProblemDetails, Rejection, RejectionResponse};

@@ -1,9 +1,10 @@
 //! The verified identity that reaches handlers.
 //!
 //! After a scheme verifies a credential, the [`Auth`](crate::Auth) service
-//! inserts a [`Principal`] into the request's extensions. Handlers read it
-//! with `Extension<Principal>`, or with the `Principal` extractor when the
-//! `axum` feature is on. It is reference-counted: cloning it is cheap.
+//! inserts a [`Principal`] into the request's extensions. axum handlers take
+//! it as an argument (`principal: Principal`, with the `axum` feature, on by
+//! default) or with `Extension<Principal>`; tonic handlers read
+//! `request.extensions()`. It is reference-counted: cloning it is cheap.
 
 use std::fmt;
 use std::sync::Arc;
@@ -124,12 +125,26 @@ impl Serialize for Scopes {
 /// A verified identity: who is calling, through which scheme, with which
 /// scopes.
 ///
+/// In an axum handler, take it as an argument: `principal: Principal`
+/// (`Option<Principal>` on anonymous paths, [`Claims<T>`](crate::Claims)
+/// for the claims as your type). That needs the `axum` feature, on by
+/// default:
+///
+/// ```toml
+/// authgate = { version = "0.1", features = ["axum"] }
+/// ```
+///
+/// Without it the handler fails to compile with ``the trait `Handler<_, _>`
+/// is not implemented``; `#[axum::debug_handler]` on the handler makes the
+/// compiler name the argument instead.
+///
 /// # Example
 ///
 /// ```
-/// use authgate::{Principal, Scopes};
+/// use authgate::{api_key, Principal, Scopes};
 ///
-/// let principal = Principal::new("acct_42", "api_key")
+/// // What `ApiKeyScheme` produces for a valid key.
+/// let principal = Principal::new("acct_42", api_key::SCHEME_NAME)
 ///     .with_scopes(Scopes::parse("orders:read"))
 ///     .with_credential_id("k3y1d");
 /// assert_eq!(principal.subject(), "acct_42");
@@ -206,7 +221,17 @@ impl Principal {
         &self.inner.subject
     }
 
-    /// The scheme that verified the credential, e.g. `"api_key"`.
+    /// The scheme that verified the credential: its `SCHEME_NAME` constant,
+    /// e.g. [`api_key::SCHEME_NAME`](crate::api_key::SCHEME_NAME) (`"api_key"`)
+    /// or [`jwt::SCHEME_NAME`](crate::jwt::SCHEME_NAME) (`"jwt"`). Compare
+    /// against the constants, not string literals.
+    ///
+    /// ```
+    /// use authgate::{jwt, Principal};
+    /// let principal = Principal::new("u1", jwt::SCHEME_NAME);
+    /// assert_eq!(principal.scheme(), jwt::SCHEME_NAME);
+    /// assert_eq!(jwt::SCHEME_NAME, "jwt"); // not "bearer", the HTTP auth scheme
+    /// ```
     #[must_use]
     pub fn scheme(&self) -> &'static str {
         self.inner.scheme
@@ -238,7 +263,7 @@ impl Principal {
     ///
     /// let mut claims = Map::new();
     /// claims.insert("tenant".into(), json!("acme"));
-    /// let p = Principal::new("u1", "bearer").with_claims(claims);
+    /// let p = Principal::new("u1", authgate::jwt::SCHEME_NAME).with_claims(claims);
     /// assert_eq!(p.claim("tenant"), Some(&json!("acme")));
     /// ```
     #[must_use]
@@ -246,7 +271,9 @@ impl Principal {
         self.inner.claims.as_ref().and_then(|c| c.get(name))
     }
 
-    /// The claims deserialized into your own type.
+    /// The claims deserialized into your own type. In an axum handler,
+    /// the [`Claims<T>`](crate::Claims) extractor does this and answers 401
+    /// when they do not fit.
     ///
     /// ```
     /// use authgate::Principal;
@@ -257,7 +284,7 @@ impl Principal {
     ///
     /// let mut claims = Map::new();
     /// claims.insert("tenant".into(), json!("acme"));
-    /// let p = Principal::new("u1", "bearer").with_claims(claims);
+    /// let p = Principal::new("u1", authgate::jwt::SCHEME_NAME).with_claims(claims);
     /// let t: Tenant = p.deserialize_claims().unwrap();
     /// assert_eq!(t.tenant, "acme");
     /// ```

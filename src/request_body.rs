@@ -165,22 +165,30 @@ where
     Ok(buf.freeze())
 }
 
-/// [`read_limited`] within `deadline`: a body that has not fully arrived
-/// by then is answered 408, and what was read of it is dropped.
+/// The scheme's pre-check, then [`read_limited`], both within `deadline`:
+/// a body that has not fully arrived by then is answered 408, and what was
+/// read of it is dropped.
 pub(crate) async fn read_within<B>(
     body: B,
     limit: usize,
     deadline: std::time::Duration,
+    precheck: Option<crate::scheme::PrecheckFuture>,
 ) -> Result<Bytes, AuthError>
 where
     B: Body,
     B::Error: Into<BoxError>,
 {
+    let read = async {
+        if let Some(check) = precheck {
+            check.await?;
+        }
+        read_limited(body, limit).await
+    };
     if tokio::runtime::Handle::try_current().is_err() {
         // Outside a Tokio runtime there is no timer to race against.
-        return read_limited(body, limit).await;
+        return read.await;
     }
-    tokio::time::timeout(deadline, read_limited(body, limit))
+    tokio::time::timeout(deadline, read)
         .await
         .unwrap_or_else(|_| Err(AuthError::new(ErrorKind::BodyTimeout)))
 }

@@ -16,9 +16,69 @@
 //! HTTP 200 with `grpc-status` and `grpc-message` headers and no body (a
 //! "trailers-only" response), as tonic clients expect.
 //!
-//! Replace the whole mapping with your own [`RejectionResponse`].
+//! # Custom error bodies
+//!
+//! Most services only want their own JSON shape. Give the layer a body, and
+//! keep everything else:
+//!
+//! ```
+//! use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+//! use authgate::response::RejectionBody;
+//! use authgate::{AuthLayer, Rejection};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = AuthLayer::builder()
+//!     .scheme(ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live")?)
+//!     .realm("orders")
+//!     .rejection_body(|rejection: &Rejection<'_>| {
+//!         RejectionBody::json(serde_json::json!({
+//!             "error": { "code": rejection.error().kind().reason(), "message": rejection.error().description() }
+//!         }))
+//!     })
+//!     .build()?;
+//! let service = ServiceBuilder::new().layer(auth).service(service_fn(|_: http::Request<()>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+//! }));
+//!
+//! // HTTP: your body, with the status and challenges the RFCs call for.
+//! let response = service.clone().oneshot(http::Request::get("/orders").body(())?).await?;
+//! assert_eq!(response.status(), 401);
+//! assert_eq!(response.headers()["www-authenticate"], r#"ApiKey realm="orders""#);
+//! assert_eq!(response.headers()["content-type"], "application/json");
+//!
+//! // gRPC: still the trailers-only answer tonic clients read as a code.
+//! let grpc = http::Request::post("/shop.Orders/Get").header("content-type", "application/grpc").body(())?;
+//! let response = service.oneshot(grpc).await?;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.headers()["grpc-status"], "16");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`AuthLayerBuilder::rejection_body`](crate::AuthLayerBuilder::rejection_body)
+//! keeps the status, every `WWW-Authenticate` challenge and `Retry-After`,
+//! and only replaces the body and its `content-type`. Every rejection goes
+//! through it: the layer's own, those of per-route authorizers derived from
+//! it or placed behind it ([`AuthorizeLayer`](crate::AuthorizeLayer),
+//! [`RequireScopes`](crate::RequireScopes)), and those of the axum
+//! extractors on its routes.
+//!
+//! For full control, [`rejection_response`](crate::AuthLayerBuilder::rejection_response)
+//! takes any [`RejectionResponse`]; start from [`Rejection::respond_with`] or
+//! [`ProblemDetails`] so the challenges and `Retry-After` stay.
+//!
+//! **gRPC is answered separately.** A JSON body on a gRPC call is read by
+//! tonic as a message frame and surfaces as `Internal: protocol error:
+//! received message with invalid compression flag`, not as
+//! `UNAUTHENTICATED`. So gRPC requests never reach the hooks above; they get
+//! the trailers-only `grpc-status` answer unless you opt in with
+//! [`grpc_rejection_response`](crate::AuthLayerBuilder::grpc_rejection_response)
+//! (and then must answer in gRPC's terms yourself).
 
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -68,6 +128,62 @@ impl<'a> Rejection<'a> {
     #[must_use]
     pub fn retry_after(&self) -> Duration {
         self.retry_after
+    }
+
+    /// The HTTP status this rejection is answered with.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.error.status()
+    }
+
+    /// The default answer with `body` in place of the problem details: the
+    /// status, every `WWW-Authenticate` challenge, `Retry-After` on a 503,
+    /// and `body`'s `content-type`.
+    ///
+    /// On a gRPC request the body is ignored and the answer is the
+    /// trailers-only `grpc-status` one, since tonic would read a body as a
+    /// broken message frame.
+    ///
+    /// ```
+    /// use authgate::response::RejectionBody;
+    /// use authgate::{Rejection, RejectionResponse};
+    ///
+    /// // A full `RejectionResponse` that keeps the protocol parts and adds a header.
+    /// let custom = |rejection: &Rejection<'_>| {
+    ///     let body = RejectionBody::json(serde_json::json!({ "reason": rejection.error().kind().reason() }));
+    ///     let mut response = rejection.respond_with(body);
+    ///     response.headers_mut().insert("x-auth-docs", http::HeaderValue::from_static("https://example.com/auth"));
+    ///     response
+    /// };
+    /// # fn check(_: impl RejectionResponse) {}
+    /// # check(custom);
+    /// ```
+    #[must_use]
+    pub fn respond_with(&self, body: RejectionBody) -> Response<Bytes> {
+        let mut response = if self.grpc {
+            grpc_response(self.error)
+        } else {
+            let mut response = Response::new(body.bytes);
+            *response.status_mut() = self.status();
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, body.content_type);
+            response
+        };
+        self.add_protocol_headers(&mut response);
+        response
+    }
+
+    /// Adds the challenges and, on a 503, `Retry-After`.
+    fn add_protocol_headers(&self, response: &mut Response<Bytes>) {
+        let headers = response.headers_mut();
+        for value in self.www_authenticate() {
+            headers.append(WWW_AUTHENTICATE, value);
+        }
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let secs = self.retry_after.as_secs().max(1);
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
     }
 
     /// The `WWW-Authenticate` values this rejection should carry, one per
@@ -144,6 +260,18 @@ fn sanitize(value: &str) -> String {
 ///
 /// Closures `Fn(&Rejection<'_>) -> Response<Bytes>` implement it.
 ///
+/// A `RejectionResponse` owns the whole answer: status, headers and body.
+/// To change only the body, use
+/// [`AuthLayerBuilder::rejection_body`](crate::AuthLayerBuilder::rejection_body)
+/// instead; to build a full answer without losing the `WWW-Authenticate`
+/// challenges and `Retry-After`, start from [`Rejection::respond_with`] or
+/// [`ProblemDetails`]. Given to
+/// [`AuthLayerBuilder::rejection_response`](crate::AuthLayerBuilder::rejection_response)
+/// it answers HTTP requests only; gRPC calls keep the `grpc-status` answer
+/// unless you also set
+/// [`grpc_rejection_response`](crate::AuthLayerBuilder::grpc_rejection_response)
+/// (see [the module docs](self#custom-error-bodies)).
+///
 /// # Example
 ///
 /// Keep the default mapping but add a header:
@@ -185,27 +313,11 @@ pub struct ProblemDetails;
 
 impl RejectionResponse for ProblemDetails {
     fn respond(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
-        let error = rejection.error();
-        let kind = error.kind();
-        let status = kind.status();
-        let mut response = if rejection.is_grpc() {
-            grpc_response(error)
-        } else {
-            problem_response(error)
-        };
-        let headers = response.headers_mut();
-        for value in rejection.www_authenticate() {
-            headers.append(WWW_AUTHENTICATE, value);
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            let secs = rejection.retry_after().as_secs().max(1);
-            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        rejection.respond_with(problem_body(rejection.error()))
     }
 }
 
-fn problem_response(error: &AuthError) -> Response<Bytes> {
+fn problem_body(error: &AuthError) -> RejectionBody {
     let status = error.status();
     let mut body = serde_json::json!({
         "type": "about:blank",
@@ -216,8 +328,131 @@ fn problem_response(error: &AuthError) -> Response<Bytes> {
     if let (Some(code), Some(map)) = (error.kind().challenge_error(), body.as_object_mut()) {
         map.insert("error".into(), code.into());
     }
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    let mut response = Response::new(Bytes::from(bytes));
+    RejectionBody::new(
+        HeaderValue::from_static("application/problem+json"),
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+/// The body of a rejection, for
+/// [`AuthLayerBuilder::rejection_body`](crate::AuthLayerBuilder::rejection_body)
+/// and [`Rejection::respond_with`]: bytes and their `content-type`.
+///
+/// ```
+/// use authgate::response::RejectionBody;
+///
+/// let json = RejectionBody::json(serde_json::json!({ "error": "unauthorized" }));
+/// assert_eq!(json.content_type(), "application/json");
+/// assert_eq!(json.bytes(), &br#"{"error":"unauthorized"}"#[..]);
+///
+/// let text = RejectionBody::text("go away");
+/// assert_eq!(text.content_type(), "text/plain; charset=utf-8");
+/// ```
+#[derive(Debug, Clone)]
+pub struct RejectionBody {
+    content_type: HeaderValue,
+    bytes: Bytes,
+}
+
+impl RejectionBody {
+    /// `bytes` sent as `content_type`.
+    #[must_use]
+    pub fn new(content_type: HeaderValue, bytes: impl Into<Bytes>) -> Self {
+        Self {
+            content_type,
+            bytes: bytes.into(),
+        }
+    }
+
+    /// A JSON body, `application/json`.
+    #[must_use]
+    pub fn json(value: serde_json::Value) -> Self {
+        // Serializing a `Value` cannot fail: its map keys are strings.
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        Self::new(HeaderValue::from_static("application/json"), bytes)
+    }
+
+    /// A plain-text body, `text/plain; charset=utf-8`.
+    #[must_use]
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::new(
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+            text.into(),
+        )
+    }
+
+    /// The `content-type` it is sent with.
+    #[must_use]
+    pub fn content_type(&self) -> &HeaderValue {
+        &self.content_type
+    }
+
+    /// The bytes.
+    #[must_use]
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+}
+
+impl From<serde_json::Value> for RejectionBody {
+    fn from(value: serde_json::Value) -> Self {
+        Self::json(value)
+    }
+}
+
+/// A body-only hook as a [`RejectionResponse`]: see
+/// [`AuthLayerBuilder::rejection_body`](crate::AuthLayerBuilder::rejection_body).
+pub(crate) struct BodyOnly<F>(pub(crate) F);
+
+impl<F> RejectionResponse for BodyOnly<F>
+where
+    F: Fn(&Rejection<'_>) -> RejectionBody + Send + Sync + 'static,
+{
+    fn respond(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
+        rejection.respond_with((self.0)(rejection))
+    }
+}
+
+/// The layer's two hooks: one for HTTP requests, one for gRPC calls, so
+/// that a custom HTTP body never reaches a gRPC client by accident.
+pub(crate) struct Responders {
+    pub(crate) http: Arc<dyn RejectionResponse>,
+    pub(crate) grpc: Arc<dyn RejectionResponse>,
+}
+
+impl RejectionResponse for Responders {
+    fn respond(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
+        if rejection.is_grpc() {
+            self.grpc.respond(rejection)
+        } else {
+            self.http.respond(rejection)
+        }
+    }
+}
+
+/// The answer when a handler needs a [`Principal`](crate::Principal) on a
+/// route no [`AuthLayer`](crate::AuthLayer) protects: a server bug, so 500
+/// (gRPC 13 `INTERNAL`), in the default format since no layer's hook
+/// applies.
+#[cfg(feature = "axum")]
+pub(crate) fn not_configured(grpc: bool) -> Response<Bytes> {
+    const DETAIL: &str = "authentication is not configured for this route";
+    if grpc {
+        let mut response = Response::new(Bytes::new());
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert("grpc-status", HeaderValue::from(13_u16));
+        headers.insert("grpc-message", HeaderValue::from_static(DETAIL));
+        return response;
+    }
+    let status = StatusCode::INTERNAL_SERVER_ERROR;
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": DETAIL,
+    });
+    let mut response = Response::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -19,8 +19,7 @@ use crate::future::{BodyContinuation, Continuation, Next, ResponseFuture};
 use crate::layer::Config;
 use crate::principal::Principal;
 use crate::request_body::{
-    announced_too_large, read_within, too_large, BodyMode, Buffered, ModeName, ReadFuture,
-    Untouched,
+    announced_too_large, read_within, too_large, BodyMode, Buffered, ModeName, Untouched,
 };
 use crate::response::Rejection;
 use crate::scheme::{Scheme, VerificationState, VerifyContext};
@@ -163,7 +162,10 @@ where
         if !needs_body {
             return ResponseFuture::next(verify(&mut self.inner, decision, parts, body, None));
         }
-        if body.is_end_stream() {
+        let precheck = decision
+            .scheme()
+            .and_then(|scheme| scheme.check_before_body(&decision.credential, &parts));
+        if body.is_end_stream() && precheck.is_none() {
             // Nothing to read: the scheme signs an empty body.
             let empty = Some(Bytes::new());
             return ResponseFuture::next(verify(&mut self.inner, decision, parts, body, empty));
@@ -172,9 +174,6 @@ where
         if announced_too_large(&parts, &body, limit) {
             return ResponseFuture::next(Next::Reject(decision.deny(&parts, too_large(), None)));
         }
-        let precheck = decision
-            .scheme()
-            .and_then(|scheme| scheme.check_before_body(&decision.credential, &parts));
         // Take the service that was polled ready; leave a clone behind.
         let clone = self.inner.clone();
         let mut inner = mem::replace(&mut self.inner, clone);
@@ -185,16 +184,8 @@ where
             }
             Err(error) => Next::Reject(decision.deny(&parts, error, None)),
         });
-        // The deadline starts when the read does, after the pre-check.
-        let read = read_within(body, limit, self.config.body_timeout);
-        let read: ReadFuture = match precheck {
-            None => Box::pin(read),
-            Some(check) => Box::pin(async move {
-                check.await?;
-                read.await
-            }),
-        };
-        ResponseFuture::reading(read, then)
+        let read = read_within(body, limit, self.config.body_timeout, precheck);
+        ResponseFuture::reading(Box::pin(read), then)
     }
 }
 
@@ -225,7 +216,7 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
     if let Some(outcome) = authorize_again(config, parts, start) {
         return outcome;
     }
-    let anonymous = config.anonymous.matches(original_path(parts));
+    let anonymous = is_anonymous(config, parts);
     let (index, credential) = match config.schemes.extractor.extract(parts) {
         Ok(Some(found)) => found,
         Ok(None) if anonymous => {
@@ -267,16 +258,23 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
     })
 }
 
-/// The path anonymity is decided on: the one the client asked for. Inside a
-/// nested axum router (`Router::nest`, `nest_service`) the request's URI has
-/// lost its prefix, so `/admin/health` would look like `/health`; axum keeps
-/// the original in [`OriginalUri`](axum::extract::OriginalUri).
-pub(crate) fn original_path(parts: &Parts) -> &str {
+/// Whether the request needs no credential here, decided on the path the
+/// client asked for. Inside a nested axum router (`Router::nest`,
+/// `nest_service`) the request's URI has lost its prefix, so `/admin/health`
+/// would look like `/health`; axum keeps the original in
+/// [`OriginalUri`](axum::extract::OriginalUri). When the current path is not what a prefix strip leaves of
+/// the original (a suffix of it, or `/`), the URI was rewritten some other
+/// way between the routers, and both paths must be anonymous.
+fn is_anonymous(config: &Config, parts: &Parts) -> bool {
+    let current = parts.uri.path();
     #[cfg(feature = "axum")]
     if let Some(original) = parts.extensions.get::<axum::extract::OriginalUri>() {
-        return original.0.path();
+        let original = original.0.path();
+        let stripped = current == "/" || original.ends_with(current);
+        return config.anonymous.matches(original)
+            && (stripped || config.anonymous.matches(current));
     }
-    parts.uri.path()
+    config.anonymous.matches(current)
 }
 
 /// A layer derived with [`AuthLayer::with_authorizer`](crate::AuthLayer::with_authorizer)

@@ -179,6 +179,25 @@ pub(crate) fn denied(
     );
 }
 
+/// A denial further in than the layer that authenticated (an extractor):
+/// reported to that layer's metrics and sink when the request carries it.
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+pub(crate) fn denied_after_layer(
+    parts: &Parts,
+    scheme: Option<&'static str>,
+    error: &AuthError,
+    principal: &Principal,
+    start: Stopwatch,
+) {
+    match parts.extensions.get::<crate::service::AuthContext>() {
+        Some(context) => {
+            let observer = &context.config.schemes.observer;
+            observer.denied(parts, scheme, error, Some(principal), None, start);
+        }
+        None => denied_outside_layer(parts, scheme, error, Some(principal), start),
+    }
+}
+
 /// A denial by an [`AuthorizeLayer`](crate::AuthorizeLayer) that no
 /// `AuthLayer` runs outside of: no layer's metrics or sink to report to.
 pub(crate) fn denied_outside_layer(

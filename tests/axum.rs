@@ -276,3 +276,43 @@ mod nested_scopes {
         }
     }
 }
+
+/// Hardening from the review of issue 13.1: `OriginalUri` is believed only
+/// when the current path is what a prefix strip leaves of it. A URI that a
+/// middleware rewrote some other way must be anonymous under both paths.
+#[tokio::test]
+async fn a_rewritten_uri_must_be_anonymous_under_both_paths() {
+    let (store, keys) = fixture();
+    let auth = AuthLayer::builder()
+        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+        .anonymous_prefix("/pub/")
+        .build()
+        .unwrap();
+    let rewrite = |mut request: axum::extract::Request| async move {
+        if request.uri().path() == "/x" {
+            *request.uri_mut() = "/secret".parse().unwrap();
+        }
+        request
+    };
+    let inner = tower::ServiceBuilder::new()
+        .layer(axum::middleware::map_request(rewrite))
+        .service(
+            Router::new()
+                .route("/secret", get(health))
+                .route("/open", get(health))
+                .layer(auth),
+        );
+    let addr = serve(Router::new().nest_service("/pub", inner)).await;
+    let server = Server {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        keys,
+    };
+    let response = server.get("/pub/x", None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = server.get("/pub/x", Some(&server.keys.reader)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // A plain prefix strip keeps the original path's answer.
+    let response = server.get("/pub/open", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -339,3 +339,64 @@ async fn a_failed_pre_check_answers_before_the_body_is_read() {
     assert!(!polled.load(Ordering::SeqCst), "the body was read");
     assert!(seen.lock().unwrap().is_none());
 }
+
+/// Review of issue 13.2: the pre-check used to be skipped for an empty
+/// body (`is_end_stream`), so a check made only there never ran for a GET.
+#[tokio::test]
+async fn the_pre_check_runs_for_an_empty_body_too() {
+    let layer = AuthLayer::builder()
+        .scheme(UnknownIds)
+        .with_request_bodies()
+        .build()
+        .unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let service = layer.layer(recording(Arc::clone(&seen)));
+    let body = Tracked {
+        chunks: Vec::new(),
+        original: true,
+        polled: Arc::new(AtomicBool::new(false)),
+    };
+    let request = Request::get("/")
+        .header("x-signature", "k1:abc")
+        .body(body)
+        .unwrap();
+    assert_eq!(service.oneshot(request).await.unwrap().status(), 401);
+}
+
+/// Review of issue 13.2: Stripe and Slack checked their timestamp window
+/// only after reading the body; a year-old timestamp held the body for the
+/// whole deadline. Now the window is checked first.
+#[tokio::test(start_paused = true)]
+async fn stripe_and_slack_timestamps_out_of_window_are_refused_before_the_body() {
+    use authgate::hmac::{SlackWebhook, StripeWebhook};
+    let stripe = AuthLayer::builder()
+        .scheme(StripeWebhook::new(WebhookSecrets::single("s")))
+        .with_request_bodies()
+        .build()
+        .unwrap();
+    let slack = AuthLayer::builder()
+        .scheme(SlackWebhook::new(WebhookSecrets::single("s")))
+        .with_request_bodies()
+        .build()
+        .unwrap();
+    let inner = || {
+        service_fn(|_req: Request<Stalled>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+        })
+    };
+    let started = tokio::time::Instant::now();
+    let request = Request::post("/")
+        .header("stripe-signature", format!("t=1,v1={}", "0".repeat(64)))
+        .body(Stalled { sent: false })
+        .unwrap();
+    let response = stripe.layer(inner()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let request = Request::post("/")
+        .header("x-slack-signature", format!("v0={}", "0".repeat(64)))
+        .header("x-slack-request-timestamp", "1")
+        .body(Stalled { sent: false })
+        .unwrap();
+    let response = slack.layer(inner()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}

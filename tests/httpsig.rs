@@ -696,3 +696,63 @@ async fn strict_mode_requires_query_body_and_nonce_coverage() {
     // The nonce.
     assert_eq!(check(strict(), sign(&base, get("/p"), None)).await, refused);
 }
+
+/// A body that never arrives: reading it would hang.
+struct NeverArrives;
+
+impl http_body::Body for NeverArrives {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// Issue 13.2: a signature that covers the body is checked for everything
+/// the headers tell (window, parameters, a known `keyid`) before the body
+/// is read: these requests are answered at once although their body never
+/// arrives.
+#[tokio::test]
+async fn unknown_key_ids_and_stale_signatures_are_refused_before_the_body_is_read() {
+    async fn verdict_without_body(now: u64, request: Request<Vec<u8>>) -> (StatusCode, ErrorKind) {
+        let layer = AuthLayer::builder()
+            .scheme(scheme_at(now).build().unwrap())
+            .with_request_bodies()
+            .body_read_timeout(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let request = request.map(|_| Body::new(NeverArrives));
+        let response = tokio::time::timeout(
+            Duration::from_secs(10),
+            layer
+                .layer(body_echo(Arc::new(AtomicUsize::new(0))))
+                .oneshot(request),
+        )
+        .await
+        .expect("answered without reading the body")
+        .unwrap();
+        let kind = response.extensions().get::<AuthError>().unwrap().kind();
+        (response.status(), kind)
+    }
+
+    let mut unknown = b25_request();
+    HttpSigner::new("sig1", "nobody", key())
+        .unwrap()
+        .cover("content-digest")
+        .unwrap()
+        .sign_at(&mut unknown, CREATED, None)
+        .unwrap();
+    assert_eq!(
+        verdict_without_body(CREATED, unknown).await,
+        (StatusCode::UNAUTHORIZED, ErrorKind::UnknownKey)
+    );
+
+    let mut stale = b25_request();
+    full_signer().sign_at(&mut stale, CREATED, None).unwrap();
+    let (status, _) = verdict_without_body(CREATED + 3600, stale).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

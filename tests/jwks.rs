@@ -401,3 +401,36 @@ async fn a_kidless_key_does_not_stall_rotation() {
         )
     );
 }
+
+/// Review of issue 13.3: `clear_token_cache` is the documented step after
+/// an identity provider drops a compromised key, but the key set itself
+/// stayed cached (minutes to a day), so a new token forged with the
+/// dropped key still got 200. Clearing now makes the next token wait for a
+/// fresh key set.
+#[tokio::test]
+async fn clearing_the_token_cache_drops_a_removed_jwks_key_at_once() {
+    let compromised = Signer::ec("k1");
+    let fresh = Signer::ec("k2");
+    let server = jwks_server(Mode::Status(500)).await;
+    server.serve_keys(&[&compromised]);
+    let scheme = JwtScheme::builder()
+        .issuer(Issuer::new(ISS).audience(AUD).jwks_url(server.jwks_url()))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder().scheme(scheme.clone()).build().unwrap();
+    assert_eq!(
+        call(&layer, &compromised.sign(&live_claims(ISS)))
+            .await
+            .status,
+        200
+    );
+    server.serve_keys(&[&fresh]);
+    scheme.clear_token_cache();
+    let mut claims = live_claims(ISS);
+    claims["sub"] = serde_json::json!("attacker-chosen-admin");
+    assert_eq!(call(&layer, &compromised.sign(&claims)).await.status, 401);
+    assert_eq!(
+        call(&layer, &fresh.sign(&live_claims(ISS))).await.status,
+        200
+    );
+}

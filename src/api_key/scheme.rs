@@ -16,7 +16,7 @@ use crate::credentials::{Credential, CredentialLocation};
 use crate::error::StoreError;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::hot::{self, HotTable};
-use crate::invalidation::Generations;
+use crate::invalidation::{self, Generations, Tagged};
 use crate::principal::Principal;
 use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};
 use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
@@ -159,6 +159,12 @@ struct Looked {
 
 type Lookup = Arc<Looked>;
 
+impl Tagged for Looked {
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
 /// A cached look-up as this thread keeps it: see [`crate::hot`]. Unknown
 /// ids are kept too, so that an unknown id and a wrong secret keep taking
 /// the same path.
@@ -188,24 +194,13 @@ impl<S: KeyStore> Inner<S> {
         presented_hash: [u8; 32],
     ) -> Result<Principal, AuthError> {
         let stripe = self.generations.slot_key(&id);
-        let unavailable = |e| AuthError::unavailable(e).with_credential_id(id.clone());
-        let mut lookup = self
-            .cache
-            .try_get_with(id.clone(), async {
-                self.load(&id, stripe).await.map(Arc::new)
-            })
-            .await
-            .map_err(|e| unavailable(LookupError::Shared(e)))?;
-        if lookup.generation != self.generations.current(stripe) {
-            // Read from the store before an invalidation (by this request's
-            // miss or another's): never decide on it. Read again, and share
-            // the fresh answer.
-            self.cache.invalidate(&id).await;
-            lookup = Arc::new(self.load(&id, stripe).await.map_err(unavailable)?);
-            if lookup.generation == self.generations.current(stripe) {
-                self.cache.insert(id.clone(), Arc::clone(&lookup)).await;
-            }
-        }
+        let lookup = invalidation::current(&self.cache, &self.generations, &id, || {
+            self.load(&id, stripe)
+        })
+        .await
+        .map_err(|e| {
+            AuthError::unavailable(LookupError::Shared(e)).with_credential_id(id.clone())
+        })?;
         self.metrics.0.entries(self.cache.entry_count());
         let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
         self.judge(found, &prefix, &id, &presented_hash, self.clock.now())
@@ -457,7 +452,9 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
     }
 
     /// How long a store look-up may take before the request gets a 503.
-    /// Defaults to 2 seconds. Needs a Tokio runtime with timers enabled.
+    /// A request whose look-up raced an [`invalidate`](ApiKeyScheme::invalidate)
+    /// reads again (at most three reads in all). Defaults to 2 seconds.
+    /// Needs a Tokio runtime with timers enabled.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
         self

@@ -51,7 +51,7 @@ pub use scopes::{RequireScopes, ScopeMatching};
 ///     }
 /// };
 /// let req = http::Request::post("/").body(()).unwrap().into_parts().0;
-/// let err = only_get.authorize(&Principal::new("u", "api_key"), &req).unwrap_err();
+/// let err = only_get.authorize(&Principal::new("u", authgate::api_key::SCHEME_NAME), &req).unwrap_err();
 /// assert_eq!(err.description(), "read-only credential");
 /// ```
 pub trait Authorizer: Send + Sync + 'static {

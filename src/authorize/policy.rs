@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::request::Parts;
 use http::Method;
@@ -94,7 +95,7 @@ tuple_list!(A, B, C, D, E, F, G, H);
 /// let rule = all((RequireScopes::all(["orders:read"]), tenant_acme));
 ///
 /// let req = http::Request::get("/").body(()).unwrap().into_parts().0;
-/// let bob = Principal::new("globex/bob", "bearer").with_scopes(Scopes::parse("orders:read"));
+/// let bob = Principal::new("globex/bob", authgate::jwt::SCHEME_NAME).with_scopes(Scopes::parse("orders:read"));
 /// assert_eq!(rule.authorize(&bob, &req).unwrap_err().description(), "wrong tenant");
 /// ```
 pub fn all<L: AuthorizerList>(authorizers: L) -> All<L> {
@@ -110,7 +111,7 @@ pub fn all<L: AuthorizerList>(authorizers: L) -> All<L> {
 ///
 /// let rule = any((RequireScopes::all(["admin"]), RequireScopes::all(["orders:read"])));
 /// let req = http::Request::get("/").body(()).unwrap().into_parts().0;
-/// let reader = Principal::new("u", "api_key").with_scopes(Scopes::parse("orders:read"));
+/// let reader = Principal::new("u", authgate::api_key::SCHEME_NAME).with_scopes(Scopes::parse("orders:read"));
 /// assert!(rule.authorize(&reader, &req).is_ok());
 /// ```
 pub fn any<L: AuthorizerList>(authorizers: L) -> Any<L> {
@@ -126,7 +127,7 @@ pub fn any<L: AuthorizerList>(authorizers: L) -> Any<L> {
 ///
 /// let no_guests = not(RequireScopes::all(["guest"]), "guests may not do this");
 /// let req = http::Request::get("/").body(()).unwrap().into_parts().0;
-/// let guest = Principal::new("g", "api_key").with_scopes(Scopes::parse("guest"));
+/// let guest = Principal::new("g", authgate::api_key::SCHEME_NAME).with_scopes(Scopes::parse("guest"));
 /// assert_eq!(no_guests.authorize(&guest, &req).unwrap_err().description(), "guests may not do this");
 /// ```
 pub fn not<A: Authorizer>(authorizer: A, reason: impl Into<Cow<'static, str>>) -> Not<A> {
@@ -215,7 +216,7 @@ impl<A> fmt::Debug for Not<A> {
 ///     .on(Method::GET, RequireScopes::all(["orders:read"]))
 ///     .on(Method::POST, RequireScopes::all(["orders:write"]));
 ///
-/// let reader = Principal::new("u", "api_key").with_scopes(Scopes::parse("orders:read"));
+/// let reader = Principal::new("u", authgate::api_key::SCHEME_NAME).with_scopes(Scopes::parse("orders:read"));
 /// let get = http::Request::get("/orders").body(()).unwrap().into_parts().0;
 /// let post = http::Request::post("/orders").body(()).unwrap().into_parts().0;
 /// let delete = http::Request::delete("/orders").body(()).unwrap().into_parts().0;
@@ -287,15 +288,25 @@ impl fmt::Debug for ByMethod {
 /// A rule per gRPC method, keyed by its path `/package.Service/Method`;
 /// methods without a rule are denied (`PERMISSION_DENIED`).
 ///
+/// Name services by the constant tonic generates rather than by hand, so
+/// that a renamed or mistyped service fails to compile instead of silently
+/// denying every call: `OrdersServer::<MyOrders>::NAME` (tonic's
+/// `NamedService`) or `orders_server::SERVICE_NAME`, with
+/// [`method_in`](Self::method_in) and [`service`](Self::service). Method
+/// names are not exported by tonic's generated code; a call to a service
+/// that has rules but none for the method is denied and logged once at
+/// `warn` with the rules that exist, so a typo shows up in the first test.
+///
 /// ```
 /// use authgate::authorize::{GrpcMethods, RequireScopes};
 /// use authgate::{Authorizer, Principal, Scopes};
+/// # mod orders_server { pub const SERVICE_NAME: &str = "shop.Orders"; }
 ///
 /// let rules = GrpcMethods::new()
-///     .method("/shop.Orders/Get", RequireScopes::all(["orders:read"]))
+///     .method_in(orders_server::SERVICE_NAME, "Get", RequireScopes::all(["orders:read"]))
 ///     .method("/shop.Orders/Create", RequireScopes::all(["orders:write"]));
 ///
-/// let reader = Principal::new("u", "api_key").with_scopes(Scopes::parse("orders:read"));
+/// let reader = Principal::new("u", authgate::api_key::SCHEME_NAME).with_scopes(Scopes::parse("orders:read"));
 /// let get = http::Request::post("/shop.Orders/Get").body(()).unwrap().into_parts().0;
 /// let create = http::Request::post("/shop.Orders/Create").body(()).unwrap().into_parts().0;
 /// assert!(rules.authorize(&reader, &get).is_ok());
@@ -305,6 +316,7 @@ impl fmt::Debug for ByMethod {
 pub struct GrpcMethods {
     rules: Vec<(String, Box<dyn Authorizer>)>,
     otherwise: Option<Box<dyn Authorizer>>,
+    warned: AtomicBool,
 }
 
 impl GrpcMethods {
@@ -314,18 +326,46 @@ impl GrpcMethods {
         Self::default()
     }
 
-    /// The rule for the method at `path`, e.g. `/shop.Orders/Get`.
+    /// The rule for the method at `path`, e.g. `/shop.Orders/Get`. A path
+    /// not of that shape can never match; it is logged at `warn`.
     #[must_use]
     pub fn method(mut self, path: impl Into<String>, authorizer: impl Authorizer) -> Self {
-        self.rules.push((path.into(), Box::new(authorizer)));
+        let path = path.into();
+        if !is_method_path(&path) {
+            tracing::warn!(
+                target: crate::trace::TARGET,
+                path = %path,
+                "GrpcMethods: not a gRPC method path (/package.Service/Method); this rule never matches"
+            );
+        }
+        self.rules.push((path, Box::new(authorizer)));
         self
     }
 
-    /// The rule for every method of `service` (`shop.Orders`) that has no
-    /// rule of its own.
+    /// The rule for `method` of `service`: `method_in("shop.Orders", "Get",
+    /// ..)` is `method("/shop.Orders/Get", ..)`. Pass tonic's generated
+    /// service name (`OrdersServer::<T>::NAME`, `orders_server::SERVICE_NAME`)
+    /// as `service`.
+    ///
+    /// ```
+    /// use authgate::authorize::{GrpcMethods, RequireScopes};
+    /// # mod orders_server { pub const SERVICE_NAME: &str = "shop.Orders"; }
+    /// let rules = GrpcMethods::new()
+    ///     .method_in(orders_server::SERVICE_NAME, "Create", RequireScopes::all(["orders:write"]));
+    /// # let _ = rules;
+    /// ```
     #[must_use]
-    pub fn service(self, service: &str, authorizer: impl Authorizer) -> Self {
-        self.method(format!("/{service}/"), authorizer)
+    pub fn method_in(self, service: &str, method: &str, authorizer: impl Authorizer) -> Self {
+        self.method(format!("/{service}/{method}"), authorizer)
+    }
+
+    /// The rule for every method of `service` (`shop.Orders`, or tonic's
+    /// `OrdersServer::<T>::NAME`) that has no rule of its own.
+    #[must_use]
+    pub fn service(mut self, service: &str, authorizer: impl Authorizer) -> Self {
+        self.rules
+            .push((format!("/{service}/"), Box::new(authorizer)));
+        self
     }
 
     /// The rule for methods without one. Defaults to denying them.
@@ -347,15 +387,49 @@ impl GrpcMethods {
             .map(|(_, a)| &**a)
             .or(self.otherwise.as_deref())
     }
+
+    /// Once per rule set: a call to a service that has rules, but none for
+    /// this method, is most likely a typo in a method name.
+    fn warn_unmatched(&self, path: &str) {
+        let Some(service) = path.rfind('/').and_then(|end| path.get(..=end)) else {
+            return;
+        };
+        let known: Vec<&str> = self
+            .rules
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .filter(|p| p.starts_with(service))
+            .collect();
+        if !known.is_empty() && !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: crate::trace::TARGET,
+                method = %path,
+                rules = ?known,
+                "GrpcMethods: no rule for this method of a service that has rules; denied (a typo in a method name?)"
+            );
+        }
+    }
+}
+
+/// `/package.Service/Method`: two non-empty segments.
+fn is_method_path(path: &str) -> bool {
+    let mut segments = path.split('/');
+    matches!(
+        (segments.next(), segments.next(), segments.next(), segments.next()),
+        (Some(""), Some(service), Some(method), None) if !service.is_empty() && !method.is_empty()
+    )
 }
 
 impl Authorizer for GrpcMethods {
     fn authorize(&self, principal: &Principal, request: &Parts) -> Result<(), AuthError> {
         match self.rule(request.uri.path()) {
             Some(rule) => rule.authorize(principal, request),
-            None => Err(AuthError::forbidden(
-                "this method is not allowed for any credential",
-            )),
+            None => {
+                self.warn_unmatched(request.uri.path());
+                Err(AuthError::forbidden(
+                    "this method is not allowed for any credential",
+                ))
+            }
         }
     }
 }
@@ -454,5 +528,29 @@ mod tests {
         assert!(rules
             .authorize(&with("orders"), &p("/shop.Other/Get"))
             .is_err());
+    }
+
+    #[test]
+    fn grpc_methods_by_service_name() {
+        const SERVICE: &str = "shop.Orders"; // as tonic generates it
+        let rules = GrpcMethods::new()
+            .method_in(SERVICE, "Get", RequireScopes::all(["r"]))
+            .method_in(SERVICE, "Create", RequireScopes::all(["w"]));
+        let p = |path| parts(Method::POST, path);
+        assert!(rules.authorize(&with("r"), &p("/shop.Orders/Get")).is_ok());
+        assert!(rules
+            .authorize(&with("r"), &p("/shop.Orders/Create"))
+            .is_err());
+        assert!(rules
+            .authorize(&with("w"), &p("/shop.Orders/Create"))
+            .is_ok());
+        // An unknown method of a known service is denied (and warned about).
+        assert!(rules
+            .authorize(&with("r w"), &p("/shop.Orders/Delete"))
+            .is_err());
+        assert!(is_method_path("/shop.Orders/Get"));
+        assert!(!is_method_path("shop.Orders/Get"));
+        assert!(!is_method_path("/shop.Orders/"));
+        assert!(!is_method_path("/shop.Orders/Get/x"));
     }
 }

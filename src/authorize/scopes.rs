@@ -59,7 +59,7 @@ enum Mode {
 /// use authgate::{Authorizer, ErrorKind, Principal, RequireScopes, Scopes};
 ///
 /// let req = http::Request::get("/").body(()).unwrap().into_parts().0;
-/// let reader = Principal::new("u", "api_key").with_scopes(Scopes::parse("orders:read"));
+/// let reader = Principal::new("u", authgate::api_key::SCHEME_NAME).with_scopes(Scopes::parse("orders:read"));
 ///
 /// let writers = RequireScopes::all(["orders:write"]);
 /// assert_eq!(writers.authorize(&reader, &req).unwrap_err().kind(), ErrorKind::InsufficientScope);
@@ -67,7 +67,7 @@ enum Mode {
 /// let anyone = RequireScopes::any(["orders:read", "orders:write"]);
 /// assert!(anyone.authorize(&reader, &req).is_ok());
 ///
-/// let admin = Principal::new("a", "api_key").with_scopes(Scopes::parse("orders:*"));
+/// let admin = Principal::new("a", authgate::api_key::SCHEME_NAME).with_scopes(Scopes::parse("orders:*"));
 /// assert!(writers.clone().hierarchical().authorize(&admin, &req).is_ok());
 /// assert!(writers.authorize(&admin, &req).is_err());
 /// ```

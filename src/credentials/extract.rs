@@ -13,6 +13,8 @@ pub(crate) struct Extractor {
     authorization: Vec<AuthorizationRoute>,
     headers: Vec<(HeaderName, usize)>,
     queries: Vec<(String, usize)>,
+    /// The scheme that owns the connection's client certificate.
+    peer_certificate: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -76,6 +78,12 @@ impl Extractor {
                     return Err(duplicate());
                 }
                 self.queries.push((name.to_string(), index));
+            }
+            CredentialLocation::PeerCertificate => {
+                if self.peer_certificate.is_some() {
+                    return Err(duplicate());
+                }
+                self.peer_certificate = Some(index);
             }
         }
         Ok(())
@@ -162,6 +170,13 @@ impl Extractor {
         if unsupported {
             return Err(AuthError::new(ErrorKind::UnsupportedScheme));
         }
+        if found.is_none() {
+            if let Some(index) = self.peer_certificate.filter(|_| peer_certificate(parts)) {
+                // The scheme reads the chain from the extensions.
+                let credential = Credential::new(CredentialLocation::PeerCertificate, "");
+                return Ok(Some((index, credential)));
+            }
+        }
         Ok(found)
     }
 
@@ -227,6 +242,19 @@ impl Extractor {
             route.index,
             Credential::from_header(route.location.clone(), value, rest_start, rest_end),
         )))
+    }
+}
+
+/// Whether the request's connection presented a client certificate.
+fn peer_certificate(parts: &Parts) -> bool {
+    #[cfg(feature = "mtls")]
+    {
+        crate::mtls::has_peer_certificate(parts)
+    }
+    #[cfg(not(feature = "mtls"))]
+    {
+        let _ = parts;
+        false
     }
 }
 
@@ -462,6 +490,46 @@ mod tests {
             .unwrap();
         assert_eq!(index, 1);
         assert_eq!(cred.value(), "sk_test");
+    }
+
+    /// A client certificate is the credential only when nothing else is:
+    /// with a bearer token or an API key, that one authenticates (and the
+    /// certificate may bind it).
+    #[cfg(feature = "mtls")]
+    #[test]
+    fn a_peer_certificate_is_the_credential_only_alone() {
+        let mut e = extractor();
+        e.add(CredentialLocation::PeerCertificate, 2).unwrap();
+        assert!(e.add(CredentialLocation::PeerCertificate, 3).is_err());
+        let with_cert = |headers: &[(&str, &[u8])]| {
+            let mut parts = parts(headers, "/");
+            parts
+                .extensions
+                .insert(crate::mtls::PeerCertificates::new(vec![b"leaf".to_vec()]));
+            parts
+        };
+        let (index, credential) = e.extract(&with_cert(&[])).unwrap().unwrap();
+        assert_eq!(index, 2);
+        assert_eq!(credential.location(), &CredentialLocation::PeerCertificate);
+        let (index, _) = e
+            .extract(&with_cert(&[("authorization", b"Bearer abc")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(index, 0);
+        let (index, _) = e
+            .extract(&with_cert(&[("x-api-key", b"k")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(index, 1);
+        assert!(e.extract(&parts(&[], "/")).unwrap().is_none());
+        let empty_chain = {
+            let mut parts = parts(&[], "/");
+            parts
+                .extensions
+                .insert(crate::mtls::PeerCertificates::new(Vec::new()));
+            parts
+        };
+        assert!(e.extract(&empty_chain).unwrap().is_none());
     }
 
     #[test]

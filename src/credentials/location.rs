@@ -44,6 +44,12 @@ pub enum CredentialLocation {
     /// A query parameter. Credentials in URLs end up in access logs and
     /// browser history: only for clients that cannot send headers.
     Query(Cow<'static, str>),
+    /// The TLS client certificate of the request's connection, as
+    /// [`PeerCertificates`](crate::mtls::PeerCertificates) in the request
+    /// extensions (`mtls` feature). It is the credential only when the
+    /// request presents no other: a certificate and a bearer token are not
+    /// two credentials, the token authenticates.
+    PeerCertificate,
 }
 
 impl CredentialLocation {
@@ -77,6 +83,7 @@ impl fmt::Display for CredentialLocation {
             Self::Authorization { scheme, .. } => write!(f, "Authorization: {scheme}"),
             Self::Header(name) => write!(f, "{name} header"),
             Self::Query(name) => write!(f, "query parameter {name}"),
+            Self::PeerCertificate => f.write_str("TLS client certificate"),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::principal::Principal;
-use crate::scheme::{Challenge, Scheme, Verification, VerifyContext};
+use crate::scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext};
 
 /// The name RFC 9421 principals carry in [`Principal::scheme`].
 pub const HTTPSIG_SCHEME_NAME: &str = "http_signature";
@@ -663,6 +663,29 @@ impl<S: SecretStore> Scheme for HttpSignatureScheme<S> {
             .is_ok_and(|picked| {
                 picked.covers(CONTENT_DIGEST) || (self.inner.strict && may_have_body(parts))
             })
+    }
+
+    /// Before a covered body is read: the signature's parameters (window,
+    /// nonce, required components) and whether its `keyid` exists.
+    fn check_before_body(&self, credential: &Credential, parts: &Parts) -> Option<PrecheckFuture> {
+        let checked = self
+            .inner
+            .pick(credential.value(), parts)
+            .and_then(|picked| self.inner.check_params(&picked));
+        let key_id = match checked {
+            Ok((key_id, _)) => key_id,
+            Err(error) => return Some(Box::pin(std::future::ready(Err(error)))),
+        };
+        match self.inner.secrets.cached(&key_id) {
+            Some(Ok(_)) => None,
+            Some(Err(error)) => Some(Box::pin(std::future::ready(Err(error)))),
+            None => {
+                let inner = Arc::clone(&self.inner);
+                Some(Box::pin(async move {
+                    inner.secrets.find(&key_id).await.map(|_| ())
+                }))
+            }
+        }
     }
 
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {

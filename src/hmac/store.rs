@@ -12,7 +12,7 @@ use moka::Expiry;
 
 use super::secrets::{HmacKey, RotatingKey};
 use crate::error::{AuthError, ErrorKind, StoreError};
-use crate::invalidation::Generations;
+use crate::invalidation::{self, Generations, Tagged};
 use crate::principal::Scopes;
 use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
 
@@ -256,7 +256,7 @@ impl fmt::Debug for InMemorySecretStore {
 /// answers, with a timeout: what the native and RFC 9421 schemes share.
 pub(crate) struct CachedStore<S> {
     store: S,
-    cache: Cache<Box<str>, Lookup>,
+    cache: Cache<Box<str>, Arc<Lookup>>,
     /// Answers read before an [`invalidate`](Self::invalidate) of their id
     /// are never used: see [`crate::invalidation`].
     generations: Generations,
@@ -266,10 +266,15 @@ pub(crate) struct CachedStore<S> {
 
 /// A cached answer: the record, or `None` for an unknown id, with the
 /// generation of its id's stripe before the store was asked.
-#[derive(Clone)]
 struct Lookup {
     generation: u64,
     record: Option<Arc<SecretRecord>>,
+}
+
+impl Tagged for Lookup {
+    fn generation(&self) -> u64 {
+        self.generation
+    }
 }
 
 impl<S: SecretStore> CachedStore<S> {
@@ -304,24 +309,16 @@ impl<S: SecretStore> CachedStore<S> {
     /// the store fails or is too slow.
     pub(crate) async fn find(&self, id: &str) -> Result<Arc<SecretRecord>, AuthError> {
         let stripe = self.generations.slot_key(id);
-        let unavailable = |e| AuthError::unavailable(e).with_credential_id(id);
-        let mut lookup = self
-            .cache
-            .try_get_with(id.into(), self.load(id, stripe))
-            .await
-            .map_err(|e| unavailable(LookupError::Shared(e)))?;
-        if lookup.generation != self.generations.current(stripe) {
-            // Read before an invalidation of `id` (by this miss or another
-            // one in flight): read again, and share the fresh answer.
-            self.cache.invalidate(id).await;
-            lookup = self.load(id, stripe).await.map_err(unavailable)?;
-            if lookup.generation == self.generations.current(stripe) {
-                self.cache.insert(id.into(), lookup.clone()).await;
-            }
-        }
+        let lookup =
+            invalidation::current(&self.cache, &self.generations, id, || self.load(id, stripe))
+                .await
+                .map_err(|e| {
+                    AuthError::unavailable(LookupError::Shared(e)).with_credential_id(id)
+                })?;
         self.metrics.0.entries(self.cache.entry_count());
         lookup
             .record
+            .clone()
             .ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id))
     }
 
@@ -334,8 +331,9 @@ impl<S: SecretStore> CachedStore<S> {
     /// The cached answer for `id`, if the cache holds one: read without
     /// waiting, so that a cache hit needs no boxed future.
     pub(crate) fn cached(&self, id: &str) -> Option<Result<Arc<SecretRecord>, AuthError>> {
-        let current =
-            |a: &Lookup| a.generation == self.generations.current(self.generations.slot_key(id));
+        let current = |a: &Arc<Lookup>| {
+            a.generation == self.generations.current(self.generations.slot_key(id))
+        };
         let answer = crate::scheme::poll_once(self.cache.get(id))
             .flatten()
             .filter(current);
@@ -344,6 +342,7 @@ impl<S: SecretStore> CachedStore<S> {
         Some(
             answer
                 .record
+                .clone()
                 .ok_or_else(|| AuthError::new(ErrorKind::UnknownKey).with_credential_id(id)),
         )
     }
@@ -393,11 +392,11 @@ struct LookupExpiry {
     unknown: Duration,
 }
 
-impl Expiry<Box<str>, Lookup> for LookupExpiry {
+impl Expiry<Box<str>, Arc<Lookup>> for LookupExpiry {
     fn expire_after_create(
         &self,
         _key: &Box<str>,
-        value: &Lookup,
+        value: &Arc<Lookup>,
         _created_at: Instant,
     ) -> Option<Duration> {
         Some(if value.record.is_some() {

@@ -15,7 +15,7 @@ use http::request::Parts;
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ErrorKind};
 use crate::principal::Principal;
-use crate::scheme::{Challenge, Scheme, Verification, VerifyContext};
+use crate::scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext};
 
 /// The header GitHub signs deliveries in.
 const GITHUB_HEADER: HeaderName = HeaderName::from_static("x-hub-signature-256");
@@ -48,6 +48,15 @@ impl Preset {
             subject: subject.into(),
             replay: None,
         }
+    }
+
+    /// A pre-check refusing a timestamp outside the window before the body
+    /// is read; `None` when the timestamp is fine (or unreadable: `verify`
+    /// then says why).
+    fn window_precheck(&self, timestamp: Option<u64>) -> Option<PrecheckFuture> {
+        let error =
+            check_window(timestamp?, self.clock.unix_now(), self.tolerance.as_secs()).err()?;
+        Some(Box::pin(std::future::ready(Err(error))))
     }
 
     /// Checks the timestamp window, then `tag` = HMAC-SHA256(secret,
@@ -357,6 +366,12 @@ impl Scheme for StripeWebhook {
         parse_stripe(credential.value()).is_ok()
     }
 
+    /// A `t=` outside the tolerance is refused before the body is read.
+    fn check_before_body(&self, credential: &Credential, _: &Parts) -> Option<PrecheckFuture> {
+        let timestamp = parse_stripe(credential.value()).ok().map(|(t, _)| t);
+        self.preset.window_precheck(timestamp)
+    }
+
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
         let result = (|| {
             let (t, tags) = parse_stripe(credential.value())?;
@@ -442,6 +457,17 @@ impl Scheme for SlackWebhook {
             .strip_prefix("v0=")
             .and_then(unhex::<32>)
             .is_some()
+    }
+
+    /// An `X-Slack-Request-Timestamp` outside the tolerance is refused
+    /// before the body is read.
+    fn check_before_body(&self, _: &Credential, parts: &Parts) -> Option<PrecheckFuture> {
+        let mut stamps = parts.headers.get_all(SLACK_TIMESTAMP).iter();
+        let timestamp = match (stamps.next(), stamps.next()) {
+            (Some(value), None) => value.to_str().ok().map(str::trim).and_then(parse_timestamp),
+            _ => None,
+        };
+        self.preset.window_precheck(timestamp)
     }
 
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {

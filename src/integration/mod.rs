@@ -3,4 +3,4 @@
 #[cfg(feature = "axum")]
 mod axum;
 #[cfg(feature = "axum")]
-pub use self::axum::MissingPrincipal;
+pub use self::axum::{Claims, MissingPrincipal};

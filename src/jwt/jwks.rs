@@ -275,6 +275,9 @@ struct State {
     jwks_uri: Option<(http::Uri, Instant)>,
     /// When discovery last ran, successfully or not.
     last_discovery: Option<Instant>,
+    /// Bumped by [`JwksCache::require_refetch`]: a fetch that began before
+    /// is not stored.
+    refetch_epoch: u64,
 }
 
 pub(crate) struct JwksCache {
@@ -325,6 +328,7 @@ impl JwksCache {
                 last_error: None,
                 jwks_uri: None,
                 last_discovery: None,
+                refetch_epoch: 0,
             }),
             fetch_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -344,6 +348,16 @@ impl JwksCache {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops using the key set held now: the next token waits for a fresh
+    /// one (503 while the key server cannot be reached), so a key removed
+    /// from the issuer's JWKS stops verifying at once.
+    pub(crate) fn require_refetch(&self) {
+        let mut state = self.write();
+        state.fetched_at = None;
+        // A fetch already in flight may carry the old set: not stored.
+        state.refetch_epoch = state.refetch_epoch.wrapping_add(1);
     }
 
     /// The keys, if they may still be used, and whether a background
@@ -479,6 +493,7 @@ impl JwksCache {
 
     /// Fetches the set and stores the outcome. Callers hold `fetch_lock`.
     async fn fetch_and_store(&self) -> Result<(), AuthError> {
+        let epoch = self.read().refetch_epoch;
         let outcome = tokio::time::timeout(self.settings.fetch_timeout, self.fetch()).await;
         self.metrics
             .fetched(FetchResult::of(&outcome, |f| f.keys.len()));
@@ -487,6 +502,10 @@ impl JwksCache {
         let result = {
             let mut state = self.write();
             match outcome {
+                Ok(_) if state.refetch_epoch != epoch => {
+                    Err(AuthError::new(ErrorKind::Unavailable)
+                        .with_description("the token's keys are being fetched again"))
+                }
                 Ok(fetched) => {
                     state.keys = fetched.keys;
                     state.fetched_at = Some(now);

@@ -41,6 +41,7 @@
 //! # Ok::<(), authgate::ConfigError>(())
 //! ```
 
+mod binding;
 pub(crate) mod claims;
 mod crypto;
 mod der;
@@ -54,6 +55,7 @@ mod revocation;
 mod scheme;
 pub(crate) mod token;
 
+pub use binding::CertificateBound;
 pub use crypto::{install_default, RING_PROVIDER};
 #[cfg(feature = "jwks-http")]
 pub use http::HttpFetcher;

@@ -169,15 +169,33 @@ impl JwtScheme {
     }
 
     /// Forgets every cached validated token (they are verified again on
-    /// their next use).
+    /// their next use) and every fetched key set (the next token of a JWKS
+    /// issuer waits for a fresh one: 503 while its key server cannot be
+    /// reached).
     ///
-    /// Call it after removing a compromised key from an issuer's JWKS: a
-    /// cached token is not checked against the key set again, so tokens
-    /// signed with the removed key keep passing until their `exp` (at most
-    /// a day) unless the cache is cleared. Once this returns, no request
-    /// that starts afterwards, on any thread, is granted from an entry
-    /// cached before, even by a verification that was in flight.
+    /// Call it after an identity provider removed a compromised key from
+    /// its JWKS: neither a cached token nor a new one signed with the
+    /// removed key passes afterwards. Once this returns, no request that
+    /// starts afterwards, on any thread, is granted from an entry cached
+    /// before, even by a verification that was in flight.
+    ///
+    /// ```
+    /// # use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+    /// let scheme = JwtScheme::builder()
+    ///     .issuer(Issuer::new("https://login.example").audience("api")
+    ///         .key(JwtKey::shared_secret(&[7u8; 32]).unwrap()))
+    ///     .build()
+    ///     .unwrap();
+    /// scheme.clear_token_cache();
+    /// assert_eq!(scheme.cached_tokens(), 0);
+    /// ```
     pub fn clear_token_cache(&self) {
+        // Key sets first: a token verified from here on needs a fresh set.
+        for issuer in self.inner.issuers.values() {
+            if let Keys::Jwks(keys) = &issuer.keys {
+                keys.require_refetch();
+            }
+        }
         if let Some(cache) = &self.inner.cache {
             self.inner.generation.fetch_add(1, Ordering::SeqCst);
             cache.invalidate_all();
@@ -451,8 +469,10 @@ impl Scheme for JwtScheme {
         Challenge::new("Bearer")
     }
 
-    fn verify(&self, credential: &Credential, _: &VerifyContext<'_>) -> Verification {
-        self.inner.verify_now(credential.value())
+    fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
+        // RFC 8705: a certificate-bound token, cached or not, only over a
+        // connection with its certificate.
+        super::binding::enforce(self.inner.verify_now(credential.value()), ctx.parts())
     }
 }
 

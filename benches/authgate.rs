@@ -21,8 +21,13 @@
 //! - `loopback/*`: an axum server over real TCP with and without the layer,
 //!   driven by a keep-alive HTTP/1 load generator.
 //!
+//! - `metrics/*` (feature `metrics`): the cached-JWT and API-key paths with
+//!   layers built with no recorder installed (handles are no-ops) and with
+//!   a Prometheus recorder, for the cost of the decision metrics.
+//!
 //! `cargo bench --bench authgate` (add a filter such as `per_request` to run
-//! one group).
+//! one group; `cargo bench --bench authgate --features metrics -- metrics/`
+//! for the metrics group).
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -86,6 +91,74 @@ where
     assert_eq!(response.status(), expected);
     black_box(response);
 }
+
+// ----------------------------------------------------------------- metrics
+
+/// The same paths as `per_request/api_key_valid` and
+/// `per_request/jwt_cached_*`, with their layers built with no recorder
+/// (no-op handles) and with a Prometheus recorder (what `install_recorder`
+/// installs globally; here it is local to the layer's construction, which
+/// is when authgate registers its handles).
+#[cfg(feature = "metrics")]
+fn metrics_cost(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let uri = Uri::from_static("/orders");
+    let empty = Bytes::new();
+    let x_api_key = HeaderName::from_static("x-api-key");
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let store = InMemoryKeyStore::new();
+    let good = generator
+        .generate("acct", Scopes::parse("orders:read"))
+        .unwrap();
+    store.insert(good.record().clone());
+    let good_key = shared_value(good.plaintext().expose());
+    let fixture = jwt_fixtures().into_iter().next().unwrap();
+    let bearer = shared_value(&format!("Bearer {}", fixture.token));
+
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = prometheus.handle();
+    let build = || {
+        let api_key = AuthLayer::builder()
+            .scheme(ApiKeyScheme::new(store.clone(), "sk_live").unwrap())
+            .build()
+            .unwrap()
+            .layer(service_fn(echo));
+        let jwt =
+            jwt_layer(Issuer::new(ISS).key(fixture.key.clone()), 10_000).layer(service_fn(echo));
+        (api_key, jwt)
+    };
+    let without = build();
+    let with = metrics::with_local_recorder(&prometheus, build);
+
+    let mut group = c.benchmark_group("metrics");
+    for (label, (api_key, jwt)) in [("no_recorder", &without), ("prometheus", &with)] {
+        group.bench_function(format!("api_key_valid_{label}"), |b| {
+            let header = Some((&x_api_key, &good_key));
+            b.to_async(&rt).iter(|| {
+                call_once(
+                    api_key.clone(),
+                    request(&uri, header, &empty),
+                    StatusCode::OK,
+                )
+            })
+        });
+        group.bench_function(format!("jwt_cached_{}_{label}", fixture.name), |b| {
+            let header = Some((&AUTHORIZATION, &bearer));
+            b.to_async(&rt)
+                .iter(|| call_once(jwt.clone(), request(&uri, header, &empty), StatusCode::OK))
+        });
+    }
+    group.finish();
+    // The recorder saw every request: the series exist and moved.
+    let text = handle.render();
+    assert!(text.contains(r#"authgate_decisions_total{scheme="api_key",outcome="granted""#));
+}
+
+#[cfg(not(feature = "metrics"))]
+fn metrics_cost(_: &mut Criterion) {}
 
 // ---------------------------------------------------------------- fixtures
 
@@ -704,5 +777,12 @@ fn loopback(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_request, peers, concurrency, loopback);
+criterion_group!(
+    benches,
+    per_request,
+    peers,
+    concurrency,
+    loopback,
+    metrics_cost
+);
 criterion_main!(benches);

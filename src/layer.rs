@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+use crate::audit::AuditSink;
 use crate::authorize::{Authorizer, RequireScopes};
 use crate::credentials::Extractor;
 use crate::error::ConfigError;
@@ -18,6 +19,7 @@ use crate::response::{
 };
 use crate::scheme::{Challenge, Scheme};
 use crate::service::Auth;
+use crate::trace::Observer;
 
 /// A tower [`Layer`] that authenticates every request with one of its
 /// schemes, optionally authorizes it, and answers rejections itself.
@@ -84,6 +86,8 @@ pub(crate) struct Schemes {
     pub(crate) list: Vec<Box<dyn Scheme>>,
     pub(crate) challenges: Vec<Challenge>,
     pub(crate) extractor: Extractor,
+    /// Metrics and audit sink of every decision.
+    pub(crate) observer: crate::trace::Observer,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -229,6 +233,7 @@ pub struct AuthLayerBuilder<M = Untouched> {
     retry_after: Duration,
     body_limit: usize,
     body_timeout: Duration,
+    audit_sink: Option<Arc<dyn AuditSink>>,
     mode: PhantomData<fn() -> M>,
 }
 
@@ -244,6 +249,7 @@ impl Default for AuthLayerBuilder {
             retry_after: Duration::from_secs(5),
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            audit_sink: None,
             mode: PhantomData,
         }
     }
@@ -281,6 +287,7 @@ impl AuthLayerBuilder<Untouched> {
             retry_after: self.retry_after,
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
+            audit_sink: self.audit_sink,
             mode: PhantomData,
         }
     }
@@ -452,6 +459,26 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
         self
     }
 
+    /// Also hands every decision's [`AuditRecord`](crate::audit::AuditRecord)
+    /// to `sink` (besides the `authgate::audit` tracing target). Defaults
+    /// to none.
+    ///
+    /// ```
+    /// use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+    /// use authgate::audit::AuditRecord;
+    ///
+    /// let layer = authgate::AuthLayer::builder()
+    ///     .scheme(ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live").unwrap())
+    ///     .audit_sink(|record: &AuditRecord| eprintln!("{}", record.to_json()))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn audit_sink(mut self, sink: impl AuditSink) -> Self {
+        self.audit_sink = Some(Arc::new(sink));
+        self
+    }
+
     /// Checks the configuration and builds the layer.
     ///
     /// # Errors
@@ -496,9 +523,12 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
                 why: "must be at least one second",
             });
         }
+        // Metrics handles are registered here, with the recorder installed now.
+        let observer = Observer::new(self.schemes.iter().map(|s| s.name()), self.audit_sink);
         Ok(AuthLayer {
             config: Arc::new(Config {
                 schemes: Arc::new(Schemes {
+                    observer,
                     list: self.schemes,
                     challenges,
                     extractor,

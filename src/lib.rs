@@ -508,6 +508,7 @@
 
 #[cfg(feature = "api-key")]
 pub mod api_key;
+pub mod audit;
 pub mod authorize;
 mod body;
 pub mod clock;
@@ -532,6 +533,7 @@ pub mod response;
 mod scheme;
 mod secret;
 mod service;
+mod telemetry;
 pub mod trace;
 
 #[cfg(feature = "fuzzing")]

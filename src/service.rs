@@ -220,18 +220,21 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
     let (index, credential) = match config.schemes.extractor.extract(parts) {
         Ok(Some(found)) => found,
         Ok(None) if anonymous => {
-            trace::anonymous(start);
+            config.schemes.observer.anonymous(parts, start);
             return Extracted::Anonymous;
         }
         // A health checker or browser sending credentials of a scheme we do
         // not handle (`Basic`) is still anonymous on an anonymous path.
         Err(error) if anonymous && error.kind() == ErrorKind::UnsupportedScheme => {
-            trace::anonymous(start);
+            config.schemes.observer.anonymous(parts, start);
             return Extracted::Anonymous;
         }
         Ok(None) => {
             let error = AuthError::new(ErrorKind::Missing);
-            trace::denied(None, &error, None, None, start);
+            config
+                .schemes
+                .observer
+                .denied(parts, None, &error, None, None, start);
             return Extracted::Rejected(reject(config, parts, &error));
         }
         Err(error) => {
@@ -239,7 +242,10 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
                 .scheme_index()
                 .and_then(|i| config.schemes.list.get(i))
                 .map(|s| s.name());
-            trace::denied(scheme, &error, None, None, start);
+            config
+                .schemes
+                .observer
+                .denied(parts, scheme, &error, None, None, start);
             return Extracted::Rejected(reject(config, parts, &error));
         }
     };
@@ -290,7 +296,7 @@ fn authorize_again(
     }
     let Some(index) = context.scheme else {
         // The outer layer found no credential on an anonymous path.
-        trace::anonymous(start);
+        config.schemes.observer.anonymous(parts, start);
         return Some(Extracted::Authenticated);
     };
     let principal = parts.extensions.get::<Principal>()?;
@@ -303,7 +309,8 @@ fn authorize_again(
         Err(error) => {
             let error = error.for_scheme(index);
             let scheme = config.schemes.list.get(index).map(|s| s.name());
-            trace::denied(scheme, &error, Some(principal), None, start);
+            let observer = &config.schemes.observer;
+            observer.denied(parts, scheme, &error, Some(principal), None, start);
             Extracted::Rejected(reject(config, parts, &error))
         }
     })
@@ -397,7 +404,8 @@ impl Decision {
         match authorized {
             Ok(principal) => {
                 if let Some(name) = scheme_name {
-                    trace::granted(name, &principal, &self.credential, self.start);
+                    let observer = &self.config.schemes.observer;
+                    observer.granted(&parts, name, &principal, &self.credential, self.start);
                 }
                 parts.extensions.insert(principal);
                 parts.extensions.insert(AuthContext {
@@ -419,7 +427,8 @@ impl Decision {
     ) -> Response<Bytes> {
         let error = error.for_scheme(self.index);
         let scheme_name = self.scheme().map(|s| s.name());
-        trace::denied(
+        self.config.schemes.observer.denied(
+            parts,
             scheme_name,
             &error,
             principal,

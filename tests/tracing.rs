@@ -127,12 +127,45 @@ async fn every_decision_is_logged_and_no_secret_ever_is() {
     }
 
     let log = capture.text();
-    let events: Vec<&str> = log.lines().filter(|l| l.contains("authgate")).collect();
+    let events: Vec<&str> = log.lines().filter(|l| l.contains(" authgate: ")).collect();
     assert_eq!(
         events.len(),
         expected.len(),
         "one event per decision:\n{log}"
     );
+    // And one audit record per decision, grants included, on its own target.
+    let audits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" authgate::audit: "))
+        .collect();
+    assert_eq!(
+        audits.len(),
+        expected.len(),
+        "one audit record per decision:\n{log}"
+    );
+    assert!(audits.iter().all(|l| l.contains(" INFO ")), "{log}");
+    let granted_audit = audits
+        .iter()
+        .find(|l| l.contains("acct_admin") && l.contains("outcome=\"granted\""))
+        .unwrap();
+    assert!(granted_audit.contains("method=\"GET\""), "{granted_audit}");
+    assert!(
+        granted_audit.contains("route=\"/orders\""),
+        "{granted_audit}"
+    );
+    assert!(
+        granted_audit.contains(&format!("credential_id=\"{}\"", key_id(&keys.admin))),
+        "{granted_audit}"
+    );
+    assert!(granted_audit.contains(&format!(
+        "fingerprint=\"{}\"",
+        fingerprint(keys.admin.as_bytes())
+    )));
+    let denied_audit = audits
+        .iter()
+        .find(|l| l.contains("reason=\"revoked\""))
+        .unwrap();
+    assert!(denied_audit.contains("status=401"), "{denied_audit}");
 
     for key in keys.all() {
         assert!(!log.contains(key), "a whole key leaked:\n{log}");

@@ -19,6 +19,7 @@ use crate::hot::{self, HotTable};
 use crate::invalidation::{self, Generations, Tagged};
 use crate::principal::Principal;
 use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};
+use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
 
 /// The name API-key principals carry in [`Principal::scheme`].
 pub const SCHEME_NAME: &str = "api_key";
@@ -70,6 +71,7 @@ struct Inner<S> {
     cache: Cache<Box<str>, Lookup>,
     store_timeout: Duration,
     clock: SharedClock,
+    metrics: (CacheMetrics, StoreMetrics),
 }
 
 impl<S> Clone for ApiKeyScheme<S> {
@@ -199,6 +201,7 @@ impl<S: KeyStore> Inner<S> {
         .map_err(|e| {
             AuthError::unavailable(LookupError::Shared(e)).with_credential_id(id.clone())
         })?;
+        self.metrics.0.entries(self.cache.entry_count());
         let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
         self.judge(found, &prefix, &id, &presented_hash, self.clock.now())
     }
@@ -246,12 +249,14 @@ impl<S: KeyStore> Inner<S> {
         let found = if tokio::runtime::Handle::try_current().is_ok() {
             tokio::time::timeout(self.store_timeout, find)
                 .await
+                .inspect_err(|_| self.metrics.1.failed(Failure::Timeout))
                 .map_err(|_| LookupError::Timeout(self.store_timeout))?
         } else {
             // Outside a Tokio runtime there is no timer to race against.
             find.await
         };
         let found = found
+            .inspect_err(|_| self.metrics.1.failed(Failure::Error))
             .map_err(LookupError::Store)?
             .filter(|r| r.id == id)
             .map(|record| {
@@ -327,6 +332,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             .ok()
             .flatten();
         if let Some(result) = hit {
+            inner.metrics.0.lookup(true);
             return Verification::ready(result);
         }
         // A shared entry read from the store before the last invalidation of
@@ -345,6 +351,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
                     table.put(inner.id, generation, slot_key, secs, hot);
                 }
             });
+            inner.metrics.0.lookup(true);
             let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
             return Verification::ready(inner.judge(
                 found,
@@ -355,6 +362,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             ));
         }
         let (prefix, id): (Box<str>, Box<str>) = (key.prefix.into(), key.id.into());
+        inner.metrics.0.lookup(false);
         let inner = Arc::clone(&self.inner);
         Verification::pending(async move { inner.check(prefix, id, presented_hash).await })
     }
@@ -495,10 +503,11 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
         if let Some(query) = self.query {
             locations.push(CredentialLocation::Query(query));
         }
+        let metrics = (CacheMetrics::new("api_key"), StoreMetrics::new("api_key"));
         let cache = Cache::builder()
             .max_capacity(self.cache_capacity)
-            .time_to_live(self.cache_ttl)
-            .build();
+            .time_to_live(self.cache_ttl);
+        let cache = metrics.0.watch_future(cache).build();
         Ok(ApiKeyScheme {
             inner: Arc::new(Inner {
                 id: hot::next_owner(),
@@ -510,6 +519,7 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
                 cache,
                 store_timeout: self.store_timeout,
                 clock: self.clock,
+                metrics,
             }),
         })
     }

@@ -175,13 +175,14 @@ where
             }
             Err(denied) => denied,
         };
-        trace::denied(
-            principal.map(Principal::scheme),
-            &error,
-            principal,
-            None,
-            start,
-        );
+        let scheme = principal.map(Principal::scheme);
+        match context {
+            Some(context) => {
+                let observer = &context.config.schemes.observer;
+                observer.denied(&parts, scheme, &error, principal, None, start);
+            }
+            None => trace::denied_outside_layer(&parts, scheme, &error, principal, start),
+        }
         let response = match context {
             Some(AuthContext { config, scheme }) => {
                 let error = match scheme {

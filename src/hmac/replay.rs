@@ -9,6 +9,7 @@ use std::time::Duration;
 use moka::sync::Cache;
 
 use crate::error::ErrorKind;
+use crate::telemetry::CacheMetrics;
 
 /// A bounded, TTL'd set of `(key id, nonce)` pairs already accepted.
 ///
@@ -39,6 +40,7 @@ pub struct ReplayCache {
     /// Nonces held, counted exactly (moka's own count lags behind writes).
     live: Arc<AtomicU64>,
     capacity: u64,
+    metrics: CacheMetrics,
 }
 
 impl ReplayCache {
@@ -52,18 +54,22 @@ impl ReplayCache {
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         let live = Arc::new(AtomicU64::new(0));
         let removed = Arc::clone(&live);
+        let metrics = CacheMetrics::new("replay");
+        let evictions = metrics.clone();
         Self {
             // Headroom over `capacity`: moka's own admission policy only
             // acts when its bound is reached, which `admit` never lets happen.
             seen: Cache::builder()
                 .max_capacity(capacity.saturating_mul(2).max(16))
                 .time_to_live(ttl)
-                .eviction_listener(move |_, _, _| {
+                .eviction_listener(move |_, _, cause| {
                     removed.fetch_sub(1, Ordering::SeqCst);
+                    evictions.removed(cause);
                 })
                 .build(),
             live,
             capacity,
+            metrics,
         }
     }
 
@@ -95,6 +101,7 @@ impl ReplayCache {
     pub fn admit(&self, key_id: &str, nonce: &str) -> Result<(), ErrorKind> {
         let digest = Self::digest(key_id, nonce);
         if self.seen.contains_key(&digest) {
+            self.metrics.lookup(true);
             return Err(ErrorKind::Replayed);
         }
         if self.live.load(Ordering::SeqCst) >= self.capacity {
@@ -109,6 +116,8 @@ impl ReplayCache {
         // subtract an entry that was not yet added.
         self.live.fetch_add(1, Ordering::SeqCst);
         if self.seen.entry(digest).or_insert(()).is_fresh() {
+            self.metrics.lookup(false);
+            self.metrics.entries(self.live.load(Ordering::SeqCst));
             Ok(())
         } else {
             self.live.fetch_sub(1, Ordering::SeqCst);

@@ -14,6 +14,7 @@ use super::secrets::{HmacKey, RotatingKey};
 use crate::error::{AuthError, ErrorKind, StoreError};
 use crate::invalidation::{self, Generations, Tagged};
 use crate::principal::Scopes;
+use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
 
 /// One key id's secrets and the identity they prove.
 ///
@@ -260,6 +261,7 @@ pub(crate) struct CachedStore<S> {
     /// are never used: see [`crate::invalidation`].
     generations: Generations,
     timeout: Duration,
+    metrics: (CacheMetrics, StoreMetrics),
 }
 
 /// A cached answer: the record, or `None` for an unknown id, with the
@@ -283,18 +285,23 @@ impl<S: SecretStore> CachedStore<S> {
         unknown_ttl: Duration,
         timeout: Duration,
     ) -> Self {
+        let metrics = (
+            CacheMetrics::new("hmac_secret"),
+            StoreMetrics::new("hmac_secret"),
+        );
         let cache = Cache::builder()
             .max_capacity(capacity)
             .expire_after(LookupExpiry {
                 found: found_ttl,
                 unknown: unknown_ttl,
-            })
-            .build();
+            });
+        let cache = metrics.0.watch_future(cache).build();
         Self {
             store,
             cache,
             generations: Generations::new(),
             timeout,
+            metrics,
         }
     }
 
@@ -308,6 +315,7 @@ impl<S: SecretStore> CachedStore<S> {
                 .map_err(|e| {
                     AuthError::unavailable(LookupError::Shared(e)).with_credential_id(id)
                 })?;
+        self.metrics.0.entries(self.cache.entry_count());
         lookup
             .record
             .clone()
@@ -323,10 +331,14 @@ impl<S: SecretStore> CachedStore<S> {
     /// The cached answer for `id`, if the cache holds one: read without
     /// waiting, so that a cache hit needs no boxed future.
     pub(crate) fn cached(&self, id: &str) -> Option<Result<Arc<SecretRecord>, AuthError>> {
-        let answer = crate::scheme::poll_once(self.cache.get(id))??;
-        if answer.generation != self.generations.current(self.generations.slot_key(id)) {
-            return None;
-        }
+        let current = |a: &Arc<Lookup>| {
+            a.generation == self.generations.current(self.generations.slot_key(id))
+        };
+        let answer = crate::scheme::poll_once(self.cache.get(id))
+            .flatten()
+            .filter(current);
+        self.metrics.0.lookup(answer.is_some());
+        let answer = answer?;
         Some(
             answer
                 .record
@@ -349,12 +361,14 @@ impl<S: SecretStore> CachedStore<S> {
         let found = if tokio::runtime::Handle::try_current().is_ok() {
             tokio::time::timeout(self.timeout, find)
                 .await
+                .inspect_err(|_| self.metrics.1.failed(Failure::Timeout))
                 .map_err(|_| LookupError::Timeout(self.timeout))?
         } else {
             // Outside a Tokio runtime there is no timer to race against.
             find.await
         };
         let record = found
+            .inspect_err(|_| self.metrics.1.failed(Failure::Error))
             .map_err(LookupError::Store)?
             .filter(|r| r.key_id == id)
             .map(Arc::new);

@@ -159,13 +159,7 @@ fn claims_of<T: DeserializeOwned>(
     principal.deserialize_claims().map(Claims).map_err(|_| {
         let error = AuthError::new(ErrorKind::InvalidFormat)
             .with_description("the token's claims do not fit this endpoint");
-        trace::denied(
-            Some(principal.scheme()),
-            &error,
-            Some(principal),
-            None,
-            start,
-        );
+        trace::denied_after_layer(parts, Some(principal.scheme()), &error, principal, start);
         MissingPrincipal::new(parts, &error)
     })
 }

@@ -43,6 +43,7 @@ use serde_json::Value;
 use super::key::{self, JwtKey};
 use super::token::{self, KidlessKeys, Selection};
 use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::telemetry::{FetchResult, JwksMetrics};
 use crate::trace::TARGET;
 
 /// The largest JWKS or discovery document the cache accepts from any
@@ -252,6 +253,17 @@ pub(crate) enum Location {
     },
 }
 
+impl Location {
+    /// The `source` label of this source's metrics: the JWKS URL, or the
+    /// issuer for discovery, as configured.
+    fn source_name(&self) -> String {
+        match self {
+            Self::Jwks(uri) => uri.to_string(),
+            Self::Discovery { issuer, .. } => issuer.clone(),
+        }
+    }
+}
+
 struct State {
     keys: Arc<[JwtKey]>,
     fetched_at: Option<Instant>,
@@ -277,6 +289,7 @@ pub(crate) struct JwksCache {
     generation: AtomicU64,
     refreshing: AtomicBool,
     fetches: AtomicU64,
+    metrics: JwksMetrics,
 }
 
 impl fmt::Debug for JwksCache {
@@ -300,7 +313,9 @@ impl JwksCache {
         fetcher: Arc<dyn JwksFetcher>,
         settings: JwksSettings,
     ) -> Self {
+        let metrics = JwksMetrics::new(&location.source_name());
         Self {
+            metrics,
             location,
             fetcher,
             settings,
@@ -354,6 +369,9 @@ impl JwksCache {
             return None;
         }
         let refresh_due = now >= add(fetched_at, state.ttl.mul_f64(0.9));
+        if refresh_due && now >= add(fetched_at, state.ttl) {
+            self.metrics.stale_served();
+        }
         Some((Arc::clone(&state.keys), refresh_due))
     }
 
@@ -476,9 +494,10 @@ impl JwksCache {
     /// Fetches the set and stores the outcome. Callers hold `fetch_lock`.
     async fn fetch_and_store(&self) -> Result<(), AuthError> {
         let epoch = self.read().refetch_epoch;
-        let outcome = tokio::time::timeout(self.settings.fetch_timeout, self.fetch())
-            .await
-            .unwrap_or_else(|_| Err(FetchError::new("the JWKS fetch timed out")));
+        let outcome = tokio::time::timeout(self.settings.fetch_timeout, self.fetch()).await;
+        self.metrics
+            .fetched(FetchResult::of(&outcome, |f| f.keys.len()));
+        let outcome = outcome.unwrap_or_else(|_| Err(FetchError::new("the JWKS fetch timed out")));
         let now = Instant::now();
         let result = {
             let mut state = self.write();

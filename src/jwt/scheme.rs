@@ -102,6 +102,7 @@ struct Inner {
     cache: Option<Cache<u64, Arc<CachedToken>, KeyIsHash>>,
     hasher: std::collections::hash_map::RandomState,
     clock: SharedClock,
+    metrics: crate::telemetry::CacheMetrics,
 }
 
 struct IssuerState {
@@ -404,6 +405,7 @@ impl Inner {
                     validated,
                 }),
             );
+            self.metrics.entries(cache.entry_count());
         }
         Ok(principal)
     }
@@ -414,7 +416,11 @@ impl Inner {
         let generation = self.generation.load(Ordering::SeqCst);
         let key = (cache_key(&self.hasher, token), generation);
         if let Some(result) = self.cached(key.0, token, generation) {
+            self.metrics.lookup(true);
             return Verification::ready(result);
+        }
+        if self.cache.is_some() {
+            self.metrics.lookup(false);
         }
         let (jws, claims, issuer) = match self.prepare(token) {
             Ok(prepared) => prepared,
@@ -722,15 +728,16 @@ impl JwtSchemeBuilder {
                 return Err(bad("issuer", "two issuers share one iss"));
             }
         }
+        let metrics = crate::telemetry::CacheMetrics::new("jwt_token");
         let cache = (self.cache_capacity > 0).then(|| {
-            Cache::builder()
+            let builder = Cache::builder()
                 .max_capacity(self.cache_capacity)
                 .weigher(|_, entry: &Arc<CachedToken>| {
                     // Tokens are at most MAX_TOKEN_LEN (16 KiB), so this fits.
                     u32::try_from(entry.token.len() / 1024 + 1).unwrap_or(u32::MAX)
                 })
-                .expire_after(UntilExp)
-                .build_with_hasher(KeyIsHash)
+                .expire_after(UntilExp);
+            metrics.watch_sync(builder).build_with_hasher(KeyIsHash)
         });
         Ok(JwtScheme {
             inner: Arc::new(Inner {
@@ -747,6 +754,7 @@ impl JwtSchemeBuilder {
                 cache,
                 hasher: std::collections::hash_map::RandomState::new(),
                 clock: self.clock,
+                metrics,
             }),
         })
     }

@@ -148,28 +148,29 @@ impl Workloads {
     /// ```
     #[must_use]
     pub fn allows(&self, id: &str) -> bool {
-        let Ok(id) = SpiffeId::parse(id) else {
+        // Checked without allocating: this runs on every request.
+        let Ok(path_start) = super::spiffe::validate(id) else {
             return false;
         };
+        let trust_domain = id.get("spiffe://".len()..path_start).unwrap_or_default();
+        let path = id.get(path_start..).unwrap_or_default();
         self.rules.iter().any(|rule| match rule {
-            Rule::Exact(exact) => exact == id.as_str(),
-            Rule::TrustDomain(domain) => domain == id.trust_domain(),
+            Rule::Exact(exact) => exact == id,
+            Rule::TrustDomain(domain) => domain == trust_domain,
             Rule::Pattern {
-                trust_domain,
+                trust_domain: domain,
                 prefix,
                 deep,
             } => {
-                if trust_domain != id.trust_domain() {
+                if domain != trust_domain {
                     return false;
                 }
-                let segments: Vec<&str> = id.path().split('/').skip(1).collect();
-                let rest = segments.len().checked_sub(prefix.len());
-                segments.iter().zip(prefix).all(|(s, p)| s == p)
-                    && match rest {
-                        Some(1) => true,
-                        Some(n) => *deep && n >= 1,
-                        None => false,
-                    }
+                let mut segments = path.split('/').skip(1).filter(|s| !s.is_empty());
+                let prefix_matches = prefix
+                    .iter()
+                    .all(|p| segments.next().is_some_and(|s| s == p));
+                let rest = segments.count();
+                prefix_matches && (rest == 1 || (*deep && rest >= 1))
             }
         })
     }
@@ -187,5 +188,35 @@ impl Authorizer for Workloads {
         } else {
             Err(AuthError::forbidden("this workload is not allowed here"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        let one = Workloads::new().pattern("spiffe://td/ns/pay/*").unwrap();
+        let deep = Workloads::new().pattern("spiffe://td/ns/pay/**").unwrap();
+        for (id, one_level, any_depth) in [
+            ("spiffe://td/ns/pay/api", true, true),
+            ("spiffe://td/ns/pay/api/v2", false, true),
+            ("spiffe://td/ns/pay", false, false),
+            ("spiffe://td/ns/payments/api", false, false),
+            ("spiffe://td/ns/pa/api", false, false),
+            ("spiffe://td2/ns/pay/api", false, false),
+            ("spiffe://td/ns/pay/..", false, false),
+            ("spiffe://td/ns/pay//api", false, false),
+            ("not a spiffe id", false, false),
+        ] {
+            assert_eq!(one.allows(id), one_level, "{id} /*");
+            assert_eq!(deep.allows(id), any_depth, "{id} /**");
+        }
+        let exact = Workloads::new().id("spiffe://td/a").unwrap();
+        assert!(exact.allows("spiffe://td/a"));
+        assert!(!exact.allows("spiffe://td/a/b"));
     }
 }

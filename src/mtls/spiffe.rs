@@ -55,35 +55,10 @@ impl SpiffeId {
     ///
     /// When `id` breaks a rule of the SPIFFE ID standard.
     pub fn parse(id: &str) -> Result<Self, SpiffeIdError> {
-        if id.len() > MAX_SPIFFE_ID_LEN {
-            return Err(SpiffeIdError::TooLong);
-        }
-        let rest = id.strip_prefix("spiffe://").ok_or(SpiffeIdError::Scheme)?;
-        let (domain, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-        if domain.is_empty()
-            || !domain
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-        {
-            return Err(SpiffeIdError::TrustDomain);
-        }
-        if !path.is_empty() {
-            let segments = path.get(1..).unwrap_or("");
-            for segment in segments.split('/') {
-                let valid = !segment.is_empty()
-                    && segment != "."
-                    && segment != ".."
-                    && segment
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-                if !valid {
-                    return Err(SpiffeIdError::Path);
-                }
-            }
-        }
+        let path_start = validate(id)?;
         Ok(Self {
             id: id.to_owned(),
-            path_start: "spiffe://".len() + domain.len(),
+            path_start,
         })
     }
 
@@ -122,6 +97,38 @@ impl SpiffeId {
     pub fn as_str(&self) -> &str {
         &self.id
     }
+}
+
+/// Checks `id` by the SPIFFE ID rules without allocating; where its path
+/// starts.
+pub(crate) fn validate(id: &str) -> Result<usize, SpiffeIdError> {
+    if id.len() > MAX_SPIFFE_ID_LEN {
+        return Err(SpiffeIdError::TooLong);
+    }
+    let rest = id.strip_prefix("spiffe://").ok_or(SpiffeIdError::Scheme)?;
+    let (domain, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    if domain.is_empty()
+        || !domain
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    {
+        return Err(SpiffeIdError::TrustDomain);
+    }
+    if !path.is_empty() {
+        let segments = path.get(1..).unwrap_or("");
+        for segment in segments.split('/') {
+            let valid = !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !valid {
+                return Err(SpiffeIdError::Path);
+            }
+        }
+    }
+    Ok("spiffe://".len() + domain.len())
 }
 
 impl fmt::Display for SpiffeId {

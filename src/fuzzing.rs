@@ -269,7 +269,7 @@ pub fn hmac_native(data: &[u8]) {
         return;
     };
     if let Ok(params) = crate::hmac::canonical::parse_params(text) {
-        assert!(crate::hmac::canonical::is_id(&params.key_id));
+        assert!(crate::hmac::canonical::is_id(params.key_id));
         assert_eq!(params.signature.len(), 32);
         assert_eq!(params.ts_text.parse::<u64>().ok(), Some(params.ts));
     }

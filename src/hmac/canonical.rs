@@ -1,12 +1,12 @@
+// NOTE FOR THE HELPER WORKING IN THIS WORKTREE: first read /work/notes/common.md (hard deadline 17:20 UTC, commit often on your branch, do not edit CHANGELOG.md, shared 2-core build etiquette). Then delete this line.
 //! The native scheme's wire format: the `Authorization` parameters and the
 //! canonical string. Both sides (verify and [`Signer`](super::Signer)) use
 //! these functions, so they cannot drift apart. The format is specified in
 //! the [module docs](super#the-native-hmac-sha256-scheme).
 
-use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, Method, Uri};
 
-use super::encoding::{hex, sha256};
+use super::encoding::sha256;
 
 /// The `Authorization` scheme name.
 pub(crate) const SCHEME: &str = "HMAC-SHA256";
@@ -17,15 +17,70 @@ pub(crate) const MAX_ID_LEN: usize = 128;
 /// Most auth-params in the header.
 const MAX_PARAMS: usize = 8;
 
-/// The parameters of `Authorization: HMAC-SHA256 …`.
+/// The parameters of `Authorization: HMAC-SHA256 …`, borrowed from the
+/// header: parsing allocates nothing.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Params {
-    pub(crate) key_id: String,
-    pub(crate) ts_text: String,
+pub(crate) struct Params<'a> {
+    pub(crate) key_id: &'a str,
+    pub(crate) ts_text: &'a str,
     pub(crate) ts: u64,
-    pub(crate) nonce: String,
-    pub(crate) headers: Vec<HeaderName>,
-    pub(crate) signature: Vec<u8>,
+    pub(crate) nonce: &'a str,
+    pub(crate) headers: HeaderList<'a>,
+    pub(crate) signature: [u8; 32],
+}
+
+/// A checked `headers` value: distinct lowercase header names separated by
+/// `;`, never `authorization`, at most [`MAX_SIGNED_HEADERS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct HeaderList<'a>(&'a str);
+
+impl<'a> HeaderList<'a> {
+    /// Checks `value`.
+    pub(crate) fn parse(value: &'a str) -> Result<Self, FormatError> {
+        let bad = FormatError::Params;
+        if value.is_empty() {
+            return Ok(Self(value));
+        }
+        for (index, name) in value.split(';').enumerate() {
+            if index == MAX_SIGNED_HEADERS {
+                return Err(bad("too many signed headers"));
+            }
+            if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(bad("signed header names must be lowercase"));
+            }
+            if name.is_empty() || !name.bytes().all(is_tchar) {
+                return Err(bad("a signed header name is not a valid header name"));
+            }
+            if name == "authorization" {
+                return Err(bad("the Authorization header cannot be signed"));
+            }
+            // At most 32 names: a quadratic check is cheaper than a set.
+            if value.split(';').take(index).any(|earlier| earlier == name) {
+                return Err(bad("a signed header is listed twice"));
+            }
+        }
+        Ok(Self(value))
+    }
+
+    /// The value as sent: the canonical string's line 7.
+    pub(crate) fn as_str(self) -> &'a str {
+        self.0
+    }
+
+    /// The names, in order.
+    pub(crate) fn names(self) -> impl Iterator<Item = &'a str> {
+        self.0.split(';').filter(|name| !name.is_empty())
+    }
+
+    /// Whether `name` is listed.
+    pub(crate) fn contains(self, name: &str) -> bool {
+        self.names().any(|listed| listed == name)
+    }
+}
+
+/// RFC 9110 `tchar`, the bytes of a header name.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Why the parameters or the request cannot be signed or verified.
@@ -48,92 +103,85 @@ impl FormatError {
 
 /// `ALPHA / DIGIT / "-" / "." / "_" / "~"`, 1 to 128 of them.
 pub(crate) fn is_id(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= MAX_ID_LEN
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    !value.is_empty() && value.len() <= MAX_ID_LEN && value.bytes().all(is_id_byte)
+}
+
+fn is_id_byte(b: u8) -> bool {
+    matches!(b, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~')
 }
 
 /// Parses the list of signed header names: lowercase, `;`-separated, no
 /// duplicates, never `authorization`.
 pub(crate) fn parse_header_list(value: &str) -> Result<Vec<HeaderName>, FormatError> {
-    if value.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut names: Vec<HeaderName> = Vec::new();
-    for name in value.split(';') {
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(FormatError::Params("signed header names must be lowercase"));
-        }
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| FormatError::Params("a signed header name is not a valid header name"))?;
-        if name == AUTHORIZATION {
-            return Err(FormatError::Params(
-                "the Authorization header cannot be signed",
-            ));
-        }
-        if names.contains(&name) {
-            return Err(FormatError::Params("a signed header is listed twice"));
-        }
-        if names.len() == MAX_SIGNED_HEADERS {
-            return Err(FormatError::Params("too many signed headers"));
-        }
-        names.push(name);
-    }
-    Ok(names)
+    HeaderList::parse(value)?
+        .names()
+        .map(|name| {
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| FormatError::Params("a signed header name is not a valid header name"))
+        })
+        .collect()
 }
 
-/// Parses `keyId=…, ts=…, nonce=…, headers=…, signature=…`.
-pub(crate) fn parse_params(input: &str) -> Result<Params, FormatError> {
+/// Parses `keyId=…, ts=…, nonce=…, headers=…, signature=…`, in one pass
+/// over the bytes, allocating nothing: it runs twice per request (once to
+/// decide whether the body is worth reading, once to verify).
+pub(crate) fn parse_params(input: &str) -> Result<Params<'_>, FormatError> {
     let bad = FormatError::Params;
+    let mut scan = Scan {
+        text: trim_ows(input),
+        at: 0,
+    };
     let mut key_id = None;
     let mut ts = None;
     let mut nonce = None;
     let mut headers = None;
     let mut signature = None;
-    let mut rest = input.trim();
     let mut count = 0;
-    while !rest.is_empty() {
+    while !scan.done() {
         count += 1;
         if count > MAX_PARAMS {
             return Err(bad("too many parameters"));
         }
-        let (name, after) = rest
-            .split_once('=')
-            .ok_or(bad("a parameter has no value"))?;
-        let name = name.trim();
-        let after = after.trim_start();
-        let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
+        let name = scan.take_while(|b| b != b'=' && b != b',' && !is_ows(b));
+        scan.skip_ows();
+        if !scan.eat(b'=') {
+            return Err(bad("a parameter has no value"));
+        }
+        scan.skip_ows();
+        let value = if scan.eat(b'"') {
             // No escapes: no value of this scheme contains `"` or `\`.
-            let (value, after) = quoted
-                .split_once('"')
-                .ok_or(bad("a quoted value is not closed"))?;
-            if value.contains('\\') {
+            let value = scan.take_while(|b| b != b'"' && b != b'\\');
+            if scan.eat(b'\\') {
                 return Err(bad("a quoted value contains a backslash"));
             }
-            (value, after)
+            if !scan.eat(b'"') {
+                return Err(bad("a quoted value is not closed"));
+            }
+            trim_ows(value)
         } else {
-            let end = after.find(',').unwrap_or(after.len());
-            after.split_at(end)
+            trim_ows(scan.take_while(|b| b != b','))
         };
-        let value = value.trim();
-        rest = after.trim_start();
-        if let Some(next) = rest.strip_prefix(',') {
-            rest = next.trim_start();
-            if rest.is_empty() {
+        scan.skip_ows();
+        if scan.eat(b',') {
+            scan.skip_ows();
+            if scan.done() {
                 return Err(bad("a trailing comma"));
             }
-        } else if !rest.is_empty() {
+        } else if !scan.done() {
             return Err(bad("parameters must be separated by commas"));
         }
-        let slot = match name.to_ascii_lowercase().as_str() {
-            "keyid" => &mut key_id,
-            "ts" => &mut ts,
-            "nonce" => &mut nonce,
-            "headers" => &mut headers,
-            "signature" => &mut signature,
-            _ => return Err(bad("an unknown parameter")),
+        let slot = if name.eq_ignore_ascii_case("keyid") {
+            &mut key_id
+        } else if name.eq_ignore_ascii_case("ts") {
+            &mut ts
+        } else if name.eq_ignore_ascii_case("nonce") {
+            &mut nonce
+        } else if name.eq_ignore_ascii_case("headers") {
+            &mut headers
+        } else if name.eq_ignore_ascii_case("signature") {
+            &mut signature
+        } else {
+            return Err(bad("an unknown parameter"));
         };
         if slot.replace(value).is_some() {
             return Err(bad("a parameter is repeated"));
@@ -147,30 +195,80 @@ pub(crate) fn parse_params(input: &str) -> Result<Params, FormatError> {
     let nonce = nonce
         .filter(|v| is_id(v))
         .ok_or(bad("nonce is missing or invalid"))?;
-    let headers = parse_header_list(headers.unwrap_or(""))?;
+    let headers = HeaderList::parse(headers.unwrap_or(""))?;
     let signature = signature
-        .and_then(|s| super::encoding::unb64(s, 32))
-        .filter(|s| s.len() == 32)
+        .and_then(super::encoding::unb64_32)
         .ok_or(bad("signature is missing or not base64 of 32 bytes"))?;
     Ok(Params {
-        key_id: key_id.to_owned(),
-        ts_text: ts_text.to_owned(),
+        key_id,
+        ts_text,
         ts,
-        nonce: nonce.to_owned(),
+        nonce,
         headers,
         signature,
     })
 }
 
-/// The query's `&`-separated pieces, empty ones dropped, sorted by bytes.
-pub(crate) fn canonical_query(query: Option<&str>) -> String {
-    let mut pieces: Vec<&str> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .collect();
-    pieces.sort_unstable();
-    pieces.join("&")
+/// A cursor over the header value, without its surrounding white space.
+struct Scan<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn rest(&self) -> &'a [u8] {
+        self.text.as_bytes().get(self.at..).unwrap_or_default()
+    }
+
+    fn done(&self) -> bool {
+        self.at >= self.text.len()
+    }
+
+    fn skip_ows(&mut self) {
+        self.at += self.rest().iter().take_while(|&&b| is_ows(b)).count();
+    }
+
+    /// Consumes `byte` if it comes next.
+    fn eat(&mut self, byte: u8) -> bool {
+        let next = self.rest().first() == Some(&byte);
+        self.at += usize::from(next);
+        next
+    }
+
+    /// Consumes and returns the bytes for which `keep` holds. Stops only
+    /// at ASCII bytes, so the cut is always a character boundary.
+    fn take_while(&mut self, keep: impl Fn(u8) -> bool) -> &'a str {
+        let from = self.at;
+        self.at += self.rest().iter().take_while(|&&b| keep(b)).count();
+        self.text.get(from..self.at).unwrap_or_default()
+    }
+}
+
+/// Whether `b` is optional white space (RFC 9110 `OWS`: space or tab).
+fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn trim_ows(text: &str) -> &str {
+    text.trim_matches(|c| c == ' ' || c == '\t')
+}
+
+/// The canonical query (line 5): the raw query string exactly as sent,
+/// without the `?`; empty when there is none. Neither sorted nor decoded:
+/// `?to=alice&to=mallory` and `?to=mallory&to=alice` mean different things
+/// to a handler that reads the first `to`, and so do `?a=1&%61=2` and
+/// `?%61=2&a=1`, so they must not sign alike.
+pub(crate) fn canonical_query(query: Option<&str>) -> &str {
+    query.unwrap_or("")
+}
+
+/// What a canonical string covers, besides the request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Signed<'a> {
+    pub(crate) key_id: &'a str,
+    pub(crate) headers: HeaderList<'a>,
+    pub(crate) ts: &'a str,
+    pub(crate) nonce: &'a str,
 }
 
 /// The canonical string of a request. See the module docs for the format.
@@ -178,9 +276,7 @@ pub(crate) fn canonical_string(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    signed: &[HeaderName],
-    ts: &str,
-    nonce: &str,
+    signed: Signed<'_>,
     body: &[u8],
 ) -> Result<String, FormatError> {
     let path = if uri.path().is_empty() {
@@ -188,40 +284,72 @@ pub(crate) fn canonical_string(
     } else {
         uri.path()
     };
-    let mut lines: Vec<String> = Vec::with_capacity(8 + signed.len());
-    lines.push(SCHEME.to_owned());
-    lines.push(method.as_str().to_owned());
-    lines.push(path.to_owned());
-    lines.push(canonical_query(uri.query()));
-    for name in signed {
-        let mut values = Vec::new();
+    let query = canonical_query(uri.query());
+    let mut out = String::with_capacity(
+        SCHEME.len()
+            + signed.key_id.len()
+            + method.as_str().len()
+            + path.len()
+            + query.len()
+            + 2 * signed.headers.as_str().len()
+            + signed.ts.len()
+            + signed.nonce.len()
+            + 64
+            + 64
+            + 10,
+    );
+    for line in [SCHEME, signed.key_id, method.as_str(), path, query] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    for name in signed.headers.names() {
+        let mut fields = 0usize;
+        // One line per field, in the order received: `x-a: user,admin` and
+        // two fields `x-a: user` + `x-a: admin` are different requests to
+        // a handler that reads the first field, so they sign differently.
         for value in headers.get_all(name) {
             let text = value.to_str().map_err(|_| FormatError::HeaderValue)?;
-            values.push(text.trim_matches([' ', '\t']));
+            push_field(&mut out, name, text.trim_matches([' ', '\t']));
+            fields += 1;
         }
         // HTTP/2 carries the host in the `:authority` pseudo-header, which
         // hyper puts in the URI rather than in a `Host` header.
-        if values.is_empty() && *name == http::header::HOST {
+        if fields == 0 && name == "host" {
             if let Some(authority) = uri.authority() {
-                values.push(authority.as_str());
+                push_field(&mut out, name, authority.as_str());
+                fields += 1;
             }
         }
-        if values.is_empty() {
+        if fields == 0 {
             return Err(FormatError::MissingHeader);
         }
-        lines.push(format!("{}:{}", name.as_str(), values.join(",")));
     }
-    lines.push(
-        signed
-            .iter()
-            .map(HeaderName::as_str)
-            .collect::<Vec<_>>()
-            .join(";"),
-    );
-    lines.push(ts.to_owned());
-    lines.push(nonce.to_owned());
-    lines.push(hex(&sha256(body)));
-    Ok(lines.join("\n"))
+    for line in [signed.headers.as_str(), signed.ts, signed.nonce] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    push_hex(&mut out, &sha256(body));
+    Ok(out)
+}
+
+fn push_field(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push(':');
+    out.push_str(value);
+    out.push('\n');
+}
+
+/// Appends lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            // A nibble is below 16, so `get` always finds a digit.
+            if let Some(&d) = DIGITS.get(usize::from(nibble)) {
+                out.push(char::from(d));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -231,20 +359,15 @@ mod tests {
     #[test]
     fn params_parse_quoted_or_bare_in_any_order_and_case() {
         let sig = super::super::encoding::b64(&[7u8; 32]);
-        let p = parse_params(&format!(
+        let text = format!(
             r#"signature="{sig}",KEYID=k1 , ts=1700000000, nonce="n-1", headers="host;x-a""#
-        ))
-        .unwrap();
+        );
+        let p = parse_params(&text).unwrap();
         assert_eq!(p.key_id, "k1");
         assert_eq!(p.ts, 1_700_000_000);
         assert_eq!(p.nonce, "n-1");
-        assert_eq!(
-            p.headers,
-            [
-                HeaderName::from_static("host"),
-                HeaderName::from_static("x-a")
-            ]
-        );
+        assert_eq!(p.headers.names().collect::<Vec<_>>(), ["host", "x-a"]);
+        assert!(p.headers.contains("x-a") && !p.headers.contains("x"));
         assert_eq!(p.signature, [7u8; 32]);
     }
 
@@ -253,6 +376,10 @@ mod tests {
         let sig = super::super::encoding::b64(&[7u8; 32]);
         let ok = format!("keyId=k1, ts=1, nonce=n, signature={sig}");
         assert!(parse_params(&ok).is_ok());
+        let many = (0..=MAX_SIGNED_HEADERS)
+            .map(|i| format!("x-{i}"))
+            .collect::<Vec<_>>()
+            .join(";");
         for bad in [
             format!("{ok},"),
             format!("{ok}, ts=2"),
@@ -260,6 +387,11 @@ mod tests {
             format!("{ok}, headers=Host"),
             format!("{ok}, headers=authorization"),
             format!("{ok}, headers=a;a"),
+            format!("{ok}, headers=a;;b"),
+            format!("{ok}, headers=a;"),
+            format!("{ok}, headers=\"a b\""),
+            format!("{ok}, headers=\"x:y\""),
+            format!("{ok}, headers=\"{many}\""),
             format!("keyId=k1 ts=1, nonce=n, signature={sig}"),
             format!("keyId=\"k1, ts=1, nonce=n, signature={sig}"),
             format!("keyId=k/1, ts=1, nonce=n, signature={sig}"),
@@ -272,8 +404,74 @@ mod tests {
     }
 
     #[test]
-    fn query_is_sorted_bytewise() {
-        assert_eq!(canonical_query(Some("b=2&a=1&&A=3&a=0")), "A=3&a=0&a=1&b=2");
+    fn white_space_and_quotes_around_values() {
+        let sig = super::super::encoding::b64(&[7u8; 32]);
+        for text in [
+            format!(" \tkeyId = k1 ,\tts= 12 , nonce =\"n\",signature = \" {sig} \" \t"),
+            format!("keyId=\"k1\",ts=\"12\",nonce=n,headers=\"\",signature={sig}"),
+            format!("KeyId=k1, TS=12, Nonce=n, Headers=, SIGNATURE={sig}"),
+        ] {
+            let p = parse_params(&text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            assert_eq!((p.key_id, p.ts_text, p.nonce), ("k1", "12", "n"), "{text}");
+            assert_eq!(p.headers.as_str(), "", "{text}");
+        }
+        for bad in [
+            format!("keyId=k1, ts=12, nonce=n, signature={sig}, "),
+            format!("keyId=k1,, ts=12, nonce=n, signature={sig}"),
+            format!("keyId=k1, ts=12 13, nonce=n, signature={sig}"),
+            format!("keyId=\"k1\" x, ts=12, nonce=n, signature={sig}"),
+            format!("keyId=\"k\\1\", ts=12, nonce=n, signature={sig}"),
+            format!("keyId=k1, ts=12, nonce=n, signature={sig}, keyid=k2"),
+            format!("=k1, ts=12, nonce=n, signature={sig}"),
+            format!("keyId=k1, ts=, nonce=n, signature={sig}"),
+            format!("keyId=k1, ts=12, nonce=n, signature=\"{sig}"),
+            format!("keyId=k1, ts=12, nonce=é, signature={sig}"),
+            "keyId".to_owned(),
+            ",".to_owned(),
+        ] {
+            assert!(parse_params(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn header_lists_agree_with_header_names() {
+        let names = parse_header_list("host;content-type;x-a!#$%&'*+-.^_`|~0").unwrap();
+        assert_eq!(names.len(), 3);
+        assert_eq!(parse_header_list("").unwrap(), Vec::<HeaderName>::new());
+        let full = (0..MAX_SIGNED_HEADERS)
+            .map(|i| format!("x-{i}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        assert_eq!(parse_header_list(&full).unwrap().len(), MAX_SIGNED_HEADERS);
+    }
+
+    #[test]
+    fn the_query_is_signed_as_sent() {
+        assert_eq!(
+            canonical_query(Some("b=2&a=1&&A=3&a=0")),
+            "b=2&a=1&&A=3&a=0"
+        );
         assert_eq!(canonical_query(None), "");
+    }
+
+    #[test]
+    fn every_header_field_is_a_line_of_its_own() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", " user\t".parse().unwrap());
+        headers.append("x-a", "admin".parse().unwrap());
+        headers.append("host", "h".parse().unwrap());
+        let signed = Signed {
+            key_id: "k1",
+            headers: HeaderList::parse("x-a;host").unwrap(),
+            ts: "1",
+            nonce: "n",
+        };
+        let uri: Uri = "/p?q".parse().unwrap();
+        let text = canonical_string(&Method::GET, &uri, &headers, signed, b"").unwrap();
+        assert_eq!(
+            text,
+            "HMAC-SHA256\nk1\nGET\n/p\nq\nx-a:user\nx-a:admin\nhost:h\nx-a;host\n1\nn\n\
+             e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 }

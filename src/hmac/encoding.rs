@@ -52,6 +52,61 @@ pub(crate) fn unb64(text: &str, max: usize) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
+/// Decodes standard, padded base64 (RFC 4648 §4) of exactly 32 bytes: 43
+/// characters and one `=`, the unused low bits of the last character zero
+/// (the one canonical encoding, as the `base64` crate's standard engine
+/// requires). A table lookup per character, no allocation: it runs on every
+/// native-scheme request, twice.
+pub(crate) fn unb64_32(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 44 || bytes.get(43) != Some(&b'=') {
+        return None;
+    }
+    let mut sextets = [0u8; 43];
+    for (slot, &c) in sextets.iter_mut().zip(bytes) {
+        *slot = *B64_VALUES.get(usize::from(c))?;
+        if *slot == INVALID {
+            return None;
+        }
+    }
+    // 43 sextets = 258 bits: 256 of data and 2 that must be zero.
+    if sextets.get(42)? & 0b11 != 0 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let (full, tail) = sextets.split_at(40);
+    for (chunk, quad) in out.chunks_exact_mut(3).zip(full.chunks_exact(4)) {
+        let n = quad
+            .iter()
+            .fold(0u32, |n, &sextet| n << 6 | u32::from(sextet));
+        chunk.copy_from_slice(n.to_be_bytes().get(1..)?);
+    }
+    let n = tail
+        .iter()
+        .fold(0u32, |n, &sextet| n << 6 | u32::from(sextet));
+    // 18 bits: two bytes and the two zero bits.
+    out.get_mut(30..)?
+        .copy_from_slice((n >> 2).to_be_bytes().get(2..)?);
+    Some(out)
+}
+
+const INVALID: u8 = 0xff;
+
+/// The value of each standard base64 character, `INVALID` for the others.
+// Evaluated at compile time, where an index out of bounds is a build error:
+// `i < 64` indexes the 64-letter alphabet, a byte indexes 256 entries.
+#[allow(clippy::indexing_slicing)]
+const B64_VALUES: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// SHA-256 of `data`.
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);
@@ -62,10 +117,13 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 
 /// Parses a Unix timestamp in decimal seconds (at most 12 digits).
 pub(crate) fn parse_timestamp(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.is_empty() || text.len() > 12 {
         return None;
     }
-    text.parse().ok()
+    // Twelve digits stay below 10¹², far from overflowing.
+    text.bytes().try_fold(0u64, |value, b| {
+        b.is_ascii_digit().then(|| value * 10 + u64::from(b - b'0'))
+    })
 }
 
 /// Accepts `ts` when `now - window <= ts <= now + window`, both edges
@@ -101,6 +159,50 @@ mod tests {
         assert_eq!(unhex::<3>("00abf"), None);
         assert_eq!(unhex::<2>("zz00"), None);
         assert_eq!(unhex::<1>("é"), None);
+    }
+
+    #[test]
+    fn base64_of_32_bytes_agrees_with_the_base64_crate() {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let mut raw = [0u8; 32];
+            for byte in &mut raw {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = state.to_le_bytes()[0];
+            }
+            let text = b64(&raw);
+            assert_eq!(unb64_32(&text), Some(raw));
+            // Any one character changed: both decoders agree.
+            let position = usize::try_from(state % 44).unwrap();
+            for replacement in [b'A', b'/', b'+', b'=', b'-', b'_', b' ', b'a', b'9'] {
+                let mut changed = text.clone().into_bytes();
+                changed[position] = replacement;
+                let changed = String::from_utf8(changed).unwrap();
+                let theirs = base64::engine::general_purpose::STANDARD
+                    .decode(&changed)
+                    .ok()
+                    .and_then(|v| <[u8; 32]>::try_from(v).ok());
+                assert_eq!(unb64_32(&changed), theirs, "{changed}");
+            }
+        }
+        // Non-zero unused bits: not the canonical encoding.
+        let mut text = b64(&[0u8; 32]).into_bytes();
+        text[42] = b'B';
+        assert_eq!(unb64_32(std::str::from_utf8(&text).unwrap()), None);
+        assert_eq!(unb64_32("é".repeat(22).as_str()), None);
+    }
+
+    #[test]
+    fn base64_of_32_bytes_only() {
+        let sig = b64(&[7u8; 32]);
+        assert_eq!(unb64_32(&sig), Some([7u8; 32]));
+        assert_eq!(unb64_32(&b64(&[7u8; 31])), None);
+        assert_eq!(unb64_32(&b64(&[7u8; 33])), None);
+        assert_eq!(unb64_32(&sig.replace('=', "A")), None);
+        assert_eq!(unb64_32(&sig.replace('=', "")), None);
+        assert_eq!(unb64_32(""), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! | scheme | credential | signs | replay defence |
 //! |---|---|---|---|
-//! | [`HmacScheme`] (native) | `Authorization: HMAC-SHA256 …` | method, path, query, chosen headers, timestamp, nonce, body | ±window + nonce cache |
+//! | [`HmacScheme`] (native) | `Authorization: HMAC-SHA256 …` | key id, method, path, query as sent, chosen header fields, timestamp, nonce, body | ±window + nonce cache |
 //! | [`HttpSignatureScheme`] (RFC 9421, `hmac-sha256`) | `Signature-Input` + `Signature` | the covered components, `content-digest` | `created`/`expires` + optional nonce cache |
 //! | [`GithubWebhook`] | `X-Hub-Signature-256` | the body | none (GitHub signs no timestamp) |
 //! | [`StripeWebhook`] | `Stripe-Signature` | `t.body` | ±tolerance |
@@ -66,8 +66,11 @@
 //!   Accepted when `now - window <= ts <= now + window`; the window defaults
 //!   to 300 s.
 //! - `nonce` (required): 1–128 of `A-Z a-z 0-9 - . _ ~`, unique per key id
-//!   (e.g. 16 random bytes in hex). A nonce seen again within the window is
-//!   rejected with 401 `replayed`.
+//!   (e.g. 16 random bytes in hex). A nonce seen again is rejected with 401
+//!   `replayed` for as long as its timestamp could be accepted, even across
+//!   a server clock stepped backward (a request older than nonces the
+//!   server has already forgotten is then refused as `expired`: see
+//!   [`ReplayCache::admit_signed`]).
 //! - `headers` (optional, default empty): the signed header names, lowercase,
 //!   separated by `;`, each at most once, never `authorization`, at most 32.
 //!   Servers may require some (`host` is a good idea).
@@ -80,32 +83,41 @@
 //! Lines joined by a single `\n` (LF), with **no** trailing newline:
 //!
 //! 1. `HMAC-SHA256`
-//! 2. the method, as sent (`GET`, `POST`, …)
-//! 3. the path exactly as sent on the request line, percent-encoding
+//! 2. the `keyId` parameter value (so a request signed for one key id
+//!    cannot be re-sent under another that shares the secret)
+//! 3. the method, as sent (`GET`, `POST`, …)
+//! 4. the path exactly as sent on the request line, percent-encoding
 //!    untouched, without the query; `/` if empty
-//! 4. the canonical query: the raw query string (after `?`, as sent, not
-//!    decoded) split on `&`, empty pieces dropped, the pieces sorted by
-//!    their bytes (ordinal, case-sensitive), joined with `&`; an empty line
-//!    if there is no query
-//! 5. one line per signed header, in the order of `headers`:
-//!    `<name>:<value>` where `<name>` is the lowercase name and `<value>` is
-//!    every value of that header in the request, in order, each with
-//!    leading and trailing spaces and tabs removed, joined with `,`; a
-//!    signed header absent from the request fails verification
-//! 6. the `headers` parameter value (empty line if none)
-//! 7. the `ts` parameter value, as sent
-//! 8. the `nonce` parameter value
-//! 9. the lowercase hex SHA-256 of the exact body bytes (of nothing for an
-//!    empty body: `e3b0c442…b855`)
+//! 5. the query exactly as sent: everything after the `?` of the request
+//!    target, not decoded, not sorted, not split; an empty line if there is
+//!    no query. (Parameter order matters to handlers that read the first of
+//!    a repeated parameter, so `?to=alice&to=mallory` and
+//!    `?to=mallory&to=alice` must not sign alike. Sign the query your HTTP
+//!    library actually sends, after any encoding it applies.)
+//! 6. one line per signed header *field*: for each name of `headers`, in
+//!    that order, each field of that name in the request, in the order
+//!    received, as `<name>:<value>`, where `<name>` is the lowercase name
+//!    and `<value>` the field's value with leading and trailing spaces and
+//!    tabs removed. Fields are never joined: one `x-a: user,admin` field is
+//!    the line `x-a:user,admin`, two fields `x-a: user` and `x-a: admin` are
+//!    the lines `x-a:user` and `x-a:admin`. A signed header absent from the
+//!    request fails verification (over HTTP/2, a signed `host` with no
+//!    `Host` field is the `:authority`)
+//! 7. the `headers` parameter value (empty line if none)
+//! 8. the `ts` parameter value, as sent
+//! 9. the `nonce` parameter value
+//! 10. the lowercase hex SHA-256 of the exact body bytes (of nothing for an
+//!     empty body: `e3b0c442…b855`)
 //!
 //! For `POST /orders?b=2&a=1` with `Host: api.example.com`, body `hello`,
-//! `ts=1700000000`, `nonce=n1`, `headers="host"`:
+//! `keyId=partner-1`, `ts=1700000000`, `nonce=n1`, `headers="host"`:
 //!
 //! ```text
 //! HMAC-SHA256
+//! partner-1
 //! POST
 //! /orders
-//! a=1&b=2
+//! b=2&a=1
 //! host:api.example.com
 //! host
 //! 1700000000
@@ -113,17 +125,37 @@
 //! 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
 //! ```
 //!
-//! [`Signer::string_to_sign`] prints it for any request, to compare with a
-//! client under development. In Python:
+//! With the secret `s3cr3t`, the signature is
+//! `/QeyhY9X8m0QyYRQrQK6kXRz6nN+OtPtHc2IUhc5xcE=`.
+//! [`Signer::string_to_sign`] prints the canonical string of any request, to
+//! compare with a client under development. In Python (3.6 or later; this
+//! snippet prints the header of the example above, and the test suite runs
+//! it against the verifier):
 //!
 //! ```python
 //! import base64, hashlib, hmac
-//! lines = ["HMAC-SHA256", "POST", "/orders", "&".join(sorted(p for p in "b=2&a=1".split("&") if p)),
-//!          "host:api.example.com", "host", "1700000000", "n1", hashlib.sha256(b"hello").hexdigest()]
-//! sig = base64.b64encode(hmac.new(secret, "\n".join(lines).encode(), hashlib.sha256).digest()).decode()
-//! ```
 //!
-//! (Python's `sorted` on `str` is ordinal for ASCII, as required.)
+//! def string_to_sign(key_id, method, path, query, fields, signed, ts, nonce, body):
+//!     # fields: the request's header fields as (lowercase name, value) pairs, in the
+//!     # order sent; signed: the names listed in `headers`; query: as sent, without "?".
+//!     lines = ["HMAC-SHA256", key_id, method, path or "/", query]
+//!     for name in signed:
+//!         values = [value.strip(" \t") for field, value in fields if field == name]
+//!         if not values:
+//!             raise ValueError("the request has no " + name + " header")
+//!         lines += [name + ":" + value for value in values]
+//!     lines += [";".join(signed), str(ts), nonce, hashlib.sha256(body).hexdigest()]
+//!     return "\n".join(lines)
+//!
+//! def authorization(secret, key_id, method, path, query, fields, signed, ts, nonce, body):
+//!     text = string_to_sign(key_id, method, path, query, fields, signed, ts, nonce, body)
+//!     mac = hmac.new(secret, text.encode(), hashlib.sha256).digest()
+//!     return 'HMAC-SHA256 keyId="%s", ts="%d", nonce="%s", headers="%s", signature="%s"' % (
+//!         key_id, ts, nonce, ";".join(signed), base64.b64encode(mac).decode())
+//!
+//! print(authorization(b"s3cr3t", "partner-1", "POST", "/orders", "b=2&a=1",
+//!                     [("host", "api.example.com")], ["host"], 1700000000, "n1", b"hello"))
+//! ```
 //!
 //! ## Errors
 //!

@@ -1,13 +1,14 @@
+// NOTE FOR THE HELPER WORKING IN THIS WORKTREE: first read /work/notes/common.md (hard deadline 17:20 UTC, commit often on your branch, do not edit CHANGELOG.md, shared 2-core build etiquette). Then delete this line.
 //! [`HmacScheme`]: the verifier of the native `HMAC-SHA256` scheme.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::request::Parts;
 use http::HeaderName;
 
-use super::canonical::{self, canonical_string, Params, SCHEME};
+use super::canonical::{self, canonical_string, Params, Signed, SCHEME};
 use super::encoding::{body_of, check_window};
 use super::replay::ReplayCache;
 use super::secrets::{match_keys, KeyMatch};
@@ -29,7 +30,8 @@ pub const SCHEME_NAME: &str = "hmac";
 /// the key id's record through a bounded cache, the signature against every
 /// secret of the record in constant time (rotation), then the nonce in the
 /// [`ReplayCache`]: a second request with the same key id and nonce is
-/// answered 401 `replayed`.
+/// answered 401 `replayed`, whatever the wall clock did in between (see
+/// [`ReplayCache::admit_signed`]).
 ///
 /// # Example
 ///
@@ -70,6 +72,8 @@ pub struct HmacScheme<S> {
 
 struct Inner<S> {
     secrets: CachedStore<S>,
+    /// This thread's copies of cached look-ups, in front of `secrets`.
+    hot: hot_records::Hot,
     replay: ReplayCache,
     window: Duration,
     required_headers: Vec<HeaderName>,
@@ -130,7 +134,11 @@ impl<S: SecretStore> HmacScheme<S> {
     /// # }
     /// ```
     pub async fn invalidate(&self, key_id: &str) {
+        // The shared cache first: once its answer for `key_id` is stale, a
+        // thread can no longer copy it into its table under the new
+        // generation the second step hands out.
         self.inner.secrets.invalidate(key_id).await;
+        self.inner.hot.invalidate();
     }
 
     /// The number of cached look-ups (records and unknown key ids), after
@@ -149,22 +157,40 @@ impl<S: SecretStore> HmacScheme<S> {
     }
 }
 
+/// What judging a request needs from its parameters, owned: for the
+/// look-up that has to wait for the store.
+struct Claim {
+    key_id: String,
+    nonce: String,
+    ts: u64,
+    signature: [u8; 32],
+}
+
 impl<S: SecretStore> Inner<S> {
-    async fn check(&self, params: Params, canonical: String) -> Result<Principal, AuthError> {
-        let record = self.secrets.find(&params.key_id).await?;
-        self.judge(&record, &params, &canonical)
+    async fn check(&self, claim: Claim, canonical: String) -> Result<Principal, AuthError> {
+        let record = self.secrets.find(&claim.key_id).await?;
+        let params = Judged {
+            key_id: &claim.key_id,
+            nonce: &claim.nonce,
+            ts: claim.ts,
+            signature: &claim.signature,
+        };
+        self.judge(&record, None, &params, &canonical, self.clock.now())
     }
 
-    /// The signature, then the key's state, then the nonce.
+    /// The signature, then the key's state, then the nonce. `principal` is
+    /// the one `record` grants, if already built.
     fn judge(
         &self,
         record: &SecretRecord,
-        params: &Params,
+        principal: Option<&Principal>,
+        params: &Judged<'_>,
         canonical: &str,
+        now: SystemTime,
     ) -> Result<Principal, AuthError> {
-        let denied = |kind| Err(AuthError::new(kind).with_credential_id(params.key_id.as_str()));
-        let matched = match_keys(record.keys(), self.clock.now(), |key| {
-            ring::hmac::verify(key.ring_key(), canonical.as_bytes(), &params.signature).is_ok()
+        let denied = |kind| Err(AuthError::new(kind).with_credential_id(params.key_id));
+        let matched = match_keys(record.keys(), now, |key| {
+            ring::hmac::verify(key.ring_key(), canonical.as_bytes(), params.signature).is_ok()
         });
         match matched {
             KeyMatch::Current => {}
@@ -175,13 +201,67 @@ impl<S: SecretStore> Inner<S> {
         if record.revoked {
             return denied(ErrorKind::Revoked);
         }
-        if let Err(kind) = self.replay.admit(&params.key_id, &params.nonce) {
-            return denied(kind);
+        if let Err(kind) = self
+            .replay
+            .admit_signed(params.key_id, params.nonce, params.ts)
+        {
+            let error = AuthError::new(kind).with_credential_id(params.key_id);
+            return Err(if kind == ErrorKind::Expired {
+                error.with_description(
+                    "the signature timestamp is older than nonces this server has \
+                     already forgotten (its clock stepped back)",
+                )
+            } else {
+                error
+            });
         }
-        Ok(Principal::new(record.subject.clone(), SCHEME_NAME)
-            .with_scopes(record.scopes.clone())
-            .with_credential_id(record.key_id.clone()))
+        Ok(principal.map_or_else(|| principal_of(record), Principal::clone))
     }
+
+    /// Judges with the record this thread or the shared cache holds for
+    /// the key id, if either holds one: no I/O, no boxed future.
+    fn judge_cached(
+        &self,
+        params: &Judged<'_>,
+        canonical: &str,
+        now: SystemTime,
+    ) -> Option<Result<Principal, AuthError>> {
+        let unknown = || AuthError::new(ErrorKind::UnknownKey).with_credential_id(params.key_id);
+        let secs = unix_secs(now);
+        let hit = self.hot.get(params.key_id, secs, |found| match found {
+            Some((record, principal)) => {
+                self.judge(record, Some(principal), params, canonical, now)
+            }
+            None => Err(unknown()),
+        });
+        if hit.is_some() {
+            return hit;
+        }
+        let generation = self.hot.generation();
+        let found = match self.secrets.cached(params.key_id)? {
+            Ok(record) => Some(record),
+            Err(e) if e.kind() == ErrorKind::UnknownKey => None,
+            Err(e) => return Some(Err(e)),
+        };
+        self.hot
+            .put(params.key_id, secs, generation, found.as_ref());
+        Some(match found {
+            Some(record) => self.judge(&record, None, params, canonical, now),
+            None => Err(unknown()),
+        })
+    }
+}
+
+/// The principal a record grants.
+fn principal_of(record: &SecretRecord) -> Principal {
+    Principal::new(record.subject.clone(), SCHEME_NAME)
+        .with_scopes(record.scopes.clone())
+        .with_credential_id(record.key_id.clone())
+}
+
+/// Whole seconds since the Unix epoch (0 before it).
+fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl<S: SecretStore> Scheme for HmacScheme<S> {
@@ -227,19 +307,17 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
             Ok(params) => params,
             Err(e) => return invalid(e.description()),
         };
-        let with_id = |e: AuthError| e.with_credential_id(params.key_id.as_str());
-        if let Err(e) = check_window(
-            params.ts,
-            self.inner.clock.unix_now(),
-            self.inner.window.as_secs(),
-        ) {
+        let with_id = |e: AuthError| e.with_credential_id(params.key_id);
+        // One clock reading for the window and the rotation deadlines.
+        let now = self.inner.clock.now();
+        if let Err(e) = check_window(params.ts, unix_secs(now), self.inner.window.as_secs()) {
             return Verification::ready(Err(with_id(e)));
         }
         if !self
             .inner
             .required_headers
             .iter()
-            .all(|h| params.headers.contains(h))
+            .all(|h| params.headers.contains(h.as_str()))
         {
             return invalid("a header this server requires is not signed");
         }
@@ -248,26 +326,51 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
             Err(e) => return Verification::ready(Err(e)),
         };
         let parts = ctx.parts();
-        let canonical = match canonical_string(
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
-            &params.headers,
-            &params.ts_text,
-            &params.nonce,
-            body,
-        ) {
-            Ok(text) => text,
-            Err(e) => return invalid(e.description()),
+        let signed = Signed {
+            key_id: params.key_id,
+            headers: params.headers,
+            ts: params.ts_text,
+            nonce: params.nonce,
         };
+        let canonical =
+            match canonical_string(&parts.method, &parts.uri, &parts.headers, signed, body) {
+                Ok(text) => text,
+                Err(e) => return invalid(e.description()),
+            };
         // A cached record needs no I/O: decide on the spot, without boxing.
-        if let Some(found) = self.inner.secrets.cached(&params.key_id) {
-            return Verification::ready(
-                found.and_then(|record| self.inner.judge(&record, &params, &canonical)),
-            );
+        if let Some(result) = self
+            .inner
+            .judge_cached(&Judged::from(&params), &canonical, now)
+        {
+            return Verification::ready(result);
         }
+        let claim = Claim {
+            key_id: params.key_id.to_owned(),
+            nonce: params.nonce.to_owned(),
+            ts: params.ts,
+            signature: params.signature,
+        };
         let inner = Arc::clone(&self.inner);
-        Verification::pending(async move { inner.check(params, canonical).await })
+        Verification::pending(async move { inner.check(claim, canonical).await })
+    }
+}
+
+/// The parameters judging reads.
+struct Judged<'a> {
+    key_id: &'a str,
+    nonce: &'a str,
+    ts: u64,
+    signature: &'a [u8; 32],
+}
+
+impl<'a> From<&'a Params<'a>> for Judged<'a> {
+    fn from(params: &'a Params<'a>) -> Self {
+        Self {
+            key_id: params.key_id,
+            nonce: params.nonce,
+            ts: params.ts,
+            signature: &params.signature,
+        }
     }
 }
 
@@ -310,8 +413,10 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
         self
     }
 
-    /// Shares a replay cache with other schemes. Its TTL must be at least
-    /// twice the window. Defaults to a cache of this scheme's own.
+    /// Shares a replay cache with other schemes. Its TTL should be at least
+    /// `2 × window + 1 s` (what the scheme's own cache uses): a shorter one
+    /// forgets nonces sooner and then refuses, as expired, requests near
+    /// the old edge of the window. Defaults to a cache of this scheme's own.
     pub fn replay_cache(mut self, cache: ReplayCache) -> Self {
         self.replay = Some(cache);
         self
@@ -361,10 +466,11 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
     ///
     /// # Errors
     ///
-    /// With a zero window or store timeout, or a required header that is
-    /// not a lowercase header name.
+    /// With a window under one second, a zero store timeout, or a required
+    /// header that is not a lowercase header name.
     pub fn build(self) -> Result<HmacScheme<S>, ConfigError> {
-        if self.window.is_zero() {
+        // Timestamps are whole seconds: a shorter window would be zero.
+        if self.window < Duration::from_secs(1) {
             return Err(ConfigError::InvalidSetting {
                 setting: "window",
                 why: "must be at least one second",
@@ -406,6 +512,7 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
         HmacScheme {
             inner: Arc::new(Inner {
                 secrets,
+                hot: hot_records::Hot::new(),
                 replay,
                 window: self.window,
                 required_headers,
@@ -421,5 +528,147 @@ impl<S> fmt::Debug for HmacSchemeBuilder<S> {
             .field("window", &self.window)
             .field("required_headers", &self.required_headers)
             .finish_non_exhaustive()
+    }
+}
+
+/// This thread's copies of the look-ups cached for a scheme, in front of
+/// the shared cache: see `crate::hot`, which the native scheme uses when the
+/// crate compiles it (features `jwt` or `api-key`); with `hmac` alone every
+/// look-up goes to the shared cache.
+mod hot_records {
+    use crate::principal::Principal;
+
+    use super::super::store::SecretRecord;
+
+    /// A cached look-up: the record and this thread's own copy of the
+    /// principal it grants, or `None` for an unknown key id.
+    pub(super) type Found<'a> = Option<(&'a SecretRecord, &'a Principal)>;
+
+    #[cfg(any(feature = "jwt", feature = "api-key"))]
+    pub(super) use table::Hot;
+
+    #[cfg(any(feature = "jwt", feature = "api-key"))]
+    mod table {
+        use std::cell::RefCell;
+        use std::collections::hash_map::RandomState;
+        use std::hash::BuildHasher;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+
+        use crate::hot::{self, HotTable};
+        use crate::principal::Principal;
+
+        use super::super::super::store::SecretRecord;
+        use super::Found;
+
+        struct HotRecord {
+            key_id: Box<str>,
+            found: Option<(Arc<SecretRecord>, Principal)>,
+        }
+
+        thread_local! {
+            static HOT_RECORDS: RefCell<HotTable<HotRecord>> =
+                const { RefCell::new(HotTable::new()) };
+        }
+
+        /// One scheme's view of the per-thread tables.
+        pub(in super::super) struct Hot {
+            owner: u64,
+            generation: AtomicU64,
+            hasher: RandomState,
+        }
+
+        impl Hot {
+            pub(in super::super) fn new() -> Self {
+                Self {
+                    owner: hot::next_owner(),
+                    generation: AtomicU64::new(0),
+                    hasher: RandomState::new(),
+                }
+            }
+
+            /// Makes every thread's copies stale.
+            pub(in super::super) fn invalidate(&self) {
+                self.generation.fetch_add(1, Ordering::SeqCst);
+            }
+
+            /// Read before the shared cache, so that a copy taken across
+            /// an invalidation is stale at once.
+            pub(in super::super) fn generation(&self) -> u64 {
+                self.generation.load(Ordering::Acquire)
+            }
+
+            /// `judge` of this thread's copy for `key_id`, if it holds a
+            /// current one.
+            pub(in super::super) fn get<T>(
+                &self,
+                key_id: &str,
+                now: u64,
+                judge: impl FnOnce(Found<'_>) -> T,
+            ) -> Option<T> {
+                let slot = self.hasher.hash_one(key_id);
+                let generation = self.generation();
+                HOT_RECORDS
+                    .try_with(|table| {
+                        let table = table.try_borrow().ok()?;
+                        let hot = table.get(self.owner, generation, slot, now)?;
+                        (*hot.key_id == *key_id)
+                            .then(|| judge(hot.found.as_ref().map(|(r, p)| (&**r, p))))
+                    })
+                    .ok()
+                    .flatten()
+            }
+
+            /// Keeps a copy of what the shared cache answered for `key_id`
+            /// in `generation`.
+            pub(in super::super) fn put(
+                &self,
+                key_id: &str,
+                now: u64,
+                generation: u64,
+                found: Option<&Arc<SecretRecord>>,
+            ) {
+                let slot = self.hasher.hash_one(key_id);
+                let _ = HOT_RECORDS.try_with(|table| {
+                    if let Ok(mut table) = table.try_borrow_mut() {
+                        let hot = HotRecord {
+                            key_id: key_id.into(),
+                            found: found.map(|r| (Arc::clone(r), super::super::principal_of(r))),
+                        };
+                        table.put(self.owner, generation, slot, now, hot);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Without `crate::hot`: holds nothing.
+    #[cfg(not(any(feature = "jwt", feature = "api-key")))]
+    pub(super) struct Hot;
+
+    #[cfg(not(any(feature = "jwt", feature = "api-key")))]
+    impl Hot {
+        pub(super) fn new() -> Self {
+            Self
+        }
+
+        pub(super) fn invalidate(&self) {}
+
+        pub(super) fn generation(&self) -> u64 {
+            0
+        }
+
+        pub(super) fn get<T>(&self, _: &str, _: u64, _: impl FnOnce(Found<'_>) -> T) -> Option<T> {
+            None
+        }
+
+        pub(super) fn put(
+            &self,
+            _: &str,
+            _: u64,
+            _: u64,
+            _: Option<&std::sync::Arc<SecretRecord>>,
+        ) {
+        }
     }
 }

@@ -7,7 +7,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue, Request};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::canonical::{self, canonical_string, FormatError, SCHEME};
+use super::canonical::{self, canonical_string, FormatError, HeaderList, Signed, SCHEME};
 use super::encoding::b64;
 use super::secrets::HmacKey;
 use crate::error::ConfigError;
@@ -64,7 +64,8 @@ pub enum SignError {
 pub struct Signer {
     key_id: String,
     key: HmacKey,
-    headers: Vec<HeaderName>,
+    /// The `headers` parameter: checked names joined with `;`.
+    headers: String,
     rng: SystemRandom,
 }
 
@@ -86,7 +87,7 @@ impl Signer {
         Ok(Self {
             key_id,
             key,
-            headers: Vec::new(),
+            headers: String::new(),
             rng: SystemRandom::new(),
         })
     }
@@ -104,14 +105,24 @@ impl Signer {
     /// When `name` is not a lowercase header name, is `authorization`, or is
     /// already covered.
     pub fn sign_header(mut self, name: &str) -> Result<Self, ConfigError> {
-        let mut list: Vec<&str> = self.headers.iter().map(HeaderName::as_str).collect();
-        list.push(name);
-        self.headers = canonical::parse_header_list(&list.join(";")).map_err(|e| {
-            ConfigError::InvalidName {
-                name: name.to_owned(),
-                why: e.description(),
-            }
+        let list = if self.headers.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{};{name}", self.headers)
+        };
+        // An empty name would vanish into an empty list: refuse it here.
+        let checked = if name.is_empty() {
+            Err(FormatError::Params(
+                "a signed header name is not a valid header name",
+            ))
+        } else {
+            HeaderList::parse(&list).map(|_| ())
+        };
+        checked.map_err(|e| ConfigError::InvalidName {
+            name: name.to_owned(),
+            why: e.description(),
         })?;
+        self.headers = list;
         Ok(self)
     }
 
@@ -153,11 +164,10 @@ impl Signer {
     ) -> Result<(), SignError> {
         let canonical = self.string_to_sign(request, ts, nonce)?;
         let tag = ring::hmac::sign(self.key.ring_key(), canonical.as_bytes());
-        let headers: Vec<&str> = self.headers.iter().map(HeaderName::as_str).collect();
         let value = format!(
             r#"{SCHEME} keyId="{}", ts="{ts}", nonce="{nonce}", headers="{}", signature="{}""#,
             self.key_id,
-            headers.join(";"),
+            self.headers,
             b64(tag.as_ref()),
         );
         // Every part is visible ASCII: checked key id, digits, checked
@@ -172,14 +182,14 @@ impl Signer {
     ///
     /// ```
     /// # use authgate::hmac::{HmacKey, Signer};
-    /// let signer = Signer::new("k1", HmacKey::new("s"))?.sign_header("host")?;
+    /// let signer = Signer::new("partner-1", HmacKey::new("s"))?.sign_header("host")?;
     /// let request = http::Request::post("/orders?b=2&a=1")
     ///     .header("host", "api.example.com")
     ///     .body("hello")?;
     /// assert_eq!(
     ///     signer.string_to_sign(&request, 1_700_000_000, "n1")?,
-    ///     "HMAC-SHA256\nPOST\n/orders\na=1&b=2\nhost:api.example.com\nhost\n1700000000\nn1\n\
-    ///      2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    ///     "HMAC-SHA256\npartner-1\nPOST\n/orders\nb=2&a=1\nhost:api.example.com\nhost\n\
+    ///      1700000000\nn1\n2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -196,21 +206,27 @@ impl Signer {
         if !canonical::is_id(nonce) {
             return Err(SignError::InvalidNonce);
         }
+        // Checked in `sign_header`.
+        let headers = HeaderList::parse(&self.headers).map_err(|_| SignError::HeaderValue)?;
+        let signed = Signed {
+            key_id: &self.key_id,
+            headers,
+            ts: &ts.to_string(),
+            nonce,
+        };
         canonical_string(
             request.method(),
             request.uri(),
             request.headers(),
-            &self.headers,
-            &ts.to_string(),
-            nonce,
+            signed,
             request.body().as_ref(),
         )
         .map_err(|e| match e {
             FormatError::MissingHeader => SignError::MissingHeader(
-                self.headers
-                    .iter()
+                headers
+                    .names()
                     .find(|h| !request.headers().contains_key(*h))
-                    .cloned()
+                    .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
                     .unwrap_or(AUTHORIZATION),
             ),
             FormatError::HeaderValue | FormatError::Params(_) => SignError::HeaderValue,

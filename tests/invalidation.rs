@@ -85,3 +85,50 @@ async fn a_secret_read_in_flight_across_invalidate_is_never_served_afterwards() 
         );
     }
 }
+
+/// A body that never arrives.
+struct NeverArrives;
+
+impl http_body::Body for NeverArrives {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// Review of issue 13.2: the native scheme answers an unknown `keyId`
+/// before reading the body (it used to buffer it for the whole deadline).
+#[tokio::test]
+async fn an_unknown_native_key_id_is_refused_before_the_body_is_read() {
+    let store = InMemorySecretStore::new();
+    let scheme = HmacScheme::builder(store)
+        .clock(ManualClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder()
+        .scheme(scheme)
+        .with_request_bodies()
+        .body_read_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let request = signed("n-1").map(|_| Body::new(NeverArrives));
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        layer
+            .layer(body_echo(Arc::new(AtomicUsize::new(0))))
+            .oneshot(request),
+    )
+    .await
+    .expect("answered without reading the body")
+    .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.extensions().get::<AuthError>().unwrap().kind(),
+        ErrorKind::UnknownKey
+    );
+}

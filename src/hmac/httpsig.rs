@@ -456,7 +456,7 @@ impl<S: SecretStore> HttpSignatureScheme<S> {
             replay_capacity: 100_000,
             cache_capacity: 10_000,
             cache_ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(5),
+            negative_ttl: Duration::from_secs(60),
             store_timeout: Duration::from_secs(2),
             clock: Arc::new(SystemClock),
         }

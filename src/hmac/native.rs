@@ -17,7 +17,7 @@ use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{AuthorizationSyntax, Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::principal::Principal;
-use crate::scheme::{Challenge, Scheme, Verification, VerifyContext};
+use crate::scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext};
 
 /// The name native HMAC principals carry in [`Principal::scheme`].
 pub const SCHEME_NAME: &str = "hmac";
@@ -117,7 +117,7 @@ impl<S: SecretStore> HmacScheme<S> {
             required_headers: Vec::new(),
             cache_capacity: 10_000,
             cache_ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(5),
+            negative_ttl: Duration::from_secs(60),
             store_timeout: Duration::from_secs(2),
             clock: Arc::new(SystemClock),
         }
@@ -297,6 +297,24 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
         })
     }
 
+    /// Before the body is read: whether the `keyId` exists (from the cache
+    /// when it knows, else one store read). An unknown key id is answered
+    /// without buffering a body it could never verify.
+    fn check_before_body(&self, credential: &Credential, _: &Parts) -> Option<PrecheckFuture> {
+        let params = canonical::parse_params(credential.value()).ok()?;
+        match self.inner.secrets.cached(params.key_id) {
+            Some(Ok(_)) => None,
+            Some(Err(error)) => Some(Box::pin(std::future::ready(Err(error)))),
+            None => {
+                let inner = Arc::clone(&self.inner);
+                let key_id = params.key_id.to_owned();
+                Some(Box::pin(async move {
+                    inner.secrets.find(&key_id).await.map(|_| ())
+                }))
+            }
+        }
+    }
+
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
         let invalid = |why: &'static str| {
             Verification::ready(Err(
@@ -442,7 +460,9 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
         self
     }
 
-    /// How long an unknown key id is remembered. Defaults to 5 seconds.
+    /// How long an unknown key id is remembered. Defaults to 60 seconds,
+    /// like [`cache_ttl`](Self::cache_ttl): with a shorter one, the time a
+    /// second probe takes tells an existing key id from an unknown one.
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.negative_ttl = ttl;
         self

@@ -320,7 +320,8 @@ impl Shared {
             shard.expiring.pop_front();
             if shard.seen.remove(&fingerprint) {
                 self.live.fetch_sub(1, Ordering::SeqCst);
-                self.metrics.removed(moka::notification::RemovalCause::Expired);
+                self.metrics
+                    .removed(moka::notification::RemovalCause::Expired);
             }
         }
     }

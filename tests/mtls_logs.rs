@@ -58,6 +58,15 @@ async fn logs_carry_the_thumbprint_and_never_the_certificate() {
         logs.contains("outcome=\"denied\"") || logs.contains("outcome=denied"),
         "{logs}"
     );
+    // The denial names its reason: a trust domain nobody allowed.
+    assert!(
+        logs.contains("reason=\"unknown_key\"") || logs.contains("reason=unknown_key"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("scheme=\"mtls\"") || logs.contains("scheme=mtls"),
+        "{logs}"
+    );
     for client in [&good, &foreign] {
         let der_b64 = {
             use base64::Engine as _;

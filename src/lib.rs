@@ -517,7 +517,7 @@ mod error;
 mod future;
 #[cfg(feature = "hmac")]
 pub mod hmac;
-#[cfg(any(feature = "jwt", feature = "api-key"))]
+#[cfg(any(feature = "jwt", feature = "api-key", feature = "hmac"))]
 mod hot;
 mod integration;
 #[cfg(any(feature = "api-key", feature = "hmac"))]

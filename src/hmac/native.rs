@@ -564,10 +564,8 @@ mod hot_records {
     /// principal it grants, or `None` for an unknown key id.
     pub(super) type Found<'a> = Option<(&'a SecretRecord, &'a Principal)>;
 
-    #[cfg(any(feature = "jwt", feature = "api-key"))]
     pub(super) use table::Hot;
 
-    #[cfg(any(feature = "jwt", feature = "api-key"))]
     mod table {
         use std::cell::RefCell;
         use std::collections::hash_map::RandomState;
@@ -659,36 +657,6 @@ mod hot_records {
                     }
                 });
             }
-        }
-    }
-
-    /// Without `crate::hot`: holds nothing.
-    #[cfg(not(any(feature = "jwt", feature = "api-key")))]
-    pub(super) struct Hot;
-
-    #[cfg(not(any(feature = "jwt", feature = "api-key")))]
-    impl Hot {
-        pub(super) fn new() -> Self {
-            Self
-        }
-
-        pub(super) fn invalidate(&self) {}
-
-        pub(super) fn generation(&self) -> u64 {
-            0
-        }
-
-        pub(super) fn get<T>(&self, _: &str, _: u64, _: impl FnOnce(Found<'_>) -> T) -> Option<T> {
-            None
-        }
-
-        pub(super) fn put(
-            &self,
-            _: &str,
-            _: u64,
-            _: u64,
-            _: Option<&std::sync::Arc<SecretRecord>>,
-        ) {
         }
     }
 }

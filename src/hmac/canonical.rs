@@ -1,4 +1,3 @@
-// NOTE FOR THE HELPER WORKING IN THIS WORKTREE: first read /work/notes/common.md (hard deadline 17:20 UTC, commit often on your branch, do not edit CHANGELOG.md, shared 2-core build etiquette). Then delete this line.
 //! The native scheme's wire format: the `Authorization` parameters and the
 //! canonical string. Both sides (verify and [`Signer`](super::Signer)) use
 //! these functions, so they cannot drift apart. The format is specified in

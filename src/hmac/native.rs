@@ -1,4 +1,3 @@
-// NOTE FOR THE HELPER WORKING IN THIS WORKTREE: first read /work/notes/common.md (hard deadline 17:20 UTC, commit often on your branch, do not edit CHANGELOG.md, shared 2-core build etiquette). Then delete this line.
 //! [`HmacScheme`]: the verifier of the native `HMAC-SHA256` scheme.
 
 use std::fmt;

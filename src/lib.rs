@@ -459,6 +459,20 @@
 //! [`with_authorizer`](AuthLayer::with_authorizer), a custom JSON error
 //! body, and the service's own tests. `cargo run --example full_service`.
 //!
+//! ### Observability
+//!
+//! Every decision is one `tracing` event at target `authgate` (scheme,
+//! outcome, reason, status, subject, key id, credential fingerprint,
+//! latency; never a secret) and one audit record at target
+//! `authgate::audit` (grants included; subject, key id or `jti`, method,
+//! route, client address, `x-request-id`), which an
+//! [`AuditSink`](audit::AuditSink) can also receive. With the `metrics`
+//! feature the same decisions, the caches, the stores and each JWKS source
+//! feed `authgate_*` series with bounded labels; the application installs
+//! the exporter. `docs/observability.md` lists every series and maps each
+//! SLI to PromQL; `cargo run --all-features --example metrics` shows the
+//! scraped text.
+//!
 //! ## Security notes
 //!
 //! What authgate protects against: credential confusion (exactly one
@@ -494,6 +508,7 @@
 //! | `axum` | yes | [`Principal`], `Option<Principal>` and [`Claims<T>`](Claims) as axum extractors (axum-core) |
 //! | `mtls` | no | `mtls`: client certificates (SPIFFE X.509-SVIDs, mapped names), workload rules, `mtls::serve` for axum and hyper over rustls |
 //! | `tonic` | no | with `mtls`: the client chain of tonic's own TLS reaches `mtls::ClientCertScheme` |
+//! | `metrics` | no | counters and histograms for every decision, cache, store and JWKS source through the [`metrics`](https://docs.rs/metrics) facade |
 //! | `full` | no | all of the above |
 //!
 //! `axum` is on by default because axum is the common user and forgetting

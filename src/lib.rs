@@ -520,16 +520,20 @@ pub mod hmac;
 #[cfg(any(feature = "jwt", feature = "api-key", feature = "hmac"))]
 mod hot;
 mod integration;
+#[cfg(feature = "introspection")]
+pub mod introspection;
 #[cfg(any(feature = "api-key", feature = "hmac"))]
 mod invalidation;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 mod layer;
+pub mod metadata;
 #[cfg(feature = "mtls")]
 pub mod mtls;
 mod principal;
 pub mod request_body;
 pub mod response;
+mod router;
 mod scheme;
 mod secret;
 mod service;
@@ -551,6 +555,7 @@ pub use integration::{Claims, MissingPrincipal};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use principal::{Principal, Scopes};
 pub use response::{ProblemDetails, Rejection, RejectionResponse};
+pub use router::{SchemeRouter, SchemeRouterBuilder};
 pub use scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext, VerifyFuture};
 pub use secret::{fingerprint, SecretString};
 pub use service::Auth;

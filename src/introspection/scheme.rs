@@ -314,8 +314,12 @@ impl Inner {
         let Some(exp) = exp else {
             return self.cache_ttl;
         };
-        #[allow(clippy::cast_precision_loss)]
-        let left = exp - self.clock.unix_now() as f64;
+        let now = self
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let left = exp - now;
         if left <= 0.0 {
             return Duration::ZERO;
         }

@@ -276,9 +276,19 @@ async fn demo(strict: bool) -> Result<(), BoxError> {
         ("/me", "a JWT", Some(jwt.as_str()), 200),
         ("/me", "an opaque token", Some("opaque-reader"), 200),
         ("/me", "an inactive token", Some("opaque-revoked"), 401),
-        ("/admin", "a token without admin", Some("opaque-reader"), 403),
+        (
+            "/admin",
+            "a token without admin",
+            Some("opaque-reader"),
+            403,
+        ),
         ("/admin", "an admin token", Some("opaque-admin"), 200),
-        ("/.well-known/oauth-protected-resource", "no token", None, 200),
+        (
+            "/.well-known/oauth-protected-resource",
+            "no token",
+            None,
+            200,
+        ),
     ];
     for (path, what, token, expected) in checks {
         let mut request = client.get(format!("{base}{path}"));
@@ -294,9 +304,14 @@ async fn demo(strict: bool) -> Result<(), BoxError> {
             .map(|c| format!(" [WWW-Authenticate: {c}]"))
             .unwrap_or_default();
         let body = response.text().await?;
-        println!("GET {path} with {what} -> {status} {}{challenge}", body.trim());
+        println!(
+            "GET {path} with {what} -> {status} {}{challenge}",
+            body.trim()
+        );
         if status != expected {
-            return Err(format!("GET {path} with {what}: expected {expected}, got {status}").into());
+            return Err(
+                format!("GET {path} with {what}: expected {expected}, got {status}").into(),
+            );
         }
     }
     println!("all good");

@@ -131,9 +131,7 @@ impl ProtectedResource {
             setting: "resource",
             why,
         };
-        let uri: http::Uri = resource
-            .parse()
-            .map_err(|_| bad("not an absolute URL"))?;
+        let uri: http::Uri = resource.parse().map_err(|_| bad("not an absolute URL"))?;
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return Err(bad("not an absolute URL"));
         };
@@ -352,8 +350,14 @@ impl Published {
         let mut response = Response::new(body);
         *response.status_mut() = StatusCode::OK;
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("max-age=3600"));
+        headers.insert(
+            CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            CACHE_CONTROL,
+            http::HeaderValue::from_static("max-age=3600"),
+        );
         Some(response)
     }
 }

@@ -163,12 +163,8 @@ async fn tokens_from_oidc_provider_pass_authgate() {
     let api = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let client = reqwest::Client::new();
-    let get = |path: &str, token: &str| {
-        client
-            .get(format!("{api}{path}"))
-            .bearer_auth(token)
-            .send()
-    };
+    let get =
+        |path: &str, token: &str| client.get(format!("{api}{path}")).bearer_auth(token).send();
 
     let opaque_token = token(&client, &issuer, OPAQUE_RESOURCE, "orders:read").await;
     let jwt_token = token(&client, &issuer, JWT_RESOURCE, "orders:read").await;
@@ -190,7 +186,10 @@ async fn tokens_from_oidc_provider_pass_authgate() {
         let admin = token(&client, &issuer, resource, "orders:read admin").await;
         assert_eq!(get("/admin", &admin).await.unwrap().status(), 200);
     }
-    assert_eq!(get("/me", "not-a-token-it-issued").await.unwrap().status(), 401);
+    assert_eq!(
+        get("/me", "not-a-token-it-issued").await.unwrap().status(),
+        401
+    );
 
     // Revoked at the provider: inactive once the cached answer is gone.
     let response = client
@@ -202,7 +201,11 @@ async fn tokens_from_oidc_provider_pass_authgate() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(get("/me", &opaque_token).await.unwrap().status(), 200, "cached");
+    assert_eq!(
+        get("/me", &opaque_token).await.unwrap().status(),
+        200,
+        "cached"
+    );
     opaque.clear_cache();
     assert_eq!(get("/me", &opaque_token).await.unwrap().status(), 401);
 }

@@ -9,10 +9,10 @@
     clippy::panic
 )]
 
-#[path = "support/jwt.rs"]
-mod support;
 #[path = "support/introspection.rs"]
 mod endpoint;
+#[path = "support/jwt.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,7 +64,10 @@ async fn an_active_token_is_granted_with_its_answer_and_then_cached() {
         assert!(p.scopes().contains("orders:read"));
         assert_eq!(p.claim("client_id"), Some(&json!("app-1")));
         assert_eq!(p.claim("username"), Some(&json!("alice@example.com")));
-        assert_eq!(p.claim("cnf").unwrap()["jkt"], "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
+        assert_eq!(
+            p.claim("cnf").unwrap()["jkt"],
+            "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+        );
     }
     assert_eq!(server.calls(), 1, "one call, then cache hits");
     assert_eq!(scheme.endpoint_calls(), 1);
@@ -106,7 +109,11 @@ async fn the_cache_never_outlives_exp_nor_its_ttl() {
     // Past exp: the entry is gone (a new call), and the token is expired.
     let answer = call(&layer2, "short-lived").await;
     assert_eq!(answer.status, 401);
-    assert_eq!(server.calls(), calls + 1, "the entry ended at exp, not after 60 s");
+    assert_eq!(
+        server.calls(),
+        calls + 1,
+        "the entry ended at exp, not after 60 s"
+    );
 }
 
 #[tokio::test]
@@ -121,7 +128,10 @@ async fn inactive_tokens_are_401_and_only_briefly_remembered() {
         let answer = call(&layer, "revoked-or-unknown").await;
         assert_eq!(answer.status, 401);
         let challenge = answer.www_authenticate.unwrap();
-        assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{challenge}"
+        );
         assert!(challenge.contains("not active"), "{challenge}");
     }
     assert_eq!(server.calls(), 1, "the negative cache answered");
@@ -137,7 +147,12 @@ async fn a_thousand_concurrent_requests_for_one_token_make_one_call() {
     let server = auth_server().await;
     server.token("popular", active("alice", ""));
     server.delay(Duration::from_millis(300));
-    let layer = layer(builder(&server).timeout(Duration::from_secs(5)).build().unwrap());
+    let layer = layer(
+        builder(&server)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    );
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let layer = layer.clone();
@@ -185,10 +200,19 @@ async fn a_slow_endpoint_is_503_within_the_timeout() {
     let server = auth_server().await;
     server.token("opaque", active("alice", ""));
     server.delay(Duration::from_secs(5));
-    let layer = layer(builder(&server).timeout(Duration::from_millis(300)).build().unwrap());
+    let layer = layer(
+        builder(&server)
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    );
     let started = Instant::now();
     assert_eq!(call(&layer, "opaque").await.status, 503);
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -203,7 +227,10 @@ async fn oversized_malformed_and_redirected_answers_are_503() {
     server.set(Mode::Normal);
     server.token("broken", json!({"sub": "alice"}));
     assert_eq!(call(&layer, "broken").await.status, 503, "no active member");
-    server.token("broken2", json!({"active": true, "sub": "a", "aud": "api", "exp": "never"}));
+    server.token(
+        "broken2",
+        json!({"active": true, "sub": "a", "aud": "api", "exp": "never"}),
+    );
     assert_eq!(call(&layer, "broken2").await.status, 503);
 }
 
@@ -218,8 +245,14 @@ async fn client_secret_basic_form_urlencodes_the_credentials() {
     // RFC 6749 §2.3.1: id and secret form-urlencoded, then Basic.
     let expected = base64::engine::general_purpose::STANDARD
         .encode("resource-server:p%40ss+w%C3%B6rd%3A%2B%2F");
-    assert_eq!(r.authorization.as_deref(), Some(&*format!("Basic {expected}")));
-    assert_eq!(r.content_type.as_deref(), Some("application/x-www-form-urlencoded"));
+    assert_eq!(
+        r.authorization.as_deref(),
+        Some(&*format!("Basic {expected}"))
+    );
+    assert_eq!(
+        r.content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
     assert_eq!(r.accept.as_deref(), Some("application/json"));
     assert_eq!(r.body, "token=tok%2Ben%2F%3D&token_type_hint=access_token");
 }
@@ -228,7 +261,10 @@ async fn client_secret_basic_form_urlencodes_the_credentials() {
 async fn client_secret_post_sends_the_credentials_in_the_form() {
     let server = auth_server().await;
     server.token("opaque", active("alice", ""));
-    let scheme = builder(&server).client_auth(ClientAuth::SecretPost).build().unwrap();
+    let scheme = builder(&server)
+        .client_auth(ClientAuth::SecretPost)
+        .build()
+        .unwrap();
     assert_eq!(call(&layer(scheme), "opaque").await.status, 200);
     let r = &server.received()[0];
     assert_eq!(r.authorization, None);
@@ -243,7 +279,11 @@ async fn client_secret_post_sends_the_credentials_in_the_form() {
 #[tokio::test]
 async fn active_tokens_must_still_fit_this_resource_server() {
     let server = auth_server().await;
-    let scheme = builder(&server).issuer(server.base()).leeway(Duration::ZERO).build().unwrap();
+    let scheme = builder(&server)
+        .issuer(server.base())
+        .leeway(Duration::ZERO)
+        .build()
+        .unwrap();
     let layer = layer(scheme);
     let mut refresh = active("a", "");
     refresh["token_type"] = json!("refresh_token");
@@ -293,11 +333,18 @@ async fn scopes_and_revocation_are_checked_on_every_cached_hit() {
         assert_eq!(call(&auth, "reader").await.status, 200);
         let denied = call(&admin, "reader").await;
         assert_eq!(denied.status, 403);
-        assert!(denied.www_authenticate.unwrap().contains("insufficient_scope"));
+        assert!(denied
+            .www_authenticate
+            .unwrap()
+            .contains("insufficient_scope"));
     }
     assert_eq!(server.calls(), 1);
     revocation.revoke_jti(&server.base(), "jti-alice");
-    assert_eq!(call(&auth, "reader").await.status, 401, "revoked while cached");
+    assert_eq!(
+        call(&auth, "reader").await.status,
+        401,
+        "revoked while cached"
+    );
 }
 
 #[tokio::test]
@@ -331,7 +378,10 @@ async fn rfc_9701_signed_answers_are_verified() {
     assert_eq!(answer.status, 200);
     assert!(answer.principal.unwrap().scopes().contains("orders:read"));
     let accept = server.received().last().unwrap().accept.clone();
-    assert_eq!(accept.as_deref(), Some("application/token-introspection+jwt"));
+    assert_eq!(
+        accept.as_deref(),
+        Some("application/token-introspection+jwt")
+    );
     for mode in [
         Mode::SignedWrongAud,
         Mode::SignedWrongTyp,
@@ -359,8 +409,12 @@ fn hs_jwt_scheme(secret: &[u8], strict: bool) -> JwtScheme {
 fn hs_token(secret: &[u8], typ: Option<&str>, claims: Value) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.typ = typ.map(str::to_owned);
-    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(secret))
-        .unwrap()
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
 }
 
 fn at_claims() -> Value {
@@ -385,7 +439,11 @@ async fn one_bearer_routes_jwts_and_opaque_tokens() {
     let answer = call(&layer, &jwt).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.principal.unwrap().scheme(), "jwt");
-    assert_eq!(server.calls(), 0, "a trusted JWT never reaches the endpoint");
+    assert_eq!(
+        server.calls(),
+        0,
+        "a trusted JWT never reaches the endpoint"
+    );
 
     let answer = call(&layer, "opaque").await;
     assert_eq!(answer.status, 200);
@@ -487,7 +545,9 @@ async fn rfc_9728_document_and_challenge_parameter() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let client = reqwest::Client::new();
     let doc = client
-        .get(format!("http://{addr}/.well-known/oauth-protected-resource/v1"))
+        .get(format!(
+            "http://{addr}/.well-known/oauth-protected-resource/v1"
+        ))
         .send()
         .await
         .unwrap();
@@ -500,7 +560,11 @@ async fn rfc_9728_document_and_challenge_parameter() {
     assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
     assert_eq!(doc["resource_name"], "Orders");
 
-    let missing = client.get(format!("http://{addr}/admin")).send().await.unwrap();
+    let missing = client
+        .get(format!("http://{addr}/admin"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 401);
     assert_eq!(
         missing.headers()["www-authenticate"],
@@ -513,20 +577,40 @@ async fn rfc_9728_document_and_challenge_parameter() {
         .await
         .unwrap();
     assert_eq!(lacking.status(), 403);
-    let challenge = lacking.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = lacking.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(challenge.contains("insufficient_scope"), "{challenge}");
-    assert!(challenge.contains(&format!(r#"resource_metadata="{url}""#)), "{challenge}");
+    assert!(
+        challenge.contains(&format!(r#"resource_metadata="{url}""#)),
+        "{challenge}"
+    );
 }
 
 #[test]
 fn configuration_mistakes_are_build_errors() {
     let base = || IntrospectionScheme::builder().client(CLIENT, SECRET);
-    assert!(IntrospectionScheme::builder().endpoint("https://as/i").build().is_err());
+    assert!(IntrospectionScheme::builder()
+        .endpoint("https://as/i")
+        .build()
+        .is_err());
     assert!(base().build().is_err(), "no endpoint");
-    assert!(base().endpoint("http://as.example/i").build().is_err(), "plain http");
+    assert!(
+        base().endpoint("http://as.example/i").build().is_err(),
+        "plain http"
+    );
     assert!(base().discover_endpoint().build().is_err(), "no issuer");
-    assert!(base().endpoint("https://as/i").signed_answers().build().is_err());
-    assert!(base().endpoint("https://as/i").timeout(Duration::ZERO).build().is_err());
+    assert!(base()
+        .endpoint("https://as/i")
+        .signed_answers()
+        .build()
+        .is_err());
+    assert!(base()
+        .endpoint("https://as/i")
+        .timeout(Duration::ZERO)
+        .build()
+        .is_err());
     assert!(ProtectedResource::new("https://api.example/?q=1").is_err());
     assert!(ProtectedResource::new("not a url").is_err());
 }

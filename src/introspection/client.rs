@@ -125,7 +125,8 @@ pub(crate) fn form_urlencode(out: &mut String, value: &str) {
             }
             b' ' => out.push('+'),
             _ => {
-                let hex = |nibble: u8| char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+                let hex =
+                    |nibble: u8| char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
                 out.push('%');
                 out.push(hex(b >> 4));
                 out.push(hex(b & 0x0f));
@@ -159,10 +160,12 @@ impl IntrospectionClient {
                 let encoded = Zeroizing::new(
                     base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()),
                 );
-                let mut value = HeaderValue::try_from(format!("Basic {}", &*encoded))
-                    .map_err(|_| ConfigError::InvalidSetting {
-                        setting: "client",
-                        why: "the client credentials cannot be sent in a header",
+                let mut value =
+                    HeaderValue::try_from(format!("Basic {}", &*encoded)).map_err(|_| {
+                        ConfigError::InvalidSetting {
+                            setting: "client",
+                            why: "the client credentials cannot be sent in a header",
+                        }
                     })?;
                 value.set_sensitive(true);
                 Some(value)
@@ -306,9 +309,7 @@ async fn discover(
     let doc: Value = serde_json::from_slice(response.body())
         .map_err(|_| failed("the discovery document is not JSON".into()))?;
     if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
-        return Err(failed(
-            "the discovery document names another issuer".into(),
-        ));
+        return Err(failed("the discovery document names another issuer".into()));
     }
     let uri = doc
         .get("introspection_endpoint")

@@ -146,7 +146,12 @@ impl IntrospectionScheme {
 impl Inner {
     /// A cached answer for `token`, from this thread's table or the shared
     /// cache, judged now.
-    fn cached(&self, key: u64, token: &str, generation: u64) -> Option<Result<Principal, AuthError>> {
+    fn cached(
+        &self,
+        key: u64,
+        token: &str,
+        generation: u64,
+    ) -> Option<Result<Principal, AuthError>> {
         let cache = self.cache.as_ref()?;
         let now = self.clock.unix_now();
         let hit = HOT_ANSWERS
@@ -168,7 +173,13 @@ impl Inner {
             let principal = active.principal.unshared();
             let _ = HOT_ANSWERS.try_with(|table| {
                 if let Ok(mut table) = table.try_borrow_mut() {
-                    table.put(self.id, generation, key, now, (Arc::clone(&entry), principal));
+                    table.put(
+                        self.id,
+                        generation,
+                        key,
+                        now,
+                        (Arc::clone(&entry), principal),
+                    );
                 }
             });
         }
@@ -189,7 +200,12 @@ impl Inner {
 
     /// An answer's verdict at `now`: time members and revocation, on every
     /// request.
-    fn judge(&self, now: u64, entry: &Entry, principal: &Principal) -> Result<Principal, AuthError> {
+    fn judge(
+        &self,
+        now: u64,
+        entry: &Entry,
+        principal: &Principal,
+    ) -> Result<Principal, AuthError> {
         match &entry.verdict {
             Verdict::Active(active) => {
                 answer::check_times(active, now, self.rules.leeway)?;

@@ -57,7 +57,9 @@ impl SignedAnswers {
             _ => false,
         };
         if !aud_ok {
-            return Err(CallError::Malformed("the signed answer is for another client"));
+            return Err(CallError::Malformed(
+                "the signed answer is for another client",
+            ));
         }
         if !claims.get("iat").is_some_and(Value::is_number) {
             return Err(CallError::Malformed("the signed answer has no iat"));

@@ -105,7 +105,10 @@ mod tests {
             let mut claims = full.clone();
             claims.as_object_mut().map(|c| c.remove(missing));
             let t = token(claims, Some(900.0));
-            assert!(strict.check(&header(Some("at+jwt")), &t).is_err(), "{missing}");
+            assert!(
+                strict.check(&header(Some("at+jwt")), &t).is_err(),
+                "{missing}"
+            );
         }
         assert!(Profile::default().check(&header(None), &ok).is_ok());
     }
@@ -116,8 +119,12 @@ mod tests {
             strict: false,
             max_lifetime: Some(100),
         };
-        assert!(p.check(&header(None), &token(json!({}), Some(900.0))).is_ok());
-        assert!(p.check(&header(None), &token(json!({}), Some(899.0))).is_err());
+        assert!(p
+            .check(&header(None), &token(json!({}), Some(900.0)))
+            .is_ok());
+        assert!(p
+            .check(&header(None), &token(json!({}), Some(899.0)))
+            .is_err());
         assert!(p.check(&header(None), &token(json!({}), None)).is_err());
     }
 }

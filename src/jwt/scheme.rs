@@ -179,8 +179,11 @@ impl JwtScheme {
     /// ```
     #[must_use]
     pub fn names_trusted_issuer(&self, token: &str) -> bool {
-        super::route::unverified_issuer(token)
-            .is_some_and(|iss| self.inner.issuers.contains_key(&*iss))
+        // A token in the validated-token cache named a trusted issuer: the
+        // cached path stays free of a second decoding.
+        self.inner.is_cached(token)
+            || super::route::unverified_issuer(token)
+                .is_some_and(|iss| self.inner.issuers.contains_key(&*iss))
     }
 
     /// Number of validated tokens cached, after pending maintenance.
@@ -297,6 +300,29 @@ impl std::hash::Hasher for PassThrough {
 }
 
 impl Inner {
+    /// Whether `token` is in this thread's table or the shared cache under
+    /// the current generation (nothing is judged).
+    fn is_cached(&self, token: &str) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        let generation = self.generation.load(Ordering::SeqCst);
+        let key = cache_key(&self.hasher, token);
+        let now = self.clock.unix_now();
+        let same = |entry: &CachedToken| {
+            entry.generation == generation && same_token(entry.token.as_bytes(), token.as_bytes())
+        };
+        HOT_TOKENS
+            .try_with(|table| {
+                let table = table.try_borrow().ok()?;
+                let (entry, _) = table.get(self.id, generation, key, now)?;
+                Some(same(entry))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| cache.get(&key).is_some_and(|entry| same(&entry)))
+    }
+
     /// A cached validated token: from this thread's table when it holds a
     /// current entry, else from the shared cache (and then kept in the
     /// table). The time claims and revocation are checked on every hit.

@@ -173,8 +173,12 @@ async fn introspect(
     };
     match mode {
         Mode::Normal => axum::Json(answer).into_response(),
-        Mode::Status(code) => axum::http::StatusCode::from_u16(code).unwrap().into_response(),
-        Mode::Malformed => ([("content-type", "application/json")], "{\"active\": tr").into_response(),
+        Mode::Status(code) => axum::http::StatusCode::from_u16(code)
+            .unwrap()
+            .into_response(),
+        Mode::Malformed => {
+            ([("content-type", "application/json")], "{\"active\": tr").into_response()
+        }
         Mode::Oversized => {
             let pad = "x".repeat(1024 * 1024);
             axum::Json(json!({"active": true, "sub": "alice", "pad": pad})).into_response()
@@ -187,9 +191,11 @@ async fn introspect(
         Mode::Signed => signed(&state.signer, "resource-server", "token-introspection+jwt"),
         Mode::SignedWrongAud => signed(&state.signer, "someone-else", "token-introspection+jwt"),
         Mode::SignedWrongTyp => signed(&state.signer, "resource-server", "JWT"),
-        Mode::SignedBadSignature => {
-            signed(&state.impostor, "resource-server", "token-introspection+jwt")
-        }
+        Mode::SignedBadSignature => signed(
+            &state.impostor,
+            "resource-server",
+            "token-introspection+jwt",
+        ),
     }
 }
 

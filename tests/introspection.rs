@@ -614,3 +614,104 @@ fn configuration_mistakes_are_build_errors() {
     assert!(ProtectedResource::new("https://api.example/?q=1").is_err());
     assert!(ProtectedResource::new("not a url").is_err());
 }
+
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn metrics_count_cache_hits_misses_and_endpoint_errors() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let server = auth_server().await;
+    server.token("opaque", active("alice", ""));
+    let layer =
+        metrics::with_local_recorder(&recorder, || layer(builder(&server).build().unwrap()));
+    assert_eq!(call(&layer, "opaque").await.status, 200); // miss, negative miss
+    assert_eq!(call(&layer, "opaque").await.status, 200); // hit
+    assert_eq!(call(&layer, "dead").await.status, 401); // miss, negative miss
+    assert_eq!(call(&layer, "dead").await.status, 401); // miss, negative hit
+    server.set(Mode::Status(500));
+    assert_eq!(call(&layer, "other").await.status, 503); // miss, negative miss, error
+    let mut counters = std::collections::BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        if let DebugValue::Counter(n) = value {
+            let mut labels: Vec<String> = key
+                .key()
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            counters.insert(format!("{}{{{}}}", key.key().name(), labels.join(",")), n);
+        }
+    }
+    let counter = |name: &str| counters.get(name).copied().unwrap_or(0);
+    assert_eq!(
+        counter("authgate_cache_hits_total{cache=introspection}"),
+        1,
+        "{counters:?}"
+    );
+    assert_eq!(
+        counter("authgate_cache_misses_total{cache=introspection}"),
+        4
+    );
+    assert_eq!(
+        counter("authgate_cache_hits_total{cache=introspection_negative}"),
+        1
+    );
+    assert_eq!(
+        counter("authgate_cache_misses_total{cache=introspection_negative}"),
+        3
+    );
+    assert_eq!(
+        counter("authgate_store_errors_total{error=error,store=introspection}"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn tracing_tells_endpoint_errors_from_inactive_tokens() {
+    let server = auth_server().await;
+    let layer = layer(builder(&server).build().unwrap());
+    let (logs, _guard) = capture();
+    assert_eq!(call(&layer, "dead").await.status, 401);
+    server.set(Mode::Status(502));
+    assert_eq!(call(&layer, "other").await.status, 503);
+    let text = logs.text();
+    assert!(text.contains("the token is not active"), "{text}");
+    assert!(text.contains("introspection endpoint failed"), "{text}");
+    assert!(text.contains("502"), "{text}");
+    assert!(
+        !text.contains("\"dead\"") && !text.contains(" dead "),
+        "tokens never logged: {text}"
+    );
+}
+
+/// Collects every event at `debug` and above as text.
+fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -358,7 +358,10 @@ impl AuthLayerBuilder<Buffered> {
 
 impl<M: BodyMode> AuthLayerBuilder<M> {
     /// Adds a scheme. Each scheme owns the credential locations it declares;
-    /// two schemes may not share one.
+    /// two schemes may not share one. Schemes that must share one (a JWT
+    /// and an opaque-token scheme on `Authorization: Bearer`) go behind a
+    /// [`SchemeRouter`](crate::SchemeRouter), which owns it and picks one
+    /// of them per credential.
     pub fn scheme(mut self, scheme: impl Scheme) -> Self {
         self.schemes.push(Box::new(scheme));
         self

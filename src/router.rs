@@ -201,3 +201,59 @@ impl fmt::Debug for SchemeRouterBuilder {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::principal::Principal;
+
+    struct Named(&'static str, &'static str);
+
+    impl Scheme for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn locations(&self) -> Vec<CredentialLocation> {
+            vec![CredentialLocation::authorization(self.1)]
+        }
+        fn challenge(&self) -> Challenge {
+            Challenge::new(self.1)
+        }
+        fn verify(&self, _: &Credential, _: &VerifyContext<'_>) -> Verification {
+            Verification::ready(Ok(Principal::new("x", self.0)))
+        }
+    }
+
+    #[test]
+    fn first_matching_route_then_the_fallback() {
+        let router = SchemeRouter::builder("token")
+            .route(Named("a", "Token"), |c: &Credential| {
+                c.value().starts_with('a')
+            })
+            .route(Named("ab", "Token"), |c: &Credential| {
+                c.value().starts_with("ab")
+            })
+            .fallback(Named("other", "Token"))
+            .build()
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let location = CredentialLocation::authorization("Token");
+        let pick = |v: &str| router.pick(&Credential::new(location.clone(), v)).name();
+        assert_eq!(pick("abc"), "a", "routes in the order they were added");
+        assert_eq!(pick("zzz"), "other");
+        assert_eq!(router.locations(), vec![location]);
+        assert_eq!(router.challenge().scheme(), "Token");
+    }
+
+    #[test]
+    fn schemes_behind_a_router_share_their_locations() {
+        let mixed = SchemeRouter::builder("mixed")
+            .route(Named("a", "Token"), |_: &Credential| true)
+            .fallback(Named("b", "Bearer"))
+            .build();
+        assert!(mixed.is_err());
+        assert!(SchemeRouter::builder("none")
+            .route(Named("a", "Token"), |_: &Credential| true)
+            .build()
+            .is_err());
+    }
+}

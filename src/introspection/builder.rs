@@ -22,6 +22,9 @@ use crate::jwt::{HttpFetcher, JwksFetcher, JwksSettings, Revocation, DEFAULT_ALG
 use crate::secret::SecretString;
 use crate::telemetry::{CacheMetrics, StoreMetrics};
 
+/// The longest any answer is cached.
+const MAX_TTL: Duration = Duration::from_secs(86_400);
+
 /// The largest introspection answer read by default: 64 KiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
@@ -148,7 +151,8 @@ impl IntrospectionSchemeBuilder {
     }
 
     /// How long an active answer is cached: never past the token's `exp`.
-    /// Zero turns caching of active answers off. Defaults to 60 seconds;
+    /// Zero turns caching of active answers off; longer than a day counts
+    /// as a day. Defaults to 60 seconds;
     /// a token revoked at the authorization server is still accepted here
     /// until its entry ends.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
@@ -164,7 +168,8 @@ impl IntrospectionSchemeBuilder {
 
     /// How long an inactive answer is remembered, so that a client
     /// retrying a dead token does not reach the endpoint each time. Zero
-    /// turns it off. Defaults to 5 seconds.
+    /// turns it off; longer than a day counts as a day. Defaults to 5
+    /// seconds.
     pub fn negative_cache_ttl(mut self, ttl: Duration) -> Self {
         self.negative_ttl = ttl;
         self
@@ -339,18 +344,21 @@ impl IntrospectionSchemeBuilder {
             self.max_bytes,
             self.signed,
         )?;
+        // A far-future TTL must not reach moka's instant arithmetic.
+        let cache_ttl = self.cache_ttl.min(MAX_TTL);
+        let negative_ttl = self.negative_ttl.min(MAX_TTL);
         let metrics = CacheMetrics::new("introspection");
         let negative_metrics = CacheMetrics::new("introspection_negative");
-        let cache = (self.cache_capacity > 0 && !self.cache_ttl.is_zero()).then(|| {
+        let cache = (self.cache_capacity > 0 && !cache_ttl.is_zero()).then(|| {
             let builder = Cache::builder()
                 .max_capacity(self.cache_capacity)
                 .expire_after(PerEntry);
             metrics.watch_sync(builder).build()
         });
-        let negative = (self.negative_capacity > 0 && !self.negative_ttl.is_zero()).then(|| {
+        let negative = (self.negative_capacity > 0 && !negative_ttl.is_zero()).then(|| {
             let builder = Cache::builder()
                 .max_capacity(self.negative_capacity)
-                .time_to_live(self.negative_ttl);
+                .time_to_live(negative_ttl);
             negative_metrics.watch_sync(builder).build()
         });
         Ok(IntrospectionScheme::from_inner(Inner {
@@ -365,7 +373,7 @@ impl IntrospectionSchemeBuilder {
             signed,
             cache,
             negative,
-            cache_ttl: self.cache_ttl,
+            cache_ttl,
             flights: Flights::default(),
             hasher,
             scope,

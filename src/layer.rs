@@ -88,6 +88,8 @@ pub(crate) struct Schemes {
     pub(crate) extractor: Extractor,
     /// Metrics and audit sink of every decision.
     pub(crate) observer: crate::trace::Observer,
+    /// The RFC 9728 document this layer answers, if any.
+    pub(crate) metadata: Option<crate::metadata::Published>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -234,6 +236,7 @@ pub struct AuthLayerBuilder<M = Untouched> {
     body_limit: usize,
     body_timeout: Duration,
     audit_sink: Option<Arc<dyn AuditSink>>,
+    metadata: Option<crate::metadata::ProtectedResource>,
     mode: PhantomData<fn() -> M>,
 }
 
@@ -250,6 +253,7 @@ impl Default for AuthLayerBuilder {
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             audit_sink: None,
+            metadata: None,
             mode: PhantomData,
         }
     }
@@ -288,6 +292,7 @@ impl AuthLayerBuilder<Untouched> {
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
             audit_sink: self.audit_sink,
+            metadata: self.metadata,
             mode: PhantomData,
         }
     }
@@ -353,7 +358,10 @@ impl AuthLayerBuilder<Buffered> {
 
 impl<M: BodyMode> AuthLayerBuilder<M> {
     /// Adds a scheme. Each scheme owns the credential locations it declares;
-    /// two schemes may not share one.
+    /// two schemes may not share one. Schemes that must share one (a JWT
+    /// and an opaque-token scheme on `Authorization: Bearer`) go behind a
+    /// [`SchemeRouter`](crate::SchemeRouter), which owns it and picks one
+    /// of them per credential.
     pub fn scheme(mut self, scheme: impl Scheme) -> Self {
         self.schemes.push(Box::new(scheme));
         self
@@ -479,6 +487,32 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
         self
     }
 
+    /// Publishes OAuth 2.0 Protected Resource Metadata (RFC 9728): the
+    /// layer answers `GET` on [`ProtectedResource::path`] with the document,
+    /// no credential needed, and every `Bearer` challenge carries
+    /// `resource_metadata="<its URL>"` (RFC 9728 §5.1). See
+    /// [`metadata`](crate::metadata). Defaults to none.
+    ///
+    /// [`ProtectedResource::path`]: crate::metadata::ProtectedResource::path
+    ///
+    /// ```
+    /// use authgate::metadata::ProtectedResource;
+    /// # use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+    /// # let jwt = JwtScheme::builder().issuer(Issuer::new("https://as.example").audience("api")
+    /// #     .key(JwtKey::shared_secret(&[7u8; 32]).unwrap())).build().unwrap();
+    /// let layer = authgate::AuthLayer::builder()
+    ///     .scheme(jwt)
+    ///     .protected_resource(ProtectedResource::new("https://api.example").unwrap()
+    ///         .authorization_server("https://as.example"))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn protected_resource(mut self, metadata: crate::metadata::ProtectedResource) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
     /// Checks the configuration and builds the layer.
     ///
     /// # Errors
@@ -509,6 +543,12 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
                     challenge = challenge.param("realm", realm.clone())?;
                 }
             }
+            if let Some(metadata) = &self.metadata {
+                // RFC 9728 §5.1: every Bearer challenge names the metadata.
+                if challenge.scheme().eq_ignore_ascii_case("bearer") {
+                    challenge = challenge.param("resource_metadata", metadata.url().to_owned())?;
+                }
+            }
             challenges.push(challenge);
         }
         if self.body_timeout.is_zero() {
@@ -525,10 +565,15 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
         }
         // Metrics handles are registered here, with the recorder installed now.
         let observer = Observer::new(self.schemes.iter().map(|s| s.name()), self.audit_sink);
+        let metadata = match &self.metadata {
+            Some(m) => Some(crate::metadata::Published::new(m)?),
+            None => None,
+        };
         Ok(AuthLayer {
             config: Arc::new(Config {
                 schemes: Arc::new(Schemes {
                     observer,
+                    metadata,
                     list: self.schemes,
                     challenges,
                     extractor,

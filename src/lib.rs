@@ -374,6 +374,20 @@
 //! [`JwksFetcher`](jwt::JwksFetcher). See `examples/axum_jwt.rs`, which can
 //! also run against your identity provider.
 //!
+//! ### An OAuth resource server: opaque tokens, JWT and opaque together
+//!
+//! With the `introspection` feature, `introspection::IntrospectionScheme`
+//! verifies opaque tokens at the authorization server's introspection
+//! endpoint (RFC 7662, cached, 503 when the endpoint fails), and
+//! `introspection::jwt_or_opaque` puts it next to a [`jwt::JwtScheme`] on
+//! one `Authorization: Bearer`: JWTs of the JWT scheme's issuers are
+//! verified locally, everything else is introspected. The general rule
+//! behind it is [`SchemeRouter`]: one scheme owns a location and routes
+//! each credential to one of several schemes, first matching route first.
+//! [`AuthLayerBuilder::protected_resource`] publishes RFC 9728 metadata
+//! ([`metadata`]) and adds `resource_metadata` to every Bearer challenge.
+//! See `examples/resource_server.rs`.
+//!
 //! ### Webhooks
 //!
 //! One layer per endpoint, each with its provider's secret; several secrets
@@ -505,6 +519,7 @@
 //! | `hmac` | yes | [`hmac`]: signed requests (native `HMAC-SHA256`, RFC 9421 `hmac-sha256`) and GitHub, Stripe, Slack webhooks |
 //! | `jwt` | yes | [`jwt`]: JWT bearer tokens, issuers, static keys, JWKS cache |
 //! | `jwks-http` | no | `jwt::HttpFetcher`: JWKS over HTTPS (hyper, rustls with ring) |
+//! | `introspection` | no | `introspection`: opaque access tokens by RFC 7662 introspection, RFC 9701 signed answers, JWT and opaque on one Bearer; implies `jwks-http` |
 //! | `axum` | yes | [`Principal`], `Option<Principal>` and [`Claims<T>`](Claims) as axum extractors (axum-core) |
 //! | `mtls` | no | `mtls`: client certificates (SPIFFE X.509-SVIDs, mapped names), workload rules, `mtls::serve` for axum and hyper over rustls |
 //! | `tonic` | no | with `mtls`: the client chain of tonic's own TLS reaches `mtls::ClientCertScheme` |
@@ -535,16 +550,20 @@ pub mod hmac;
 #[cfg(any(feature = "jwt", feature = "api-key", feature = "hmac"))]
 mod hot;
 mod integration;
+#[cfg(feature = "introspection")]
+pub mod introspection;
 #[cfg(any(feature = "api-key", feature = "hmac"))]
 mod invalidation;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 mod layer;
+pub mod metadata;
 #[cfg(feature = "mtls")]
 pub mod mtls;
 mod principal;
 pub mod request_body;
 pub mod response;
+mod router;
 mod scheme;
 mod secret;
 mod service;
@@ -566,6 +585,7 @@ pub use integration::{Claims, MissingPrincipal};
 pub use layer::{AuthLayer, AuthLayerBuilder};
 pub use principal::{Principal, Scopes};
 pub use response::{ProblemDetails, Rejection, RejectionResponse};
+pub use router::{SchemeRouter, SchemeRouterBuilder};
 pub use scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext, VerifyFuture};
 pub use secret::{fingerprint, SecretString};
 pub use service::Auth;

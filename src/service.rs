@@ -213,6 +213,10 @@ enum Extracted {
 
 fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
     let start = trace::Stopwatch::start();
+    // RFC 9728: the protected-resource metadata needs no credential.
+    if let Some(document) = (config.schemes.metadata.as_ref()).and_then(|m| m.answer(parts)) {
+        return Extracted::Rejected(document);
+    }
     if let Some(outcome) = authorize_again(config, parts, start) {
         return outcome;
     }

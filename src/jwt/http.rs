@@ -47,17 +47,7 @@ impl HttpFetcher {
     ///
     /// When rustls cannot be set up with ring's safe defaults.
     pub fn new() -> Result<Self, ConfigError> {
-        let provider = rustls::crypto::ring::default_provider();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|_| ConfigError::InvalidSetting {
-                setting: "tls",
-                why: "rustls rejected ring's default protocol versions",
-            })?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(https);
+        let client = Client::builder(TokioExecutor::new()).build(https_connector(None)?);
         Ok(Self {
             client,
             timeout: Duration::from_secs(5),
@@ -81,7 +71,30 @@ impl HttpFetcher {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+/// The HTTPS connector every outgoing call of the crate uses (JWKS,
+/// discovery, token introspection): rustls with ring and Mozilla's roots,
+/// HTTP/1, plain `http` left to the caller's loopback check.
+pub(crate) fn https_connector(
+    connect_timeout: Option<Duration>,
+) -> Result<HttpsConnector<HttpConnector>, ConfigError> {
+    let provider = rustls::crypto::ring::default_provider();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(connect_timeout);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(provider)
+        .map_err(|_| ConfigError::InvalidSetting {
+            setting: "tls",
+            why: "rustls rejected ring's default protocol versions",
+        })?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
+}
+
+/// Whether `host` is `localhost` or a loopback address, where plain
+/// `http` is allowed.
+pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())

@@ -47,11 +47,13 @@ mod crypto;
 mod der;
 mod ed25519;
 #[cfg(feature = "jwks-http")]
-mod http;
+pub(crate) mod http;
 mod issuer;
 pub(crate) mod jwks;
 pub(crate) mod key;
+mod profile;
 mod revocation;
+mod route;
 mod scheme;
 pub(crate) mod token;
 

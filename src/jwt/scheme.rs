@@ -19,6 +19,7 @@ use super::claims::{self, ClaimRules, Validated, ALL_ALGORITHMS};
 use super::issuer::{Issuer, KeySource, DEFAULT_ALGORITHMS};
 use super::jwks::{self, JwksCache, JwksFetcher, JwksSettings, Location};
 use super::key::{self, JwtKey};
+use super::profile::Profile;
 use super::revocation::Revocation;
 use super::token::{self, invalid, Jws, KidlessKeys, Selection};
 use crate::clock::{SharedClock, SystemClock};
@@ -98,6 +99,8 @@ struct Inner {
     generation: AtomicU64,
     issuers: HashMap<String, Arc<IssuerState>>,
     rules: ClaimRules,
+    /// RFC 9068 strict mode and the maximum lifetime.
+    profile: Profile,
     revocation: Option<Arc<dyn Revocation>>,
     cache: Option<Cache<u64, Arc<CachedToken>, KeyIsHash>>,
     hasher: std::collections::hash_map::RandomState,
@@ -141,6 +144,7 @@ impl JwtScheme {
             required: Vec::new(),
             typ: None,
             scope_claim: None,
+            profile: Profile::default(),
             revocation: None,
             cache_capacity: 10_000,
             clock: Arc::new(SystemClock),
@@ -157,6 +161,29 @@ impl JwtScheme {
             Keys::Jwks(cache) => Some(cache.fetch_count()),
             Keys::Static(_) => None,
         }
+    }
+
+    /// Whether `token` is a well-formed JWS whose unverified `iss` is one of
+    /// this scheme's issuers: what
+    /// [`jwt_or_opaque`](crate::introspection::jwt_or_opaque) routes on.
+    /// Nothing is verified; only the payload is decoded.
+    ///
+    /// ```
+    /// # use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+    /// let scheme = JwtScheme::builder()
+    ///     .issuer(Issuer::new("https://login.example").audience("api")
+    ///         .key(JwtKey::shared_secret(&[7u8; 32]).unwrap()))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(!scheme.names_trusted_issuer("an-opaque-token"));
+    /// ```
+    #[must_use]
+    pub fn names_trusted_issuer(&self, token: &str) -> bool {
+        // A token in the validated-token cache named a trusted issuer: the
+        // cached path stays free of a second decoding.
+        self.inner.is_cached(token)
+            || super::route::unverified_issuer(token)
+                .is_some_and(|iss| self.inner.issuers.contains_key(&*iss))
     }
 
     /// Number of validated tokens cached, after pending maintenance.
@@ -273,6 +300,29 @@ impl std::hash::Hasher for PassThrough {
 }
 
 impl Inner {
+    /// Whether `token` is in this thread's table or the shared cache under
+    /// the current generation (nothing is judged).
+    fn is_cached(&self, token: &str) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        let generation = self.generation.load(Ordering::SeqCst);
+        let key = cache_key(&self.hasher, token);
+        let now = self.clock.unix_now();
+        let same = |entry: &CachedToken| {
+            entry.generation == generation && same_token(entry.token.as_bytes(), token.as_bytes())
+        };
+        HOT_TOKENS
+            .try_with(|table| {
+                let table = table.try_borrow().ok()?;
+                let (entry, _) = table.get(self.id, generation, key, now)?;
+                Some(same(entry))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| cache.get(&key).is_some_and(|entry| same(&entry)))
+    }
+
     /// A cached validated token: from this thread's table when it holds a
     /// current entry, else from the shared cache (and then kept in the
     /// table). The time claims and revocation are checked on every hit.
@@ -393,6 +443,7 @@ impl Inner {
             now,
             SCHEME_NAME,
         )?;
+        self.profile.check(&jws.header, &validated)?;
         self.check_revocation(&issuer.iss, &validated)?;
         let principal = validated.principal.clone();
         if let Some(cache) = &self.cache {
@@ -533,6 +584,7 @@ pub struct JwtSchemeBuilder {
     required: Vec<String>,
     typ: Option<String>,
     scope_claim: Option<String>,
+    profile: Profile,
     revocation: Option<Arc<dyn Revocation>>,
     cache_capacity: u64,
     clock: SharedClock,
@@ -566,6 +618,47 @@ impl JwtSchemeBuilder {
     /// Defaults to no check.
     pub fn token_type(mut self, typ: impl Into<String>) -> Self {
         self.typ = Some(typ.into());
+        self
+    }
+
+    /// RFC 9068 strict mode for JWT access tokens: the `typ` header must be
+    /// `at+jwt` (or `application/at+jwt`), and `iss`, `exp`, `aud`, `sub`,
+    /// `client_id`, `iat` and `jti` must all be present. Defaults to off
+    /// (`iss`, `exp`, `aud` and `sub` are always required).
+    ///
+    /// ```
+    /// # use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+    /// let scheme = JwtScheme::builder()
+    ///     .issuer(Issuer::new("https://login.example").audience("api")
+    ///         .key(JwtKey::shared_secret(&[7u8; 32]).unwrap()))
+    ///     .rfc9068_strict()
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = scheme;
+    /// ```
+    pub fn rfc9068_strict(mut self) -> Self {
+        self.profile.strict = true;
+        self
+    }
+
+    /// The longest lifetime a token may claim: tokens whose `exp − iat`
+    /// exceeds it, or that have no `iat`, are refused (as Envoy's
+    /// `max_lifetime`). Works with or without
+    /// [`rfc9068_strict`](Self::rfc9068_strict). Defaults to no bound.
+    ///
+    /// ```
+    /// # use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+    /// # use std::time::Duration;
+    /// let scheme = JwtScheme::builder()
+    ///     .issuer(Issuer::new("https://login.example").audience("api")
+    ///         .key(JwtKey::shared_secret(&[7u8; 32]).unwrap()))
+    ///     .max_token_lifetime(Duration::from_secs(3600))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = scheme;
+    /// ```
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.profile.max_lifetime = Some(lifetime.as_secs());
         self
     }
 
@@ -750,6 +843,7 @@ impl JwtSchemeBuilder {
                     typ: self.typ,
                     scope_claim: self.scope_claim,
                 },
+                profile: self.profile,
                 revocation: self.revocation,
                 cache,
                 hasher: std::collections::hash_map::RandomState::new(),

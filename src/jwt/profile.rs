@@ -1,0 +1,130 @@
+//! The JWT access-token profile (RFC 9068) and the maximum token lifetime.
+//!
+//! Checked once per token, after the signature and the claims of
+//! [`ClaimRules`](super::claims::ClaimRules) and before the token is
+//! cached: both rules depend only on the token itself, so a cached token
+//! passed them.
+
+use serde_json::Value;
+
+use super::claims::Validated;
+use super::token::{invalid, Header};
+use crate::error::AuthError;
+
+/// The claims RFC 9068 §2.2 makes mandatory in a JWT access token.
+const REQUIRED: [&str; 7] = ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"];
+
+/// The profile rules of one scheme.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Profile {
+    /// RFC 9068 strict mode: `typ` `at+jwt` and every claim of §2.2.
+    pub(crate) strict: bool,
+    /// The longest `exp − iat` accepted, in seconds (Envoy's `max_lifetime`).
+    pub(crate) max_lifetime: Option<u64>,
+}
+
+impl Profile {
+    /// Whether a validated token meets the profile.
+    pub(crate) fn check(&self, header: &Header, token: &Validated) -> Result<(), AuthError> {
+        let claims = token.principal.claims();
+        let has = |name: &str| claims.is_some_and(|c| c.contains_key(name));
+        if self.strict {
+            // RFC 9068 §2.1: `at+jwt`, or its full media type; §4 makes
+            // resource servers reject anything else.
+            let typ_ok = header.typ.as_deref().is_some_and(|t| {
+                t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+            });
+            if !typ_ok {
+                return Err(invalid("the token is not an RFC 9068 access token (typ)"));
+            }
+            if !REQUIRED.iter().all(|name| has(name)) {
+                return Err(invalid("the access token lacks a claim RFC 9068 requires"));
+            }
+            let client_id = claims.and_then(|c| c.get("client_id"));
+            if !matches!(client_id, Some(Value::String(id)) if !id.is_empty()) {
+                return Err(invalid("the access token's client_id is not a string"));
+            }
+        }
+        if let Some(max) = self.max_lifetime {
+            let Some(iat) = token.iat else {
+                return Err(invalid("the token has no iat to bound its lifetime"));
+            };
+            // Seconds fit in an f64 exactly far beyond any real date.
+            #[allow(clippy::cast_precision_loss)]
+            let max = max as f64;
+            if token.exp - iat > max {
+                return Err(invalid("the token's lifetime is longer than allowed"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::principal::Principal;
+    use serde_json::json;
+
+    fn token(claims: Value, iat: Option<f64>) -> Validated {
+        let map = claims.as_object().cloned().unwrap_or_default();
+        Validated {
+            principal: Principal::new("alice", "jwt").with_claims(map),
+            exp: 1_000.0,
+            nbf: None,
+            iat,
+            jti: None,
+        }
+    }
+
+    fn header(typ: Option<&str>) -> Header {
+        Header {
+            alg: "RS256".into(),
+            kid: None,
+            typ: typ.map(str::to_owned),
+            crit: None,
+        }
+    }
+
+    #[test]
+    fn strict_mode_wants_at_jwt_and_every_claim() {
+        let strict = Profile {
+            strict: true,
+            max_lifetime: None,
+        };
+        let full = json!({"iss": "i", "exp": 1000, "aud": "a", "sub": "s",
+                          "client_id": "c", "iat": 900, "jti": "j"});
+        let ok = token(full.clone(), Some(900.0));
+        assert!(strict.check(&header(Some("at+jwt")), &ok).is_ok());
+        assert!(strict
+            .check(&header(Some("application/AT+JWT")), &ok)
+            .is_ok());
+        assert!(strict.check(&header(Some("JWT")), &ok).is_err());
+        assert!(strict.check(&header(None), &ok).is_err());
+        for missing in REQUIRED {
+            let mut claims = full.clone();
+            claims.as_object_mut().map(|c| c.remove(missing));
+            let t = token(claims, Some(900.0));
+            assert!(
+                strict.check(&header(Some("at+jwt")), &t).is_err(),
+                "{missing}"
+            );
+        }
+        assert!(Profile::default().check(&header(None), &ok).is_ok());
+    }
+
+    #[test]
+    fn maximum_lifetime() {
+        let p = Profile {
+            strict: false,
+            max_lifetime: Some(100),
+        };
+        assert!(p
+            .check(&header(None), &token(json!({}), Some(900.0)))
+            .is_ok());
+        assert!(p
+            .check(&header(None), &token(json!({}), Some(899.0)))
+            .is_err());
+        assert!(p.check(&header(None), &token(json!({}), None)).is_err());
+    }
+}

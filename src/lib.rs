@@ -528,6 +528,7 @@ mod layer;
 #[cfg(feature = "mtls")]
 pub mod mtls;
 mod principal;
+pub mod ratelimit;
 pub mod request_body;
 pub mod response;
 mod scheme;

@@ -212,20 +212,22 @@ pub(crate) fn gcra(tat: u64, now: u64, quota: &Quota, charge: Charge) -> (Decisi
     let tolerance = quota.tolerance_nanos();
     let base = tat.max(now);
     let new_tat = base.saturating_add(interval);
-    let allow_at = new_tat.saturating_sub(tolerance);
-    if allow_at > now {
+    // How far ahead of now the caller would be: never negative, so the
+    // arithmetic holds on a clock that started a moment ago.
+    let ahead = new_tat - now;
+    if ahead > tolerance {
         let decision = Decision::new(
             false,
             0,
-            Duration::from_nanos(allow_at - now),
+            Duration::from_nanos(ahead - tolerance),
             Duration::from_nanos(base - now),
         );
         return (decision, None);
     }
-    let remaining = (now - allow_at) / interval;
+    let remaining = (tolerance - ahead) / interval;
     match charge {
         Charge::Acquire => {
-            let reset = Duration::from_nanos(new_tat - now);
+            let reset = Duration::from_nanos(ahead);
             (
                 Decision::new(true, remaining, Duration::ZERO, reset),
                 Some(new_tat),
@@ -250,7 +252,7 @@ mod tests {
         let quota = Quota::per_second(10).burst(3);
         let interval = quota.interval_nanos();
         let mut tat = 0;
-        let now = 1_000_000_000;
+        let now = 1;
         for expected_remaining in [2, 1, 0] {
             let (decision, new_tat) = gcra(tat, now, &quota, Charge::Acquire);
             assert!(decision.is_allowed());

@@ -1,0 +1,1 @@
+//! Redis rate-limit tests.

@@ -16,9 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
-use authgate::ratelimit::{
-    FailedAuthLayer, OnRedisError, Quota, RateLimitLayer, RedisLimiter,
-};
+use authgate::ratelimit::{FailedAuthLayer, OnRedisError, Quota, RateLimitLayer, RedisLimiter};
 use authgate::{AuthLayer, Scopes};
 use axum::routing::get;
 use axum::Router;
@@ -39,7 +37,10 @@ async fn reachable(url: &str) -> bool {
         .await
         .ok()?
         .ok()?;
-        redis::cmd("PING").query_async::<String>(&mut connection).await.ok()
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .ok()
     }
     .await
     .is_some();
@@ -84,9 +85,12 @@ async fn instance(store: InMemoryKeyStore, limiter: RedisLimiter, quota: Quota) 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     addr
 }
@@ -111,7 +115,11 @@ async fn delete_namespace(url: &str, namespace: &str) {
         .await
         .unwrap();
     for key in keys {
-        let _: () = redis::cmd("DEL").arg(key).query_async(&mut connection).await.unwrap();
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
     }
 }
 
@@ -161,14 +169,26 @@ async fn two_instances_share_one_budget() {
         .await
         .unwrap();
     assert_eq!(walled.status(), 429);
-    assert!(walled.headers()["ratelimit-policy"].to_str().unwrap().starts_with("\"failed_auth\""));
+    assert!(walled.headers()["ratelimit-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("\"failed_auth\""));
     delete_namespace(&url, &namespace).await;
 }
 
 /// A throwaway `redis-server` on `port`, or `None` when there is no binary.
 fn start_redis(port: u16) -> Option<Child> {
     Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -180,7 +200,11 @@ async fn wait_for_ping(url: &str) {
     while Instant::now() < deadline {
         if let Ok(client) = redis::Client::open(url) {
             if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
-                if redis::cmd("PING").query_async::<String>(&mut connection).await.is_ok() {
+                if redis::cmd("PING")
+                    .query_async::<String>(&mut connection)
+                    .await
+                    .is_ok()
+                {
                     return;
                 }
             }
@@ -217,7 +241,10 @@ async fn redis_stopped_mid_run_falls_back_then_recovers_without_a_restart() {
         socket.local_addr().unwrap().port()
     };
     let Some(child) = start_redis(port) else {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but redis-server cannot be started");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but redis-server cannot be started"
+        );
         eprintln!("notice: no redis-server binary; skipping");
         return;
     };
@@ -252,7 +279,11 @@ async fn redis_stopped_mid_run_falls_back_then_recovers_without_a_restart() {
         status(&client, addr, &key).await,
     ];
     assert_eq!(fallen_back, [200, 200, 200, 429]);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(limiter.is_degraded());
 
     // Redis comes back on the same port, empty: the same layer uses it
@@ -266,7 +297,10 @@ async fn redis_stopped_mid_run_falls_back_then_recovers_without_a_restart() {
             assert_eq!(answered, 200);
             break;
         }
-        assert!(Instant::now() < deadline, "the limiter never went back to Redis");
+        assert!(
+            Instant::now() < deadline,
+            "the limiter never went back to Redis"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!limiter.is_degraded());
@@ -280,11 +314,12 @@ async fn unavailable_mode_answers_503_when_redis_is_away() {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         socket.local_addr().unwrap().port()
     };
-    let limiter = RedisLimiter::builder(redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap())
-        .timeout(Duration::from_millis(100))
-        .on_error(OnRedisError::Unavailable)
-        .build()
-        .unwrap();
+    let limiter =
+        RedisLimiter::builder(redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap())
+            .timeout(Duration::from_millis(100))
+            .on_error(OnRedisError::Unavailable)
+            .build()
+            .unwrap();
     let (store, key) = key_and_store();
     let addr = instance(store, limiter, Quota::per_minute(3)).await;
     let response = reqwest::Client::new()

@@ -527,6 +527,8 @@ pub mod jwt;
 mod layer;
 #[cfg(feature = "mtls")]
 pub mod mtls;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod principal;
 pub mod ratelimit;
 pub mod request_body;

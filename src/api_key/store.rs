@@ -344,6 +344,11 @@ pub struct GeneratedKey {
 }
 
 impl GeneratedKey {
+    #[cfg(feature = "postgres")]
+    pub(crate) fn from_parts(plaintext: SecretString, record: KeyRecord) -> Self {
+        Self { plaintext, record }
+    }
+
     /// The key to give the customer. It is not stored anywhere.
     #[must_use]
     pub fn plaintext(&self) -> &SecretString {

@@ -166,7 +166,7 @@ async fn issue_rotate_and_revoke_through_the_database() {
         .unwrap()
         .unwrap();
     assert_eq!(new.record().subject, "acct_42");
-    assert_eq!(new.record().expires_at.is_some(), true);
+    assert!(new.record().expires_at.is_some());
     let new_key = new.plaintext().expose();
     assert_eq!(status(&client, addr, new_key).await, 200);
     assert_eq!(status(&client, addr, old_key).await, 200);

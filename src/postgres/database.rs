@@ -66,7 +66,6 @@ impl PgDatabase {
     /// let builder = authgate::postgres::PgDatabase::builder("postgresql://postgres@127.0.0.1/test");
     /// # let _ = builder;
     /// ```
-    #[must_use]
     pub fn builder(settings: &str) -> PgDatabaseBuilder {
         PgDatabaseBuilder {
             settings: settings.parse().map_err(|_| ()),

@@ -113,7 +113,6 @@ impl RedisLimiter {
     /// let builder = RedisLimiter::builder(client);
     /// # let _ = builder;
     /// ```
-    #[must_use]
     pub fn builder(client: redis::Client) -> RedisLimiterBuilder {
         RedisLimiterBuilder {
             client,

@@ -108,4 +108,6 @@ mod enabled {
     }
 }
 
-pub(crate) use enabled::{BackendMetrics, LimitMetrics};
+#[cfg(feature = "redis")]
+pub(crate) use enabled::BackendMetrics;
+pub(crate) use enabled::LimitMetrics;

@@ -250,7 +250,7 @@ fn route(parts: &Parts) -> &str {
     parts.uri.path()
 }
 
-fn client(parts: &Parts) -> Option<SocketAddr> {
+pub(crate) fn client(parts: &Parts) -> Option<SocketAddr> {
     if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
         return Some(*addr);
     }

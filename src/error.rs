@@ -77,6 +77,10 @@ pub enum ErrorKind {
     /// layer's [body-read deadline](crate::AuthLayerBuilder::body_read_timeout).
     /// 408, gRPC 4 `DEADLINE_EXCEEDED`.
     BodyTimeout,
+    /// The caller is authenticated but over its
+    /// [rate limit](crate::ratelimit), or its address failed authentication
+    /// too often. 429 with `Retry-After`, gRPC 8 `RESOURCE_EXHAUSTED`.
+    RateLimited,
 }
 
 impl ErrorKind {
@@ -107,6 +111,7 @@ impl ErrorKind {
             Self::Unavailable => "unavailable",
             Self::PayloadTooLarge => "payload_too_large",
             Self::BodyTimeout => "body_timeout",
+            Self::RateLimited => "rate_limited",
         }
     }
 
@@ -125,6 +130,7 @@ impl ErrorKind {
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Missing
             | Self::UnsupportedScheme
             | Self::InvalidFormat
@@ -156,7 +162,8 @@ impl ErrorKind {
             | Self::Unavailable
             | Self::Forbidden
             | Self::PayloadTooLarge
-            | Self::BodyTimeout => None,
+            | Self::BodyTimeout
+            | Self::RateLimited => None,
             Self::Malformed | Self::Ambiguous => Some("invalid_request"),
             Self::InsufficientScope => Some("insufficient_scope"),
             Self::InvalidFormat
@@ -196,6 +203,7 @@ impl ErrorKind {
             Self::Unavailable => "credentials cannot be verified right now",
             Self::PayloadTooLarge => "the request body is too large to verify",
             Self::BodyTimeout => "the request body did not arrive in time",
+            Self::RateLimited => "too many requests",
         }
     }
 }

@@ -55,7 +55,8 @@
 //!    it up to a limit (413 beyond) and passes the same bytes on
 //!    ([`request_body`]).
 //! 3. **Authorize** ([`authorize`]): optional, per layer or per route:
-//!    scopes, claims, policies.
+//!    scopes, claims, policies. Then, optionally, [rate limits](ratelimit)
+//!    per principal (429 over the limit).
 //! 4. **Respond** ([`response`]): one mapping from error kind to HTTP
 //!    status, `WWW-Authenticate` challenge and `grpc-status`. Bring your own
 //!    error body with [`rejection_body`](AuthLayerBuilder::rejection_body)
@@ -281,6 +282,7 @@
 //! | valid credential lacking a scope | 403 | `error="insufficient_scope"`, `scope` | 7 `PERMISSION_DENIED` |
 //! | denied by a policy | 403 | — | 7 |
 //! | the server cannot verify (store down, no key) | 503 + `Retry-After` | — | 14 `UNAVAILABLE` |
+//! | over a [rate limit](ratelimit), or too many failed authentications from one address | 429 + `Retry-After`, `RateLimit`, `RateLimit-Policy` | — | 8 `RESOURCE_EXHAUSTED` |
 //!
 //! HTTP bodies are RFC 9457 problem details. A rejected response carries the
 //! [`AuthError`] in its extensions, so outer layers can see why. Clients are
@@ -524,6 +526,8 @@
 //! | `mtls` | no | `mtls`: client certificates (SPIFFE X.509-SVIDs, mapped names), workload rules, `mtls::serve` for axum and hyper over rustls |
 //! | `tonic` | no | with `mtls`: the client chain of tonic's own TLS reaches `mtls::ClientCertScheme` |
 //! | `metrics` | no | counters and histograms for every decision, cache, store and JWKS source through the [`metrics`](https://docs.rs/metrics) facade |
+//! | `redis` | no | `ratelimit::RedisLimiter`: [rate limits](ratelimit) shared by every instance through Redis |
+//! | `postgres` | no | `postgres`: API keys and HMAC secrets in PostgreSQL (migration, issue / rotate / revoke, revocations pushed over `LISTEN`/`NOTIFY`) |
 //! | `full` | no | all of the above |
 //!
 //! `axum` is on by default because axum is the common user and forgetting
@@ -560,7 +564,10 @@ mod layer;
 pub mod metadata;
 #[cfg(feature = "mtls")]
 pub mod mtls;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod principal;
+pub mod ratelimit;
 pub mod request_body;
 pub mod response;
 mod router;

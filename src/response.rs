@@ -174,13 +174,14 @@ impl<'a> Rejection<'a> {
         response
     }
 
-    /// Adds the challenges and, on a 503, `Retry-After`.
+    /// Adds the challenges and, on a 503 or 429, `Retry-After`.
     fn add_protocol_headers(&self, response: &mut Response<Bytes>) {
         let headers = response.headers_mut();
         for value in self.www_authenticate() {
             headers.append(WWW_AUTHENTICATE, value);
         }
-        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+        let status = self.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
             let secs = self.retry_after.as_secs().max(1);
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -201,7 +202,8 @@ impl<'a> Rejection<'a> {
                 | ErrorKind::Forbidden
                 | ErrorKind::Unavailable
                 | ErrorKind::PayloadTooLarge
-                | ErrorKind::BodyTimeout => continue,
+                | ErrorKind::BodyTimeout
+                | ErrorKind::RateLimited => continue,
                 _ => kind.challenge_error().is_some() && is_concerned,
             };
             let mut text = challenge.to_string();
@@ -470,13 +472,14 @@ pub(crate) fn not_configured(grpc: bool) -> Response<Bytes> {
 /// assert_eq!(grpc_status(ErrorKind::Unavailable), 14);
 /// assert_eq!(grpc_status(ErrorKind::PayloadTooLarge), 8);
 /// assert_eq!(grpc_status(ErrorKind::BodyTimeout), 4);
+/// assert_eq!(grpc_status(ErrorKind::RateLimited), 8);
 /// ```
 #[must_use]
 pub fn grpc_status(kind: ErrorKind) -> u16 {
     match kind.status() {
         StatusCode::FORBIDDEN => 7,
         StatusCode::SERVICE_UNAVAILABLE => 14,
-        StatusCode::PAYLOAD_TOO_LARGE => 8,
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => 8,
         StatusCode::REQUEST_TIMEOUT => 4,
         _ => 16,
     }

@@ -22,7 +22,7 @@ use crate::error::ErrorKind;
 /// Every [`ErrorKind`], in [`kind_index`] order: the reasons a decision
 /// series is registered for.
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) const KINDS: [ErrorKind; 18] = [
+pub(crate) const KINDS: [ErrorKind; 19] = [
     ErrorKind::Missing,
     ErrorKind::Malformed,
     ErrorKind::Ambiguous,
@@ -41,6 +41,7 @@ pub(crate) const KINDS: [ErrorKind; 18] = [
     ErrorKind::Unavailable,
     ErrorKind::PayloadTooLarge,
     ErrorKind::BodyTimeout,
+    ErrorKind::RateLimited,
 ];
 
 /// Where `kind` sits in [`KINDS`]. Exhaustive inside the crate: a new kind
@@ -66,6 +67,7 @@ pub(crate) const fn kind_index(kind: ErrorKind) -> usize {
         ErrorKind::Unavailable => 15,
         ErrorKind::PayloadTooLarge => 16,
         ErrorKind::BodyTimeout => 17,
+        ErrorKind::RateLimited => 18,
     }
 }
 

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::format::{self, hash_secret};
 use super::store::{KeyRecord, KeyStore};
+use super::usage::UsageTracker;
 use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::StoreError;
@@ -72,6 +73,8 @@ struct Inner<S> {
     store_timeout: Duration,
     clock: SharedClock,
     metrics: (CacheMetrics, StoreMetrics),
+    /// Reports granted uses to the store, when asked to.
+    usage: Option<UsageTracker>,
 }
 
 impl<S> Clone for ApiKeyScheme<S> {
@@ -105,6 +108,7 @@ impl<S: KeyStore> ApiKeyScheme<S> {
             cache_ttl: Duration::from_secs(60),
             store_timeout: Duration::from_secs(2),
             clock: Arc::new(SystemClock),
+            usage: None,
         }
     }
 
@@ -237,6 +241,9 @@ impl<S: KeyStore> Inner<S> {
         }
         if record.retires_at.is_some_and(|t| t <= now) {
             return denied(ErrorKind::Rotated);
+        }
+        if let Some(usage) = &self.usage {
+            usage.touch(id, now);
         }
         Ok(principal.clone())
     }
@@ -390,6 +397,38 @@ pub struct ApiKeySchemeBuilder<S> {
     cache_ttl: Duration,
     store_timeout: Duration,
     clock: SharedClock,
+    usage: Option<UsageTracker>,
+}
+
+impl<S: KeyStore + Clone> ApiKeySchemeBuilder<S> {
+    /// Tells the store when each key is used
+    /// ([`KeyStore::record_use`]), for a last-used time: at most once per
+    /// key per minute, from a background task, never delaying a request.
+    /// Needs a store that clones cheaply (an `Arc`, a pool handle) and a
+    /// Tokio runtime. Defaults to off.
+    ///
+    /// ```
+    /// use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+    ///
+    /// let scheme = ApiKeyScheme::builder(InMemoryKeyStore::new())
+    ///     .prefix("sk_live")
+    ///     .track_usage()
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = scheme;
+    /// ```
+    pub fn track_usage(mut self) -> Self {
+        let store = self.store.clone();
+        self.usage = Some(UsageTracker::new(move |id, at| {
+            let store = store.clone();
+            Box::pin(async move {
+                if let Err(error) = store.record_use(&id, at).await {
+                    tracing::warn!(target: "authgate", key_id = %id, error = %error, "could not record a key's use");
+                }
+            })
+        }));
+        self
+    }
 }
 
 impl<S: KeyStore> ApiKeySchemeBuilder<S> {
@@ -520,6 +559,7 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
                 store_timeout: self.store_timeout,
                 clock: self.clock,
                 metrics,
+                usage: self.usage,
             }),
         })
     }

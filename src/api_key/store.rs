@@ -117,11 +117,51 @@ pub trait KeyStore: Send + Sync + 'static {
     /// The record with this id, `Ok(None)` when there is none, an error when
     /// the store cannot answer.
     fn find(&self, id: &str) -> impl Future<Output = Result<Option<KeyRecord>, StoreError>> + Send;
+
+    /// Told that key `id` was used at `at`, to keep a last-used time. A
+    /// scheme built with
+    /// [`track_usage`](super::ApiKeySchemeBuilder::track_usage) calls it
+    /// off the request path, at most once per key per minute; errors are
+    /// logged and dropped. Defaults to doing nothing.
+    ///
+    /// ```
+    /// use authgate::api_key::{KeyRecord, KeyStore, StoreError};
+    /// use std::time::SystemTime;
+    ///
+    /// struct Db;
+    ///
+    /// impl KeyStore for Db {
+    ///     async fn find(&self, _id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    ///         Ok(None)
+    ///     }
+    ///
+    ///     async fn record_use(&self, _id: &str, _at: SystemTime) -> Result<(), StoreError> {
+    ///         // UPDATE keys SET last_used_at = $2 WHERE id = $1
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn record_use(
+        &self,
+        id: &str,
+        at: SystemTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (id, at);
+        std::future::ready(Ok(()))
+    }
 }
 
 impl<S: KeyStore> KeyStore for Arc<S> {
     fn find(&self, id: &str) -> impl Future<Output = Result<Option<KeyRecord>, StoreError>> + Send {
         S::find(self, id)
+    }
+
+    fn record_use(
+        &self,
+        id: &str,
+        at: SystemTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        S::record_use(self, id, at)
     }
 }
 
@@ -304,6 +344,11 @@ pub struct GeneratedKey {
 }
 
 impl GeneratedKey {
+    #[cfg(feature = "postgres")]
+    pub(crate) fn from_parts(plaintext: SecretString, record: KeyRecord) -> Self {
+        Self { plaintext, record }
+    }
+
     /// The key to give the customer. It is not stored anywhere.
     #[must_use]
     pub fn plaintext(&self) -> &SecretString {

@@ -1,0 +1,398 @@
+//! [`FailedAuthLayer`]: a wall for clients whose credentials keep failing.
+
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::answer;
+use super::backend::{CheckState, LimitError, RateLimiter};
+use super::metrics::LimitMetrics;
+use super::quota::{Charge, Decision, Quota};
+use crate::body::ResponseBody;
+use crate::error::AuthError;
+
+/// Throttles failed authentication per client address, so that credential
+/// stuffing against API keys, signatures or passwords meets a wall.
+///
+/// Wrap it *around* the [`AuthLayer`](crate::AuthLayer) (axum:
+/// `.layer(auth).layer(throttle)`). Every rejection for a bad credential
+/// (the `invalid_token` kinds: unknown key, wrong secret, bad signature,
+/// expired, revoked, …) costs the client's address one request of
+/// `quota`; once it is spent, every request from that address is answered
+/// 429 with `Retry-After` (gRPC 8) before any credential is looked at,
+/// until the quota refills. Requests without a credential, and those that
+/// pass, cost nothing.
+///
+/// The address is axum's `ConnectInfo<SocketAddr>` (serve with
+/// `into_make_service_with_connect_info`) or an
+/// [`audit::ClientAddr`](crate::audit::ClientAddr) extension set by a layer
+/// outside that knows the real client (behind a proxy); requests with
+/// neither pass unthrottled. IPv6 clients are counted per /64, the block a
+/// single host usually holds. If the limiter cannot answer, requests pass:
+/// this wall is a defence in depth, not a reason to refuse service.
+///
+/// # Example
+///
+/// ```
+/// use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
+/// use authgate::audit::ClientAddr;
+/// use authgate::ratelimit::{FailedAuthLayer, InProcessLimiter, Quota};
+/// use authgate::AuthLayer;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let auth = AuthLayer::builder().scheme(ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live")?).build()?;
+/// let throttle = FailedAuthLayer::new(InProcessLimiter::new(), Quota::per_minute(2));
+/// let service = ServiceBuilder::new().layer(throttle).layer(auth).service(service_fn(|_| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+/// }));
+///
+/// let guess = || {
+///     let mut request = http::Request::get("/")
+///         .header("x-api-key", "sk_live_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+///         .body(())
+///         .unwrap();
+///     request.extensions_mut().insert(ClientAddr("203.0.113.7:5000".parse().unwrap()));
+///     request
+/// };
+/// assert_eq!(service.clone().oneshot(guess()).await?.status(), 401);
+/// assert_eq!(service.clone().oneshot(guess()).await?.status(), 401);
+/// assert_eq!(service.oneshot(guess()).await?.status(), 429);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct FailedAuthLayer {
+    config: Arc<ThrottleConfig>,
+}
+
+struct ThrottleConfig {
+    limiter: Arc<dyn RateLimiter>,
+    quota: Quota,
+    metrics: LimitMetrics,
+}
+
+impl FailedAuthLayer {
+    /// Each client address may fail `quota` times (burst and refill as
+    /// [`Quota`] says), counted in `limiter`. Share a `RedisLimiter`
+    /// (feature `redis`) to count failures across a fleet.
+    pub fn new(limiter: impl RateLimiter, quota: Quota) -> Self {
+        let limiter: Arc<dyn RateLimiter> = Arc::new(limiter);
+        let metrics = LimitMetrics::new("failed_auth", limiter.backend());
+        Self {
+            config: Arc::new(ThrottleConfig {
+                limiter,
+                quota,
+                metrics,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for FailedAuthLayer {
+    type Service = FailedAuthThrottle<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FailedAuthThrottle {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl fmt::Debug for FailedAuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailedAuthLayer")
+            .field("quota", &self.config.quota)
+            .field("backend", &self.config.limiter.backend())
+            .finish()
+    }
+}
+
+/// The service [`FailedAuthLayer`] wraps around the authenticating one.
+#[derive(Clone)]
+pub struct FailedAuthThrottle<S> {
+    inner: S,
+    config: Arc<ThrottleConfig>,
+}
+
+impl<S> FailedAuthThrottle<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes the middleware, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for FailedAuthThrottle<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailedAuthThrottle")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key of a client address: IPv4 whole, IPv6 by its /64.
+fn source_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("failed_auth:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("failed_auth:{v4}"),
+            None => {
+                let s = v6.segments();
+                let [a, b, c, d, ..] = s;
+                format!("failed_auth:{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+    }
+}
+
+/// Whether a rejection says the credential itself was bad.
+fn is_credential_failure(error: &AuthError) -> bool {
+    error.kind().challenge_error() == Some("invalid_token")
+}
+
+/// What a request costs its source once the inner service has answered.
+struct Charger {
+    config: Arc<ThrottleConfig>,
+    key: String,
+}
+
+impl Charger {
+    fn charge_if_failed<B>(self, response: &Response<B>) {
+        let failed = response
+            .extensions()
+            .get::<AuthError>()
+            .is_some_and(is_credential_failure);
+        if !failed {
+            return;
+        }
+        let check = self
+            .config
+            .limiter
+            .check(&self.key, &self.config.quota, Charge::Acquire);
+        if let CheckState::Pending(future) = check.0 {
+            // Off the response path: the answer has been decided already.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(future);
+            }
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for FailedAuthThrottle<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = FailedAuthFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let Some(addr) = crate::audit::client(&parts) else {
+            return FailedAuthFuture::inner(
+                self.inner.call(Request::from_parts(parts, body)),
+                None,
+            );
+        };
+        let config = &self.config;
+        let key = source_key(addr.ip());
+        let check = config.limiter.check(&key, &config.quota, Charge::Peek);
+        let charger = Charger {
+            config: Arc::clone(config),
+            key,
+        };
+        match check.0 {
+            CheckState::Ready(result) => match gate(config, &parts, result) {
+                Ok(()) => {
+                    let future = self.inner.call(Request::from_parts(parts, body));
+                    FailedAuthFuture::inner(future, Some(charger))
+                }
+                Err(response) => FailedAuthFuture::rejected(response),
+            },
+            CheckState::Pending(check) => {
+                // Take the service that was polled ready; leave a clone behind.
+                let clone = self.inner.clone();
+                let mut inner = mem::replace(&mut self.inner, clone);
+                let then: Then<S::Future> =
+                    Box::new(move |result| match gate(&charger.config, &parts, result) {
+                        Ok(()) => {
+                            let future = inner.call(Request::from_parts(parts, body));
+                            FailedAuthFuture::inner(future, Some(charger))
+                        }
+                        Err(response) => FailedAuthFuture::rejected(response),
+                    });
+                FailedAuthFuture {
+                    state: State::Checking {
+                        check,
+                        then: Some(then),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// Lets the request through unless its source has no failures left.
+// The rejection is moved once; boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
+fn gate(
+    config: &ThrottleConfig,
+    parts: &http::request::Parts,
+    result: Result<Decision, LimitError>,
+) -> Result<(), Response<Bytes>> {
+    match result {
+        Ok(decision) if !decision.is_allowed() => {
+            config.metrics.limited();
+            tracing::info!(
+                target: "authgate",
+                policy = "failed_auth",
+                reason = "rate_limited",
+                status = 429,
+                "too many failed authentications from this client"
+            );
+            Err(answer::too_many(
+                parts,
+                "failed_auth",
+                &config.quota,
+                &decision,
+            ))
+        }
+        Ok(_) => {
+            config.metrics.allowed();
+            Ok(())
+        }
+        Err(error) => {
+            config.metrics.unavailable();
+            tracing::warn!(target: "authgate", policy = "failed_auth", error = %error, "failed-authentication throttle unavailable; request passed");
+            Ok(())
+        }
+    }
+}
+
+type PendingCheck = Pin<Box<dyn Future<Output = Result<Decision, LimitError>> + Send>>;
+type Then<F> = Box<dyn FnOnce(Result<Decision, LimitError>) -> FailedAuthFuture<F> + Send>;
+
+pin_project! {
+    /// The response future of [`FailedAuthThrottle`].
+    pub struct FailedAuthFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Checking {
+            check: PendingCheck,
+            then: Option<Then<F>>,
+        },
+        Inner {
+            #[pin]
+            future: F,
+            charger: Option<Charger>,
+        },
+        Rejected {
+            response: Option<Response<Bytes>>,
+        },
+    }
+}
+
+impl<F> FailedAuthFuture<F> {
+    fn inner(future: F, charger: Option<Charger>) -> Self {
+        Self {
+            state: State::Inner { future, charger },
+        }
+    }
+
+    fn rejected(response: Response<Bytes>) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, B, E> Future for FailedAuthFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project().state.project() {
+                StateProj::Checking { check, then } => {
+                    let result = ready!(check.as_mut().poll(cx));
+                    let Some(then) = then.take() else {
+                        // The state is replaced right below; never reached.
+                        return Poll::Pending;
+                    };
+                    let next = then(result);
+                    self.set(next);
+                }
+                StateProj::Inner { future, charger } => {
+                    let response = ready!(future.poll(cx))?;
+                    if let Some(charger) = charger.take() {
+                        charger.charge_if_failed(&response);
+                    }
+                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                }
+                StateProj::Rejected { response } => {
+                    let response = response.take().unwrap_or_default();
+                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                }
+            }
+        }
+    }
+}
+
+impl<F> fmt::Debug for FailedAuthFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailedAuthFuture").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_count_per_64() {
+        let a = source_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = source_key("2001:db8:1:2:bbbb::9".parse().unwrap());
+        assert_eq!(a, b);
+        assert_eq!(
+            source_key("::ffff:192.0.2.1".parse().unwrap()),
+            "failed_auth:192.0.2.1"
+        );
+    }
+}

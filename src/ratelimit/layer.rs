@@ -1,0 +1,508 @@
+//! [`RateLimitLayer`]: the stage after authentication that counts each
+//! principal's requests.
+
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::answer;
+use super::backend::{CheckState, LimitError, RateLimiter};
+use super::metrics::LimitMetrics;
+use super::quota::{Charge, Decision, Quota};
+use crate::body::ResponseBody;
+use crate::error::{AuthError, ConfigError};
+use crate::principal::Principal;
+
+type QuotaFor = dyn Fn(&Principal) -> Option<Quota> + Send + Sync;
+type KeyFn = dyn Fn(&Principal, &Parts) -> Option<String> + Send + Sync;
+
+/// Limits how often each authenticated caller may call, with GCRA (smooth,
+/// burst-aware), keyed by who the caller is.
+///
+/// Place it inside an [`AuthLayer`](crate::AuthLayer) (axum: `.layer(limits)`
+/// before `.layer(auth)`, or `.route_layer(limits)` for some routes): it
+/// reads the [`Principal`] the auth layer stored. Requests without one
+/// (anonymous paths) pass uncounted: an unauthenticated request is never
+/// charged to a principal.
+///
+/// - **Key**: the scheme plus the credential id (API key id, HMAC key id,
+///   JWT `jti`-less tokens fall back to the subject), prefixed with the
+///   [policy name](Self::policy_name) so that two layers count apart.
+///   [`key_by_subject`](Self::key_by_subject) counts all keys of one
+///   subject together; [`key_by`](Self::key_by) takes your own.
+/// - **Quota**: the layer's, or the principal's own
+///   ([`quota_for`](Self::quota_for): a plan claim, a tier looked up by
+///   subject).
+/// - **Over the limit**: 429 with `Retry-After` and the IETF `RateLimit` /
+///   `RateLimit-Policy` headers (gRPC 8 `RESOURCE_EXHAUSTED`), through the
+///   auth layer's [rejection hook](crate::AuthLayerBuilder::rejection_body).
+///   Passed requests carry the two headers too.
+/// - **Backend down** (Redis): see the backend's failure mode; a backend
+///   that reports an error gives 503, never 401 or a pass.
+///
+/// # Example
+///
+/// ```
+/// use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
+/// use authgate::ratelimit::{InProcessLimiter, Quota, RateLimitLayer};
+/// use authgate::{AuthLayer, Scopes};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = InMemoryKeyStore::new();
+/// let key = ApiKeyGenerator::new("sk_live")?.generate("acct_42", Scopes::empty())?;
+/// store.insert(key.record().clone());
+///
+/// let auth = AuthLayer::builder().scheme(ApiKeyScheme::new(store, "sk_live")?).build()?;
+/// let limits = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(2));
+/// let service = ServiceBuilder::new().layer(auth).layer(limits).service(service_fn(|_| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+/// }));
+///
+/// let call = || http::Request::get("/").header("x-api-key", key.plaintext().expose()).body(()).unwrap();
+/// assert_eq!(service.clone().oneshot(call()).await?.status(), 200);
+/// assert_eq!(service.clone().oneshot(call()).await?.status(), 200);
+/// let limited = service.oneshot(call()).await?;
+/// assert_eq!(limited.status(), 429);
+/// assert_eq!(limited.headers()["ratelimit-policy"], "\"default\";q=2;w=60");
+/// assert_eq!(limited.headers()["retry-after"], "30");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    config: Arc<LimitConfig>,
+}
+
+struct LimitConfig {
+    limiter: Arc<dyn RateLimiter>,
+    quota: Quota,
+    quota_for: Option<Arc<QuotaFor>>,
+    key_by: KeyBy,
+    policy: String,
+    headers_on_success: bool,
+    metrics: LimitMetrics,
+}
+
+#[derive(Clone)]
+enum KeyBy {
+    Credential,
+    Subject,
+    Custom(Arc<KeyFn>),
+}
+
+impl RateLimitLayer {
+    /// Every principal gets `quota`, counted in `limiter`.
+    pub fn new(limiter: impl RateLimiter, quota: Quota) -> Self {
+        let limiter: Arc<dyn RateLimiter> = Arc::new(limiter);
+        let metrics = LimitMetrics::new("default", limiter.backend());
+        Self {
+            config: Arc::new(LimitConfig {
+                limiter,
+                quota,
+                quota_for: None,
+                key_by: KeyBy::Credential,
+                policy: String::from("default"),
+                headers_on_success: true,
+                metrics,
+            }),
+        }
+    }
+
+    fn edit(mut self, change: impl FnOnce(&mut LimitConfig)) -> Self {
+        match Arc::get_mut(&mut self.config) {
+            Some(config) => change(config),
+            None => {
+                let old = &self.config;
+                let mut config = LimitConfig {
+                    limiter: Arc::clone(&old.limiter),
+                    quota: old.quota,
+                    quota_for: old.quota_for.clone(),
+                    key_by: old.key_by.clone(),
+                    policy: old.policy.clone(),
+                    headers_on_success: old.headers_on_success,
+                    metrics: old.metrics.clone(),
+                };
+                change(&mut config);
+                self.config = Arc::new(config);
+            }
+        }
+        self
+    }
+
+    /// Names this limit: the `RateLimit-Policy` name, the prefix of its
+    /// keys (two layers with different names count apart, one name shared
+    /// by several routes counts them together) and the `policy` metrics
+    /// label. Letters, digits, `-` and `_`, at most 64. Defaults to
+    /// `default`.
+    ///
+    /// ```
+    /// # use authgate::ratelimit::{InProcessLimiter, Quota, RateLimitLayer};
+    /// let uploads = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_hour(100))
+    ///     .policy_name("uploads")
+    ///     .unwrap();
+    /// # let _ = uploads;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `name` is empty, too long, or holds other characters.
+    pub fn policy_name(self, name: &str) -> Result<Self, ConfigError> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(ConfigError::InvalidName {
+                name: name.to_owned(),
+                why: "a rate-limit policy name is 1 to 64 letters, digits, '-' or '_'",
+            });
+        }
+        let name = name.to_owned();
+        Ok(self.edit(|config| {
+            config.metrics = LimitMetrics::new(&name, config.limiter.backend());
+            config.policy = name;
+        }))
+    }
+
+    /// The principal's own quota, when `quota_for` gives one (a plan claim,
+    /// a tier looked up by subject); others get the layer's. Defaults to
+    /// the layer's quota for everyone.
+    ///
+    /// ```
+    /// use authgate::ratelimit::{InProcessLimiter, Quota, RateLimitLayer};
+    ///
+    /// let limits = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(60))
+    ///     .quota_for(|principal| match principal.claim("plan")?.as_str()? {
+    ///         "pro" => Some(Quota::per_minute(6_000)),
+    ///         _ => None,
+    ///     });
+    /// # let _ = limits;
+    /// ```
+    #[must_use]
+    pub fn quota_for(
+        self,
+        quota_for: impl Fn(&Principal) -> Option<Quota> + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|config| config.quota_for = Some(Arc::new(quota_for)))
+    }
+
+    /// Counts all credentials of one subject together (a customer with
+    /// several keys shares one budget). Defaults to one budget per
+    /// credential id.
+    ///
+    /// ```
+    /// # use authgate::ratelimit::{InProcessLimiter, Quota, RateLimitLayer};
+    /// let limits = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(60)).key_by_subject();
+    /// # let _ = limits;
+    /// ```
+    #[must_use]
+    pub fn key_by_subject(self) -> Self {
+        self.edit(|config| config.key_by = KeyBy::Subject)
+    }
+
+    /// Your own key, from the principal and the request (a tenant claim, a
+    /// header an outer layer set); `None` lets the request pass uncounted.
+    /// The layer prefixes it with its policy name.
+    ///
+    /// ```
+    /// # use authgate::ratelimit::{InProcessLimiter, Quota, RateLimitLayer};
+    /// let per_tenant = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(600))
+    ///     .key_by(|principal, _parts| Some(principal.claim("tenant")?.as_str()?.to_owned()));
+    /// # let _ = per_tenant;
+    /// ```
+    #[must_use]
+    pub fn key_by(
+        self,
+        key: impl Fn(&Principal, &Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|config| config.key_by = KeyBy::Custom(Arc::new(key)))
+    }
+
+    /// Whether passed requests also get the `RateLimit` and
+    /// `RateLimit-Policy` headers. Defaults to `true`.
+    ///
+    /// ```
+    /// # use authgate::ratelimit::{InProcessLimiter, Quota, RateLimitLayer};
+    /// let quiet = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(60)).headers_on_success(false);
+    /// # let _ = quiet;
+    /// ```
+    #[must_use]
+    pub fn headers_on_success(self, on: bool) -> Self {
+        self.edit(|config| config.headers_on_success = on)
+    }
+}
+
+impl LimitConfig {
+    fn key(&self, principal: &Principal, parts: &Parts) -> Option<String> {
+        let policy = &self.policy;
+        let scheme = principal.scheme();
+        match &self.key_by {
+            KeyBy::Credential => {
+                let id = principal
+                    .credential_id()
+                    .unwrap_or_else(|| principal.subject());
+                Some(format!("{policy}:{scheme}:{id}"))
+            }
+            KeyBy::Subject => Some(format!("{policy}:{scheme}:{}", principal.subject())),
+            KeyBy::Custom(key) => key(principal, parts).map(|k| format!("{policy}:{k}")),
+        }
+    }
+
+    fn quota(&self, principal: &Principal) -> Quota {
+        self.quota_for
+            .as_ref()
+            .and_then(|f| f(principal))
+            .unwrap_or(self.quota)
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("policy", &self.config.policy)
+            .field("quota", &self.config.quota)
+            .field("backend", &self.config.limiter.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The service [`RateLimitLayer`] wraps around yours.
+#[derive(Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    config: Arc<LimitConfig>,
+}
+
+impl<S> RateLimit<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes the middleware, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .field("policy", &self.config.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+type Headers = Option<(HeaderValue, HeaderValue)>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = RateLimitFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let config = &self.config;
+        let (parts, body) = request.into_parts();
+        let Some(principal) = parts.extensions.get::<Principal>() else {
+            let request = Request::from_parts(parts, body);
+            return RateLimitFuture::inner(self.inner.call(request), None);
+        };
+        let quota = config.quota(principal);
+        let Some(key) = config.key(principal, &parts) else {
+            let request = Request::from_parts(parts, body);
+            return RateLimitFuture::inner(self.inner.call(request), None);
+        };
+        match config.limiter.check(&key, &quota, Charge::Acquire).0 {
+            CheckState::Ready(result) => match decide(config, &parts, &quota, result) {
+                Ok(headers) => {
+                    let request = Request::from_parts(parts, body);
+                    RateLimitFuture::inner(self.inner.call(request), headers)
+                }
+                Err(response) => RateLimitFuture::rejected(response),
+            },
+            CheckState::Pending(check) => {
+                // Take the service that was polled ready; leave a clone behind.
+                let clone = self.inner.clone();
+                let mut inner = mem::replace(&mut self.inner, clone);
+                let config = Arc::clone(config);
+                let then: Then<S::Future> =
+                    Box::new(
+                        move |result| match decide(&config, &parts, &quota, result) {
+                            Ok(headers) => {
+                                let future = inner.call(Request::from_parts(parts, body));
+                                RateLimitFuture::inner(future, headers)
+                            }
+                            Err(response) => RateLimitFuture::rejected(response),
+                        },
+                    );
+                RateLimitFuture {
+                    state: State::Checking {
+                        check,
+                        then: Some(then),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// The headers for a passed request, or the rejection.
+// The rejection is moved once; boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
+fn decide(
+    config: &LimitConfig,
+    parts: &Parts,
+    quota: &Quota,
+    result: Result<Decision, LimitError>,
+) -> Result<Headers, Response<Bytes>> {
+    match result {
+        Ok(decision) if decision.is_allowed() => {
+            config.metrics.allowed();
+            Ok(config
+                .headers_on_success
+                .then(|| answer::header_values(&config.policy, quota, &decision))
+                .flatten())
+        }
+        Ok(decision) => {
+            config.metrics.limited();
+            tracing::info!(
+                target: "authgate",
+                policy = %config.policy,
+                reason = "rate_limited",
+                status = 429,
+                retry_after_ms = u64::try_from(decision.retry_after().as_millis()).unwrap_or(u64::MAX),
+                "rate limit reached"
+            );
+            Err(answer::too_many(parts, &config.policy, quota, &decision))
+        }
+        Err(error) => {
+            config.metrics.unavailable();
+            tracing::warn!(target: "authgate", policy = %config.policy, reason = "unavailable", status = 503, error = %error, "rate limiter unavailable");
+            Err(answer::unavailable(parts, AuthError::unavailable(error)))
+        }
+    }
+}
+
+type PendingCheck = Pin<Box<dyn Future<Output = Result<Decision, LimitError>> + Send>>;
+type Then<F> = Box<dyn FnOnce(Result<Decision, LimitError>) -> RateLimitFuture<F> + Send>;
+
+pin_project! {
+    /// The response future of [`RateLimit`].
+    pub struct RateLimitFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Checking {
+            check: PendingCheck,
+            then: Option<Then<F>>,
+        },
+        Inner {
+            #[pin]
+            future: F,
+            headers: Headers,
+        },
+        Rejected {
+            response: Option<Response<Bytes>>,
+        },
+    }
+}
+
+impl<F> RateLimitFuture<F> {
+    fn inner(future: F, headers: Headers) -> Self {
+        Self {
+            state: State::Inner { future, headers },
+        }
+    }
+
+    fn rejected(response: Response<Bytes>) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, B, E> Future for RateLimitFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project().state.project() {
+                StateProj::Checking { check, then } => {
+                    let result = ready!(check.as_mut().poll(cx));
+                    let Some(then) = then.take() else {
+                        // Polled again after the continuation ran: the
+                        // state was replaced below, so this cannot happen.
+                        return Poll::Pending;
+                    };
+                    let next = then(result);
+                    self.set(next);
+                }
+                StateProj::Inner { future, headers } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(values) = headers.take() {
+                        answer::add_headers(response.headers_mut(), values);
+                    }
+                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                }
+                StateProj::Rejected { response } => {
+                    let response = response.take().unwrap_or_default();
+                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                }
+            }
+        }
+    }
+}
+
+impl<F> fmt::Debug for RateLimitFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitFuture").finish_non_exhaustive()
+    }
+}

@@ -510,6 +510,8 @@
 pub mod api_key;
 pub mod audit;
 pub mod authorize;
+#[cfg(feature = "basic")]
+pub mod basic;
 mod body;
 pub mod clock;
 pub mod credentials;
@@ -520,7 +522,7 @@ pub mod hmac;
 #[cfg(any(feature = "jwt", feature = "api-key", feature = "hmac"))]
 mod hot;
 mod integration;
-#[cfg(any(feature = "api-key", feature = "hmac"))]
+#[cfg(any(feature = "api-key", feature = "hmac", feature = "basic"))]
 mod invalidation;
 #[cfg(feature = "jwt")]
 pub mod jwt;
@@ -534,6 +536,8 @@ mod scheme;
 mod secret;
 mod service;
 mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trace;
 
 #[cfg(feature = "fuzzing")]

@@ -283,7 +283,8 @@ impl PasswordHasher for Argon2Hasher {
         use argon2::PasswordHasher as _;
         let mut salt = [0u8; 16];
         self.rng.fill(&mut salt).map_err(|_| HashError::Random)?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| HashError::Malformed(e.to_string()))?;
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| HashError::Malformed(e.to_string()))?;
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
             .hash_password(password, &salt)
             .map(|hash| hash.to_string())
@@ -369,7 +370,10 @@ mod tests {
         let hasher = Argon2Hasher::new();
         assert_eq!(hasher.params(), (19 * 1024, 2, 1));
         let hash = hasher.hash(b"pw").unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(hasher.verify(&hash, b"pw").unwrap());
         assert!(Argon2Hasher::with_params(16 * 1024, 2, 1).is_err());
         assert!(Argon2Hasher::with_params(19 * 1024, 1, 1).is_err());

@@ -45,7 +45,8 @@ impl InMemoryPasswordStore {
             let (user, hash) = line
                 .split_once(':')
                 .ok_or_else(|| fail("expected `user:hash`"))?;
-            check_user(user).map_err(|_| fail("the user-id is empty or holds control characters"))?;
+            check_user(user)
+                .map_err(|_| fail("the user-id is empty or holds control characters"))?;
             refuse_weak(hash).map_err(fail)?;
             hash::check_format(hash).map_err(|e| {
                 fail(match e {
@@ -91,9 +92,8 @@ mod tests {
 
     #[test]
     fn loads_bcrypt_and_argon2_lines() {
-        let text = format!(
-            "# users\r\n\nalice:{BCRYPT}\r\nbob:{ARGON2ID}\n  \nwith space:{BCRYPT}\n"
-        );
+        let text =
+            format!("# users\r\n\nalice:{BCRYPT}\r\nbob:{ARGON2ID}\n  \nwith space:{BCRYPT}\n");
         let store = InMemoryPasswordStore::from_htpasswd(&text).unwrap();
         assert_eq!(store.len(), 3);
         assert_eq!(store.get("alice").unwrap().hash, BCRYPT);
@@ -130,6 +130,8 @@ mod tests {
         assert_eq!(error_of("no colon here").1, "expected `user:hash`");
         assert!(error_of(&format!(":{BCRYPT}")).1.contains("user-id"));
         assert!(error_of("u:$2b$04$short").1.contains("malformed"));
-        assert!(error_of(&format!("a:{BCRYPT}\na:{BCRYPT}")).1.contains("twice"));
+        assert!(error_of(&format!("a:{BCRYPT}\na:{BCRYPT}"))
+            .1
+            .contains("twice"));
     }
 }

@@ -363,7 +363,9 @@ impl<S: PasswordStore, H: PasswordHasher> Scheme for BasicScheme<S, H> {
             .cache
             .key_for(credentials.user(), credentials.password());
         if let Some(hit) = inner.cache.get(&cache_key) {
-            let current = inner.generations.current(inner.generations.slot_key(credentials.user()));
+            let current = inner
+                .generations
+                .current(inner.generations.slot_key(credentials.user()));
             let now = inner.clock.now();
             if hit.generation == current && hit.expires_at.is_none_or(|t| t > now) {
                 inner.metrics.0.lookup(true);

@@ -218,7 +218,10 @@ impl InMemoryPasswordStore {
 
     /// Disables a user. Returns whether it existed.
     pub fn disable(&self, user: &str) -> bool {
-        self.write().get_mut(user).map(|r| r.disabled = true).is_some()
+        self.write()
+            .get_mut(user)
+            .map(|r| r.disabled = true)
+            .is_some()
     }
 
     /// Removes a user. Returns whether it existed.

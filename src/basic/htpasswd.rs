@@ -17,10 +17,7 @@ impl InMemoryPasswordStore {
     /// ```
     /// use authgate::basic::InMemoryPasswordStore;
     ///
-    /// let file = "\
-    /// # deploy robots
-    /// ci:$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie
-    /// ";
+    /// let file = "# deploy robots\nci:$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie\n";
     /// let store = InMemoryPasswordStore::from_htpasswd(file).unwrap();
     /// assert!(store.get("ci").is_some());
     ///

@@ -451,6 +451,24 @@
 //!
 //! See `examples/mtls.rs` and the README's mTLS section.
 //!
+//! ### Legacy clients: HTTP Basic (`basic` feature)
+//!
+//! `basic::BasicScheme` over a `basic::PasswordStore` (or an htpasswd file
+//! loaded with `InMemoryPasswordStore::from_htpasswd`): Argon2id and bcrypt
+//! hashes verified on the blocking pool under a concurrency cap (503
+//! beyond), unknown users verified against a dummy hash, repeated logins
+//! served from a cache of successful verifications. TLS only; API keys are
+//! usually the better choice for machine clients. See the README's Basic
+//! section.
+//!
+//! ### Testing your service (`testing` feature)
+//!
+//! In `[dev-dependencies]`: `testing::MockIssuer` (discovery and JWKS on
+//! 127.0.0.1, tokens minted with any claims, rotation, outages),
+//! `testing::TestApiKeys`, `testing::WebhookSigner`, `testing::TestPki`,
+//! and `testing::TestOnlyPrincipalLayer` for handler tests without any
+//! crypto. See `examples/testing_your_service.rs`.
+//!
 //! ### One service, everything
 //!
 //! `examples/full_service.rs` is the one to copy: API keys and JWTs on one
@@ -494,6 +512,9 @@
 //! | `axum` | yes | [`Principal`], `Option<Principal>` and [`Claims<T>`](Claims) as axum extractors (axum-core) |
 //! | `mtls` | no | `mtls`: client certificates (SPIFFE X.509-SVIDs, mapped names), workload rules, `mtls::serve` for axum and hyper over rustls |
 //! | `tonic` | no | with `mtls`: the client chain of tonic's own TLS reaches `mtls::ClientCertScheme` |
+//! | `metrics` | no | decision, cache, store and JWKS series through the `metrics` facade |
+//! | `basic` | no | `basic`: HTTP Basic (RFC 7617) over Argon2id and bcrypt password hashes, htpasswd files |
+//! | `testing` | no | `testing`: a mock OIDC issuer, test keys, webhook signers, client certificates and a test-only principal, for your own tests |
 //! | `full` | no | all of the above |
 //!
 //! `axum` is on by default because axum is the common user and forgetting

@@ -108,6 +108,7 @@ impl fmt::Debug for ManualClock {
     feature = "api-key",
     feature = "hmac",
     feature = "jwt",
-    feature = "mtls"
+    feature = "mtls",
+    feature = "basic"
 ))]
 pub(crate) type SharedClock = Arc<dyn Clock>;

@@ -437,6 +437,15 @@ pub enum ConfigError {
         /// Why the value is rejected.
         why: &'static str,
     },
+    /// A line of a password file (htpasswd) cannot be used: a malformed
+    /// line, or a hash too weak to accept (MD5-crypt, SHA-1, plain text).
+    #[error("password file, line {line}: {why}")]
+    PasswordFile {
+        /// The line's number, from 1.
+        line: usize,
+        /// Why it is refused.
+        why: &'static str,
+    },
 }
 
 /// A key or secret store could not answer. The request gets a 503, never a

@@ -467,6 +467,24 @@
 //!
 //! See `examples/mtls.rs` and the README's mTLS section.
 //!
+//! ### Legacy clients: HTTP Basic (`basic` feature)
+//!
+//! `basic::BasicScheme` over a `basic::PasswordStore` (or an htpasswd file
+//! loaded with `InMemoryPasswordStore::from_htpasswd`): Argon2id and bcrypt
+//! hashes verified on the blocking pool under a concurrency cap (503
+//! beyond), unknown users verified against a dummy hash, repeated logins
+//! served from a cache of successful verifications. TLS only; API keys are
+//! usually the better choice for machine clients. See the README's Basic
+//! section.
+//!
+//! ### Testing your service (`testing` feature)
+//!
+//! In `[dev-dependencies]`: `testing::MockIssuer` (discovery and JWKS on
+//! 127.0.0.1, tokens minted with any claims, rotation, outages),
+//! `testing::TestApiKeys`, `testing::WebhookSigner`, `testing::TestPki`,
+//! and `testing::TestOnlyPrincipalLayer` for handler tests without any
+//! crypto. See `examples/testing_your_service.rs`.
+//!
 //! ### One service, everything
 //!
 //! `examples/full_service.rs` is the one to copy: API keys and JWTs on one
@@ -528,6 +546,8 @@
 //! | `metrics` | no | counters and histograms for every decision, cache, store and JWKS source through the [`metrics`](https://docs.rs/metrics) facade |
 //! | `redis` | no | `ratelimit::RedisLimiter`: [rate limits](ratelimit) shared by every instance through Redis |
 //! | `postgres` | no | `postgres`: API keys and HMAC secrets in PostgreSQL (migration, issue / rotate / revoke, revocations pushed over `LISTEN`/`NOTIFY`) |
+//! | `basic` | no | `basic`: HTTP Basic (RFC 7617) over Argon2id and bcrypt password hashes, htpasswd files |
+//! | `testing` | no | `testing`: a mock OIDC issuer, test keys, webhook signers, client certificates and a test-only principal, for your own tests |
 //! | `full` | no | all of the above |
 //!
 //! `axum` is on by default because axum is the common user and forgetting
@@ -544,6 +564,8 @@
 pub mod api_key;
 pub mod audit;
 pub mod authorize;
+#[cfg(feature = "basic")]
+pub mod basic;
 mod body;
 pub mod clock;
 pub mod credentials;
@@ -556,7 +578,7 @@ mod hot;
 mod integration;
 #[cfg(feature = "introspection")]
 pub mod introspection;
-#[cfg(any(feature = "api-key", feature = "hmac"))]
+#[cfg(any(feature = "api-key", feature = "hmac", feature = "basic"))]
 mod invalidation;
 #[cfg(feature = "jwt")]
 pub mod jwt;
@@ -575,6 +597,8 @@ mod scheme;
 mod secret;
 mod service;
 mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trace;
 
 #[cfg(feature = "fuzzing")]

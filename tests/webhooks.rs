@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use authgate::clock::ManualClock;
 use authgate::hmac::{GithubWebhook, SlackWebhook, StripeWebhook, WebhookSecrets};
+use authgate::testing::WebhookSigner;
 use authgate::{AuthError, AuthLayer, ErrorKind, Scheme};
 use axum::body::Body;
 use http::{Request, StatusCode};
-use support::{body_bytes, body_echo, hmac_sha256_hex};
+use support::{body_bytes, body_echo};
 use tower::{Layer, ServiceExt};
 
 /// GitHub docs, "Validating webhook deliveries".
@@ -122,9 +123,11 @@ async fn github_wrong_secret_fails_and_rotation_keeps_both_valid() {
     let scheme = || GithubWebhook::new(secrets.clone()).clock(clock.clone());
     let out = send(scheme(), None, github(GITHUB_SIGNATURE, GITHUB_PAYLOAD)).await;
     assert_eq!(out.status, 200, "old secret inside its grace period");
-    let new_sig = format!(
-        "sha256={}",
-        hmac_sha256_hex(b"the new secret", GITHUB_PAYLOAD.as_bytes())
+    let new_sig = signed(
+        &WebhookSigner::github("the new secret"),
+        0,
+        GITHUB_PAYLOAD,
+        "x-hub-signature-256",
     );
     let out = send(scheme(), None, github(&new_sig, GITHUB_PAYLOAD)).await;
     assert_eq!(out.status, 200, "new secret");
@@ -277,10 +280,18 @@ async fn slack_tampered_timestamp_body_or_header_is_rejected() {
 const STRIPE_SECRET: &str = "whsec_test_secret";
 const STRIPE_BODY: &str = r#"{"id":"evt_1","object":"event","type":"payment_intent.succeeded"}"#;
 
+/// The header `signer` (the test kit's) sets on `body` at time `t`.
+fn signed(signer: &WebhookSigner, t: u64, body: &str, header: &str) -> String {
+    let mut request = Request::post("/").body(body.as_bytes().to_vec()).unwrap();
+    signer.sign_at(&mut request, t);
+    request.headers()[header].to_str().unwrap().to_owned()
+}
+
 fn stripe_header(secrets: &[&str], t: u64, body: &str) -> String {
     let mut header = format!("t={t}");
     for secret in secrets {
-        let sig = hmac_sha256_hex(secret.as_bytes(), format!("{t}.{body}").as_bytes());
+        let one = signed(&WebhookSigner::stripe(secret), t, body, "stripe-signature");
+        let (_, sig) = one.split_once(",v1=").unwrap();
         header.push_str(&format!(",v1={sig}"));
     }
     header.push_str(",v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39");

@@ -228,8 +228,3 @@ where
         Err(_) => bytes::Bytes::new(),
     }
 }
-
-pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
-    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message);
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}

@@ -5,14 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use authgate::mtls::{self, ClientAuth, ClientCertScheme, Workloads};
+use authgate::testing::rcgen::{CertificateParams, SanType};
+use authgate::testing::TestPki;
 use authgate::{AuthLayer, Principal};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use http_body_util::{BodyExt, Empty};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 pub const TRUST_DOMAIN: &str = "prod.example";
@@ -27,53 +25,36 @@ pub struct ClientCert {
     pub key_pem: String,
 }
 
+/// The test kit's PKI: a CA, a server certificate, client certificates.
 pub struct Pki {
-    pub ca: CertifiedIssuer<'static, KeyPair>,
+    pub kit: TestPki,
     pub server_cert: String,
     pub server_key: String,
 }
 
 impl Pki {
     pub fn new() -> Self {
-        let ca = ca("authgate test CA");
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "server");
-        let cert = params.signed_by(&key, &ca).unwrap();
+        let kit = TestPki::new().unwrap();
         Self {
-            server_cert: cert.pem(),
-            server_key: key.serialize_pem(),
-            ca,
+            server_cert: kit.server_cert_pem().to_owned(),
+            server_key: kit.server_key_pem().to_owned(),
+            kit,
         }
+    }
+
+    pub fn ca_pem(&self) -> String {
+        self.kit.ca_pem()
     }
 
     /// A client certificate signed by this PKI's CA.
     pub fn client(&self, edit: impl FnOnce(&mut CertificateParams)) -> ClientCert {
-        issue(&self.ca, edit)
-    }
-}
-
-pub fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-pub fn issue(ca: &Issuer<'_, KeyPair>, edit: impl FnOnce(&mut CertificateParams)) -> ClientCert {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "client");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    edit(&mut params);
-    let cert = params.signed_by(&key, ca).unwrap();
-    ClientCert {
-        chain: vec![cert.der().clone()],
-        key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        let cert = self.kit.client_with(edit).unwrap();
+        ClientCert {
+            chain: vec![CertificateDer::from(cert.cert_der().to_vec())],
+            key: PrivateKeyDer::try_from(cert.key_der().to_vec()).unwrap(),
+            cert_pem: cert.cert_pem().to_owned(),
+            key_pem: cert.key_pem().to_owned(),
+        }
     }
 }
 
@@ -106,7 +87,7 @@ pub async fn start(pki: &Pki, scheme: ClientCertScheme) -> SocketAddr {
     let config = mtls::server_config(
         pki.server_cert.as_bytes(),
         pki.server_key.as_bytes(),
-        pki.ca.pem().as_bytes(),
+        pki.ca_pem().as_bytes(),
         ClientAuth::Optional,
     )
     .unwrap();
@@ -140,7 +121,7 @@ pub async fn get_with(
     bearer: Option<&str>,
 ) -> Result<Answer, Box<dyn std::error::Error + Send + Sync>> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.ca.der().clone())?;
+    roots.add(CertificateDer::from(pki.kit.ca_der()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

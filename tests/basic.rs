@@ -343,6 +343,41 @@ async fn a_changed_record_is_seen_at_once_after_invalidate() {
     assert!(answer.challenge.contains("revoked"), "{}", answer.challenge);
 }
 
+/// The fence: a verification whose store read began before `invalidate`
+/// may still answer its own request, but never enters the cache, so the
+/// next request with the old password is checked against the new record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_in_flight_during_invalidate_is_not_cached() {
+    let store = store_with(&[("ops", "old-password", "")]);
+    let (hasher, seen) = observed(Duration::from_millis(300));
+    let scheme = BasicScheme::builder(store.clone())
+        .hasher(hasher)
+        .build()
+        .unwrap();
+    let url = serve(layer(scheme.clone())).await;
+    let in_flight = {
+        let url = url.clone();
+        tokio::spawn(async move { login(&url, "ops", "old-password").await })
+    };
+    while seen.verifications() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The password changes while the old one is being hashed.
+    let fresh =
+        PasswordRecord::hashing("ops", b"new-password", &Argon2Hasher::insecure_for_tests())
+            .unwrap();
+    store.insert(fresh);
+    scheme.invalidate("ops");
+    assert_eq!(
+        in_flight.await.unwrap().status,
+        200,
+        "it read the old record"
+    );
+    assert_eq!(scheme.cached_verifications(), 0);
+    assert_eq!(login(&url, "ops", "old-password").await.status, 401);
+    assert_eq!(seen.verifications(), 2);
+}
+
 #[tokio::test]
 async fn cached_verifications_expire_and_are_bounded() {
     let users: Vec<(String, String)> = (0..8)

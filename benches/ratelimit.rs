@@ -60,7 +60,10 @@ async fn redis_limiter(runtime_ok: bool) -> Option<RedisLimiter> {
         .build()
         .ok()?;
     // Only a Redis that answers counts: a fallback would measure the local path.
-    let probe = limiter.check("probe", &quota(), Charge::Acquire).await.ok()?;
+    let probe = limiter
+        .check("probe", &quota(), Charge::Acquire)
+        .await
+        .ok()?;
     (probe.is_allowed() && !limiter.is_degraded()).then_some(limiter)
 }
 
@@ -90,7 +93,12 @@ fn latency_table(runtime: &tokio::runtime::Runtime) {
         let mut samples = Vec::with_capacity(N);
         for _ in 0..N {
             let started = Instant::now();
-            black_box(redis.check("bench:api_key:k1", &quota(), Charge::Acquire).await.unwrap());
+            black_box(
+                redis
+                    .check("bench:api_key:k1", &quota(), Charge::Acquire)
+                    .await
+                    .unwrap(),
+            );
             samples.push(started.elapsed());
         }
         let (p50, p99) = percentiles(samples);

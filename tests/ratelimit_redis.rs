@@ -9,7 +9,12 @@
 //! on a free port, never touching the shared one. Without a reachable
 //! server (or `redis-server` binary) the cases print a notice and pass,
 //! unless `CI` is set, where that is a failure.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -23,6 +23,11 @@ use crate::body::ResponseBody;
 use crate::error::{AuthError, ConfigError};
 use crate::principal::Principal;
 
+/// Schemes whose credential id names one long-lived key (an API key id, an
+/// HMAC key id): counted per key. Others (a JWT's `jti` changes with every
+/// token, a certificate's thumbprint with every renewal) per subject.
+const KEYED_SCHEMES: [&str; 3] = ["api_key", "hmac", "http_signature"];
+
 type QuotaFor = dyn Fn(&Principal) -> Option<Quota> + Send + Sync;
 type KeyFn = dyn Fn(&Principal, &Parts) -> Option<String> + Send + Sync;
 
@@ -35,8 +40,9 @@ type KeyFn = dyn Fn(&Principal, &Parts) -> Option<String> + Send + Sync;
 /// (anonymous paths) pass uncounted: an unauthenticated request is never
 /// charged to a principal.
 ///
-/// - **Key**: the scheme plus the credential id (API key id, HMAC key id,
-///   JWT `jti`-less tokens fall back to the subject), prefixed with the
+/// - **Key**: the scheme plus the key id for API keys and HMAC keys (one
+///   budget per key), plus the subject for everything else (JWTs, whose
+///   `jti` changes with every token; certificates), prefixed with the
 ///   [policy name](Self::policy_name) so that two layers count apart.
 ///   [`key_by_subject`](Self::key_by_subject) counts all keys of one
 ///   subject together; [`key_by`](Self::key_by) takes your own.
@@ -251,9 +257,10 @@ impl LimitConfig {
         let scheme = principal.scheme();
         match &self.key_by {
             KeyBy::Credential => {
-                let id = principal
-                    .credential_id()
-                    .unwrap_or_else(|| principal.subject());
+                let id = match principal.credential_id() {
+                    Some(id) if KEYED_SCHEMES.contains(&scheme) => id,
+                    _ => principal.subject(),
+                };
                 Some(format!("{policy}:{scheme}:{id}"))
             }
             KeyBy::Subject => Some(format!("{policy}:{scheme}:{}", principal.subject())),
@@ -504,5 +511,43 @@ where
 impl<F> fmt::Debug for RateLimitFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimitFuture").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::InProcessLimiter;
+    use tower::{service_fn, ServiceExt};
+
+    async fn status(layer: &RateLimitLayer, principal: Principal) -> u16 {
+        let inner = service_fn(|_: Request<()>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(()))
+        });
+        let mut request = Request::new(());
+        request.extensions_mut().insert(principal);
+        let response = layer.layer(inner).oneshot(request).await.unwrap();
+        response.status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn tokens_of_one_subject_share_a_budget_keys_do_not() {
+        let layer = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(1));
+        let token = |jti: &str| Principal::new("user_1", "jwt").with_credential_id(jti);
+        assert_eq!(status(&layer, token("jti-1")).await, 200);
+        assert_eq!(status(&layer, token("jti-2")).await, 429);
+
+        let key = |id: &str| Principal::new("acct_1", "api_key").with_credential_id(id);
+        assert_eq!(status(&layer, key("k1")).await, 200);
+        assert_eq!(status(&layer, key("k2")).await, 200);
+        assert_eq!(status(&layer, key("k1")).await, 429);
+    }
+
+    #[test]
+    fn policy_names_are_checked() {
+        let layer = || RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(1));
+        assert!(layer().policy_name("uploads-v2").is_ok());
+        assert!(layer().policy_name("").is_err());
+        assert!(layer().policy_name("a\"b").is_err());
     }
 }

@@ -505,9 +505,7 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
             }
             let mut challenge = scheme.challenge();
             if let Some(realm) = &self.realm {
-                if !challenge.params().any(|(name, _)| name == "realm") {
-                    challenge = challenge.param("realm", realm.clone())?;
-                }
+                challenge = challenge.with_realm(realm)?;
             }
             challenges.push(challenge);
         }

@@ -513,6 +513,8 @@ pub mod authorize;
 mod body;
 pub mod clock;
 pub mod credentials;
+#[cfg(feature = "jwt")]
+pub mod dpop;
 mod error;
 mod future;
 #[cfg(feature = "hmac")]

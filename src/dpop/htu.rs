@@ -95,7 +95,7 @@ fn normalize_authority(authority: &str, default_port: u16) -> Option<String> {
     if host.is_empty() {
         return None;
     }
-    let host = normalize_percent(&host.to_ascii_lowercase())?;
+    let host = lowercase_outside_escapes(&normalize_percent(host)?);
     match port.filter(|p| !p.is_empty()) {
         None => Some(host),
         Some(port) => {
@@ -110,6 +110,25 @@ fn normalize_authority(authority: &str, default_port: u16) -> Option<String> {
             }
         }
     }
+}
+
+/// A host in lower case, but for the hex digits of `%XX`, which stay
+/// upper case.
+fn lowercase_outside_escapes(host: &str) -> String {
+    let mut out = String::with_capacity(host.len());
+    let mut escape = 0;
+    for c in host.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c);
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
 }
 
 /// Upper-case hex in every `%XX`, and unreserved characters decoded; `None`

@@ -192,7 +192,11 @@ async fn demo() -> Result<(), BoxError> {
     let checks = [
         ("/me", None, 401),
         ("/me", Some(&reader), bearer_ok),
-        ("/admin", Some(&reader), if bearer_ok == 200 { 403 } else { 401 }),
+        (
+            "/admin",
+            Some(&reader),
+            if bearer_ok == 200 { 403 } else { 401 },
+        ),
         ("/admin", Some(&admin_token), bearer_ok),
     ];
     for (path, token, expected) in checks {

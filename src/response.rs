@@ -180,7 +180,11 @@ impl<'a> Rejection<'a> {
         for value in self.www_authenticate() {
             headers.append(WWW_AUTHENTICATE, value);
         }
-        if let Some((name, value)) = self.error.challenge_detail().and_then(|d| d.header.as_ref()) {
+        if let Some((name, value)) = self
+            .error
+            .challenge_detail()
+            .and_then(|d| d.header.as_ref())
+        {
             headers.insert(name.clone(), value.clone());
         }
         if self.status() == StatusCode::SERVICE_UNAVAILABLE {

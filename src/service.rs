@@ -339,7 +339,9 @@ where
     );
     match verification.0 {
         VerificationState::Ready(result) => match decision.decide(parts, result) {
-            Ok((parts, headers)) => Next::Call(inner.call(Request::from_parts(parts, body)), headers),
+            Ok((parts, headers)) => {
+                Next::Call(inner.call(Request::from_parts(parts, body)), headers)
+            }
             Err(response) => Next::Reject(response),
         },
         VerificationState::Pending(future) => {

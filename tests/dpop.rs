@@ -61,8 +61,11 @@ impl Server {
     /// `dpop` gets the origin the server listens on.
     async fn start(dpop: impl FnOnce(&str) -> Dpop) -> Self {
         Self::start_with(|origin, clock| {
-            let issuer =
-                |iss: &str| Issuer::new(iss).audience(AUD).key(JwtKey::shared_secret(&SECRET).unwrap());
+            let issuer = |iss: &str| {
+                Issuer::new(iss)
+                    .audience(AUD)
+                    .key(JwtKey::shared_secret(&SECRET).unwrap())
+            };
             let scheme = JwtScheme::builder()
                 .issuer(issuer(ISS))
                 .issuer(issuer(LEGACY_ISS))
@@ -330,7 +333,9 @@ async fn iat_must_be_within_the_window_plus_leeway_to_the_second() {
         (NOW + 90, true),
         (NOW + 91, false),
     ] {
-        let answer = server.get("/me", &token, &key.proof("GET", &url, iat, &token)).await;
+        let answer = server
+            .get("/me", &token, &key.proof("GET", &url, iat, &token))
+            .await;
         if passes {
             answer.ok();
         } else {
@@ -357,7 +362,9 @@ async fn nonces_round_trip_expire_and_work_across_instances() {
     let url = server.url("/me");
 
     // No nonce: 401 use_dpop_nonce with a fresh one.
-    let first = server.get("/me", &token, &key.proof("GET", &url, NOW, &token)).await;
+    let first = server
+        .get("/me", &token, &key.proof("GET", &url, NOW, &token))
+        .await;
     first.dpop_error("use_dpop_nonce");
     let nonce = first.nonce.clone().expect("a DPoP-Nonce header");
     assert!(first.challenges.iter().any(|c| c.contains("algs=")));
@@ -365,7 +372,9 @@ async fn nonces_round_trip_expire_and_work_across_instances() {
     // With it: 200, and the next nonce.
     let mut claims = key.claims("GET", &url, NOW, &token);
     claims["nonce"] = json!(nonce);
-    let answer = server.get("/me", &token, &key.proof_with(&key.header(), &claims)).await;
+    let answer = server
+        .get("/me", &token, &key.proof_with(&key.header(), &claims))
+        .await;
     answer.ok();
     assert!(answer.nonce.is_some(), "the next nonce on a success");
 
@@ -373,20 +382,26 @@ async fn nonces_round_trip_expire_and_work_across_instances() {
     let twin = Server::start(nonced).await;
     let mut claims = key.claims("GET", &twin.url("/me"), NOW, &token);
     claims["nonce"] = json!(nonce);
-    twin.get("/me", &token, &key.proof_with(&key.header(), &claims)).await.ok();
+    twin.get("/me", &token, &key.proof_with(&key.header(), &claims))
+        .await
+        .ok();
 
     // An instance with another secret does not.
     let stranger = Server::start(|origin| allowed(origin).nonce_secret(&[43u8; 32])).await;
     let mut claims = key.claims("GET", &stranger.url("/me"), NOW, &token);
     claims["nonce"] = json!(nonce);
-    let answer = stranger.get("/me", &token, &key.proof_with(&key.header(), &claims)).await;
+    let answer = stranger
+        .get("/me", &token, &key.proof_with(&key.header(), &claims))
+        .await;
     answer.dpop_error("use_dpop_nonce");
 
     // Past its lifetime the nonce is stale: a fresh one is handed out.
     server.clock.set_unix(NOW + 121);
     let mut claims = key.claims("GET", &url, NOW + 121, &token);
     claims["nonce"] = json!(nonce);
-    let stale = server.get("/me", &token, &key.proof_with(&key.header(), &claims)).await;
+    let stale = server
+        .get("/me", &token, &key.proof_with(&key.header(), &claims))
+        .await;
     stale.dpop_error("use_dpop_nonce");
     assert_ne!(stale.nonce.as_deref(), Some(nonce.as_str()));
 }
@@ -448,7 +463,11 @@ async fn a_bound_token_never_downgrades_to_bearer() {
     // Without any DPoP configuration too.
     let server = Server::start_with(|_, clock| {
         let scheme = JwtScheme::builder()
-            .issuer(Issuer::new(ISS).audience(AUD).key(JwtKey::shared_secret(&SECRET).unwrap()))
+            .issuer(
+                Issuer::new(ISS)
+                    .audience(AUD)
+                    .key(JwtKey::shared_secret(&SECRET).unwrap()),
+            )
             .clock(clock.clone())
             .build()
             .unwrap();
@@ -479,7 +498,10 @@ async fn modes_decide_between_bearer_and_dpop() {
     assert_eq!(answer.challenges, ["Bearer"]);
     let proof = key.proof("GET", &server.url("/me"), NOW, &bound);
     let answer = server.get("/me", &bound, &proof).await;
-    assert_eq!((answer.status, answer.challenges), (401, vec!["Bearer".to_owned()]));
+    assert_eq!(
+        (answer.status, answer.challenges),
+        (401, vec!["Bearer".to_owned()])
+    );
     server.send("GET", "/me", Some(&bearer), &[]).await.ok();
 
     // Allowed: both challenges; both schemes.
@@ -500,7 +522,10 @@ async fn modes_decide_between_bearer_and_dpop() {
     let answer = server.send("GET", "/me", None, &[]).await;
     assert_eq!(answer.challenges, [ALGS]);
     let answer = server.send("GET", "/me", Some(&bearer), &[]).await;
-    assert_eq!((answer.status, answer.challenges), (401, vec![ALGS.to_owned()]));
+    assert_eq!(
+        (answer.status, answer.challenges),
+        (401, vec![ALGS.to_owned()])
+    );
     let proof = key.proof("GET", &server.url("/me"), NOW, &bound);
     server.get("/me", &bound, &proof).await.ok();
 }
@@ -544,10 +569,14 @@ async fn proofs_for_other_tokens_keys_or_with_broken_parts_are_refused() {
     let other_token = token_from(LEGACY_ISS, Some(&key.thumbprint()));
     let mut claims = key.claims("GET", &url, NOW, &token);
     claims["ath"] = json!(sha256_b64(other_token.as_bytes()));
-    get(key.proof_with(&key.header(), &claims)).await.invalid_proof();
+    get(key.proof_with(&key.header(), &claims))
+        .await
+        .invalid_proof();
     let mut claims = key.claims("GET", &url, NOW, &token);
     claims.as_object_mut().unwrap().remove("ath");
-    get(key.proof_with(&key.header(), &claims)).await.invalid_proof();
+    get(key.proof_with(&key.header(), &claims))
+        .await
+        .invalid_proof();
 
     // A proof with its own key, for a token bound to another key.
     let stranger = ProofKey::es256();
@@ -600,7 +629,9 @@ async fn proofs_for_other_tokens_keys_or_with_broken_parts_are_refused() {
     get("not.a-proof".to_owned()).await.invalid_proof();
     let mut claims = key.claims("GET", &url, NOW, &token);
     claims.as_object_mut().unwrap().remove("jti");
-    get(key.proof_with(&key.header(), &claims)).await.invalid_proof();
+    get(key.proof_with(&key.header(), &claims))
+        .await
+        .invalid_proof();
 }
 
 #[tokio::test]
@@ -635,7 +666,10 @@ async fn the_token_cache_never_lets_a_bound_token_skip_its_proof() {
         .ok();
     let auth = format!("DPoP {token}");
     // The token is cached now; without a proof, or with a stale one, no.
-    server.send("GET", "/me", Some(&auth), &[]).await.invalid_proof();
+    server
+        .send("GET", "/me", Some(&auth), &[])
+        .await
+        .invalid_proof();
     server
         .get("/me", &token, &key.proof("GET", &url, NOW - 500, &token))
         .await
@@ -655,13 +689,20 @@ async fn grpc_calls_get_grpc_status_16() {
         .post(server.url("/shop.Orders/Get"))
         .header("content-type", "application/grpc")
         .header("authorization", format!("DPoP {token}"))
-        .header("dpop", key.proof("POST", &server.url("/other"), NOW, &token))
+        .header(
+            "dpop",
+            key.proof("POST", &server.url("/other"), NOW, &token),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["grpc-status"], "16");
-    let challenges: Vec<_> = response.headers().get_all("www-authenticate").iter().collect();
+    let challenges: Vec<_> = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .collect();
     assert!(challenges
         .iter()
         .any(|c| c.to_str().unwrap().contains("invalid_dpop_proof")));
@@ -727,7 +768,11 @@ async fn any_token_scheme_can_bind_its_tokens_with_the_verifier() {
 fn configuration_mistakes_are_reported_at_build() {
     let build = |dpop: Dpop| {
         JwtScheme::builder()
-            .issuer(Issuer::new(ISS).audience(AUD).key(JwtKey::shared_secret(&SECRET).unwrap()))
+            .issuer(
+                Issuer::new(ISS)
+                    .audience(AUD)
+                    .key(JwtKey::shared_secret(&SECRET).unwrap()),
+            )
             .dpop(dpop)
             .build()
             .map(|_| ())
@@ -749,7 +794,12 @@ fn the_prover_makes_proofs_the_verifier_and_ring_agree_on() {
     let prover = DpopProver::es256().unwrap();
     assert_eq!(jwk_thumbprint(prover.public_jwk()).unwrap(), prover.jkt());
     let proof = prover
-        .proof_with_nonce(&http::Method::PUT, "https://api.example/x?q#f", Some("tok"), Some("n1"))
+        .proof_with_nonce(
+            &http::Method::PUT,
+            "https://api.example/x?q#f",
+            Some("tok"),
+            Some("n1"),
+        )
         .unwrap();
     let parts: Vec<&str> = proof.split('.').collect();
     let decode = |s: &str| -> Value {

@@ -107,12 +107,7 @@ fn token(jkt: &str) -> String {
     .unwrap()
 }
 
-async fn call(
-    method: reqwest::Method,
-    url: &str,
-    token: &str,
-    proof: &str,
-) -> reqwest::Response {
+async fn call(method: reqwest::Method, url: &str, token: &str, proof: &str) -> reqwest::Response {
     reqwest::Client::new()
         .request(method, url)
         .header("authorization", format!("DPoP {token}"))
@@ -187,7 +182,10 @@ async fn the_package_follows_the_nonce_challenge() {
             .any(|c| c.starts_with("DPoP ") && c.contains(r#"error="use_dpop_nonce""#)),
         "{challenges:?}"
     );
-    let nonce = response.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let nonce = response.headers()["dpop-nonce"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let proof = node(&["proof", &key, "GET", &url, &token, &nonce]);
     let response = call(reqwest::Method::GET, &url, &token, &proof).await;
     assert_eq!(response.status(), 200);

@@ -377,8 +377,8 @@ impl DpopVerifier {
             &ring::digest::SHA256,
             access_token.as_bytes(),
         ));
-        let ath_matches: bool = text("ath")
-            .is_some_and(|claim| claim.as_bytes().ct_eq(ath.as_bytes()).into());
+        let ath_matches: bool =
+            text("ath").is_some_and(|claim| claim.as_bytes().ct_eq(ath.as_bytes()).into());
         if !ath_matches {
             return Err(invalid("the DPoP proof is for another access token"));
         }

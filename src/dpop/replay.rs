@@ -172,7 +172,10 @@ mod tests {
         assert!(store.admit("h", "a", short).unwrap());
         assert!(!store.admit("h", "a", short).unwrap());
         std::thread::sleep(Duration::from_millis(30));
-        assert!(store.admit("h", "a", short).unwrap(), "forgotten after its ttl");
+        assert!(
+            store.admit("h", "a", short).unwrap(),
+            "forgotten after its ttl"
+        );
         // One entry per shard: some shard fills up and refuses.
         let long = Duration::from_secs(60);
         let refused = (0..200)

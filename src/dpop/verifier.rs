@@ -185,7 +185,9 @@ impl Dpop {
         };
         let any_dpop = self.mode.accepts_dpop() || self.issuers.values().any(|m| m.accepts_dpop());
         if any_dpop && self.origins.is_empty() {
-            return Err(bad("DPoP needs the public origin clients reach the server at"));
+            return Err(bad(
+                "DPoP needs the public origin clients reach the server at",
+            ));
         }
         let origins = self
             .origins
@@ -196,9 +198,11 @@ impl Dpop {
         if self.algorithms.is_empty() {
             return Err(bad("DPoP needs at least one proof algorithm"));
         }
-        if self.algorithms.iter().any(|a| {
-            matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-        }) {
+        if self
+            .algorithms
+            .iter()
+            .any(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+        {
             return Err(bad("DPoP proofs are signed with asymmetric keys only"));
         }
         if self.window.is_zero() {
@@ -372,7 +376,9 @@ impl DpopVerifier {
     /// when nonces are on and the request came with DPoP.
     #[must_use]
     pub fn response_headers(&self, credential: &Credential) -> Option<HeaderMap> {
-        let nonce = self.current_nonce().filter(|_| presented_as_dpop(credential))?;
+        let nonce = self
+            .current_nonce()
+            .filter(|_| presented_as_dpop(credential))?;
         let mut headers = HeaderMap::with_capacity(1);
         headers.insert(NONCE_HEADER, HeaderValue::from_str(&nonce).ok()?);
         Some(headers)
@@ -428,9 +434,11 @@ impl DpopVerifier {
                         let check = self.check_facts(&facts, token, &jkt);
                         match check.into_ready() {
                             Ok(result) => Verification::ready(result.map(|_| principal)),
-                            Err(pending) => Verification::pending(async move {
-                                pending.await.map(|_| principal)
-                            }),
+                            Err(pending) => {
+                                Verification::pending(
+                                    async move { pending.await.map(|_| principal) },
+                                )
+                            }
                         }
                     }
                 }
@@ -467,10 +475,7 @@ impl DpopVerifier {
             ));
         }
         if !self.mode_for(issuer(&principal)).accepts_bearer() {
-            return Err(token_error(
-                "tokens of this issuer need DPoP",
-                "Bearer",
-            ));
+            return Err(token_error("tokens of this issuer need DPoP", "Bearer"));
         }
         Ok(principal)
     }
@@ -499,7 +504,10 @@ fn issuer(principal: &Principal) -> Option<&str> {
 /// Aims an error at the challenge of the scheme the client used, unless it
 /// already names one.
 fn aim(error: AuthError, auth_scheme: &'static str) -> AuthError {
-    if error.challenge_detail().is_some_and(|d| d.auth_scheme.is_some()) {
+    if error
+        .challenge_detail()
+        .is_some_and(|d| d.auth_scheme.is_some())
+    {
         return error;
     }
     error.with_challenge_detail(|d| d.auth_scheme = Some(auth_scheme))

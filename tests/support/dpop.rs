@@ -38,11 +38,21 @@ pub struct ProofKey {
 
 impl ProofKey {
     pub fn es256() -> Self {
-        Self::ec(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, "ES256", "P-256", 32)
+        Self::ec(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            "ES256",
+            "P-256",
+            32,
+        )
     }
 
     pub fn es384() -> Self {
-        Self::ec(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, "ES384", "P-384", 48)
+        Self::ec(
+            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            "ES384",
+            "P-384",
+            48,
+        )
     }
 
     fn ec(
@@ -154,11 +164,7 @@ impl ProofKey {
 
     /// A proof of any header and claims, signed with this key.
     pub fn proof_with(&self, header: &Value, claims: &Value) -> String {
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string()),
-            b64(claims.to_string())
-        );
+        let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
         let sig = self.sign(input.as_bytes());
         format!("{input}.{}", b64(sig))
     }

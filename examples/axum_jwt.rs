@@ -178,8 +178,8 @@ async fn demo() -> Result<(), BoxError> {
     let mint = |scope: &str, jkt: Option<&str>| {
         let mut claims = json!({"iss": issuer, "aud": "demo-api", "sub": "alice", "iat": now,
                                 "exp": now + 300, "scope": scope, "tenant": "acme"});
-        if let Some(jkt) = jkt {
-            claims["cnf"] = json!({ "jkt": jkt });
+        if let (Some(jkt), Some(fields)) = (jkt, claims.as_object_mut()) {
+            fields.insert("cnf".into(), json!({ "jkt": jkt }));
         }
         jsonwebtoken::encode(&header, &claims, &key)
     };

@@ -374,6 +374,30 @@
 //! [`JwksFetcher`](jwt::JwksFetcher). See `examples/axum_jwt.rs`, which can
 //! also run against your identity provider.
 //!
+//! ### Sender-constrained tokens (DPoP)
+//!
+//! Tokens bound to a client key (`cnf.jkt`, RFC 9449) need a fresh proof
+//! from that key on every request; bound tokens sent as `Bearer` are
+//! always refused:
+//!
+//! ```
+//! use authgate::dpop::{Dpop, DpopMode};
+//! use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let scheme = JwtScheme::builder()
+//!     .issuer(Issuer::new("https://login.example").audience("api")
+//!         .key(JwtKey::shared_secret(&[7u8; 32])?))
+//!     .dpop(Dpop::new(DpopMode::Required).public_origin("https://api.example.com").require_nonce())
+//!     .build()?;
+//! # let _ = scheme;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Clients sign proofs with [`dpop::DpopProver`]. See [`dpop`] and
+//! `examples/axum_jwt.rs` (`AUTHGATE_DPOP=required`).
+//!
 //! ### Webhooks
 //!
 //! One layer per endpoint, each with its provider's secret; several secrets
@@ -489,7 +513,7 @@
 //! |---|---|---|
 //! | `api-key` | yes | [`api_key`]: key format, generator, stores, verifier |
 //! | `hmac` | yes | [`hmac`]: signed requests (native `HMAC-SHA256`, RFC 9421 `hmac-sha256`) and GitHub, Stripe, Slack webhooks |
-//! | `jwt` | yes | [`jwt`]: JWT bearer tokens, issuers, static keys, JWKS cache |
+//! | `jwt` | yes | [`jwt`]: JWT bearer tokens, issuers, static keys, JWKS cache; [`dpop`]: DPoP-bound tokens and proofs |
 //! | `jwks-http` | no | `jwt::HttpFetcher`: JWKS over HTTPS (hyper, rustls with ring) |
 //! | `axum` | yes | [`Principal`], `Option<Principal>` and [`Claims<T>`](Claims) as axum extractors (axum-core) |
 //! | `mtls` | no | `mtls`: client certificates (SPIFFE X.509-SVIDs, mapped names), workload rules, `mtls::serve` for axum and hyper over rustls |

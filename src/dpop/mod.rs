@@ -103,7 +103,8 @@ pub const NONCE_HEADER: &str = "dpop-nonce";
 /// ```
 /// use authgate::dpop::DpopMode;
 /// assert_eq!(DpopMode::default(), DpopMode::Off);
-/// assert_eq!("required".parse::<DpopMode>(), Ok(DpopMode::Required));
+/// assert_eq!("required".parse::<DpopMode>().unwrap(), DpopMode::Required);
+/// assert!("sometimes".parse::<DpopMode>().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]

@@ -835,3 +835,73 @@ fn the_prover_makes_proofs_the_verifier_and_ring_agree_on() {
         )
         .unwrap();
 }
+
+/// `authgate_dpop_proofs_total{outcome}` moves once per proof, by outcome
+/// (docs/observability.md).
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn proofs_are_counted_by_outcome() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use tower::{service_fn, ServiceExt};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let clock = ManualClock::at_unix(NOW);
+    let layer = metrics::with_local_recorder(&recorder, || {
+        let scheme = JwtScheme::builder()
+            .issuer(Issuer::new(ISS).audience(AUD).key(JwtKey::shared_secret(&SECRET).unwrap()))
+            .clock(clock.clone())
+            .dpop(allowed("https://api.test").nonce_secret(&[5u8; 32]))
+            .build()
+            .unwrap();
+        AuthLayer::builder().scheme(scheme).build().unwrap()
+    });
+    let service = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        }));
+    let key = ProofKey::es256();
+    let bound = token(Some(&key.thumbprint()));
+    let call = |auth: String, proof: Option<String>| {
+        let service = service.clone();
+        async move {
+            let mut request = http::Request::get("/me").header("authorization", auth);
+            if let Some(proof) = proof {
+                request = request.header("dpop", proof);
+            }
+            service.oneshot(request.body(()).unwrap()).await.unwrap()
+        }
+    };
+    let url = "https://api.test/me";
+    let first = call(format!("DPoP {bound}"), Some(key.proof("GET", url, NOW, &bound))).await;
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let mut claims = key.claims("GET", url, NOW, &bound);
+    claims["nonce"] = json!(nonce);
+    let proof = key.proof_with(&key.header(), &claims);
+    assert_eq!(call(format!("DPoP {bound}"), Some(proof.clone())).await.status(), 200);
+    assert_eq!(call(format!("DPoP {bound}"), Some(proof)).await.status(), 401);
+    assert_eq!(call(format!("DPoP {bound}"), None).await.status(), 401);
+    assert_eq!(call(format!("Bearer {bound}"), None).await.status(), 401);
+
+    let mut counts = std::collections::BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        if key.key().name() == "authgate_dpop_proofs_total" {
+            let outcome = key.key().labels().next().unwrap().value().to_owned();
+            if let DebugValue::Counter(n) = value {
+                counts.insert(outcome, n);
+            }
+        }
+    }
+    let want: std::collections::BTreeMap<String, u64> = [
+        ("accepted", 1),
+        ("invalid", 1),
+        ("replayed", 1),
+        ("nonce_required", 1),
+        ("downgrade", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(counts, want);
+}

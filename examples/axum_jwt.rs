@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Against a real identity provider, set all four variables; the API then
-//! serves `GET /me` (the principal as JSON) and `GET /admin` (needs scope
-//! `admin`) until killed:
+//! serves `GET /me` (the principal as JSON, with `"bound": "dpop"` and the
+//! key's `"jkt"` for a DPoP-bound token, `null` otherwise) and `GET /admin`
+//! (needs scope `admin`) until killed:
 //!
 //! ```text
 //! AUTHGATE_JWKS_URL=https://idp.example/.well-known/jwks.json \
@@ -20,10 +21,18 @@
 //! AUTHGATE_BIND=127.0.0.1:8080 \
 //! cargo run --example axum_jwt --features jwks-http,axum
 //! ```
+//!
+//! DPoP (RFC 9449), in both runs: `AUTHGATE_DPOP=off|allowed|required`
+//! (default `allowed`), `AUTHGATE_DPOP_NONCE=1` to require server nonces,
+//! and `AUTHGATE_PUBLIC_ORIGIN` (e.g. `http://127.0.0.1:8080`, the
+//! default being `http://` and the bind address) as the origin the
+//! proofs' `htu` must name. The demo also calls `/me` with a DPoP-bound
+//! token and proofs from `authgate::dpop::DpopProver`.
 
 use std::error::Error;
 use std::net::SocketAddr;
 
+use authgate::dpop::{Dpop, DpopMode, DpopProver};
 use authgate::jwt::{Issuer, JwtScheme};
 use authgate::{AuthLayer, Principal};
 use axum::routing::get;
@@ -35,8 +44,37 @@ use serde_json::json;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
-async fn me(principal: Principal) -> Json<Principal> {
-    Json(principal)
+/// The principal, and whether its token is DPoP-bound: a bound token only
+/// gets here with a valid proof for its key.
+async fn me(principal: Principal) -> Json<serde_json::Value> {
+    let jkt = principal
+        .claim("cnf")
+        .and_then(|cnf| cnf.get("jkt"))
+        .cloned()
+        .unwrap_or_default();
+    let mut body = serde_json::to_value(&principal).unwrap_or_default();
+    if let Some(fields) = body.as_object_mut() {
+        let bound = if jkt.is_null() { None } else { Some("dpop") };
+        fields.insert("bound".into(), json!(bound));
+        fields.insert("jkt".into(), jkt);
+    }
+    Json(body)
+}
+
+/// DPoP settings from `AUTHGATE_DPOP`, `AUTHGATE_DPOP_NONCE` and
+/// `AUTHGATE_PUBLIC_ORIGIN` (default `default_origin`).
+fn dpop_from_env(default_origin: &str) -> Result<Dpop, BoxError> {
+    let mode: DpopMode = std::env::var("AUTHGATE_DPOP")
+        .as_deref()
+        .unwrap_or("allowed")
+        .parse()?;
+    let origin =
+        std::env::var("AUTHGATE_PUBLIC_ORIGIN").unwrap_or_else(|_| default_origin.to_owned());
+    let mut dpop = Dpop::new(mode).public_origin(origin);
+    if std::env::var("AUTHGATE_DPOP_NONCE").is_ok_and(|v| v == "1") {
+        dpop = dpop.require_nonce();
+    }
+    Ok(dpop)
 }
 
 async fn admin(principal: Principal) -> String {
@@ -88,6 +126,7 @@ async fn serve_configured(
 ) -> Result<(), BoxError> {
     let scheme = JwtScheme::builder()
         .issuer(Issuer::new(issuer).audience(audience).jwks_url(jwks))
+        .dpop(dpop_from_env(&format!("http://{bind}"))?)
         .build()?;
     let listener = tokio::net::TcpListener::bind(bind).await?;
     println!(
@@ -114,15 +153,18 @@ async fn demo() -> Result<(), BoxError> {
     let issuer = format!("http://{idp_addr}");
 
     // The API, protected by authgate.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api_addr = listener.local_addr()?;
+    let dpop = dpop_from_env(&format!("http://{api_addr}"))?;
     let scheme = JwtScheme::builder()
         .issuer(
             Issuer::new(issuer.clone())
                 .audience("demo-api")
                 .jwks_url(format!("{issuer}/jwks.json")),
         )
+        .dpop(dpop)
         .build()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let api_addr = listener.local_addr()?;
+    let dpop_mode = std::env::var("AUTHGATE_DPOP").unwrap_or_else(|_| "allowed".into());
     tokio::spawn(serve(listener, api(scheme)?));
 
     // A client with two tokens.
@@ -133,23 +175,29 @@ async fn demo() -> Result<(), BoxError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    let mint = |scope: &str| {
-        jsonwebtoken::encode(
-            &header,
-            &json!({"iss": issuer, "aud": "demo-api", "sub": "alice", "iat": now, "exp": now + 300,
-                    "scope": scope, "tenant": "acme"}),
-            &key,
-        )
+    let mint = |scope: &str, jkt: Option<&str>| {
+        let mut claims = json!({"iss": issuer, "aud": "demo-api", "sub": "alice", "iat": now,
+                                "exp": now + 300, "scope": scope, "tenant": "acme"});
+        if let (Some(jkt), Some(fields)) = (jkt, claims.as_object_mut()) {
+            fields.insert("cnf".into(), json!({ "jkt": jkt }));
+        }
+        jsonwebtoken::encode(&header, &claims, &key)
     };
-    let reader = mint("profile")?;
-    let admin_token = mint("profile admin")?;
+    let reader = mint("profile", None)?;
+    let admin_token = mint("profile admin", None)?;
     let client = reqwest::Client::new();
     let base = format!("http://{api_addr}");
+    // Bearer tokens pass unless DPoP is required.
+    let bearer_ok = if dpop_mode == "required" { 401 } else { 200 };
     let checks = [
         ("/me", None, 401),
-        ("/me", Some(&reader), 200),
-        ("/admin", Some(&reader), 403),
-        ("/admin", Some(&admin_token), 200),
+        ("/me", Some(&reader), bearer_ok),
+        (
+            "/admin",
+            Some(&reader),
+            if bearer_ok == 200 { 403 } else { 401 },
+        ),
+        ("/admin", Some(&admin_token), bearer_ok),
     ];
     for (path, token, expected) in checks {
         let mut request = client.get(format!("{base}{path}"));
@@ -171,6 +219,44 @@ async fn demo() -> Result<(), BoxError> {
         if status != expected {
             return Err(format!("GET {path}: expected {expected}, got {status}").into());
         }
+    }
+
+    // A DPoP-bound token: useless without a proof from the client's key.
+    let prover = DpopProver::es256()?;
+    let bound = mint("profile", Some(prover.jkt()))?;
+    let url = format!("{base}/me");
+    let response = client.get(&url).bearer_auth(&bound).send().await?;
+    println!(
+        "GET /me (bound token as bearer) -> {}",
+        response.status().as_u16()
+    );
+    if response.status() != 401 {
+        return Err("a DPoP-bound token passed as a bearer token".into());
+    }
+    let authorization = DpopProver::authorization(&bound)?;
+    let response = prover
+        .send(&http::Method::GET, &url, Some(&bound), |proof| {
+            let request = client
+                .get(&url)
+                .header("authorization", authorization.clone())
+                .header("dpop", proof);
+            async move { Ok::<_, BoxError>(http::Response::from(request.send().await?)) }
+        })
+        .await?;
+    let status = response.status().as_u16();
+    let body = String::from_utf8(
+        http_body_util::BodyExt::collect(response.into_body())
+            .await?
+            .to_bytes()
+            .to_vec(),
+    )?;
+    println!("GET /me (dpop) -> {status} {}", body.trim());
+    let expected = if dpop_mode == "off" { 401 } else { 200 };
+    if status != expected {
+        return Err(format!("GET /me with DPoP: expected {expected}, got {status}").into());
+    }
+    if status == 200 && !body.contains(r#""bound":"dpop""#) {
+        return Err("GET /me with DPoP: not reported as bound".into());
     }
     println!("all good");
     Ok(())

@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 
 seconds=${1:-60}
 jobs=${JOBS:-1}
-targets=${TARGETS:-"authorization api_key jwt jwks hmac_native httpsig webhooks layer"}
+targets=${TARGETS:-"authorization api_key jwt jwks hmac_native httpsig webhooks layer dpop"}
 host=$(rustc -vV | sed -n 's/^host: //p')
 
 export RUSTFLAGS="${RUSTFLAGS:-} --cfg fuzzing -Cpasses=sancov-module \

@@ -238,6 +238,21 @@ pub struct AuthError {
     scheme: Option<usize>,
     credential_id: Option<Box<str>>,
     source: Option<std::sync::Arc<dyn StdError + Send + Sync>>,
+    /// What a scheme adds to the challenge: boxed, since almost no error
+    /// has any.
+    challenge: Option<Box<ChallengeDetail>>,
+}
+
+/// A scheme's additions to the challenge of one error: a more precise
+/// `error` code than the kind's (RFC 9449's `invalid_dpop_proof`,
+/// `use_dpop_nonce`), the auth-scheme whose challenge carries it when the
+/// scheme answers with several (`Bearer` and `DPoP`), and one response
+/// header (`DPoP-Nonce`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ChallengeDetail {
+    pub(crate) code: Option<&'static str>,
+    pub(crate) auth_scheme: Option<&'static str>,
+    pub(crate) header: Option<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl AuthError {
@@ -251,6 +266,7 @@ impl AuthError {
             scheme: None,
             credential_id: None,
             source: None,
+            challenge: None,
         }
     }
 
@@ -364,6 +380,36 @@ impl AuthError {
 
     pub(crate) fn for_scheme(mut self, index: usize) -> Self {
         self.scheme.get_or_insert(index);
+        self
+    }
+
+    /// The `error` code of the challenge: the kind's
+    /// ([`ErrorKind::challenge_error`]) unless the scheme named a more
+    /// precise one, such as RFC 9449's `invalid_dpop_proof`.
+    ///
+    /// ```
+    /// use authgate::{AuthError, ErrorKind};
+    /// assert_eq!(AuthError::new(ErrorKind::Expired).challenge_error(), Some("invalid_token"));
+    /// ```
+    #[must_use]
+    pub fn challenge_error(&self) -> Option<&'static str> {
+        self.challenge
+            .as_ref()
+            .and_then(|c| c.code)
+            .or_else(|| self.kind.challenge_error())
+    }
+
+    /// The scheme's additions to the challenge, if any.
+    pub(crate) fn challenge_detail(&self) -> Option<&ChallengeDetail> {
+        self.challenge.as_deref()
+    }
+
+    /// Changes the scheme's additions to the challenge.
+    pub(crate) fn with_challenge_detail(
+        mut self,
+        change: impl FnOnce(&mut ChallengeDetail),
+    ) -> Self {
+        change(self.challenge.get_or_insert_with(Default::default));
         self
     }
 }

@@ -23,7 +23,8 @@ pub(crate) type Continuation<F> = Box<dyn FnOnce(Result<Principal, AuthError>) -
 pub(crate) type BodyContinuation<F> = Box<dyn FnOnce(Result<Bytes, AuthError>) -> Next<F> + Send>;
 
 pub(crate) enum Next<F> {
-    Call(F),
+    /// Call the inner service; add these headers to its response.
+    Call(F, Option<Box<http::HeaderMap>>),
     Reject(Response<Bytes>),
     Verify(VerifyFuture, Continuation<F>),
 }
@@ -50,6 +51,8 @@ pin_project! {
         Inner {
             #[pin]
             future: F,
+            // What the granting scheme adds to the response (a DPoP nonce).
+            headers: Option<Box<http::HeaderMap>>,
         },
         Rejected {
             response: Option<Response<Bytes>>,
@@ -60,7 +63,10 @@ pin_project! {
 impl<F> ResponseFuture<F> {
     pub(crate) fn inner(future: F) -> Self {
         Self {
-            state: State::Inner { future },
+            state: State::Inner {
+                future,
+                headers: None,
+            },
         }
     }
 
@@ -91,7 +97,7 @@ impl<F> ResponseFuture<F> {
 impl<F> From<Next<F>> for State<F> {
     fn from(next: Next<F>) -> Self {
         match next {
-            Next::Call(future) => State::Inner { future },
+            Next::Call(future, headers) => State::Inner { future, headers },
             Next::Reject(response) => State::Rejected {
                 response: Some(response),
             },
@@ -129,8 +135,11 @@ where
                     };
                     this.state.set(State::from(next));
                 }
-                StateProj::Inner { future } => {
-                    let response = ready!(future.poll(cx))?;
+                StateProj::Inner { future, headers } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(headers) = headers.take() {
+                        response.headers_mut().extend(*headers);
+                    }
                     return Poll::Ready(Ok(response.map(ResponseBody::inner)));
                 }
                 StateProj::Rejected { response } => {

@@ -539,9 +539,7 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
             }
             let mut challenge = scheme.challenge();
             if let Some(realm) = &self.realm {
-                if !challenge.params().any(|(name, _)| name == "realm") {
-                    challenge = challenge.param("realm", realm.clone())?;
-                }
+                challenge = challenge.with_realm(realm)?;
             }
             if let Some(metadata) = &self.metadata {
                 // RFC 9728 §5.1: every Bearer challenge names the metadata.

@@ -389,6 +389,29 @@
 //! [`AuthLayerBuilder::protected_resource`] publishes RFC 9728 metadata
 //! ([`metadata`]) and adds `resource_metadata` to every Bearer challenge.
 //! See `examples/resource_server.rs`.
+//! ### Sender-constrained tokens (DPoP)
+//!
+//! Tokens bound to a client key (`cnf.jkt`, RFC 9449) need a fresh proof
+//! from that key on every request; bound tokens sent as `Bearer` are
+//! always refused:
+//!
+//! ```
+//! use authgate::dpop::{Dpop, DpopMode};
+//! use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let scheme = JwtScheme::builder()
+//!     .issuer(Issuer::new("https://login.example").audience("api")
+//!         .key(JwtKey::shared_secret(&[7u8; 32])?))
+//!     .dpop(Dpop::new(DpopMode::Required).public_origin("https://api.example.com").require_nonce())
+//!     .build()?;
+//! # let _ = scheme;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Clients sign proofs with [`dpop::DpopProver`]. See [`dpop`] and
+//! `examples/axum_jwt.rs` (`AUTHGATE_DPOP=required`).
 //!
 //! ### Webhooks
 //!
@@ -537,7 +560,7 @@
 //! |---|---|---|
 //! | `api-key` | yes | [`api_key`]: key format, generator, stores, verifier |
 //! | `hmac` | yes | [`hmac`]: signed requests (native `HMAC-SHA256`, RFC 9421 `hmac-sha256`) and GitHub, Stripe, Slack webhooks |
-//! | `jwt` | yes | [`jwt`]: JWT bearer tokens, issuers, static keys, JWKS cache |
+//! | `jwt` | yes | [`jwt`]: JWT bearer tokens, issuers, static keys, JWKS cache; [`dpop`]: DPoP-bound tokens and proofs |
 //! | `jwks-http` | no | `jwt::HttpFetcher`: JWKS over HTTPS (hyper, rustls with ring) |
 //! | `introspection` | no | `introspection`: opaque access tokens by RFC 7662 introspection, RFC 9701 signed answers, JWT and opaque on one Bearer; implies `jwks-http` |
 //! | `axum` | yes | [`Principal`], `Option<Principal>` and [`Claims<T>`](Claims) as axum extractors (axum-core) |
@@ -569,6 +592,8 @@ pub mod basic;
 mod body;
 pub mod clock;
 pub mod credentials;
+#[cfg(feature = "jwt")]
+pub mod dpop;
 mod error;
 mod future;
 #[cfg(feature = "hmac")]

@@ -180,6 +180,13 @@ impl<'a> Rejection<'a> {
         for value in self.www_authenticate() {
             headers.append(WWW_AUTHENTICATE, value);
         }
+        if let Some((name, value)) = self
+            .error
+            .challenge_detail()
+            .and_then(|d| d.header.as_ref())
+        {
+            headers.insert(name.clone(), value.clone());
+        }
         let status = self.status();
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
             let secs = self.retry_after.as_secs().max(1);
@@ -194,8 +201,17 @@ impl<'a> Rejection<'a> {
         let kind = self.error.kind();
         let concerned = self.error.scheme_index();
         let mut values = Vec::new();
-        for (index, challenge) in self.challenges.iter().enumerate() {
-            let is_concerned = concerned.is_none_or(|c| c == index);
+        // A scheme may answer with several challenges (`Bearer` and
+        // `DPoP`); the error goes on the one it names, or on all of them.
+        let named = self.error.challenge_detail().and_then(|d| d.auth_scheme);
+        let all = self.challenges.iter().enumerate().flat_map(|(index, c)| {
+            std::iter::once(c)
+                .chain(c.alternatives())
+                .map(move |c| (index, c))
+        });
+        for (index, challenge) in all {
+            let is_concerned = concerned.is_none_or(|c| c == index)
+                && named.is_none_or(|n| n.eq_ignore_ascii_case(challenge.scheme()));
             let with_error = match kind {
                 ErrorKind::InsufficientScope if is_concerned => true,
                 ErrorKind::InsufficientScope
@@ -204,7 +220,7 @@ impl<'a> Rejection<'a> {
                 | ErrorKind::PayloadTooLarge
                 | ErrorKind::BodyTimeout
                 | ErrorKind::RateLimited => continue,
-                _ => kind.challenge_error().is_some() && is_concerned,
+                _ => self.error.challenge_error().is_some() && is_concerned,
             };
             let mut text = challenge.to_string();
             if with_error {
@@ -218,8 +234,7 @@ impl<'a> Rejection<'a> {
     }
 
     fn append_error(&self, text: &mut String, challenge: &Challenge) {
-        let kind = self.error.kind();
-        let Some(code) = kind.challenge_error() else {
+        let Some(code) = self.error.challenge_error() else {
             return;
         };
         let mut sep = if challenge.params().next().is_some() {
@@ -327,7 +342,7 @@ fn problem_body(error: &AuthError) -> RejectionBody {
         "status": status.as_u16(),
         "detail": error.description(),
     });
-    if let (Some(code), Some(map)) = (error.kind().challenge_error(), body.as_object_mut()) {
+    if let (Some(code), Some(map)) = (error.challenge_error(), body.as_object_mut()) {
         map.insert("error".into(), code.into());
     }
     RejectionBody::new(

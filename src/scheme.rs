@@ -140,6 +140,7 @@ impl<'a> VerifyContext<'a> {
 pub struct Challenge {
     scheme: Cow<'static, str>,
     params: Vec<(Cow<'static, str>, String)>,
+    alternatives: Vec<Challenge>,
 }
 
 impl Challenge {
@@ -149,7 +150,44 @@ impl Challenge {
         Self {
             scheme: scheme.into(),
             params: Vec::new(),
+            alternatives: Vec::new(),
         }
+    }
+
+    /// Adds another challenge the same scheme answers with, sent as a
+    /// `WWW-Authenticate` header of its own after this one: a scheme that
+    /// takes tokens as `Bearer` or `DPoP` challenges with both.
+    ///
+    /// ```
+    /// use authgate::Challenge;
+    ///
+    /// let c = Challenge::new("Bearer").or(Challenge::new("DPoP").param("algs", "ES256").unwrap());
+    /// assert_eq!(c.to_string(), "Bearer");
+    /// assert_eq!(c.alternatives()[0].to_string(), r#"DPoP algs="ES256""#);
+    /// ```
+    #[must_use]
+    pub fn or(mut self, other: Challenge) -> Self {
+        self.alternatives.push(other);
+        self
+    }
+
+    /// The other challenges added with [`or`](Self::or), in order.
+    #[must_use]
+    pub fn alternatives(&self) -> &[Challenge] {
+        &self.alternatives
+    }
+
+    /// Adds `realm` to this challenge and its alternatives where they have
+    /// none.
+    pub(crate) fn with_realm(mut self, realm: &str) -> Result<Self, ConfigError> {
+        if !self.params().any(|(name, _)| name == "realm") {
+            self = self.param("realm", realm.to_owned())?;
+        }
+        self.alternatives = std::mem::take(&mut self.alternatives)
+            .into_iter()
+            .map(|c| c.with_realm(realm))
+            .collect::<Result<_, _>>()?;
+        Ok(self)
     }
 
     /// Adds an auth-param; the value is sent as a quoted-string.
@@ -297,4 +335,12 @@ pub trait Scheme: Send + Sync + 'static {
     /// Clone out of `credential` and `ctx` whatever a pending future needs:
     /// it must be `'static`.
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification;
+
+    /// Headers added to the response of a request this scheme let through,
+    /// asked once the request is granted: the next DPoP nonce (RFC 9449
+    /// §8.2), for instance. Defaults to none.
+    fn response_headers(&self, credential: &Credential, parts: &Parts) -> Option<http::HeaderMap> {
+        let _ = (credential, parts);
+        None
+    }
 }

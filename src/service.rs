@@ -343,7 +343,9 @@ where
     );
     match verification.0 {
         VerificationState::Ready(result) => match decision.decide(parts, result) {
-            Ok(parts) => Next::Call(inner.call(Request::from_parts(parts, body))),
+            Ok((parts, headers)) => {
+                Next::Call(inner.call(Request::from_parts(parts, body)), headers)
+            }
             Err(response) => Next::Reject(response),
         },
         VerificationState::Pending(future) => {
@@ -352,7 +354,9 @@ where
             let mut inner = mem::replace(inner, clone);
             let then: Continuation<S::Future> =
                 Box::new(move |result| match decision.decide(parts, result) {
-                    Ok(parts) => Next::Call(inner.call(Request::from_parts(parts, body))),
+                    Ok((parts, headers)) => {
+                        Next::Call(inner.call(Request::from_parts(parts, body)), headers)
+                    }
                     Err(response) => Next::Reject(response),
                 });
             Next::Verify(future, then)
@@ -384,8 +388,8 @@ impl Decision {
         self.config.schemes.list.get(self.index).map(|s| &**s)
     }
 
-    /// Authorizes a verified principal and puts it in the request, or builds
-    /// the rejection.
+    /// Authorizes a verified principal and puts it in the request, with
+    /// the headers the scheme adds to the response; or builds the rejection.
     // Both variants are large and moved exactly once; boxing would only add
     // an allocation to every rejection.
     #[allow(clippy::result_large_err)]
@@ -393,7 +397,7 @@ impl Decision {
         self,
         mut parts: Parts,
         result: Result<Principal, AuthError>,
-    ) -> Result<Parts, Response<Bytes>> {
+    ) -> Result<(Parts, Option<Box<http::HeaderMap>>), Response<Bytes>> {
         let scheme_name = self.config.schemes.list.get(self.index).map(|s| s.name());
         let authorized = match result {
             Err(error) => Err((error, None)),
@@ -411,12 +415,16 @@ impl Decision {
                     let observer = &self.config.schemes.observer;
                     observer.granted(&parts, name, &principal, &self.credential, self.start);
                 }
+                let headers = self
+                    .scheme()
+                    .and_then(|s| s.response_headers(&self.credential, &parts))
+                    .map(Box::new);
                 parts.extensions.insert(principal);
                 parts.extensions.insert(AuthContext {
                     config: self.config,
                     scheme: Some(self.index),
                 });
-                Ok(parts)
+                Ok((parts, headers))
             }
             Err((error, principal)) => Err(self.deny(&parts, error, principal.as_ref())),
         }

@@ -106,6 +106,8 @@ struct Inner {
     hasher: std::collections::hash_map::RandomState,
     clock: SharedClock,
     metrics: crate::telemetry::CacheMetrics,
+    /// DPoP-bound tokens (RFC 9449): checked on every request, cached or not.
+    dpop: crate::dpop::DpopVerifier,
 }
 
 struct IssuerState {
@@ -150,6 +152,7 @@ impl JwtScheme {
             clock: Arc::new(SystemClock),
             fetcher: None,
             jwks: JwksSettings::default(),
+            dpop: None,
         }
     }
 
@@ -513,17 +516,30 @@ impl Scheme for JwtScheme {
     }
 
     fn locations(&self) -> Vec<CredentialLocation> {
-        vec![CredentialLocation::authorization("Bearer")]
+        self.inner.dpop.locations()
     }
 
     fn challenge(&self) -> Challenge {
-        Challenge::new("Bearer")
+        self.inner.dpop.challenges(Challenge::new("Bearer"))
     }
 
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
         // RFC 8705: a certificate-bound token, cached or not, only over a
-        // connection with its certificate.
-        super::binding::enforce(self.inner.verify_now(credential.value()), ctx.parts())
+        // connection with its certificate. RFC 9449: a DPoP-bound one only
+        // with a proof for its key, and never as a bearer token.
+        let verification =
+            super::binding::enforce(self.inner.verify_now(credential.value()), ctx.parts());
+        self.inner
+            .dpop
+            .enforce(verification, credential, ctx.parts())
+    }
+
+    fn response_headers(
+        &self,
+        credential: &Credential,
+        _: &http::request::Parts,
+    ) -> Option<http::HeaderMap> {
+        self.inner.dpop.response_headers(credential)
     }
 }
 
@@ -590,6 +606,7 @@ pub struct JwtSchemeBuilder {
     clock: SharedClock,
     fetcher: Option<Arc<dyn JwksFetcher>>,
     jwks: JwksSettings,
+    dpop: Option<crate::dpop::Dpop>,
 }
 
 impl JwtSchemeBuilder {
@@ -713,6 +730,28 @@ impl JwtSchemeBuilder {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449) under these settings:
+    /// `Authorization: DPoP` with a proof, as well as or instead of
+    /// `Bearer`, following the [mode](crate::dpop::DpopMode). The proof
+    /// window's leeway and the clock default to this scheme's. Defaults to
+    /// DPoP off; in every mode, a token with `cnf.jkt` presented as
+    /// `Bearer` is refused.
+    ///
+    /// ```
+    /// use authgate::dpop::{Dpop, DpopMode};
+    /// # use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+    /// let scheme = JwtScheme::builder()
+    /// #   .issuer(Issuer::new("https://login.example").audience("api").key(JwtKey::shared_secret(&[7u8; 32]).unwrap()))
+    ///     .dpop(Dpop::new(DpopMode::Required).public_origin("https://api.example.com"))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = scheme;
+    /// ```
+    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
     /// Checks the settings and builds the scheme. Also installs the ring
     /// provider as jsonwebtoken's process default if none is installed
     /// (see [`install_default`](super::install_default)).
@@ -721,9 +760,15 @@ impl JwtSchemeBuilder {
     ///
     /// With no issuer, two issuers with the same `iss`, an issuer without
     /// audience or key source, static keys that cannot serve its algorithms,
-    /// an invalid JWKS URL, or no fetcher for a JWKS source.
+    /// an invalid JWKS URL, or no fetcher for a JWKS source; DPoP settings
+    /// without a public origin, with a symmetric algorithm or a nonce
+    /// secret under 32 bytes.
     pub fn build(self) -> Result<JwtScheme, ConfigError> {
         super::crypto::install_default();
+        let dpop = match self.dpop {
+            Some(dpop) => dpop.finish(self.leeway, Arc::clone(&self.clock))?,
+            None => crate::dpop::DpopVerifier::off(),
+        };
         let bad =
             |setting: &'static str, why: &'static str| ConfigError::InvalidSetting { setting, why };
         if self.issuers.is_empty() {
@@ -849,6 +894,7 @@ impl JwtSchemeBuilder {
                 hasher: std::collections::hash_map::RandomState::new(),
                 clock: self.clock,
                 metrics,
+                dpop,
             }),
         })
     }

@@ -1,0 +1,188 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)] // benchmark set-up: a panic is a broken bench; criterion macros generate undocumented items
+
+//! The cost of DPoP (RFC 9449) on top of a cached token:
+//!
+//! - `dpop/raw_es256_verify`: the floor, ring verifying the proof's ES256
+//!   signature with a parsed key, nothing else;
+//! - `dpop/bearer_cached`: the whole layer with a cached bearer token;
+//! - `dpop/proof_cached_token`: the whole layer with the same token bound
+//!   to a key and a fresh proof per request (parsing, thumbprint, `ath`,
+//!   signature, `jti` insert). Proofs are signed outside the measurement;
+//! - `dpop/check_proof_alone`: `DpopVerifier::check_proof` without the
+//!   layer or the token;
+//! - `dpop/jwk_parse`: loading the proof's JWK as a key (the EC point
+//!   check), which the verifier's key cache saves on every request after a
+//!   client's first.
+//!
+//! The target: `proof_cached_token` ≤ 1.2 × `raw_es256_verify`.
+//!
+//! `cargo bench --bench dpop`
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use authgate::dpop::{Dpop, DpopMode, DpopProver, InMemoryJtiStore};
+use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+use authgate::AuthLayer;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ring::signature as sig;
+use serde_json::json;
+use tower::{service_fn, Layer, ServiceExt};
+
+const ORIGIN: &str = "https://api.bench";
+const SECRET: [u8; 32] = [7u8; 32];
+
+async fn echo(_: Request<()>) -> Result<Response<()>, Infallible> {
+    Ok(Response::new(()))
+}
+
+fn token(jkt: Option<&str>) -> String {
+    authgate::jwt::install_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut claims = json!({"iss": "https://issuer.bench", "aud": "api", "sub": "alice",
+                            "exp": now + 3600, "scope": "orders:read"});
+    if let Some(jkt) = jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+    }
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(&SECRET),
+    )
+    .unwrap()
+}
+
+fn request(authorization: &HeaderValue, proof: Option<HeaderValue>) -> Request<()> {
+    let mut request = Request::get("/orders").body(()).unwrap();
+    request
+        .headers_mut()
+        .insert(http::header::AUTHORIZATION, authorization.clone());
+    if let Some(proof) = proof {
+        request.headers_mut().insert("dpop", proof);
+    }
+    request
+}
+
+fn per_request(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let scheme = JwtScheme::builder()
+        .issuer(
+            Issuer::new("https://issuer.bench")
+                .audience("api")
+                .key(JwtKey::shared_secret(&SECRET).unwrap()),
+        )
+        .dpop(
+            Dpop::new(DpopMode::Allowed)
+                .public_origin(ORIGIN)
+                // Every measured proof is new: room for all of them.
+                .jti_store(InMemoryJtiStore::new(50_000_000)),
+        )
+        .build()
+        .unwrap();
+    let layer = AuthLayer::builder().scheme(scheme).build().unwrap();
+    let service = layer.layer(service_fn(echo));
+
+    let prover = DpopProver::es256().unwrap();
+    let bound = token(Some(prover.jkt()));
+    let plain = token(None);
+    let bearer = HeaderValue::from_str(&format!("Bearer {plain}")).unwrap();
+    let dpop = HeaderValue::from_str(&format!("DPoP {bound}")).unwrap();
+    let url = format!("{ORIGIN}/orders");
+    let fresh_proof = || {
+        let proof = prover.proof(&Method::GET, &url, Some(&bound)).unwrap();
+        HeaderValue::from_str(&proof).unwrap()
+    };
+
+    // The floor: one ES256 verification of a proof, key already parsed.
+    let proof = prover.proof(&Method::GET, &url, Some(&bound)).unwrap();
+    let (input, signature) = proof.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let jwk = prover.public_jwk();
+    let mut point = vec![4u8];
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap());
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap());
+    let key = sig::UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point);
+
+    // Warm the token cache.
+    rt.block_on(async {
+        let response = service
+            .clone()
+            .oneshot(request(&dpop, Some(fresh_proof())))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = service
+            .clone()
+            .oneshot(request(&bearer, None))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    });
+
+    let mut group = c.benchmark_group("dpop");
+    group.bench_function("raw_es256_verify", |b| {
+        b.iter(|| key.verify(black_box(input.as_bytes()), black_box(&signature)))
+    });
+    group.bench_function("bearer_cached", |b| {
+        b.to_async(&rt).iter(|| async {
+            let response = service
+                .clone()
+                .oneshot(request(&bearer, None))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            black_box(response)
+        })
+    });
+    group.bench_function("proof_cached_token", |b| {
+        b.to_async(&rt).iter_batched(
+            || request(&dpop, Some(fresh_proof())),
+            |request| async {
+                let response = service.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                black_box(response)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let verifier = Dpop::new(DpopMode::Allowed)
+        .public_origin(ORIGIN)
+        .jti_store(InMemoryJtiStore::new(50_000_000))
+        .build()
+        .unwrap();
+    group.bench_function("check_proof_alone", |b| {
+        b.iter_batched(
+            || request(&dpop, Some(fresh_proof())).into_parts().0,
+            |parts| {
+                let answer = verifier.check_proof(&parts, &bound, prover.jkt());
+                assert!(answer.into_ready().unwrap().is_ok());
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("jwk_parse", |b| {
+        b.iter(|| authgate::jwt::JwtKey::from_jwk(black_box(jwk)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_request);
+criterion_main!(benches);

@@ -528,6 +528,10 @@ mod layer;
 #[cfg(feature = "mtls")]
 pub mod mtls;
 mod principal;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(any(feature = "hmac", feature = "jwt"))]
+pub mod replay;
 pub mod request_body;
 pub mod response;
 mod scheme;

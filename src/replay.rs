@@ -115,7 +115,7 @@ impl<'a> Nonce<'a> {
 
 /// Where the nonces of accepted requests are recorded.
 ///
-/// `admit` records the nonce and answers `Ok` the first time; an error of
+/// `admit_nonce` records the nonce and answers `Ok` the first time; an error of
 /// kind [`Replayed`](crate::ErrorKind::Replayed) (401) for a nonce already
 /// recorded, [`Unavailable`](crate::ErrorKind::Unavailable) (503) when the
 /// store cannot tell: a store must fail closed, never admit a nonce whose
@@ -133,18 +133,18 @@ impl<'a> Nonce<'a> {
 /// # async fn main() {
 /// let store = ReplayCache::new(10_000, Duration::from_secs(601));
 /// let nonce = Nonce::new("hmac", "partner-1", "n-1", Duration::from_secs(601));
-/// assert!(store.admit(&nonce).await.is_ok());
-/// assert_eq!(store.admit(&nonce).await.unwrap_err().kind(), ErrorKind::Replayed);
+/// assert!(store.admit_nonce(&nonce).await.is_ok());
+/// assert_eq!(store.admit_nonce(&nonce).await.unwrap_err().kind(), ErrorKind::Replayed);
 /// # }
 /// ```
 pub trait ReplayStore: fmt::Debug + Send + Sync + 'static {
     /// Records `nonce`, as described on the trait.
-    fn admit(&self, nonce: &Nonce<'_>) -> ReplayCheck;
+    fn admit_nonce(&self, nonce: &Nonce<'_>) -> ReplayCheck;
 }
 
 impl<T: ReplayStore + ?Sized> ReplayStore for Arc<T> {
-    fn admit(&self, nonce: &Nonce<'_>) -> ReplayCheck {
-        (**self).admit(nonce)
+    fn admit_nonce(&self, nonce: &Nonce<'_>) -> ReplayCheck {
+        (**self).admit_nonce(nonce)
     }
 }
 
@@ -152,7 +152,7 @@ impl<T: ReplayStore + ?Sized> ReplayStore for Arc<T> {
 /// TTL for every entry keeps it a queue), and its floor against a wall
 /// clock stepped back for nonces with a signed timestamp.
 impl ReplayStore for ReplayCache {
-    fn admit(&self, nonce: &Nonce<'_>) -> ReplayCheck {
+    fn admit_nonce(&self, nonce: &Nonce<'_>) -> ReplayCheck {
         ReplayCheck::ready(
             self.admit_in(
                 nonce.scheme,
@@ -168,7 +168,7 @@ impl ReplayStore for ReplayCache {
 /// A boxed [`ReplayCheck`] that waits for a remote store.
 type PendingCheck = Pin<Box<dyn Future<Output = Result<(), AuthError>> + Send>>;
 
-/// The answer of [`ReplayStore::admit`]: known at once, or after a round
+/// The answer of [`ReplayStore::admit_nonce`]: known at once, or after a round
 /// trip to a remote store. A future either way.
 ///
 /// ```
@@ -276,20 +276,20 @@ mod tests {
     async fn the_in_process_store_namespaces_per_scheme_and_key_id() {
         let store = ReplayCache::new(100, Duration::from_secs(60));
         let ttl = Duration::from_secs(60);
-        assert!(store.admit(&Nonce::new("hmac", "k", "n", ttl)).await.is_ok());
-        let again = store.admit(&Nonce::new("hmac", "k", "n", ttl)).await;
+        assert!(store.admit_nonce(&Nonce::new("hmac", "k", "n", ttl)).await.is_ok());
+        let again = store.admit_nonce(&Nonce::new("hmac", "k", "n", ttl)).await;
         assert_eq!(again.unwrap_err().kind(), ErrorKind::Replayed);
-        assert!(store.admit(&Nonce::new("hmac", "k2", "n", ttl)).await.is_ok());
-        assert!(store.admit(&Nonce::new("httpsig", "k", "n", ttl)).await.is_ok());
+        assert!(store.admit_nonce(&Nonce::new("hmac", "k2", "n", ttl)).await.is_ok());
+        assert!(store.admit_nonce(&Nonce::new("httpsig", "k", "n", ttl)).await.is_ok());
     }
 
     #[test]
     fn a_ready_check_answers_without_a_runtime() {
         let store = ReplayCache::new(1, Duration::from_secs(60));
         let nonce = Nonce::new("hmac", "k", "n", Duration::from_secs(60));
-        assert!(matches!(store.admit(&nonce).into_ready(), Ok(Ok(()))));
+        assert!(matches!(store.admit_nonce(&nonce).into_ready(), Ok(Ok(()))));
         let full = Nonce::new("hmac", "k", "other", Duration::from_secs(60));
-        match store.admit(&full).into_ready() {
+        match store.admit_nonce(&full).into_ready() {
             Ok(Err(e)) => assert_eq!(e.kind(), ErrorKind::Unavailable),
             other => panic!("{other:?}"),
         }

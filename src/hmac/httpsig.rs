@@ -631,7 +631,7 @@ impl<S: SecretStore> Inner<S> {
         }
         if let Some(nonce) = nonce {
             let nonce = Nonce::new(HTTPSIG_SCHEME_NAME, &key_id, &nonce, self.replay_ttl);
-            if let Err(e) = self.replay.admit(&nonce).await {
+            if let Err(e) = self.replay.admit_nonce(&nonce).await {
                 return Err(replay::refused(e, &key_id));
             }
         }

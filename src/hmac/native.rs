@@ -178,7 +178,7 @@ impl<S: SecretStore> Inner<S> {
         };
         let principal = self.judge(&record, None, &params, &canonical, self.clock.now())?;
         self.replay
-            .admit(&self.nonce(&params))
+            .admit_nonce(&self.nonce(&params))
             .await
             .map_err(|e| replay::refused(e, &claim.key_id))?;
         Ok(principal)
@@ -191,7 +191,7 @@ impl<S: SecretStore> Inner<S> {
     /// Records the nonce of a request whose signature verified: at once
     /// with the in-process store, after a round trip with a remote one.
     fn admit(&self, params: &Judged<'_>, principal: Principal) -> Verification {
-        match self.replay.admit(&self.nonce(params)).into_ready() {
+        match self.replay.admit_nonce(&self.nonce(params)).into_ready() {
             Ok(result) => Verification::ready(
                 result
                     .map(|()| principal)

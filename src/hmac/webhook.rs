@@ -102,7 +102,7 @@ impl Preset {
                     let digest = hex(digest.finish().as_ref());
                     // As long as the timestamp can pass the window.
                     let ttl = self.tolerance.saturating_mul(2) + Duration::from_secs(1);
-                    store.admit(&Nonce::new(scheme, &self.subject, &digest, ttl))
+                    store.admit_nonce(&Nonce::new(scheme, &self.subject, &digest, ttl))
                 });
                 Ok(Signed {
                     principal: Principal::new(&*self.subject, scheme),

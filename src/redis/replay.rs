@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::error::{AuthError, ErrorKind};
 use crate::replay::{Nonce, ReplayCheck, ReplayStore};
+use crate::telemetry::CacheMetrics;
 
 use super::connection::RedisConnection;
 
@@ -39,13 +40,18 @@ use super::connection::RedisConnection;
 #[derive(Clone)]
 pub struct RedisReplayStore {
     redis: RedisConnection,
+    /// `redis_replay` hits (replays) and misses (first uses).
+    metrics: CacheMetrics,
 }
 
 impl RedisReplayStore {
     /// A store on `redis`, under its prefix.
     #[must_use]
     pub fn new(redis: RedisConnection) -> Self {
-        Self { redis }
+        Self {
+            redis,
+            metrics: CacheMetrics::new("redis_replay"),
+        }
     }
 
     fn key(&self, nonce: &Nonce<'_>) -> String {
@@ -61,19 +67,25 @@ impl RedisReplayStore {
 }
 
 impl ReplayStore for RedisReplayStore {
-    fn admit(&self, nonce: &Nonce<'_>) -> ReplayCheck {
+    fn admit_nonce(&self, nonce: &Nonce<'_>) -> ReplayCheck {
         let key = self.key(nonce);
         // At least a millisecond: `PX 0` is an error.
         let ttl_ms = u64::try_from(nonce.ttl().as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        let redis = self.redis.clone();
+        let (redis, metrics) = (self.redis.clone(), self.metrics.clone());
         ReplayCheck::pending(async move {
             let mut set = ::redis::cmd("SET");
             set.arg(key).arg(1).arg("NX").arg("PX").arg(ttl_ms);
             match redis.query::<Option<String>>(&set).await {
-                Ok(Some(_)) => Ok(()),
-                Ok(None) => Err(AuthError::new(ErrorKind::Replayed)),
+                Ok(Some(_)) => {
+                    metrics.lookup(false);
+                    Ok(())
+                }
+                Ok(None) => {
+                    metrics.lookup(true);
+                    Err(AuthError::new(ErrorKind::Replayed))
+                }
                 Err(e) => Err(AuthError::unavailable(e)
                     .with_description("the replay store cannot be reached right now")),
             }

@@ -26,8 +26,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 const TTL: Duration = Duration::from_secs(601);
 
 fn redis_store(rt: &tokio::runtime::Runtime) -> Option<RedisReplayStore> {
-    let url = std::env::var("AUTHGATE_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url =
+        std::env::var("AUTHGATE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

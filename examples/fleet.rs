@@ -46,7 +46,10 @@ struct Instance {
 
 /// The layer of one instance: API keys and signed requests, each cache
 /// its own, replays and invalidations shared through `redis`.
-async fn layer(stores: &Stores, redis: &RedisConnection) -> Result<(AuthLayer, InvalidationBroadcast), Error> {
+async fn layer(
+    stores: &Stores,
+    redis: &RedisConnection,
+) -> Result<(AuthLayer, InvalidationBroadcast), Error> {
     let keys = ApiKeyScheme::builder(stores.keys.clone())
         .prefix("sk_live")
         .cache_ttl(Duration::from_secs(300))
@@ -68,11 +71,21 @@ async fn layer(stores: &Stores, redis: &RedisConnection) -> Result<(AuthLayer, I
     Ok((layer, broadcast))
 }
 
-async fn start(name: &'static str, stores: &Stores, redis: &RedisConnection) -> Result<Instance, Error> {
+async fn start(
+    name: &'static str,
+    stores: &Stores,
+    redis: &RedisConnection,
+) -> Result<Instance, Error> {
     let (layer, broadcast) = layer(stores, redis).await?;
     let app = Router::new()
-        .route("/me", get(|p: Principal| async move { p.subject().to_owned() }))
-        .route("/orders", post(|p: Principal| async move { p.subject().to_owned() }))
+        .route(
+            "/me",
+            get(|p: Principal| async move { p.subject().to_owned() }),
+        )
+        .route(
+            "/orders",
+            post(|p: Principal| async move { p.subject().to_owned() }),
+        )
         .layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr: SocketAddr = listener.local_addr()?;
@@ -103,12 +116,19 @@ async fn cross_instance_replay(a: &Instance, b: &Instance) -> Result<bool, Error
     };
     let first = send(a).await?;
     let replay = send(b).await?;
-    println!("signed request: {} -> {first}, replayed to {} -> {replay}", a.name, b.name);
+    println!(
+        "signed request: {} -> {first}, replayed to {} -> {replay}",
+        a.name, b.name
+    );
     Ok(first == 200 && replay == 401)
 }
 
 /// Step 2: a key revoked through `a`, refused by `b`.
-async fn cross_instance_revocation(stores: &Stores, a: &Instance, b: &Instance) -> Result<bool, Error> {
+async fn cross_instance_revocation(
+    stores: &Stores,
+    a: &Instance,
+    b: &Instance,
+) -> Result<bool, Error> {
     let key = ApiKeyGenerator::new("sk_live")?.generate("acct_demo", Scopes::empty())?;
     stores.keys.insert(key.record().clone());
     let plaintext = key.plaintext().expose().to_owned();
@@ -130,7 +150,10 @@ async fn cross_instance_revocation(stores: &Stores, a: &Instance, b: &Instance) 
     let start = Instant::now();
     while status(b).await? != 401 {
         if start.elapsed() > Duration::from_secs(1) {
-            println!("key revoked through {}: still accepted by {} after 1 s", a.name, b.name);
+            println!(
+                "key revoked through {}: still accepted by {} after 1 s",
+                a.name, b.name
+            );
             return Ok(false);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -146,7 +169,11 @@ async fn cross_instance_revocation(stores: &Stores, a: &Instance, b: &Instance) 
 
 fn stores() -> Stores {
     let secrets = InMemorySecretStore::new();
-    secrets.insert(SecretRecord::new("partner-1", HmacKey::new("s3cr3t"), "acct_42"));
+    secrets.insert(SecretRecord::new(
+        "partner-1",
+        HmacKey::new("s3cr3t"),
+        "acct_42",
+    ));
     Stores {
         keys: InMemoryKeyStore::new(),
         secrets,
@@ -154,8 +181,11 @@ fn stores() -> Stores {
 }
 
 async fn run() -> Result<bool, Error> {
-    let url = std::env::var("AUTHGATE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let url =
+        std::env::var("AUTHGATE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
     let redis = RedisConfig::new(url.as_str())
         .prefix(format!("authgate-fleet-example-{nanos}"))
         .connect()?;

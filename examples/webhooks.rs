@@ -125,7 +125,9 @@ fn replay_from_env() -> Result<Replay, Error> {
     let redis = authgate::redis::RedisConfig::new(url)
         .prefix("authgate-webhooks")
         .connect()?;
-    Ok(Some(Arc::new(authgate::redis::RedisReplayStore::new(redis))))
+    Ok(Some(Arc::new(authgate::redis::RedisReplayStore::new(
+        redis,
+    ))))
 }
 
 #[cfg(not(feature = "redis"))]

@@ -494,6 +494,7 @@
 //! | `axum` | yes | [`Principal`], `Option<Principal>` and [`Claims<T>`](Claims) as axum extractors (axum-core) |
 //! | `mtls` | no | `mtls`: client certificates (SPIFFE X.509-SVIDs, mapped names), workload rules, `mtls::serve` for axum and hyper over rustls |
 //! | `tonic` | no | with `mtls`: the client chain of tonic's own TLS reaches `mtls::ClientCertScheme` |
+//! | `redis` | no | `redis`: state shared by a fleet through Redis (`RedisReplayStore` behind [`replay::ReplayStore`], `RedisRevocation`, `InvalidationBroadcast`) |
 //! | `full` | no | all of the above |
 //!
 //! `axum` is on by default because axum is the common user and forgetting
@@ -530,7 +531,7 @@ pub mod mtls;
 mod principal;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(any(feature = "hmac", feature = "jwt"))]
+#[cfg(any(feature = "hmac", feature = "jwt", feature = "redis"))]
 pub mod replay;
 pub mod request_body;
 pub mod response;

@@ -154,13 +154,8 @@ impl<T: ReplayStore + ?Sized> ReplayStore for Arc<T> {
 impl ReplayStore for ReplayCache {
     fn admit_nonce(&self, nonce: &Nonce<'_>) -> ReplayCheck {
         ReplayCheck::ready(
-            self.admit_in(
-                nonce.scheme,
-                nonce.key_id,
-                nonce.value,
-                nonce.signed_at,
-            )
-            .map_err(AuthError::new),
+            self.admit_in(nonce.scheme, nonce.key_id, nonce.value, nonce.signed_at)
+                .map_err(AuthError::new),
         )
     }
 }
@@ -276,11 +271,20 @@ mod tests {
     async fn the_in_process_store_namespaces_per_scheme_and_key_id() {
         let store = ReplayCache::new(100, Duration::from_secs(60));
         let ttl = Duration::from_secs(60);
-        assert!(store.admit_nonce(&Nonce::new("hmac", "k", "n", ttl)).await.is_ok());
+        assert!(store
+            .admit_nonce(&Nonce::new("hmac", "k", "n", ttl))
+            .await
+            .is_ok());
         let again = store.admit_nonce(&Nonce::new("hmac", "k", "n", ttl)).await;
         assert_eq!(again.unwrap_err().kind(), ErrorKind::Replayed);
-        assert!(store.admit_nonce(&Nonce::new("hmac", "k2", "n", ttl)).await.is_ok());
-        assert!(store.admit_nonce(&Nonce::new("httpsig", "k", "n", ttl)).await.is_ok());
+        assert!(store
+            .admit_nonce(&Nonce::new("hmac", "k2", "n", ttl))
+            .await
+            .is_ok());
+        assert!(store
+            .admit_nonce(&Nonce::new("httpsig", "k", "n", ttl))
+            .await
+            .is_ok());
     }
 
     #[test]

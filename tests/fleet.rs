@@ -102,7 +102,11 @@ fn app(scheme: impl Scheme) -> Router {
 
 fn secrets() -> InMemorySecretStore {
     let store = InMemorySecretStore::new();
-    store.insert(SecretRecord::new("partner-1", HmacKey::new("s3cr3t"), "acct_42"));
+    store.insert(SecretRecord::new(
+        "partner-1",
+        HmacKey::new("s3cr3t"),
+        "acct_42",
+    ));
     store
 }
 
@@ -119,7 +123,10 @@ fn signed() -> (String, &'static str) {
     let body = r#"{"sku":"A-1"}"#;
     let mut request = http::Request::post("/orders").body(body).unwrap();
     signer.sign(&mut request).unwrap();
-    let auth = request.headers()["authorization"].to_str().unwrap().to_owned();
+    let auth = request.headers()["authorization"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     (auth, body)
 }
 
@@ -171,11 +178,21 @@ async fn both_replay_stores_keep_the_same_contract() {
         assert!(store.admit_nonce(&nonce).await.is_ok(), "{store:?}");
         let again = store.admit_nonce(&nonce).await.unwrap_err();
         assert_eq!(again.kind(), ErrorKind::Replayed, "{store:?}");
-        assert!(store.admit_nonce(&Nonce::new("hmac", "k2", "n-1", ttl)).await.is_ok());
-        assert!(store.admit_nonce(&Nonce::new("httpsig", "k", "n-1", ttl)).await.is_ok());
+        assert!(store
+            .admit_nonce(&Nonce::new("hmac", "k2", "n-1", ttl))
+            .await
+            .is_ok());
+        assert!(store
+            .admit_nonce(&Nonce::new("httpsig", "k", "n-1", ttl))
+            .await
+            .is_ok());
         let racers = (0..8).map(|_| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { store.admit_nonce(&Nonce::new("hmac", "k", "race", ttl)).await })
+            tokio::spawn(async move {
+                store
+                    .admit_nonce(&Nonce::new("hmac", "k", "race", ttl))
+                    .await
+            })
         });
         let mut wins = 0;
         for racer in racers {
@@ -251,13 +268,24 @@ async fn an_api_key_invalidated_on_one_instance_is_refused_by_the_other_within_a
         assert_eq!(call(&instances[1]).await, 200);
     }
     assert!(store.revoke(&key.record().id));
-    assert_eq!(call(&instances[1]).await, 200, "still cached: the test means something");
+    assert_eq!(
+        call(&instances[1]).await,
+        200,
+        "still cached: the test means something"
+    );
     broadcasts[0]
         .invalidate("api-keys", &key.record().id)
         .await
         .unwrap();
-    assert_eq!(call(&instances[0]).await, 401, "the calling instance at once");
-    let took = within(Duration::from_secs(1), async || call(&instances[1]).await == 401).await;
+    assert_eq!(
+        call(&instances[0]).await,
+        401,
+        "the calling instance at once"
+    );
+    let took = within(Duration::from_secs(1), async || {
+        call(&instances[1]).await == 401
+    })
+    .await;
     println!("api key invalidation reached the other instance in {took:?}");
 }
 
@@ -302,7 +330,10 @@ async fn a_jwt_revoked_on_one_instance_is_refused_by_the_other_within_a_second()
         .await
         .unwrap();
     assert_eq!(call(&instances[0]).await, 401);
-    let took = within(Duration::from_secs(1), async || call(&instances[1]).await == 401).await;
+    let took = within(Duration::from_secs(1), async || {
+        call(&instances[1]).await == 401
+    })
+    .await;
     println!("jti revocation reached the other instance in {took:?}");
 
     // A third instance started later loads the list.
@@ -310,7 +341,12 @@ async fn a_jwt_revoked_on_one_instance_is_refused_by_the_other_within_a_second()
     assert!(late.ready(WAIT).await);
     assert_eq!(late.len(), 1);
     lists[1]
-        .revoke_subject(jwt_support::ISS, "bob", 1_800_000_000, Duration::from_secs(3600))
+        .revoke_subject(
+            jwt_support::ISS,
+            "bob",
+            1_800_000_000,
+            Duration::from_secs(3600),
+        )
         .await
         .unwrap();
     within(Duration::from_secs(1), async || {
@@ -400,7 +436,11 @@ async fn redis_stopped_mid_run_is_a_503_and_its_return_needs_no_restart() {
     let start = Instant::now();
     let (other, body) = signed();
     assert_eq!(send(&instance, &other, body).await.status(), 503);
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 
     assert!(own.restart());
     // The same layer recovers once Redis answers again.

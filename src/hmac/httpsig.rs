@@ -11,7 +11,6 @@ use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
 use super::encoding::{body_of, sha256};
-use crate::replay::{self, Nonce, ReplayCache, ReplayStore, SharedReplayStore};
 use super::secrets::{match_keys, HmacKey, KeyMatch};
 use super::store::{CachedStore, SecretStore};
 use super::structured::{
@@ -21,6 +20,7 @@ use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::principal::Principal;
+use crate::replay::{self, Nonce, ReplayCache, ReplayStore, SharedReplayStore};
 use crate::scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext};
 
 /// The name RFC 9421 principals carry in [`Principal::scheme`].

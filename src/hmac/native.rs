@@ -9,13 +9,13 @@ use http::HeaderName;
 
 use super::canonical::{self, canonical_string, Params, Signed, SCHEME};
 use super::encoding::{body_of, check_window};
-use crate::replay::{self, Nonce, ReplayCache, ReplayStore, SharedReplayStore};
 use super::secrets::{match_keys, KeyMatch};
 use super::store::{CachedStore, SecretRecord, SecretStore};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{AuthorizationSyntax, Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::principal::Principal;
+use crate::replay::{self, Nonce, ReplayCache, ReplayStore, SharedReplayStore};
 use crate::scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext};
 
 /// The name native HMAC principals carry in [`Principal::scheme`].

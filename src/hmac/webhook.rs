@@ -7,9 +7,9 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::encoding::{body_of, check_window, hex, parse_timestamp, unhex};
-use crate::replay::{Nonce, ReplayCache, ReplayCheck, ReplayStore, SharedReplayStore};
 use super::secrets::{match_keys, KeyMatch, WebhookSecrets};
 use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::replay::{Nonce, ReplayCache, ReplayCheck, ReplayStore, SharedReplayStore};
 use http::request::Parts;
 
 use crate::credentials::{Credential, CredentialLocation};

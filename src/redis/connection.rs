@@ -212,14 +212,13 @@ impl RedisConnection {
     /// first of a run logged.
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CommandError> {
         let mut manager = self.inner.manager.clone();
-        let result = match tokio::time::timeout(self.inner.timeout, cmd.query_async(&mut manager))
-            .await
-        {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) if e.is_timeout() => Err(CommandError::Timeout(self.inner.timeout)),
-            Ok(Err(e)) => Err(CommandError::Redis(e)),
-            Err(_) => Err(CommandError::Timeout(self.inner.timeout)),
-        };
+        let result =
+            match tokio::time::timeout(self.inner.timeout, cmd.query_async(&mut manager)).await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) if e.is_timeout() => Err(CommandError::Timeout(self.inner.timeout)),
+                Ok(Err(e)) => Err(CommandError::Redis(e)),
+                Err(_) => Err(CommandError::Timeout(self.inner.timeout)),
+            };
         match &result {
             Ok(_) => self.recovered(),
             Err(e) => self.failed(e),

@@ -61,8 +61,11 @@ impl RedisReplayStore {
         for byte in digest {
             hex.push_str(&format!("{byte:02x}"));
         }
-        self.redis
-            .key(&format!("replay:{}:{}:{hex}", nonce.scheme(), nonce.key_id()))
+        self.redis.key(&format!(
+            "replay:{}:{}:{hex}",
+            nonce.scheme(),
+            nonce.key_id()
+        ))
     }
 }
 

@@ -161,7 +161,12 @@ impl RedisRevocation {
     ///
     /// When Redis cannot be reached, or the mirror is full: the token is
     /// then revoked on this instance only (or not at all when full).
-    pub async fn revoke_jti(&self, issuer: &str, jti: &str, expires_at: u64) -> Result<(), StoreError> {
+    pub async fn revoke_jti(
+        &self,
+        issuer: &str,
+        jti: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
         self.revoke(Entry {
             kind: "jti".into(),
             iss: issuer.into(),

@@ -33,7 +33,11 @@ pub(crate) struct Subscription {
 impl Subscription {
     /// Subscribes `listener` to `channel` in a task of the current Tokio
     /// runtime.
-    pub(crate) fn spawn(redis: RedisConnection, channel: String, listener: Arc<dyn Listener>) -> Self {
+    pub(crate) fn spawn(
+        redis: RedisConnection,
+        channel: String,
+        listener: Arc<dyn Listener>,
+    ) -> Self {
         let (tx, subscribed) = watch::channel(0);
         let task = tokio::spawn(run(redis, channel, listener, tx));
         Self { task, subscribed }

@@ -104,7 +104,12 @@ async fn cross_instance_replay(a: &Instance, b: &Instance) -> Result<bool, Error
     let body = r#"{"sku":"A-1"}"#;
     let mut request = http::Request::post("/orders").body(body)?;
     signer.sign(&mut request)?;
-    let auth = request.headers()["authorization"].to_str()?.to_owned();
+    let auth = request
+        .headers()
+        .get("authorization")
+        .ok_or("the signer set no authorization header")?
+        .to_str()?
+        .to_owned();
     let send = async |to: &Instance| -> Result<u16, Error> {
         let response = reqwest::Client::new()
             .post(format!("{}/orders", to.base))

@@ -49,7 +49,13 @@ struct Instance {
 async fn layer(
     stores: &Stores,
     redis: &RedisConnection,
-) -> Result<(AuthLayer, InvalidationBroadcast), Error> {
+) -> Result<
+    (
+        AuthLayer<authgate::request_body::Buffered>,
+        InvalidationBroadcast,
+    ),
+    Error,
+> {
     let keys = ApiKeyScheme::builder(stores.keys.clone())
         .prefix("sk_live")
         .cache_ttl(Duration::from_secs(300))

@@ -24,15 +24,26 @@
 //!
 //! Each endpoint answers `200 {"len": <body length>, "sha256": "<hex>"}`
 //! for a valid signature, and serves until killed.
+//!
+//! With `AUTHGATE_REDIS_URL` also set (and the `redis` feature), every
+//! endpoint's replay protection is on and stored in that Redis: several
+//! copies of the receiver behind one load balancer accept a delivery once.
+//!
+//! ```text
+//! AUTHGATE_BIND=0.0.0.0:8080 AUTHGATE_REDIS_URL=redis://127.0.0.1:6379 \
+//!   GITHUB_WEBHOOK_SECRET=… cargo run --example webhooks --features redis
+//! ```
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use authgate::hmac::{
     GithubWebhook, HmacKey, HttpSignatureScheme, HttpSigner, InMemorySecretStore, SecretRecord,
     SlackWebhook, StripeWebhook, WebhookSecrets,
 };
+use authgate::replay::ReplayStore;
 use authgate::{AuthLayer, Scheme};
 use axum::routing::{post, MethodRouter};
 use axum::{Json, Router};
@@ -102,25 +113,53 @@ fn endpoint(scheme: impl Scheme) -> Result<MethodRouter, Error> {
     Ok(post(received).layer(layer))
 }
 
-fn app(secrets: &Secrets) -> Result<Router, Error> {
+/// Where every endpoint records what it accepted, when replays are
+/// refused: the Redis at `AUTHGATE_REDIS_URL`, shared by every copy.
+type Replay = Option<Arc<dyn ReplayStore>>;
+
+#[cfg(feature = "redis")]
+fn replay_from_env() -> Result<Replay, Error> {
+    let Ok(url) = std::env::var("AUTHGATE_REDIS_URL") else {
+        return Ok(None);
+    };
+    let redis = authgate::redis::RedisConfig::new(url)
+        .prefix("authgate-webhooks")
+        .connect()?;
+    Ok(Some(Arc::new(authgate::redis::RedisReplayStore::new(
+        redis,
+    ))))
+}
+
+#[cfg(not(feature = "redis"))]
+fn replay_from_env() -> Result<Replay, Error> {
+    if std::env::var_os("AUTHGATE_REDIS_URL").is_some() {
+        return Err("AUTHGATE_REDIS_URL needs the `redis` feature: --features redis".into());
+    }
+    Ok(None)
+}
+
+fn app(secrets: &Secrets, replay: &Replay) -> Result<Router, Error> {
     let mut app = Router::new();
     if let Some(secret) = &secrets.github {
-        app = app.route(
-            "/webhooks/github",
-            endpoint(GithubWebhook::new(WebhookSecrets::single(secret)))?,
-        );
+        let mut scheme = GithubWebhook::new(WebhookSecrets::single(secret));
+        if let Some(store) = replay {
+            scheme = scheme.replay_store(Arc::clone(store));
+        }
+        app = app.route("/webhooks/github", endpoint(scheme)?);
     }
     if let Some(secret) = &secrets.stripe {
-        app = app.route(
-            "/webhooks/stripe",
-            endpoint(StripeWebhook::new(WebhookSecrets::single(secret)))?,
-        );
+        let mut scheme = StripeWebhook::new(WebhookSecrets::single(secret));
+        if let Some(store) = replay {
+            scheme = scheme.replay_store(Arc::clone(store));
+        }
+        app = app.route("/webhooks/stripe", endpoint(scheme)?);
     }
     if let Some(secret) = &secrets.slack {
-        app = app.route(
-            "/webhooks/slack",
-            endpoint(SlackWebhook::new(WebhookSecrets::single(secret)))?,
-        );
+        let mut scheme = SlackWebhook::new(WebhookSecrets::single(secret));
+        if let Some(store) = replay {
+            scheme = scheme.replay_store(Arc::clone(store));
+        }
+        app = app.route("/webhooks/slack", endpoint(scheme)?);
     }
     if let Some((key_id, key)) = &secrets.httpsig {
         let store = InMemorySecretStore::new();
@@ -129,9 +168,11 @@ fn app(secrets: &Secrets) -> Result<Router, Error> {
             key.clone(),
             key_id.clone(),
         ));
-        let scheme = HttpSignatureScheme::builder(store)
-            .assume_scheme("http")
-            .build()?;
+        let mut builder = HttpSignatureScheme::builder(store).assume_scheme("http");
+        if let Some(replay) = replay {
+            builder = builder.replay_store(Arc::clone(replay));
+        }
+        let scheme = builder.build()?;
         app = app.route("/signed", endpoint(scheme)?);
     }
     Ok(app)
@@ -241,15 +282,19 @@ async fn run() -> Result<bool, Error> {
                 "AUTHGATE_BIND is set but no endpoint secret is (see the example's docs)".into(),
             );
         }
+        let replay = replay_from_env()?;
         let listener = tokio::net::TcpListener::bind(&bind).await?;
         println!("serving on http://{}", listener.local_addr()?);
-        axum::serve(listener, app(&secrets)?).await?;
+        if replay.is_some() {
+            println!("replays refused across every copy sharing AUTHGATE_REDIS_URL");
+        }
+        axum::serve(listener, app(&secrets, &replay)?).await?;
         return Ok(true);
     }
     let secrets = Secrets::demo();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(axum::serve(listener, app(&secrets)?).into_future());
+    let server = tokio::spawn(axum::serve(listener, app(&secrets, &None)?).into_future());
     let ok = self_test(addr, &secrets).await;
     server.abort();
     ok

@@ -567,10 +567,10 @@
 //! | `mtls` | no | `mtls`: client certificates (SPIFFE X.509-SVIDs, mapped names), workload rules, `mtls::serve` for axum and hyper over rustls |
 //! | `tonic` | no | with `mtls`: the client chain of tonic's own TLS reaches `mtls::ClientCertScheme` |
 //! | `metrics` | no | counters and histograms for every decision, cache, store and JWKS source through the [`metrics`](https://docs.rs/metrics) facade |
-//! | `redis` | no | `ratelimit::RedisLimiter`: [rate limits](ratelimit) shared by every instance through Redis |
 //! | `postgres` | no | `postgres`: API keys and HMAC secrets in PostgreSQL (migration, issue / rotate / revoke, revocations pushed over `LISTEN`/`NOTIFY`) |
 //! | `basic` | no | `basic`: HTTP Basic (RFC 7617) over Argon2id and bcrypt password hashes, htpasswd files |
 //! | `testing` | no | `testing`: a mock OIDC issuer, test keys, webhook signers, client certificates and a test-only principal, for your own tests |
+//! | `redis` | no | `redis`: state shared by a fleet through Redis (`RedisReplayStore` behind [`replay::ReplayStore`], `RedisRevocation`, `InvalidationBroadcast`) and [rate limits](ratelimit) (`ratelimit::RedisLimiter`) |
 //! | `full` | no | all of the above |
 //!
 //! `axum` is on by default because axum is the common user and forgetting
@@ -615,6 +615,10 @@ pub mod mtls;
 pub mod postgres;
 mod principal;
 pub mod ratelimit;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(any(feature = "hmac", feature = "jwt", feature = "redis"))]
+pub mod replay;
 pub mod request_body;
 pub mod response;
 mod router;

@@ -11,7 +11,6 @@ use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
 use super::encoding::{body_of, sha256};
-use super::replay::ReplayCache;
 use super::secrets::{match_keys, HmacKey, KeyMatch};
 use super::store::{CachedStore, SecretStore};
 use super::structured::{
@@ -21,6 +20,7 @@ use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::principal::Principal;
+use crate::replay::{self, Nonce, ReplayCache, ReplayStore, SharedReplayStore};
 use crate::scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext};
 
 /// The name RFC 9421 principals carry in [`Principal::scheme`].
@@ -404,7 +404,9 @@ pub struct HttpSignatureScheme<S> {
 
 struct Inner<S> {
     secrets: CachedStore<S>,
-    replay: ReplayCache,
+    replay: SharedReplayStore,
+    /// How long a nonce is remembered: as long as its signature can pass.
+    replay_ttl: Duration,
     window: Duration,
     label: Option<String>,
     tag: Option<String>,
@@ -628,8 +630,9 @@ impl<S: SecretStore> Inner<S> {
             return denied(ErrorKind::Revoked);
         }
         if let Some(nonce) = nonce {
-            if let Err(kind) = self.replay.admit(&key_id, &nonce) {
-                return denied(kind);
+            let nonce = Nonce::new(HTTPSIG_SCHEME_NAME, &key_id, &nonce, self.replay_ttl);
+            if let Err(e) = self.replay.admit_nonce(&nonce).await {
+                return Err(replay::refused(e, &key_id));
             }
         }
         Ok(Principal::new(record.subject.clone(), HTTPSIG_SCHEME_NAME)
@@ -757,7 +760,7 @@ pub struct HttpSignatureSchemeBuilder<S> {
     strict: bool,
     required_components: Vec<String>,
     assumed_scheme: String,
-    replay: Option<ReplayCache>,
+    replay: Option<SharedReplayStore>,
     replay_capacity: u64,
     cache_capacity: u64,
     cache_ttl: Duration,
@@ -856,8 +859,28 @@ impl<S: SecretStore> HttpSignatureSchemeBuilder<S> {
 
     /// Shares a replay cache with other schemes. Its TTL must be at least
     /// twice the window. Defaults to a cache of this scheme's own.
-    pub fn replay_cache(mut self, cache: ReplayCache) -> Self {
-        self.replay = Some(cache);
+    pub fn replay_cache(self, cache: ReplayCache) -> Self {
+        self.replay_store(cache)
+    }
+
+    /// Records nonces in `store` instead of an in-process cache: a
+    /// `RedisReplayStore` (feature `redis`) shared by every instance of
+    /// the service refuses a signature replayed to any of them. Each nonce
+    /// is kept `2 × window + 1 s`. Defaults to a [`ReplayCache`] of this
+    /// scheme's own.
+    ///
+    /// ```
+    /// use authgate::hmac::{HttpSignatureScheme, InMemorySecretStore, ReplayCache};
+    /// use std::time::Duration;
+    ///
+    /// let scheme = HttpSignatureScheme::builder(InMemorySecretStore::new())
+    ///     .replay_store(ReplayCache::new(100_000, Duration::from_secs(601)))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = scheme;
+    /// ```
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay = Some(std::sync::Arc::new(store));
         self
     }
 
@@ -916,11 +939,9 @@ impl<S: SecretStore> HttpSignatureSchemeBuilder<S> {
                 why: "component names are lowercase",
             });
         }
+        let replay_ttl = self.window.saturating_mul(2) + Duration::from_secs(1);
         let replay = self.replay.unwrap_or_else(|| {
-            ReplayCache::new(
-                self.replay_capacity,
-                self.window.saturating_mul(2) + Duration::from_secs(1),
-            )
+            std::sync::Arc::new(ReplayCache::new(self.replay_capacity, replay_ttl))
         });
         Ok(HttpSignatureScheme {
             inner: Arc::new(Inner {
@@ -932,6 +953,7 @@ impl<S: SecretStore> HttpSignatureSchemeBuilder<S> {
                     self.store_timeout,
                 ),
                 replay,
+                replay_ttl,
                 window: self.window,
                 label: self.label,
                 tag: self.tag,

@@ -169,7 +169,6 @@ pub(crate) mod canonical;
 pub(crate) mod encoding;
 mod httpsig;
 mod native;
-mod replay;
 mod secrets;
 mod sign;
 mod store;
@@ -177,12 +176,12 @@ pub(crate) mod structured;
 pub(crate) mod webhook;
 
 pub use crate::error::StoreError;
+pub use crate::replay::ReplayCache;
 pub use httpsig::{
     HttpSignError, HttpSignatureScheme, HttpSignatureSchemeBuilder, HttpSigner,
     DEFAULT_REQUIRED_COMPONENTS, HTTPSIG_SCHEME_NAME,
 };
 pub use native::{HmacScheme, HmacSchemeBuilder, SCHEME_NAME};
-pub use replay::ReplayCache;
 pub use secrets::{HmacKey, WebhookSecrets};
 pub use sign::{SignError, Signer};
 pub use store::{InMemorySecretStore, SecretRecord, SecretStore};

@@ -9,13 +9,13 @@ use http::HeaderName;
 
 use super::canonical::{self, canonical_string, Params, Signed, SCHEME};
 use super::encoding::{body_of, check_window};
-use super::replay::ReplayCache;
 use super::secrets::{match_keys, KeyMatch};
 use super::store::{CachedStore, SecretRecord, SecretStore};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{AuthorizationSyntax, Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::principal::Principal;
+use crate::replay::{self, Nonce, ReplayCache, ReplayStore, SharedReplayStore};
 use crate::scheme::{Challenge, PrecheckFuture, Scheme, Verification, VerifyContext};
 
 /// The name native HMAC principals carry in [`Principal::scheme`].
@@ -73,7 +73,9 @@ struct Inner<S> {
     secrets: CachedStore<S>,
     /// This thread's copies of cached look-ups, in front of `secrets`.
     hot: hot_records::Hot,
-    replay: ReplayCache,
+    replay: SharedReplayStore,
+    /// How long a nonce is remembered: as long as its timestamp can pass.
+    replay_ttl: Duration,
     window: Duration,
     required_headers: Vec<HeaderName>,
     clock: SharedClock,
@@ -174,10 +176,41 @@ impl<S: SecretStore> Inner<S> {
             ts: claim.ts,
             signature: &claim.signature,
         };
-        self.judge(&record, None, &params, &canonical, self.clock.now())
+        let principal = self.judge(&record, None, &params, &canonical, self.clock.now())?;
+        self.replay
+            .admit_nonce(&self.nonce(&params))
+            .await
+            .map_err(|e| replay::refused(e, &claim.key_id))?;
+        Ok(principal)
     }
 
-    /// The signature, then the key's state, then the nonce. `principal` is
+    fn nonce<'a>(&self, params: &Judged<'a>) -> Nonce<'a> {
+        Nonce::new(SCHEME_NAME, params.key_id, params.nonce, self.replay_ttl).signed_at(params.ts)
+    }
+
+    /// Records the nonce of a request whose signature verified: at once
+    /// with the in-process store, after a round trip with a remote one.
+    fn admit(&self, params: &Judged<'_>, principal: Principal) -> Verification {
+        match self.replay.admit_nonce(&self.nonce(params)).into_ready() {
+            Ok(result) => Verification::ready(
+                result
+                    .map(|()| principal)
+                    .map_err(|e| replay::refused(e, params.key_id)),
+            ),
+            Err(pending) => {
+                let key_id = params.key_id.to_owned();
+                Verification::pending(async move {
+                    pending
+                        .await
+                        .map(|()| principal)
+                        .map_err(|e| replay::refused(e, &key_id))
+                })
+            }
+        }
+    }
+
+    /// The signature, then the key's state (the nonce comes after, in
+    /// `admit`). `principal` is
     /// the one `record` grants, if already built.
     fn judge(
         &self,
@@ -199,20 +232,6 @@ impl<S: SecretStore> Inner<S> {
         // Only a caller holding the secret learns the state of the key.
         if record.revoked {
             return denied(ErrorKind::Revoked);
-        }
-        if let Err(kind) = self
-            .replay
-            .admit_signed(params.key_id, params.nonce, params.ts)
-        {
-            let error = AuthError::new(kind).with_credential_id(params.key_id);
-            return Err(if kind == ErrorKind::Expired {
-                error.with_description(
-                    "the signature timestamp is older than nonces this server has \
-                     already forgotten (its clock stepped back)",
-                )
-            } else {
-                error
-            });
         }
         Ok(principal.map_or_else(|| principal_of(record), Principal::clone))
     }
@@ -355,11 +374,12 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
                 Err(e) => return invalid(e.description()),
             };
         // A cached record needs no I/O: decide on the spot, without boxing.
-        if let Some(result) = self
-            .inner
-            .judge_cached(&Judged::from(&params), &canonical, now)
-        {
-            return Verification::ready(result);
+        let judged = Judged::from(&params);
+        if let Some(result) = self.inner.judge_cached(&judged, &canonical, now) {
+            return match result {
+                Ok(principal) => self.inner.admit(&judged, principal),
+                Err(e) => Verification::ready(Err(e)),
+            };
         }
         let claim = Claim {
             key_id: params.key_id.to_owned(),
@@ -407,7 +427,7 @@ pub struct HmacSchemeBuilder<S> {
     store: S,
     window: Duration,
     replay_capacity: u64,
-    replay: Option<ReplayCache>,
+    replay: Option<SharedReplayStore>,
     required_headers: Vec<String>,
     cache_capacity: u64,
     cache_ttl: Duration,
@@ -434,8 +454,29 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
     /// `2 × window + 1 s` (what the scheme's own cache uses): a shorter one
     /// forgets nonces sooner and then refuses, as expired, requests near
     /// the old edge of the window. Defaults to a cache of this scheme's own.
-    pub fn replay_cache(mut self, cache: ReplayCache) -> Self {
-        self.replay = Some(cache);
+    pub fn replay_cache(self, cache: ReplayCache) -> Self {
+        self.replay_store(cache)
+    }
+
+    /// Records nonces in `store` instead of an in-process cache: a
+    /// `RedisReplayStore` (feature `redis`) shared by every instance of
+    /// the service refuses a request replayed to any of them. Each nonce is
+    /// kept `2 × window + 1 s`. Defaults to a [`ReplayCache`] of this
+    /// scheme's own.
+    ///
+    /// ```
+    /// use authgate::hmac::{HmacScheme, InMemorySecretStore, ReplayCache};
+    /// use std::time::Duration;
+    ///
+    /// let shared = ReplayCache::new(100_000, Duration::from_secs(601));
+    /// let scheme = HmacScheme::builder(InMemorySecretStore::new())
+    ///     .replay_store(shared)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = scheme;
+    /// ```
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay = Some(Arc::new(store));
         self
     }
 
@@ -515,12 +556,10 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
     }
 
     fn finish(self, required_headers: Vec<HeaderName>) -> HmacScheme<S> {
-        let replay = self.replay.unwrap_or_else(|| {
-            ReplayCache::new(
-                self.replay_capacity,
-                self.window.saturating_mul(2) + Duration::from_secs(1),
-            )
-        });
+        let replay_ttl = self.window.saturating_mul(2) + Duration::from_secs(1);
+        let replay = self
+            .replay
+            .unwrap_or_else(|| Arc::new(ReplayCache::new(self.replay_capacity, replay_ttl)));
         let secrets = CachedStore::new(
             self.store,
             self.cache_capacity,
@@ -533,6 +572,7 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
                 secrets,
                 hot: hot_records::Hot::new(),
                 replay,
+                replay_ttl,
                 window: self.window,
                 required_headers,
                 clock: self.clock,

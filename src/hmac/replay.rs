@@ -194,8 +194,7 @@ impl ReplayCache {
     ///
     /// As above.
     pub fn admit(&self, key_id: &str, nonce: &str) -> Result<(), ErrorKind> {
-        self.shared
-            .admit(self.shared.fingerprint(key_id, nonce), None)
+        self.admit_in("", key_id, nonce, None)
     }
 
     /// Records `nonce` for `key_id`, for a request signed at `signed_at`
@@ -220,8 +219,20 @@ impl ReplayCache {
     ///
     /// As above.
     pub fn admit_signed(&self, key_id: &str, nonce: &str, signed_at: u64) -> Result<(), ErrorKind> {
-        self.shared
-            .admit(self.shared.fingerprint(key_id, nonce), Some(signed_at))
+        self.admit_in("", key_id, nonce, Some(signed_at))
+    }
+
+    /// Records `nonce` for `key_id` of `scheme` (the
+    /// [`ReplayStore`](crate::replay::ReplayStore) entry point).
+    pub(crate) fn admit_in(
+        &self,
+        scheme: &str,
+        key_id: &str,
+        nonce: &str,
+        signed_at: Option<u64>,
+    ) -> Result<(), ErrorKind> {
+        let fingerprint = self.shared.fingerprint(scheme, key_id, nonce);
+        self.shared.admit(fingerprint, signed_at)
     }
 
     /// The number of nonces held, after expired ones were counted out:
@@ -335,9 +346,11 @@ impl Shared {
 
     /// 128 bits, keyed: length-prefixed, so `("ab", "c")` and `("a", "bc")`
     /// differ.
-    fn fingerprint(&self, key_id: &str, nonce: &str) -> Fingerprint {
+    fn fingerprint(&self, scheme: &str, key_id: &str, nonce: &str) -> Fingerprint {
         let [high, low] = self.keys.each_ref().map(|keys| {
             let mut hasher = keys.build_hasher();
+            hasher.write_usize(scheme.len());
+            hasher.write(scheme.as_bytes());
             hasher.write_usize(key_id.len());
             hasher.write(key_id.as_bytes());
             hasher.write(nonce.as_bytes());
@@ -521,7 +534,7 @@ mod tests {
         assert_eq!(cache.admit("a", "bc"), Ok(()));
         let other = ReplayCache::new(10, Duration::from_secs(600));
         assert!(
-            cache.shared.fingerprint("k", "n") != other.shared.fingerprint("k", "n"),
+            cache.shared.fingerprint("", "k", "n") != other.shared.fingerprint("", "k", "n"),
             "each cache has its own key"
         );
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::encoding::{body_of, check_window, hex, parse_timestamp, unhex};
-use super::replay::ReplayCache;
 use super::secrets::{match_keys, KeyMatch, WebhookSecrets};
 use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::replay::{Nonce, ReplayCache, ReplayCheck, ReplayStore, SharedReplayStore};
 use http::request::Parts;
 
 use crate::credentials::{Credential, CredentialLocation};
@@ -36,7 +36,14 @@ struct Preset {
     clock: SharedClock,
     tolerance: Duration,
     subject: Arc<str>,
-    replay: Option<ReplayCache>,
+    replay: Option<SharedReplayStore>,
+}
+
+/// A delivery whose signature verified, and the check of its digest in the
+/// replay store, if the endpoint has one.
+struct Signed {
+    principal: Principal,
+    replay: Option<ReplayCheck>,
 }
 
 impl Preset {
@@ -67,7 +74,7 @@ impl Preset {
         timestamp: Option<u64>,
         message: &[&[u8]],
         tags: &[[u8; 32]],
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Signed, AuthError> {
         let now = self.clock.now();
         if let Some(ts) = timestamp {
             let now_secs = self.clock.unix_now();
@@ -87,21 +94,41 @@ impl Preset {
         });
         match matched {
             KeyMatch::Current => {
-                if let Some(cache) = &self.replay {
+                let replay = self.replay.as_ref().map(|store| {
                     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
                     for part in message {
                         digest.update(part);
                     }
-                    cache
-                        .admit(scheme, &hex(digest.finish().as_ref()))
-                        .map_err(AuthError::new)?;
-                }
-                Ok(Principal::new(&*self.subject, scheme))
+                    let digest = hex(digest.finish().as_ref());
+                    // As long as the timestamp can pass the window.
+                    let ttl = self.tolerance.saturating_mul(2) + Duration::from_secs(1);
+                    store.admit_nonce(&Nonce::new(scheme, &self.subject, &digest, ttl))
+                });
+                Ok(Signed {
+                    principal: Principal::new(&*self.subject, scheme),
+                    replay,
+                })
             }
             KeyMatch::Retired => Err(AuthError::new(ErrorKind::Rotated)
                 .with_description("the webhook was signed with a secret that was rotated out")),
             KeyMatch::None => Err(AuthError::new(ErrorKind::BadSignature)
                 .with_description("the webhook signature does not match")),
+        }
+    }
+}
+
+/// The answer for a delivery: at once, or once a remote replay store
+/// answered.
+fn decide(signed: Result<Signed, AuthError>) -> Verification {
+    let Signed { principal, replay } = match signed {
+        Ok(signed) => signed,
+        Err(e) => return Verification::ready(Err(e)),
+    };
+    match replay.map(ReplayCheck::into_ready) {
+        None => Verification::ready(Ok(principal)),
+        Some(Ok(result)) => Verification::ready(result.map(|()| principal)),
+        Some(Err(pending)) => {
+            Verification::pending(async move { pending.await.map(|()| principal) })
         }
     }
 }
@@ -155,8 +182,25 @@ macro_rules! preset_setters {
             /// # let _ = scheme;
             /// ```
             #[must_use]
-            pub fn replay_cache(mut self, cache: ReplayCache) -> Self {
-                self.preset.replay = Some(cache);
+            pub fn replay_cache(self, cache: ReplayCache) -> Self {
+                self.replay_store(cache)
+            }
+
+            /// Rejects a second delivery of the same signed message in
+            /// `store`, which every copy of the receiver may share (a
+            /// `RedisReplayStore`, feature `redis`): a delivery is then
+            /// accepted once behind a load balancer. Each message is kept
+            /// `2 × tolerance + 1 s`. Defaults to none.
+            ///
+            /// ```
+            #[doc = $example]
+            /// let store = authgate::replay::ReplayCache::new(10_000, std::time::Duration::from_secs(601));
+            /// let scheme = scheme.replay_store(store);
+            /// # let _ = scheme;
+            /// ```
+            #[must_use]
+            pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+                self.preset.replay = Some(Arc::new(store));
                 self
             }
         }
@@ -264,7 +308,7 @@ impl Scheme for GithubWebhook {
             let body = body_of(ctx)?;
             self.preset.verify("github", None, &[body], &[tag])
         })();
-        Verification::ready(result)
+        decide(result)
     }
 }
 
@@ -380,7 +424,7 @@ impl Scheme for StripeWebhook {
             self.preset
                 .verify("stripe", Some(t), &[t_text.as_bytes(), b".", body], &tags)
         })();
-        Verification::ready(result)
+        decide(result)
     }
 }
 
@@ -493,7 +537,7 @@ impl Scheme for SlackWebhook {
                 &[tag],
             )
         })();
-        Verification::ready(result)
+        decide(result)
     }
 }
 

@@ -682,6 +682,37 @@ mod tests {
         assert!(render(&err)[0].contains(r#"error_description="say ?hi??""#));
     }
 
+    /// A copied rejection is byte for byte the one the hook renders, and
+    /// only cacheable hooks are copied.
+    #[test]
+    fn pure_rejections_are_rendered_once_and_copied_exactly() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let challenges = challenges();
+        let error = AuthError::new(ErrorKind::UnknownKey).for_scheme(1);
+        let rejection = Rejection::new(&error, &challenges, false, Duration::from_secs(5));
+        let responders = Responders::new(Arc::new(ProblemDetails), Arc::new(ProblemDetails));
+        let fresh = ProblemDetails.respond(&rejection);
+        for _ in 0..3 {
+            let copy = responders.respond(&rejection);
+            assert_eq!(copy.status(), fresh.status());
+            assert_eq!(copy.headers(), fresh.headers());
+            assert_eq!(copy.body(), fresh.body());
+        }
+        assert_eq!(responders.rendered.read().map(|r| r.len()).ok(), Some(1));
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let hook = move |r: &Rejection<'_>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            ProblemDetails.respond(r)
+        };
+        let responders = Responders::new(Arc::new(hook), Arc::new(ProblemDetails));
+        for _ in 0..3 {
+            let _ = responders.respond(&rejection);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
     #[test]
     fn grpc_message_is_percent_encoded() {
         assert_eq!(grpc_percent_encode("a 100% é"), "a 100%25 %C3%A9");

@@ -16,6 +16,9 @@
 //!   the same 1 KiB, SHA-256 of that 1 KiB plus HMAC-SHA256 of a ~200-byte
 //!   canonical string, which is what the native HMAC scheme cannot avoid,
 //!   the signature verification jsonwebtoken asks ring for);
+//! - `flood/*`: well-formed credentials never seen before, every request a
+//!   cache miss and a rejection (unknown API key ids, forged JWTs, JWTs
+//!   naming an unknown key);
 //! - `peers/*`: `jwt-authorizer` and tower-http's `ValidateRequestHeaderLayer`
 //!   on the cases they share with authgate;
 //! - `concurrency/*`: many tasks on a multi-threaded runtime hammering one
@@ -39,6 +42,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
 use authgate::authorize::RequireScopes;
+use authgate::clock::{Clock, ManualClock, SystemClock};
 use authgate::hmac::{HmacKey, HmacScheme, InMemorySecretStore, SecretRecord, Signer};
 use authgate::jwt::{Issuer, JwtKey, JwtScheme};
 use authgate::{AuthLayer, Scopes};
@@ -92,6 +96,59 @@ where
     let response = service.ready().await.unwrap().call(request).await.unwrap();
     assert_eq!(response.status(), expected);
     black_box(response);
+}
+
+/// `AUTHGATE_CALLGRIND=<case>:<n>` runs case `<case>` of `per_request` or
+/// `flood` `<n>` times and exits, for instruction counts that do not depend
+/// on the machine's load:
+///
+/// ```sh
+/// AUTHGATE_CALLGRIND=api_key_valid:2000 valgrind --tool=callgrind \
+///     --collect-atstart=no --toggle-collect='*callgrind_measured*' \
+///     target/release/deps/authgate-<hash> --bench
+/// ```
+///
+/// The inputs are built first; only `callgrind_measured` is counted, so
+/// the total divided by `<n>` is the cost of one request.
+fn callgrind_case() -> Option<(String, usize)> {
+    let spec = std::env::var("AUTHGATE_CALLGRIND").ok()?;
+    let (case, n) = spec.split_once(':')?;
+    Some((case.to_owned(), n.parse().ok()?))
+}
+
+/// Runs `case` under the callgrind driver when it is the one asked for.
+fn drive<I, Fut>(
+    rt: &tokio::runtime::Runtime,
+    case: &str,
+    mut input: impl FnMut() -> I,
+    run: impl FnMut(I) -> Fut,
+) where
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some((wanted, n)) = callgrind_case() else {
+        return;
+    };
+    if wanted != case {
+        return;
+    }
+    let inputs: Vec<I> = (0..n).map(|_| input()).collect();
+    callgrind_measured(rt, inputs, run);
+    std::process::exit(0);
+}
+
+#[inline(never)]
+fn callgrind_measured<I, Fut>(
+    rt: &tokio::runtime::Runtime,
+    inputs: Vec<I>,
+    mut run: impl FnMut(I) -> Fut,
+) where
+    Fut: std::future::Future<Output = ()>,
+{
+    rt.block_on(async {
+        for input in inputs {
+            run(input).await;
+        }
+    });
 }
 
 // ----------------------------------------------------------------- metrics
@@ -272,12 +329,27 @@ fn jwt_fixtures() -> Vec<JwtFixture> {
 }
 
 fn jwt_layer(issuer: Issuer, token_cache: u64) -> AuthLayer {
+    jwt_layer_with(issuer, token_cache, SystemClock)
+}
+
+fn jwt_layer_with(issuer: Issuer, token_cache: u64, clock: impl Clock) -> AuthLayer {
     let scheme = JwtScheme::builder()
         .issuer(issuer.audience(AUD))
         .token_cache_capacity(token_cache)
+        .clock(clock)
         .build()
         .unwrap();
     AuthLayer::builder().scheme(scheme).build().unwrap()
+}
+
+/// `token` with the last character of its signature changed: well formed,
+/// the right key id, a signature that does not verify.
+fn forge(token: &str) -> String {
+    let (head, signature) = token.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    format!("{head}.{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// A JWKS endpoint on 127.0.0.1, served from its own runtime thread.
@@ -334,6 +406,45 @@ fn per_request(c: &mut Criterion) {
     let api_keys = api_key_layer.layer(service_fn(echo));
     let scoped = api_key_layer.layer(RequireScopes::all(["orders:read"]).layer(service_fn(echo)));
 
+    let mut malformed = good.plaintext().expose().to_owned();
+    let last = if malformed.ends_with('A') { "B" } else { "A" };
+    malformed.replace_range(malformed.len() - 1.., last);
+    let malformed_key = shared_value(&malformed);
+
+    drive(
+        &rt,
+        "bare",
+        || request(&uri, Some((&x_api_key, &good_key)), &empty),
+        |r| call_once(bare, r, StatusCode::OK),
+    );
+    for (name, key, status) in [
+        ("api_key_valid", Some(&good_key), StatusCode::OK),
+        (
+            "api_key_unknown_id",
+            Some(&unknown_key),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "api_key_wrong_secret",
+            Some(&wrong_key),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("api_key_missing", None, StatusCode::UNAUTHORIZED),
+        (
+            "api_key_malformed",
+            Some(&malformed_key),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ] {
+        let header = key.map(|key| (&x_api_key, key));
+        drive(
+            &rt,
+            name,
+            || request(&uri, header, &empty),
+            |r| call_once(api_keys.clone(), r, status),
+        );
+    }
+
     let mut group = c.benchmark_group("per_request");
     group.bench_function("bare", |b| {
         let header = Some((&x_api_key, &good_key));
@@ -341,12 +452,26 @@ fn per_request(c: &mut Criterion) {
             .iter(|| call_once(bare, request(&uri, header, &empty), StatusCode::OK))
     });
     for (name, key, status) in [
-        ("api_key_valid", &good_key, StatusCode::OK),
-        ("api_key_unknown_id", &unknown_key, StatusCode::UNAUTHORIZED),
-        ("api_key_wrong_secret", &wrong_key, StatusCode::UNAUTHORIZED),
+        ("api_key_valid", Some(&good_key), StatusCode::OK),
+        (
+            "api_key_unknown_id",
+            Some(&unknown_key),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "api_key_wrong_secret",
+            Some(&wrong_key),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("api_key_missing", None, StatusCode::UNAUTHORIZED),
+        (
+            "api_key_malformed",
+            Some(&malformed_key),
+            StatusCode::UNAUTHORIZED,
+        ),
     ] {
         group.bench_function(name, |b| {
-            let header = Some((&x_api_key, key));
+            let header = key.map(|key| (&x_api_key, key));
             b.to_async(&rt)
                 .iter(|| call_once(api_keys.clone(), request(&uri, header, &empty), status))
         });
@@ -369,6 +494,60 @@ fn per_request(c: &mut Criterion) {
         let issuer = || Issuer::new(ISS).key(fixture.key.clone());
         let cached = jwt_layer(issuer(), 10_000).layer(service_fn(echo));
         let first_seen = jwt_layer(issuer(), 0).layer(service_fn(echo));
+        // A token cached while valid, then presented after its `exp`.
+        let clock = ManualClock::at_unix(1_700_000_000);
+        let expiring = jwt_layer_with(issuer(), 10_000, clock.clone()).layer(service_fn(echo));
+        rt.block_on(call_once(
+            expiring.clone(),
+            request(&uri, header, &empty),
+            StatusCode::OK,
+        ));
+        clock.set_unix(4_000_000_000 + 3_600);
+        // The token with one signature byte changed, presented again and again.
+        let forged = shared_value(&format!("Bearer {}", forge(&fixture.token)));
+        let forged_header = Some((&AUTHORIZATION, &forged));
+        let cases = [
+            ("jwt_cached", &cached, header, StatusCode::OK),
+            ("jwt_first_seen", &first_seen, header, StatusCode::OK),
+            (
+                "jwt_expired_cached",
+                &expiring,
+                header,
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                "jwt_bad_signature",
+                &cached,
+                forged_header,
+                StatusCode::UNAUTHORIZED,
+            ),
+        ];
+        for (case, service, header, status) in cases {
+            drive(
+                &rt,
+                &format!("{case}_{}", fixture.name),
+                || request(&uri, header, &empty),
+                |r| call_once(service.clone(), r, status),
+            );
+        }
+        group.bench_function(format!("jwt_expired_cached_{}", fixture.name), |b| {
+            b.to_async(&rt).iter(|| {
+                call_once(
+                    expiring.clone(),
+                    request(&uri, header, &empty),
+                    StatusCode::UNAUTHORIZED,
+                )
+            })
+        });
+        group.bench_function(format!("jwt_bad_signature_{}", fixture.name), |b| {
+            b.to_async(&rt).iter(|| {
+                call_once(
+                    cached.clone(),
+                    request(&uri, forged_header, &empty),
+                    StatusCode::UNAUTHORIZED,
+                )
+            })
+        });
         group.bench_function(format!("jwt_cached_{}", fixture.name), |b| {
             b.to_async(&rt).iter(|| {
                 call_once(
@@ -423,6 +602,12 @@ fn per_request(c: &mut Criterion) {
             .unwrap();
         unsigned.map(Full::new)
     };
+    drive(&rt, "bare_1kib_body", signed, |r| {
+        call_once(bare, r, StatusCode::OK)
+    });
+    drive(&rt, "hmac_native_1kib_body", signed, |r| {
+        call_once(hmac.clone(), r, StatusCode::OK)
+    });
     group.bench_function("bare_1kib_body", |b| {
         b.to_async(&rt).iter_batched(
             signed,
@@ -594,6 +779,99 @@ fn peers(c: &mut Criterion) {
                 StatusCode::OK,
             )
         })
+    });
+    group.finish();
+}
+
+// ------------------------------------------------------------------- flood
+
+/// A flood of credentials never seen before, each well formed and each
+/// rejected: every request misses every cache. Compare with
+/// `per_request/api_key_valid` (and, for forged JWTs, `raw/verify_rs256`)
+/// in the same run.
+fn flood(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let uri = Uri::from_static("/orders");
+    let empty = Bytes::new();
+    let x_api_key = HeaderName::from_static("x-api-key");
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let store = InMemoryKeyStore::new();
+    let good = generator
+        .generate("acct", Scopes::parse("orders:read"))
+        .unwrap();
+    store.insert(good.record().clone());
+    let api_keys = AuthLayer::builder()
+        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+        .build()
+        .unwrap()
+        .layer(service_fn(echo));
+    // A new, well-formed key of an id the store never heard of.
+    let unknown_key = || {
+        let key = generator.generate("nobody", Scopes::empty()).unwrap();
+        request(
+            &uri,
+            Some((&x_api_key, &shared_value(key.plaintext().expose()))),
+            &empty,
+        )
+    };
+
+    let rs256 = jwt_fixtures().into_iter().next().unwrap();
+    let jwt = jwt_layer(Issuer::new(ISS).key(rs256.key.clone()), 10_000).layer(service_fn(echo));
+    let (_, real_signature) = rs256.token.rsplit_once('.').unwrap();
+    let counter = AtomicU64::new(0);
+    // A token with fresh claims under `kid`, carrying a signature made for
+    // other claims: well formed, and never seen before.
+    let forged = |kid: &str| {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let header =
+            URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT", "kid": kid}).to_string());
+        let mut claims = claims();
+        claims["jti"] = json!(format!("flood-{n}"));
+        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let bearer = shared_value(&format!("Bearer {header}.{claims}.{real_signature}"));
+        request(&uri, Some((&AUTHORIZATION, &bearer)), &empty)
+    };
+
+    drive(&rt, "flood_api_key_unknown", unknown_key, |r| {
+        call_once(api_keys.clone(), r, StatusCode::UNAUTHORIZED)
+    });
+    drive(
+        &rt,
+        "flood_jwt_forged_rs256",
+        || forged(KID),
+        |r| call_once(jwt.clone(), r, StatusCode::UNAUTHORIZED),
+    );
+    drive(
+        &rt,
+        "flood_jwt_unknown_kid",
+        || forged("unknown"),
+        |r| call_once(jwt.clone(), r, StatusCode::UNAUTHORIZED),
+    );
+
+    let mut group = c.benchmark_group("flood");
+    group.bench_function("api_key_unknown", |b| {
+        b.to_async(&rt).iter_batched(
+            unknown_key,
+            |r| call_once(api_keys.clone(), r, StatusCode::UNAUTHORIZED),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("jwt_forged_rs256", |b| {
+        b.to_async(&rt).iter_batched(
+            || forged(KID),
+            |r| call_once(jwt.clone(), r, StatusCode::UNAUTHORIZED),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("jwt_unknown_kid", |b| {
+        b.to_async(&rt).iter_batched(
+            || forged("unknown"),
+            |r| call_once(jwt.clone(), r, StatusCode::UNAUTHORIZED),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 }
@@ -802,6 +1080,7 @@ fn loopback(c: &mut Criterion) {
 criterion_group!(
     benches,
     per_request,
+    flood,
     peers,
     concurrency,
     loopback,

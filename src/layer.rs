@@ -578,10 +578,7 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
                 }),
                 anonymous: self.anonymous,
                 authorizer: self.authorizer,
-                rejection: Arc::new(Responders {
-                    http: self.rejection,
-                    grpc: self.grpc_rejection,
-                }),
+                rejection: Arc::new(Responders::new(self.rejection, self.grpc_rejection)),
                 retry_after: self.retry_after,
                 body_limit: self.body_limit,
                 body_timeout: self.body_timeout,

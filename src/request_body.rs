@@ -144,6 +144,9 @@ where
     B::Error: Into<BoxError>,
 {
     let mut body = pin!(body);
+    // A body of one data frame (`Full`, most small requests) is handed on
+    // as that frame's bytes, without a copy.
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
     let mut budget = limit;
     while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
@@ -159,10 +162,20 @@ where
         budget = budget.checked_sub(cost).ok_or_else(too_large)?;
         // Trailers are not covered by any signature scheme: skipped.
         if let Ok(mut data) = frame.into_data() {
+            if first.is_none() && buf.is_empty() {
+                first = Some(data.copy_to_bytes(data.remaining()));
+                continue;
+            }
+            if let Some(mut earlier) = first.take() {
+                buf.put(&mut earlier);
+            }
             buf.put(&mut data);
         }
     }
-    Ok(buf.freeze())
+    Ok(match first {
+        Some(bytes) => bytes,
+        None => buf.freeze(),
+    })
 }
 
 /// The scheme's pre-check, then [`read_limited`], both within `deadline`:
@@ -184,6 +197,14 @@ where
         }
         read_limited(body, limit).await
     };
+    within(deadline, read).await
+}
+
+/// `read`, answered 408 if it has not finished within `deadline`.
+pub(crate) async fn within<F>(deadline: std::time::Duration, read: F) -> Result<Bytes, AuthError>
+where
+    F: Future<Output = Result<Bytes, AuthError>>,
+{
     if tokio::runtime::Handle::try_current().is_err() {
         // Outside a Tokio runtime there is no timer to race against.
         return read.await;

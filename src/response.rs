@@ -78,7 +78,7 @@
 //! (and then must answer in gRPC's terms yourself).
 
 use std::fmt::{self, Write as _};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -307,6 +307,22 @@ fn sanitize(value: &str) -> String {
 pub trait RejectionResponse: Send + Sync + 'static {
     /// The response for `rejection`.
     fn respond(&self, rejection: &Rejection<'_>) -> Response<Bytes>;
+
+    /// Whether [`respond`](Self::respond) is a pure function of the
+    /// rejection's kind, description, scheme, challenges, gRPC flag and
+    /// `Retry-After`: then the layer renders each distinct rejection once
+    /// and answers later ones with a copy, so that a flood of bad
+    /// credentials costs no more to answer than a grant. Answer `true` only
+    /// for a responder that reads nothing else (no clock, no counter).
+    /// Defaults to `false`; [`ProblemDetails`] says `true`.
+    ///
+    /// ```
+    /// use authgate::{ProblemDetails, RejectionResponse};
+    /// assert!(ProblemDetails.cacheable());
+    /// ```
+    fn cacheable(&self) -> bool {
+        false
+    }
 }
 
 impl<F> RejectionResponse for F
@@ -331,6 +347,10 @@ pub struct ProblemDetails;
 impl RejectionResponse for ProblemDetails {
     fn respond(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
         rejection.respond_with(problem_body(rejection.error()))
+    }
+
+    fn cacheable(&self) -> bool {
+        true
     }
 }
 
@@ -432,18 +452,113 @@ where
 
 /// The layer's two hooks: one for HTTP requests, one for gRPC calls, so
 /// that a custom HTTP body never reaches a gRPC client by accident.
+///
+/// The answers of [cacheable](RejectionResponse::cacheable) hooks are
+/// rendered once per distinct rejection and copied afterwards.
 pub(crate) struct Responders {
-    pub(crate) http: Arc<dyn RejectionResponse>,
-    pub(crate) grpc: Arc<dyn RejectionResponse>,
+    http: Arc<dyn RejectionResponse>,
+    grpc: Arc<dyn RejectionResponse>,
+    rendered: RwLock<Vec<Rendered>>,
+}
+
+/// At most this many distinct rejections are kept rendered per layer: the
+/// kinds times the schemes times a few descriptions, with room to spare.
+/// Policies may word their 403s per request; past the bound, rejections
+/// are rendered each time.
+const RENDERED: usize = 64;
+
+/// One rendered rejection and what it was rendered from.
+struct Rendered {
+    kind: ErrorKind,
+    scheme: Option<usize>,
+    grpc: bool,
+    retry_after: Duration,
+    description: Box<str>,
+    challenges: Box<[Challenge]>,
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Rendered {
+    fn renders(&self, rejection: &Rejection<'_>) -> bool {
+        let error = rejection.error;
+        self.kind == error.kind()
+            && self.scheme == error.scheme_index()
+            && self.grpc == rejection.grpc
+            && self.retry_after == rejection.retry_after
+            && *self.description == *error.description()
+            && *self.challenges == *rejection.challenges
+    }
+
+    fn response(&self) -> Response<Bytes> {
+        let mut response = Response::new(self.body.clone());
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers.clone();
+        response
+    }
+}
+
+impl Responders {
+    pub(crate) fn new(http: Arc<dyn RejectionResponse>, grpc: Arc<dyn RejectionResponse>) -> Self {
+        Self {
+            http,
+            grpc,
+            rendered: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The copy of an earlier answer to the same rejection, if one is kept.
+    fn copy(&self, rejection: &Rejection<'_>) -> Option<Response<Bytes>> {
+        let rendered = self.rendered.read().ok()?;
+        let found = rendered.iter().find(|r| r.renders(rejection))?;
+        Some(found.response())
+    }
+
+    /// Keeps `response` as the answer to `rejection`, within the bound.
+    fn keep(&self, rejection: &Rejection<'_>, response: &Response<Bytes>) {
+        let Ok(mut rendered) = self.rendered.write() else {
+            return;
+        };
+        if rendered.len() >= RENDERED || rendered.iter().any(|r| r.renders(rejection)) {
+            return;
+        }
+        let error = rejection.error;
+        rendered.push(Rendered {
+            kind: error.kind(),
+            scheme: error.scheme_index(),
+            grpc: rejection.grpc,
+            retry_after: rejection.retry_after,
+            description: error.description().into(),
+            challenges: rejection.challenges.into(),
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.body().clone(),
+        });
+    }
 }
 
 impl RejectionResponse for Responders {
     fn respond(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
-        if rejection.is_grpc() {
-            self.grpc.respond(rejection)
+        let hook = if rejection.is_grpc() {
+            &self.grpc
         } else {
-            self.http.respond(rejection)
+            &self.http
+        };
+        // The scopes of a 403 vary per route: rendered each time.
+        let cacheable = hook.cacheable() && rejection.error.required_scopes().is_none();
+        if !cacheable {
+            return hook.respond(rejection);
         }
+        if let Some(response) = self.copy(rejection) {
+            return response;
+        }
+        let response = hook.respond(rejection);
+        // A hook that added extensions is not copied: they cannot be.
+        if response.extensions().is_empty() {
+            self.keep(rejection, &response);
+        }
+        response
     }
 }
 
@@ -583,6 +698,37 @@ mod tests {
             .with_description(err.description().to_owned())
             .for_scheme(0);
         assert!(render(&err)[0].contains(r#"error_description="say ?hi??""#));
+    }
+
+    /// A copied rejection is byte for byte the one the hook renders, and
+    /// only cacheable hooks are copied.
+    #[test]
+    fn pure_rejections_are_rendered_once_and_copied_exactly() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let challenges = challenges();
+        let error = AuthError::new(ErrorKind::UnknownKey).for_scheme(1);
+        let rejection = Rejection::new(&error, &challenges, false, Duration::from_secs(5));
+        let responders = Responders::new(Arc::new(ProblemDetails), Arc::new(ProblemDetails));
+        let fresh = ProblemDetails.respond(&rejection);
+        for _ in 0..3 {
+            let copy = responders.respond(&rejection);
+            assert_eq!(copy.status(), fresh.status());
+            assert_eq!(copy.headers(), fresh.headers());
+            assert_eq!(copy.body(), fresh.body());
+        }
+        assert_eq!(responders.rendered.read().map(|r| r.len()).ok(), Some(1));
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let hook = move |r: &Rejection<'_>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            ProblemDetails.respond(r)
+        };
+        let responders = Responders::new(Arc::new(hook), Arc::new(ProblemDetails));
+        for _ in 0..3 {
+            let _ = responders.respond(&rejection);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
     #[test]

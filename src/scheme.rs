@@ -236,7 +236,6 @@ impl fmt::Display for Challenge {
 ///
 /// For cache reads that are asynchronous in signature but almost always
 /// answer at once; a `None` means "take the slow path", never an error.
-#[cfg_attr(not(any(feature = "api-key", feature = "hmac")), allow(dead_code))]
 pub(crate) fn poll_once<F: Future>(future: F) -> Option<F::Output> {
     let mut future = std::pin::pin!(future);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

@@ -19,10 +19,11 @@ use crate::future::{BodyContinuation, Continuation, Next, ResponseFuture};
 use crate::layer::Config;
 use crate::principal::Principal;
 use crate::request_body::{
-    announced_too_large, read_within, too_large, BodyMode, Buffered, ModeName, Untouched,
+    announced_too_large, read_limited, read_within, too_large, within, BodyMode, Buffered,
+    ModeName, ReadFuture, Untouched,
 };
 use crate::response::Rejection;
-use crate::scheme::{Scheme, VerificationState, VerifyContext};
+use crate::scheme::{poll_once, Scheme, VerificationState, VerifyContext};
 use crate::trace;
 
 /// The middleware service built by [`AuthLayer`](crate::AuthLayer).
@@ -170,10 +171,33 @@ where
             let empty = Some(Bytes::new());
             return ResponseFuture::next(verify(&mut self.inner, decision, parts, body, empty));
         }
-        let limit = self.config.body_limit;
-        if announced_too_large(&parts, &body, limit) {
+        if announced_too_large(&parts, &body, self.config.body_limit) {
             return ResponseFuture::next(Next::Reject(decision.deny(&parts, too_large(), None)));
         }
+        let limit = self.config.body_limit;
+        let deadline = self.config.body_timeout;
+        let read: ReadFuture = match precheck {
+            Some(precheck) => Box::pin(read_within(body, limit, deadline, Some(precheck))),
+            None => {
+                // A body that is already all there (`Full`, a small request
+                // whose bytes came with its head) is read on the spot: no
+                // timer to arm, no continuation to box.
+                let mut read = Box::pin(read_limited(body, limit));
+                match poll_once(read.as_mut()) {
+                    Some(Ok(bytes)) => {
+                        let body = ReqBody::from(bytes.clone());
+                        let next = verify(&mut self.inner, decision, parts, body, Some(bytes));
+                        return ResponseFuture::next(next);
+                    }
+                    Some(Err(error)) => {
+                        return ResponseFuture::next(Next::Reject(
+                            decision.deny(&parts, error, None),
+                        ))
+                    }
+                    None => Box::pin(within(deadline, read)),
+                }
+            }
+        };
         // Take the service that was polled ready; leave a clone behind.
         let clone = self.inner.clone();
         let mut inner = mem::replace(&mut self.inner, clone);
@@ -184,8 +208,7 @@ where
             }
             Err(error) => Next::Reject(decision.deny(&parts, error, None)),
         });
-        let read = read_within(body, limit, self.config.body_timeout, precheck);
-        ResponseFuture::reading(Box::pin(read), then)
+        ResponseFuture::reading(read, then)
     }
 }
 

@@ -103,6 +103,11 @@ struct Inner {
     profile: Profile,
     revocation: Option<Arc<dyn Revocation>>,
     cache: Option<Cache<u64, Arc<CachedToken>, KeyIsHash>>,
+    /// Tokens whose signature failed under an issuer's static keys, which
+    /// never change: the same forgery presented again is answered after a
+    /// hash and a comparison instead of a signature check. Bounded like
+    /// the token cache, each entry kept [`FORGED_TTL`].
+    forged: Option<Cache<u64, Arc<Zeroizing<String>>, KeyIsHash>>,
     hasher: std::collections::hash_map::RandomState,
     clock: SharedClock,
     metrics: crate::telemetry::CacheMetrics,
@@ -230,8 +235,14 @@ impl JwtScheme {
             self.inner.generation.fetch_add(1, Ordering::SeqCst);
             cache.invalidate_all();
         }
+        if let Some(forged) = &self.inner.forged {
+            forged.invalidate_all();
+        }
     }
 }
+
+/// How long a token whose signature failed is remembered.
+const FORGED_TTL: Duration = Duration::from_secs(3600);
 
 /// Whether two tokens are equal, in constant time for equal lengths.
 ///
@@ -368,6 +379,23 @@ impl Inner {
         Some(self.judge_cached(now, &entry, &entry.validated.principal))
     }
 
+    /// Whether `token` is one whose signature already failed.
+    fn known_forged(&self, key: u64, token: &str) -> bool {
+        self.forged
+            .as_ref()
+            .and_then(|forged| forged.get(&key))
+            .is_some_and(|entry| same_token(entry.as_bytes(), token.as_bytes()))
+    }
+
+    /// Remembers `token` as forged when `result` says its signature failed.
+    fn remember_forged(&self, key: u64, token: &str, result: &Result<Principal, AuthError>) {
+        if let (Some(forged), Err(error)) = (&self.forged, result) {
+            if error.kind() == ErrorKind::BadSignature {
+                forged.insert(key, Arc::new(Zeroizing::new(token.to_owned())));
+            }
+        }
+    }
+
     /// Whether a cached token is still good at `now`.
     fn judge_cached(
         &self,
@@ -476,6 +504,9 @@ impl Inner {
         if self.cache.is_some() {
             self.metrics.lookup(false);
         }
+        if self.known_forged(key.0, token) {
+            return Verification::ready(Err(AuthError::new(ErrorKind::BadSignature)));
+        }
         let (jws, claims, issuer) = match self.prepare(token) {
             Ok(prepared) => prepared,
             Err(e) => return Verification::ready(Err(e)),
@@ -491,6 +522,7 @@ impl Inner {
                     Selection::Found(k) => self.finish(&jws, claims, &issuer, k, token, key),
                     Selection::Unknown | Selection::Mismatch => Err(jwks::no_fit()),
                 };
+                self.remember_forged(key.0, token, &result);
                 Verification::ready(result)
             }
             Keys::Jwks(cache) => {
@@ -877,6 +909,15 @@ impl JwtSchemeBuilder {
                 .expire_after(UntilExp);
             metrics.watch_sync(builder).build_with_hasher(KeyIsHash)
         });
+        let forged = (self.cache_capacity > 0).then(|| {
+            Cache::builder()
+                .max_capacity(self.cache_capacity)
+                .weigher(|_, token: &Arc<Zeroizing<String>>| {
+                    u32::try_from(token.len() / 1024 + 1).unwrap_or(u32::MAX)
+                })
+                .time_to_live(FORGED_TTL)
+                .build_with_hasher(KeyIsHash)
+        });
         Ok(JwtScheme {
             inner: Arc::new(Inner {
                 id: hot::next_owner(),
@@ -891,6 +932,7 @@ impl JwtSchemeBuilder {
                 profile: self.profile,
                 revocation: self.revocation,
                 cache,
+                forged,
                 hasher: std::collections::hash_map::RandomState::new(),
                 clock: self.clock,
                 metrics,

@@ -246,10 +246,12 @@ impl fmt::Debug for ReplayCheck {
 
 /// What a scheme holds: the store it was given, or its own in-process
 /// cache.
+#[cfg_attr(not(feature = "hmac"), allow(dead_code))]
 pub(crate) type SharedReplayStore = Arc<dyn ReplayStore>;
 
 /// The error a scheme answers for a refused nonce: the store's, naming the
 /// key id, with the reason the floor refuses a timestamped request.
+#[cfg_attr(not(feature = "hmac"), allow(dead_code))]
 pub(crate) fn refused(error: AuthError, key_id: &str) -> AuthError {
     let error = error.with_credential_id(key_id);
     if error.kind() == crate::ErrorKind::Expired {

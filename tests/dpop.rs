@@ -849,7 +849,11 @@ async fn proofs_are_counted_by_outcome() {
     let clock = ManualClock::at_unix(NOW);
     let layer = metrics::with_local_recorder(&recorder, || {
         let scheme = JwtScheme::builder()
-            .issuer(Issuer::new(ISS).audience(AUD).key(JwtKey::shared_secret(&SECRET).unwrap()))
+            .issuer(
+                Issuer::new(ISS)
+                    .audience(AUD)
+                    .key(JwtKey::shared_secret(&SECRET).unwrap()),
+            )
             .clock(clock.clone())
             .dpop(allowed("https://api.test").nonce_secret(&[5u8; 32]))
             .build()
@@ -874,13 +878,25 @@ async fn proofs_are_counted_by_outcome() {
         }
     };
     let url = "https://api.test/me";
-    let first = call(format!("DPoP {bound}"), Some(key.proof("GET", url, NOW, &bound))).await;
+    let first = call(
+        format!("DPoP {bound}"),
+        Some(key.proof("GET", url, NOW, &bound)),
+    )
+    .await;
     let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
     let mut claims = key.claims("GET", url, NOW, &bound);
     claims["nonce"] = json!(nonce);
     let proof = key.proof_with(&key.header(), &claims);
-    assert_eq!(call(format!("DPoP {bound}"), Some(proof.clone())).await.status(), 200);
-    assert_eq!(call(format!("DPoP {bound}"), Some(proof)).await.status(), 401);
+    assert_eq!(
+        call(format!("DPoP {bound}"), Some(proof.clone()))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(format!("DPoP {bound}"), Some(proof)).await.status(),
+        401
+    );
     assert_eq!(call(format!("DPoP {bound}"), None).await.status(), 401);
     assert_eq!(call(format!("Bearer {bound}"), None).await.status(), 401);
 

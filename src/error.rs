@@ -405,6 +405,7 @@ impl AuthError {
     }
 
     /// Changes the scheme's additions to the challenge.
+    #[cfg(feature = "jwt")]
     pub(crate) fn with_challenge_detail(
         mut self,
         change: impl FnOnce(&mut ChallengeDetail),

@@ -545,8 +545,11 @@ impl RejectionResponse for Responders {
         } else {
             &self.http
         };
-        // The scopes of a 403 vary per route: rendered each time.
-        let cacheable = hook.cacheable() && rejection.error.required_scopes().is_none();
+        // The scopes of a 403 vary per route, and a scheme's own challenge
+        // additions (a fresh `DPoP-Nonce`) per request: rendered each time.
+        let cacheable = hook.cacheable()
+            && rejection.error.required_scopes().is_none()
+            && rejection.error.challenge_detail().is_none();
         if !cacheable {
             return hook.respond(rejection);
         }

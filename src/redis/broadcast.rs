@@ -107,7 +107,7 @@ impl InvalidationTarget for crate::jwt::JwtScheme {
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let redis = RedisConfig::new("redis://127.0.0.1:6379").connect()?;
-/// let keys = ApiKeyScheme::new(InMemoryKeyStore::new());
+/// let keys = ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live")?;
 /// let broadcast = InvalidationBroadcast::new(redis);
 /// broadcast.register("api-keys", keys.clone());
 ///

@@ -312,3 +312,202 @@ async fn the_principal_shortcut_reaches_handlers_and_route_rules() {
     let response = plain.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// Serves `app` on 127.0.0.1:0; returns its origin.
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    origin
+}
+
+/// `GET {origin}/me` with this `Authorization`, through a real client:
+/// the status and the body.
+async fn get_me(origin: &str, authorization: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .get(format!("{origin}/me"))
+        .header("authorization", authorization)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+async fn who(principal: Principal) -> String {
+    format!(
+        "{} {} {}",
+        principal.subject(),
+        principal.scopes(),
+        principal.scheme()
+    )
+}
+
+#[cfg(feature = "introspection")]
+async fn serve_introspected(scheme: authgate::introspection::IntrospectionScheme) -> String {
+    let auth = AuthLayer::builder().scheme(scheme).build().unwrap();
+    serve(Router::new().route("/me", get(who)).layer(auth)).await
+}
+
+#[cfg(feature = "introspection")]
+#[tokio::test]
+async fn opaque_tokens_are_introspected_end_to_end() {
+    let issuer = MockIssuer::start().await.unwrap();
+    let scheme = issuer
+        .introspection_scheme()
+        .timeout(Duration::from_millis(500))
+        .negative_cache_ttl(Duration::ZERO)
+        .build()
+        .unwrap();
+    let origin = serve_introspected(scheme.clone()).await;
+    let bearer = |token: &str| format!("Bearer {token}");
+
+    let active = issuer
+        .token()
+        .subject("alice")
+        .scopes("orders:read")
+        .mint_opaque();
+    assert!(!active.contains('.'), "opaque, not a JWT");
+    let (status, body) = get_me(&origin, &bearer(&active)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "alice orders:read introspection")
+    );
+    assert_eq!(
+        issuer.discovery_fetches(),
+        1,
+        "the endpoint comes from discovery"
+    );
+    assert_eq!(issuer.introspection_calls(), 1);
+
+    let expired = issuer.token().expired().mint_opaque();
+    let revoked = issuer.token().mint_opaque();
+    assert!(issuer.revoke(&revoked));
+    assert!(!issuer.revoke("never-minted"));
+    let other_audience = issuer.token().audience("api://other").mint_opaque();
+    for (token, why) in [
+        ("never-minted", "inactive"),
+        (expired.as_str(), "expired"),
+        (revoked.as_str(), "revoked"),
+        (other_audience.as_str(), "another audience"),
+    ] {
+        assert_eq!(get_me(&origin, &bearer(token)).await.0, 401, "{why}");
+    }
+    assert_eq!(issuer.introspection_calls(), 5);
+
+    // The issuer failing is an outage (503), never a 401.
+    for outage in [Outage::Status(500), Outage::Garbage, Outage::Hang] {
+        issuer.fail_with(outage);
+        let fresh = issuer.token().mint_opaque();
+        assert_eq!(get_me(&origin, &bearer(&fresh)).await.0, 503, "{outage:?}");
+        issuer.recover();
+        assert_eq!(get_me(&origin, &bearer(&fresh)).await.0, 200, "{outage:?}");
+    }
+}
+
+#[cfg(feature = "introspection")]
+#[tokio::test]
+async fn the_introspection_endpoint_authenticates_its_client() {
+    use authgate::introspection::{ClientAuth, IntrospectionScheme};
+    let issuer = MockIssuer::start().await.unwrap();
+    let token = issuer.token().subject("alice").mint_opaque();
+
+    // client_secret_post, with the endpoint configured instead of discovered.
+    let post = IntrospectionScheme::builder()
+        .endpoint(issuer.introspection_url())
+        .client(issuer.client_id(), issuer.client_secret())
+        .client_auth(ClientAuth::SecretPost)
+        .build()
+        .unwrap();
+    let origin = serve_introspected(post).await;
+    assert_eq!(get_me(&origin, &format!("Bearer {token}")).await.0, 200);
+
+    // A wrong secret is refused by the endpoint: the service cannot
+    // introspect, which is a 503, not the client's fault.
+    let wrong = IntrospectionScheme::builder()
+        .endpoint(issuer.introspection_url())
+        .client(issuer.client_id(), "not-the-secret")
+        .build()
+        .unwrap();
+    let origin = serve_introspected(wrong).await;
+    assert_eq!(get_me(&origin, &format!("Bearer {token}")).await.0, 503);
+
+    // And the endpoint itself answers 401 invalid_client.
+    let response = reqwest::Client::new()
+        .post(issuer.introspection_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.text().await.unwrap().contains("invalid_client"));
+    assert_eq!(issuer.introspection_calls(), 3);
+}
+
+#[cfg(feature = "introspection")]
+#[tokio::test]
+async fn signed_introspection_answers_verify() {
+    let issuer = MockIssuer::start().await.unwrap();
+    let scheme = issuer
+        .introspection_scheme()
+        .signed_answers()
+        .build()
+        .unwrap();
+    let origin = serve_introspected(scheme).await;
+    let token = issuer.token().subject("alice").scopes("a b").mint_opaque();
+    let (status, body) = get_me(&origin, &format!("Bearer {token}")).await;
+    assert_eq!((status, body.as_str()), (200, "alice a b introspection"));
+    assert_eq!(get_me(&origin, "Bearer never-minted").await.0, 401);
+    assert_eq!(issuer.jwks_fetches(), 1, "the answer's key is in the JWKS");
+}
+
+#[tokio::test]
+async fn dpop_bound_tokens_pass_with_kit_proofs_only() {
+    use authgate::dpop::{Dpop, DpopMode};
+    use authgate::testing::DpopProver;
+
+    let issuer = MockIssuer::start().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = JwtScheme::builder()
+        .issuer(issuer.jwks_issuer())
+        .dpop(Dpop::new(DpopMode::Required).public_origin(&origin))
+        .build()
+        .unwrap();
+    let auth = AuthLayer::builder().scheme(scheme).build().unwrap();
+    let app = Router::new().route("/me", get(who)).layer(auth);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let prover = DpopProver::es256().unwrap();
+    let token = issuer
+        .token()
+        .subject("alice")
+        .scopes("orders:read")
+        .bound_to(&prover)
+        .mint();
+    let url = format!("{origin}/me");
+    let send = |authorization: String, proof: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .get(&url)
+            .header("authorization", authorization);
+        if let Some(proof) = proof {
+            request = request.header("dpop", proof);
+        }
+        request.send()
+    };
+    let proof = prover
+        .proof(&http::Method::GET, &url, Some(&token))
+        .unwrap();
+    let response = send(format!("DPoP {token}"), Some(proof)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "alice orders:read jwt");
+
+    // The same token as a bearer token, or with another key's proof: 401.
+    let bearer = send(format!("Bearer {token}"), None).await.unwrap();
+    assert_eq!(bearer.status(), 401);
+    let thief = DpopProver::es256().unwrap();
+    let stolen = thief.proof(&http::Method::GET, &url, Some(&token)).unwrap();
+    let response = send(format!("DPoP {token}"), Some(stolen)).await.unwrap();
+    assert_eq!(response.status(), 401);
+}

@@ -5,15 +5,16 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use super::introspect::{self, ClientCredentials, OpaqueTokens, INTROSPECTION_PATH};
 use super::signing_key::{TestAlgorithm, TestSigningKey};
+use super::token::TokenBuilder;
 use super::TestKitError;
 use crate::jwt::Issuer;
 
@@ -48,9 +49,10 @@ pub enum Outage {
     Garbage,
 }
 
-/// A real OpenID Connect issuer serving discovery and a JWKS over HTTP on
-/// 127.0.0.1 (a port of its own), which mints tokens with the keys it
-/// publishes.
+/// A real OpenID Connect issuer serving discovery, a JWKS and a token
+/// introspection endpoint over HTTP on 127.0.0.1 (a port of its own),
+/// which mints tokens with the keys it publishes, and opaque tokens it
+/// answers for.
 ///
 /// It starts with one key per algorithm: RS256 (`rsa-1`, a fixed test key),
 /// ES256 (`ec-1`) and EdDSA (`ed-1`) generated at start, all in the JWKS,
@@ -60,6 +62,13 @@ pub enum Outage {
 /// JWKS; [`fail_with`](Self::fail_with) makes every endpoint fail;
 /// [`jwks_fetches`](Self::jwks_fetches) counts what it served. The server
 /// stops when the `MockIssuer` is dropped.
+///
+/// Opaque tokens ([`TokenBuilder::mint_opaque`]) are answered at the
+/// RFC 7662 introspection endpoint (`/introspect`, advertised as
+/// `introspection_endpoint` in discovery) for the client
+/// [`client_id`](Self::client_id) / [`client_secret`](Self::client_secret)
+/// (`client_secret_basic` or `client_secret_post`); see
+/// [`revoke`](Self::revoke) and [`introspection_calls`](Self::introspection_calls).
 ///
 /// # Example
 ///
@@ -94,17 +103,22 @@ pub struct MockIssuer {
 }
 
 /// What the endpoints read, and what the tests change.
-struct Shared {
-    base: String,
+pub(super) struct Shared {
+    pub(super) base: String,
     keys: Mutex<KeySet>,
     outage: Mutex<Option<Outage>>,
     jwks_fetches: AtomicU64,
     discovery_fetches: AtomicU64,
+    pub(super) introspection_calls: AtomicU64,
+    /// The client the introspection endpoint accepts.
+    pub(super) client: ClientCredentials,
+    /// The opaque tokens minted so far, and which are revoked.
+    pub(super) opaque: OpaqueTokens,
 }
 
-struct KeySet {
+pub(super) struct KeySet {
     /// The key each algorithm signs with now.
-    signing: HashMap<TestAlgorithm, TestSigningKey>,
+    pub(super) signing: HashMap<TestAlgorithm, TestSigningKey>,
     /// Every key in the JWKS, in order of publication.
     published: Vec<TestSigningKey>,
     /// Keys made so far, for fresh `kid`s.
@@ -112,7 +126,7 @@ struct KeySet {
 }
 
 impl Shared {
-    fn keys(&self) -> std::sync::MutexGuard<'_, KeySet> {
+    pub(super) fn keys(&self) -> std::sync::MutexGuard<'_, KeySet> {
         // A panic while holding the lock cannot leave the key set half
         // changed: every change is one push or one insert.
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
@@ -158,6 +172,9 @@ impl MockIssuer {
             outage: Mutex::new(None),
             jwks_fetches: AtomicU64::new(0),
             discovery_fetches: AtomicU64::new(0),
+            introspection_calls: AtomicU64::new(0),
+            client: ClientCredentials::generate()?,
+            opaque: OpaqueTokens::default(),
         });
         let app = router(Arc::clone(&shared));
         let server = tokio::spawn(async move {
@@ -195,6 +212,83 @@ impl MockIssuer {
         format!("{}{DISCOVERY_PATH}", self.shared.base)
     }
 
+    /// The introspection endpoint's URL.
+    #[must_use]
+    pub fn introspection_url(&self) -> String {
+        format!("{}{INTROSPECTION_PATH}", self.shared.base)
+    }
+
+    /// The client id the introspection endpoint accepts:
+    /// `test-resource-server`.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        self.shared.client.id()
+    }
+
+    /// The client secret the introspection endpoint accepts: random, made
+    /// at start.
+    #[must_use]
+    pub fn client_secret(&self) -> &str {
+        self.shared.client.secret()
+    }
+
+    /// An [`IntrospectionScheme`](crate::introspection::IntrospectionScheme)
+    /// builder for this issuer's opaque tokens: the endpoint found through
+    /// discovery, this issuer's client credentials (`client_secret_basic`),
+    /// `iss` this issuer and [`DEFAULT_AUDIENCE`]. Change what you need
+    /// (caches, timeouts, [`signed_answers`][signed]) and build.
+    ///
+    /// [signed]: crate::introspection::IntrospectionSchemeBuilder::signed_answers
+    ///
+    /// ```
+    /// use authgate::testing::MockIssuer;
+    /// use authgate::AuthLayer;
+    /// use tower::{service_fn, ServiceBuilder, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let issuer = MockIssuer::start().await?;
+    /// let auth = AuthLayer::builder()
+    ///     .scheme(issuer.introspection_scheme().build()?)
+    ///     .build()?;
+    /// let service = ServiceBuilder::new().layer(auth).service(service_fn(|_: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// }));
+    ///
+    /// let token = issuer.token().subject("alice").mint_opaque();
+    /// let call = |token: &str| {
+    ///     http::Request::get("/").header("authorization", format!("Bearer {token}")).body(())
+    /// };
+    /// assert_eq!(service.clone().oneshot(call(&token)?).await?.status(), 200);
+    /// issuer.revoke(&token);
+    /// assert_eq!(service.oneshot(call("never-minted")?).await?.status(), 401);
+    /// assert_eq!(issuer.introspection_calls(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "introspection")]
+    pub fn introspection_scheme(&self) -> crate::introspection::IntrospectionSchemeBuilder {
+        crate::introspection::IntrospectionScheme::builder()
+            .issuer(self.url())
+            .discover_endpoint()
+            .client(self.client_id(), self.client_secret())
+            .audience(DEFAULT_AUDIENCE)
+    }
+
+    /// Makes the opaque token `token` inactive from now on: the
+    /// introspection endpoint answers `{"active": false}` for it. Returns
+    /// whether it was minted here.
+    pub fn revoke(&self, token: &str) -> bool {
+        self.shared.opaque.revoke(token)
+    }
+
+    /// Introspection requests served so far (failed and refused ones
+    /// included).
+    #[must_use]
+    pub fn introspection_calls(&self) -> u64 {
+        self.shared.introspection_calls.load(Ordering::SeqCst)
+    }
+
     /// An [`Issuer`] for this issuer's tokens: [`DEFAULT_AUDIENCE`], keys
     /// from its JWKS URL (RS256, ES256, EdDSA tokens).
     pub fn jwks_issuer(&self) -> Issuer {
@@ -230,6 +324,10 @@ impl MockIssuer {
     /// hour, a fresh `jti`; RS256.
     pub fn token(&self) -> TokenBuilder<'_> {
         TokenBuilder::new(self)
+    }
+
+    pub(super) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// The key `alg` signs with now.
@@ -340,17 +438,17 @@ fn prefix(alg: TestAlgorithm) -> &'static str {
 }
 
 /// The issuer's endpoints. Each one counts its requests and honours the
-/// current [`Outage`] first; a new endpoint (token introspection) is one
-/// more route of the same shape.
+/// current [`Outage`] first.
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(DISCOVERY_PATH, get(discovery))
         .route(JWKS_PATH, get(jwks))
+        .route(INTROSPECTION_PATH, post(introspect::introspect))
         .with_state(shared)
 }
 
 /// The answer to give instead of the real one, if the issuer is failing.
-async fn outage(shared: &Shared) -> Option<Response> {
+pub(super) async fn outage(shared: &Shared) -> Option<Response> {
     match shared.outage()? {
         Outage::Status(code) => Some(
             http::StatusCode::from_u16(code)
@@ -371,6 +469,9 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     Json(json!({
         "issuer": base,
         "jwks_uri": format!("{base}{JWKS_PATH}"),
+        "introspection_endpoint": format!("{base}{INTROSPECTION_PATH}"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_signing_alg_values_supported": ["RS256"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
@@ -390,198 +491,4 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
         .filter_map(|k| k.jwk().cloned())
         .collect();
     Json(json!({ "keys": keys })).into_response()
-}
-
-/// Builds one token of a [`MockIssuer`]: start with
-/// [`MockIssuer::token`], end with [`mint`](Self::mint).
-///
-/// ```
-/// use authgate::testing::{MockIssuer, TestAlgorithm};
-/// use std::time::Duration;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let issuer = MockIssuer::start().await.unwrap();
-/// let token = issuer
-///     .token()
-///     .subject("alice")
-///     .scopes("orders:read orders:write")
-///     .claim("tenant", "acme")
-///     .algorithm(TestAlgorithm::ES256)
-///     .lifetime(Duration::from_secs(300))
-///     .token_type("at+jwt")
-///     .mint();
-/// # let _ = token;
-/// let expired = issuer.token().expired().mint();
-/// # let _ = expired;
-/// # }
-/// ```
-#[must_use]
-pub struct TokenBuilder<'a> {
-    issuer: &'a MockIssuer,
-    claims: Map<String, Value>,
-    /// Claims left out on purpose, default time claims included.
-    removed: Vec<String>,
-    alg: TestAlgorithm,
-    kid: Option<String>,
-    typ: Option<String>,
-    issued_at: u64,
-    lifetime: i64,
-}
-
-impl<'a> TokenBuilder<'a> {
-    fn new(issuer: &'a MockIssuer) -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(issuer.url()));
-        claims.insert("aud".into(), json!(DEFAULT_AUDIENCE));
-        claims.insert("sub".into(), json!("test-user"));
-        claims.insert("jti".into(), json!(next_jti()));
-        Self {
-            issuer,
-            claims,
-            removed: Vec::new(),
-            alg: TestAlgorithm::RS256,
-            kid: None,
-            typ: None,
-            issued_at: now,
-            lifetime: 3600,
-        }
-    }
-
-    /// `sub`. Defaults to `test-user`.
-    pub fn subject(self, subject: &str) -> Self {
-        self.claim("sub", subject)
-    }
-
-    /// `aud`. Defaults to [`DEFAULT_AUDIENCE`].
-    pub fn audience(self, audience: &str) -> Self {
-        self.claim("aud", audience)
-    }
-
-    /// `scope`, space-separated. Defaults to none.
-    pub fn scopes(self, scopes: &str) -> Self {
-        self.claim("scope", scopes)
-    }
-
-    /// Any claim, replacing one set before (`iss`, `aud`, `exp` included).
-    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.removed.retain(|r| r != name);
-        self.claims.insert(name.to_owned(), value.into());
-        self
-    }
-
-    /// Leaves a claim out (`exp`, `iss`, …).
-    pub fn without(mut self, name: &str) -> Self {
-        self.claims.remove(name);
-        self.removed.push(name.to_owned());
-        self
-    }
-
-    /// Valid for this long from `iat`. Defaults to an hour.
-    pub fn lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
-        self
-    }
-
-    /// Expired a minute ago (beyond the usual leeway).
-    pub fn expired(mut self) -> Self {
-        self.lifetime = -120;
-        self
-    }
-
-    /// `iat` and `nbf` at this Unix time (for a manual clock); `exp`
-    /// follows from the lifetime. Defaults to now.
-    pub fn issued_at(mut self, unix_secs: u64) -> Self {
-        self.issued_at = unix_secs;
-        self
-    }
-
-    /// The signing algorithm, with the issuer's current key for it.
-    /// Defaults to RS256.
-    pub fn algorithm(mut self, alg: TestAlgorithm) -> Self {
-        self.alg = alg;
-        self
-    }
-
-    /// The `kid` header, in place of the signing key's own (to test
-    /// unknown key ids).
-    pub fn kid(mut self, kid: &str) -> Self {
-        self.kid = Some(kid.to_owned());
-        self
-    }
-
-    /// The `typ` header, e.g. `at+jwt` (RFC 9068). Defaults to `JWT`.
-    pub fn token_type(mut self, typ: &str) -> Self {
-        self.typ = Some(typ.to_owned());
-        self
-    }
-
-    /// The claims as they will be signed.
-    #[must_use]
-    pub fn claims(&self) -> Value {
-        let mut claims = self.claims.clone();
-        let exp = i64::try_from(self.issued_at)
-            .unwrap_or(i64::MAX)
-            .saturating_add(self.lifetime);
-        let defaults = [
-            ("iat", json!(self.issued_at)),
-            ("nbf", json!(self.issued_at)),
-            ("exp", json!(exp.max(0))),
-        ];
-        for (name, value) in defaults {
-            let removed = self.removed.iter().any(|r| r == name);
-            if !removed && !claims.contains_key(name) {
-                claims.insert(name.into(), value);
-            }
-        }
-        Value::Object(claims)
-    }
-
-    /// Signs the token.
-    ///
-    /// # Errors
-    ///
-    /// When signing fails (never with the kit's own keys).
-    pub fn try_mint(self) -> Result<String, TestKitError> {
-        let key = self.issuer.signing_key(self.alg)?;
-        let mut header = key.header();
-        if let Some(kid) = &self.kid {
-            header.kid = Some(kid.clone());
-        }
-        if let Some(typ) = &self.typ {
-            header.typ = Some(typ.clone());
-        }
-        key.sign_with(&header, &self.claims())
-    }
-
-    /// Signs the token.
-    ///
-    /// # Panics
-    ///
-    /// When signing fails, which the kit's own keys never do: a test kit
-    /// fails loudly. [`try_mint`](Self::try_mint) returns the error instead.
-    #[allow(clippy::expect_used)] // a test helper: failing loudly is its job
-    #[must_use]
-    pub fn mint(self) -> String {
-        self.try_mint()
-            .expect("the test kit could not sign a token")
-    }
-}
-
-impl fmt::Debug for TokenBuilder<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenBuilder")
-            .field("claims", &self.claims())
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A `jti` unique in this process.
-fn next_jti() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("test-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }

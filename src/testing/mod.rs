@@ -9,6 +9,8 @@
 //! | you need | use |
 //! |---|---|
 //! | an OIDC provider: discovery, JWKS, tokens with chosen claims, scopes, lifetimes, algorithms, `kid`s; key rotation; outages | [`MockIssuer`] |
+//! | opaque tokens and an RFC 7662 introspection endpoint (signed RFC 9701 answers too) | [`TokenBuilder::mint_opaque`], [`MockIssuer::introspection_url`] |
+//! | DPoP-bound tokens and their proofs | [`TokenBuilder::bound_to`], [`DpopProver`] (the real prover) |
 //! | a signing key of your own, its JWK | [`TestSigningKey`] |
 //! | API keys valid, expired, revoked, unknown, and the scheme | [`TestApiKeys`] |
 //! | GitHub, Stripe, Slack webhook deliveries | [`WebhookSigner`] |
@@ -52,15 +54,18 @@
 //! ```
 
 mod api_keys;
+mod introspect;
 mod issuer;
 mod pki;
 mod principal;
 mod signing_key;
+mod token;
 mod webhooks;
 
+pub use crate::dpop::DpopProver;
 pub use crate::hmac::{HttpSigner, Signer as HmacSigner};
 pub use api_keys::TestApiKeys;
-pub use issuer::{MockIssuer, Outage, TokenBuilder, DEFAULT_AUDIENCE};
+pub use issuer::{MockIssuer, Outage, DEFAULT_AUDIENCE};
 pub use pki::{TestClientCert, TestPki};
 pub use principal::{
     insert_principal_for_tests_only, test_principal, TestOnlyPrincipal, TestOnlyPrincipalLayer,
@@ -69,6 +74,7 @@ pub use principal::{
 /// The certificate generator behind [`TestPki::client_with`].
 pub use rcgen;
 pub use signing_key::{TestAlgorithm, TestSigningKey};
+pub use token::TokenBuilder;
 pub use webhooks::WebhookSigner;
 
 /// Why the test kit could not make something.

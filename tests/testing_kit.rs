@@ -156,7 +156,13 @@ async fn rotation_and_retirement_are_seen_by_the_verifier() {
 
 #[tokio::test]
 async fn outages_are_503_and_counted() {
-    for outage in [Outage::Status(500), Outage::Garbage, Outage::Hang] {
+    for outage in [
+        Outage::Status(500),
+        Outage::Garbage,
+        Outage::Hang,
+        Outage::Oversized,
+        Outage::Slow(Duration::from_secs(1)),
+    ] {
         let issuer = MockIssuer::start().await.unwrap();
         let layer = jwt_layer(issuer.jwks_issuer());
         issuer.fail_with(outage);
@@ -167,6 +173,42 @@ async fn outages_are_503_and_counted() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(bearer(&layer, &token).await, 200, "{outage:?}");
     }
+}
+
+#[tokio::test]
+async fn a_slow_issuer_answers_normally_after_its_delay() {
+    let issuer = MockIssuer::start().await.unwrap();
+    issuer.fail_with(Outage::Slow(Duration::from_millis(100)));
+    let layer = jwt_layer(issuer.jwks_issuer());
+    let started = std::time::Instant::now();
+    assert_eq!(bearer(&layer, &issuer.token().mint()).await, 200);
+    assert!(started.elapsed() >= Duration::from_millis(100));
+}
+
+#[tokio::test]
+async fn the_jwks_can_be_replaced_and_given_a_cache_control() {
+    use authgate::testing::TestSigningKey;
+    let issuer = MockIssuer::start().await.unwrap();
+    let layer = jwt_layer(issuer.jwks_issuer());
+    let mine = TestSigningKey::generate(TestAlgorithm::EdDSA, "mine").unwrap();
+    issuer.serve_jwks(vec![mine.jwk().unwrap().clone()]);
+    issuer.jwks_cache_control(Some("public, max-age=1"));
+    let claims = issuer.token().claims();
+    assert_eq!(bearer(&layer, &mine.sign(&claims).unwrap()).await, 200);
+    // The issuer's own keys are not served meanwhile.
+    assert_eq!(bearer(&layer, &issuer.token().mint()).await, 401);
+
+    let response = reqwest::get(issuer.jwks_url()).await.unwrap();
+    assert_eq!(response.headers()["cache-control"], "public, max-age=1");
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["keys"][0]["kid"], "mine");
+
+    issuer.serve_own_jwks();
+    issuer.jwks_cache_control(None);
+    let response = reqwest::get(issuer.jwks_url()).await.unwrap();
+    assert!(response.headers().get("cache-control").is_none());
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["keys"][0]["kid"], "rsa-1");
 }
 
 #[tokio::test]

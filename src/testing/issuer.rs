@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -47,7 +48,15 @@ pub enum Outage {
     Hang,
     /// Every endpoint answers 200 with a body that is not JSON.
     Garbage,
+    /// Every endpoint answers 200 with a 10 MiB JSON body, larger than any
+    /// sane size cap.
+    Oversized,
+    /// Every endpoint answers normally, after this delay.
+    Slow(Duration),
 }
+
+/// The size of an [`Outage::Oversized`] answer.
+const OVERSIZED_BYTES: usize = 10 * 1024 * 1024;
 
 /// A real OpenID Connect issuer serving discovery, a JWKS and a token
 /// introspection endpoint over HTTP on 127.0.0.1 (a port of its own),
@@ -107,6 +116,7 @@ pub(super) struct Shared {
     pub(super) base: String,
     keys: Mutex<KeySet>,
     outage: Mutex<Option<Outage>>,
+    jwks: Mutex<JwksServing>,
     jwks_fetches: AtomicU64,
     discovery_fetches: AtomicU64,
     pub(super) introspection_calls: AtomicU64,
@@ -114,6 +124,14 @@ pub(super) struct Shared {
     pub(super) client: ClientCredentials,
     /// The opaque tokens minted so far, and which are revoked.
     pub(super) opaque: OpaqueTokens,
+}
+
+/// How the JWKS endpoint answers, beyond the issuer's own keys.
+#[derive(Default)]
+struct JwksServing {
+    /// JWKs served in place of the published keys.
+    replaced: Option<Vec<Value>>,
+    cache_control: Option<http::HeaderValue>,
 }
 
 pub(super) struct KeySet {
@@ -130,6 +148,11 @@ impl Shared {
         // A panic while holding the lock cannot leave the key set half
         // changed: every change is one push or one insert.
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn jwks(&self) -> std::sync::MutexGuard<'_, JwksServing> {
+        // Every change is one assignment.
+        self.jwks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn outage(&self) -> Option<Outage> {
@@ -170,6 +193,7 @@ impl MockIssuer {
             base: format!("http://{addr}"),
             keys: Mutex::new(keys),
             outage: Mutex::new(None),
+            jwks: Mutex::new(JwksServing::default()),
             jwks_fetches: AtomicU64::new(0),
             discovery_fetches: AtomicU64::new(0),
             introspection_calls: AtomicU64::new(0),
@@ -382,6 +406,41 @@ impl MockIssuer {
         keys.published.len() != before
     }
 
+    /// Serves exactly these JWKs (raw JSON) from now on, in place of the
+    /// issuer's own: keys of your own, or hostile and malformed sets, to
+    /// test a verifier against them. [`serve_own_jwks`](Self::serve_own_jwks)
+    /// goes back.
+    ///
+    /// ```
+    /// use authgate::testing::{MockIssuer, TestAlgorithm, TestSigningKey};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let issuer = MockIssuer::start().await?;
+    /// let mine = TestSigningKey::generate(TestAlgorithm::EdDSA, "mine")?;
+    /// issuer.serve_jwks(vec![mine.jwk().cloned().unwrap_or_default()]);
+    /// issuer.serve_jwks(vec![serde_json::json!({"kty": "OKP", "kid": "no-key-material"})]);
+    /// issuer.jwks_cache_control(Some("public, max-age=1"));
+    /// issuer.serve_own_jwks();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn serve_jwks(&self, keys: Vec<Value>) {
+        self.shared.jwks().replaced = Some(keys);
+    }
+
+    /// Serves the issuer's own published keys again. The default.
+    pub fn serve_own_jwks(&self) {
+        self.shared.jwks().replaced = None;
+    }
+
+    /// The `Cache-Control` header of JWKS answers (e.g. `max-age=1`), or
+    /// none; a value that is not a valid header value is left out.
+    /// Defaults to none.
+    pub fn jwks_cache_control(&self, value: Option<&str>) {
+        self.shared.jwks().cache_control = value.and_then(|v| http::HeaderValue::from_str(v).ok());
+    }
+
     /// Makes every endpoint fail this way until [`recover`](Self::recover).
     pub fn fail_with(&self, outage: Outage) {
         *self
@@ -457,6 +516,14 @@ pub(super) async fn outage(shared: &Shared) -> Option<Response> {
         ),
         Outage::Hang => std::future::pending().await,
         Outage::Garbage => Some("{\"keys\": [ not json".into_response()),
+        Outage::Oversized => {
+            let pad = "x".repeat(OVERSIZED_BYTES);
+            Some(format!("{{\"keys\": [], \"pad\": \"{pad}\"}}").into_response())
+        }
+        Outage::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
     }
 }
 
@@ -484,11 +551,23 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
     if let Some(failure) = outage(&shared).await {
         return failure;
     }
-    let keys: Vec<Value> = shared
-        .keys()
-        .published
-        .iter()
-        .filter_map(|k| k.jwk().cloned())
-        .collect();
-    Json(json!({ "keys": keys })).into_response()
+    let (replaced, cache_control) = {
+        let serving = shared.jwks();
+        (serving.replaced.clone(), serving.cache_control.clone())
+    };
+    let keys: Vec<Value> = replaced.unwrap_or_else(|| {
+        shared
+            .keys()
+            .published
+            .iter()
+            .filter_map(|k| k.jwk().cloned())
+            .collect()
+    });
+    let mut response = Json(json!({ "keys": keys })).into_response();
+    if let Some(value) = cache_control {
+        response
+            .headers_mut()
+            .insert(http::header::CACHE_CONTROL, value);
+    }
+    response
 }

@@ -233,6 +233,36 @@ impl TestSigningKey {
         crate::jwt::install_default();
         jsonwebtoken::encode(header, claims, &self.key).map_err(|_| TestKitError::Sign)
     }
+
+    /// Signs `header` and `claims` exactly as given, with this key and its
+    /// algorithm: for headers no JWS library writes (`crit`, a lying
+    /// `alg`, unusual members).
+    ///
+    /// ```
+    /// use authgate::testing::{TestAlgorithm, TestSigningKey};
+    /// use serde_json::json;
+    ///
+    /// let key = TestSigningKey::generate(TestAlgorithm::ES256, "ec-1").unwrap();
+    /// let header = json!({"alg": "ES256", "kid": "ec-1", "crit": ["exp"]});
+    /// let token = key.sign_raw(&header, &json!({"sub": "alice"})).unwrap();
+    /// assert_eq!(token.split('.').count(), 3);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When signing fails.
+    pub fn sign_raw(&self, header: &Value, claims: &Value) -> Result<String, TestKitError> {
+        crate::jwt::install_default();
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &self.key, self.alg.jsonwebtoken())
+                .map_err(|_| TestKitError::Sign)?;
+        Ok(format!("{input}.{signature}"))
+    }
 }
 
 impl fmt::Debug for TestSigningKey {

@@ -1,8 +1,7 @@
-//! Shared fixtures for the JWT tests: signing keys, token minting, a real
-//! JWKS endpoint (axum on 127.0.0.1:0) whose behaviour tests can change,
-//! and a helper that drives requests through the real `AuthLayer`.
-//!
-//! The RSA PEMs are test-only keys generated once with `openssl genrsa`.
+//! Shared fixtures for the JWT tests, on the `testing` kit: signing keys
+//! (`TestSigningKey`), a real JWKS endpoint whose behaviour tests can
+//! change (`MockIssuer`), token claims, and a helper that drives requests
+//! through the real `AuthLayer`.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 #![allow(
@@ -14,119 +13,72 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use authgate::testing::{MockIssuer, Outage, TestAlgorithm, TestSigningKey};
 use authgate::{AuthLayer, Principal};
-use axum::response::IntoResponse;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use jsonwebtoken::{Algorithm, Header};
 use serde_json::{json, Value};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
-pub const RSA1: &str = include_str!("rsa1.pem");
-pub const RSA2: &str = include_str!("rsa2.pem");
+/// The kit's two fixed RSA test keys, by index.
+pub const RSA1: usize = 0;
+pub const RSA2: usize = 1;
 
-/// A signing key with its kid and public JWK.
+/// A kit signing key with its kid, algorithm and public JWK at hand.
 #[derive(Clone)]
 pub struct Signer {
     pub kid: String,
     pub alg: Algorithm,
-    pub key: EncodingKey,
+    pub key: TestSigningKey,
     pub jwk: Value,
 }
 
 impl Signer {
-    fn new(kid: &str, alg: Algorithm, key: EncodingKey) -> Self {
-        authgate::jwt::install_default();
-        let jwk = Jwk::from_encoding_key(&key, alg).expect("jwk");
-        let jwk = serde_json::to_value(jwk).expect("jwk json");
-        Self::with_jwk(kid, alg, key, jwk)
-    }
-
-    fn with_jwk(kid: &str, alg: Algorithm, key: EncodingKey, mut jwk: Value) -> Self {
-        let obj = jwk.as_object_mut().unwrap();
-        obj.insert("kid".into(), json!(kid));
-        obj.insert("use".into(), json!("sig"));
-        obj.insert("alg".into(), json!(format!("{alg:?}")));
+    fn new(key: TestSigningKey, alg: Algorithm) -> Self {
         Self {
-            kid: kid.into(),
+            kid: key.kid().to_owned(),
             alg,
+            jwk: key.jwk().cloned().unwrap(),
             key,
-            jwk,
         }
     }
 
-    pub fn rsa(kid: &str, pem: &str) -> Self {
-        Self::new(
-            kid,
-            Algorithm::RS256,
-            EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
-        )
+    pub fn rsa(kid: &str, index: usize) -> Self {
+        Self::new(TestSigningKey::rsa(kid, index).unwrap(), Algorithm::RS256)
     }
 
     pub fn ec(kid: &str) -> Self {
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        Self::new(
-            kid,
-            Algorithm::ES256,
-            EncodingKey::from_ec_der(pkcs8.as_ref()),
-        )
+        let key = TestSigningKey::generate(TestAlgorithm::ES256, kid).unwrap();
+        Self::new(key, Algorithm::ES256)
     }
 
     pub fn ed(kid: &str) -> Self {
-        use base64::Engine as _;
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        // ring writes PKCS#8 v2, which jsonwebtoken's JWK export does not read.
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(ring::signature::KeyPair::public_key(&pair));
-        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": x});
-        Self::with_jwk(
-            kid,
-            Algorithm::EdDSA,
-            EncodingKey::from_ed_der(pkcs8.as_ref()),
-            jwk,
-        )
+        let key = TestSigningKey::generate(TestAlgorithm::EdDSA, kid).unwrap();
+        Self::new(key, Algorithm::EdDSA)
     }
 
     pub fn header(&self) -> Header {
-        let mut h = Header::new(self.alg);
-        h.kid = Some(self.kid.clone());
-        h
+        self.key.header()
     }
 
     pub fn sign(&self, claims: &Value) -> String {
-        self.sign_with(&self.header(), claims)
+        self.key.sign(claims).unwrap()
     }
 
     pub fn sign_with(&self, header: &Header, claims: &Value) -> String {
-        authgate::jwt::install_default();
-        jsonwebtoken::encode(header, claims, &self.key).unwrap()
+        self.key.sign_with(header, claims).unwrap()
     }
 
     pub fn public_key(&self) -> authgate::jwt::JwtKey {
-        authgate::jwt::JwtKey::from_jwk(&self.jwk).unwrap()
+        self.key.verifying_key().unwrap()
     }
 }
 
-/// Signs `header_json.payload_json` by hand, for headers jsonwebtoken
+/// Signs `header_json.payload_json` as given, for headers jsonwebtoken
 /// cannot express (`crit`, `alg: none`).
 pub fn sign_raw(signer: &Signer, header: &Value, claims: &Value) -> String {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    authgate::jwt::install_default();
-    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &signer.key, signer.alg).unwrap();
-    format!("{input}.{sig}")
+    signer.key.sign_raw(header, claims).unwrap()
 }
 
 pub const ISS: &str = "https://issuer.test";
@@ -216,29 +168,43 @@ pub enum Mode {
         cache_control: Option<String>,
     },
     Status(u16),
+    /// The keys last served, after this delay.
     Delay(Duration),
     Malformed,
     Oversized,
 }
 
+/// A kit `MockIssuer` serving the JWKs the test chooses.
 pub struct JwksServer {
     pub addr: SocketAddr,
-    mode: Arc<Mutex<Mode>>,
-    hits: Arc<AtomicU64>,
-    discovery_hits: Arc<AtomicU64>,
+    issuer: MockIssuer,
 }
 
 impl JwksServer {
     pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
+        self.issuer.url().to_owned()
     }
 
     pub fn jwks_url(&self) -> String {
-        format!("{}/jwks.json", self.base())
+        self.issuer.jwks_url()
     }
 
     pub fn set(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
+        let issuer = &self.issuer;
+        match mode {
+            Mode::Keys {
+                keys,
+                cache_control,
+            } => {
+                issuer.serve_jwks(keys);
+                issuer.jwks_cache_control(cache_control.as_deref());
+                issuer.recover();
+            }
+            Mode::Status(code) => issuer.fail_with(Outage::Status(code)),
+            Mode::Delay(delay) => issuer.fail_with(Outage::Slow(delay)),
+            Mode::Malformed => issuer.fail_with(Outage::Garbage),
+            Mode::Oversized => issuer.fail_with(Outage::Oversized),
+        }
     }
 
     pub fn serve_keys(&self, signers: &[&Signer]) {
@@ -250,81 +216,21 @@ impl JwksServer {
 
     /// JWKS requests served so far.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::SeqCst)
+        self.issuer.jwks_fetches()
     }
 
     pub fn discovery_hits(&self) -> u64 {
-        self.discovery_hits.load(Ordering::SeqCst)
+        self.issuer.discovery_fetches()
     }
 }
 
 pub async fn jwks_server(initial: Mode) -> JwksServer {
-    let mode = Arc::new(Mutex::new(initial));
-    let hits = Arc::new(AtomicU64::new(0));
-    let discovery_hits = Arc::new(AtomicU64::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let base = format!("http://{addr}");
-    let jwks = {
-        let (mode, hits) = (Arc::clone(&mode), Arc::clone(&hits));
-        move || {
-            let (mode, hits) = (Arc::clone(&mode), Arc::clone(&hits));
-            async move {
-                hits.fetch_add(1, Ordering::SeqCst);
-                let current = mode.lock().unwrap().clone();
-                match current {
-                    Mode::Keys {
-                        keys,
-                        cache_control,
-                    } => {
-                        let mut res = axum::Json(json!({ "keys": keys })).into_response();
-                        if let Some(cc) = cache_control {
-                            res.headers_mut()
-                                .insert("cache-control", cc.parse().unwrap());
-                        }
-                        res
-                    }
-                    Mode::Status(code) => http::StatusCode::from_u16(code).unwrap().into_response(),
-                    Mode::Delay(d) => {
-                        tokio::time::sleep(d).await;
-                        axum::Json(json!({"keys": []})).into_response()
-                    }
-                    Mode::Malformed => "{\"keys\": [ not json".into_response(),
-                    Mode::Oversized => {
-                        let big = "x".repeat(10 * 1024 * 1024);
-                        format!("{{\"keys\": [], \"pad\": \"{big}\"}}").into_response()
-                    }
-                }
-            }
-        }
+    let issuer = MockIssuer::start().await.unwrap();
+    issuer.serve_jwks(Vec::new());
+    let server = JwksServer {
+        addr: issuer.addr(),
+        issuer,
     };
-    let discovery = {
-        let discovery_hits = Arc::clone(&discovery_hits);
-        move || {
-            let discovery_hits = Arc::clone(&discovery_hits);
-            let base = base.clone();
-            async move {
-                discovery_hits.fetch_add(1, Ordering::SeqCst);
-                axum::Json(json!({
-                    "issuer": base,
-                    "jwks_uri": format!("{base}/jwks.json"),
-                }))
-            }
-        }
-    };
-    let app = axum::Router::new()
-        .route("/jwks.json", axum::routing::get(jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            axum::routing::get(discovery),
-        );
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    JwksServer {
-        addr,
-        mode,
-        hits,
-        discovery_hits,
-    }
+    server.set(initial);
+    server
 }

@@ -43,6 +43,27 @@ impl TestApiKeys {
         })
     }
 
+    /// Keys of another prefix (another environment, e.g. `sk_live` next to
+    /// `sk_test`) in the same store.
+    ///
+    /// ```
+    /// let test = authgate::testing::TestApiKeys::new("sk_test").unwrap();
+    /// let live = test.with_prefix("sk_live").unwrap();
+    /// let key = live.issue("acct", "");
+    /// assert!(key.starts_with("sk_live_"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `prefix` is not a valid key prefix.
+    pub fn with_prefix(&self, prefix: &str) -> Result<Self, TestKitError> {
+        ApiKeyGenerator::new(prefix).map_err(TestKitError::Config)?;
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            store: self.store.clone(),
+        })
+    }
+
     /// The store the keys are in; clones share it.
     #[must_use]
     pub fn store(&self) -> InMemoryKeyStore {

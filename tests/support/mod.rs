@@ -5,10 +5,10 @@
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use authgate::api_key::{ApiKeyGenerator, InMemoryKeyStore, KeyRecord, KeyStore, StoreError};
-use authgate::{Principal, Scopes};
+use authgate::api_key::{InMemoryKeyStore, KeyRecord, KeyStore, StoreError};
+use authgate::Principal;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -45,46 +45,23 @@ impl Keys {
     }
 }
 
+/// Keys in every state, made with the kit's `TestApiKeys`.
+#[cfg(feature = "testing")]
 pub fn fixture() -> (InMemoryKeyStore, Keys) {
-    let live = ApiKeyGenerator::new("sk_live").unwrap();
-    let store = InMemoryKeyStore::new();
-    let add = |subject: &str, scopes: &str, edit: &dyn Fn(&mut KeyRecord)| {
-        let (plaintext, mut record) = live
-            .generate(subject, Scopes::parse(scopes))
-            .unwrap()
-            .into_parts();
-        edit(&mut record);
-        store.insert(record);
-        plaintext.expose().to_owned()
-    };
-    let admin = add("acct_admin", "read admin", &|_| {});
-    let reader = add("acct_reader", "read", &|_| {});
-    let expired = add("acct_expired", "read", &|r| {
-        r.expires_at = Some(SystemTime::now() - Duration::from_secs(1));
-    });
-    let revoked = add("acct_revoked", "read", &|r| r.revoked = true);
-    let wrong_secret = add("acct_wrong", "read", &|r| r.secret_hash = [7u8; 32]);
-    let unknown = live
-        .generate("nobody", Scopes::empty())
-        .unwrap()
-        .plaintext()
-        .expose()
-        .to_owned();
-    let test_key = ApiKeyGenerator::new("sk_test")
-        .unwrap()
-        .generate("acct_test", Scopes::parse("read"))
-        .unwrap();
-    store.insert(test_key.record().clone());
+    let live = authgate::testing::TestApiKeys::new("sk_live").unwrap();
     let keys = Keys {
-        admin,
-        reader,
-        expired,
-        revoked,
-        wrong_secret,
-        unknown,
-        test_env: test_key.plaintext().expose().to_owned(),
+        admin: live.issue("acct_admin", "read admin"),
+        reader: live.issue("acct_reader", "read"),
+        expired: live.issue_expired("acct_expired", "read"),
+        revoked: live.issue_revoked("acct_revoked", "read"),
+        wrong_secret: live.issue_wrong_secret("acct_wrong", "read"),
+        unknown: live.unknown(),
+        test_env: live
+            .with_prefix("sk_test")
+            .unwrap()
+            .issue("acct_test", "read"),
     };
-    (store, keys)
+    (live.store(), keys)
 }
 
 /// The id part of a key.

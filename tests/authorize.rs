@@ -8,9 +8,9 @@ mod support;
 
 use std::net::SocketAddr;
 
-use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
 use authgate::authorize::{all, any, not, AuthorizeLayer, ByMethod, RequireScopes};
-use authgate::{AuthError, AuthLayer, Authorizer, Principal, Scopes};
+use authgate::testing::TestApiKeys;
+use authgate::{AuthError, AuthLayer, Authorizer, Principal};
 use axum::routing::get;
 use axum::Router;
 use http::Method;
@@ -24,21 +24,15 @@ struct Keys {
 }
 
 fn layer() -> (AuthLayer, Keys) {
-    let generator = ApiKeyGenerator::new("sk_live").unwrap();
-    let store = InMemoryKeyStore::new();
-    let issue = |subject: &str, scopes: &str| {
-        let key = generator.generate(subject, Scopes::parse(scopes)).unwrap();
-        store.insert(key.record().clone());
-        key.plaintext().expose().to_owned()
-    };
+    let kit = TestApiKeys::new("sk_live").unwrap();
     let keys = Keys {
-        reader: issue("acct_reader", "orders:read"),
-        writer: issue("acct_writer", "orders:read orders:write"),
-        wildcard: issue("acct_wild", "orders:*"),
-        acme: issue("acme/alice", "orders:read"),
+        reader: kit.issue("acct_reader", "orders:read"),
+        writer: kit.issue("acct_writer", "orders:read orders:write"),
+        wildcard: kit.issue("acct_wild", "orders:*"),
+        acme: kit.issue("acme/alice", "orders:read"),
     };
     let auth = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+        .scheme(kit.scheme())
         .realm("shop")
         .anonymous_path("/public")
         .build()

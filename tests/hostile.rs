@@ -24,6 +24,7 @@ use authgate::clock::ManualClock;
 use authgate::hmac::{GithubWebhook, WebhookSecrets};
 use authgate::jwt::{Issuer, JwtKey, JwtScheme};
 use authgate::request_body::Buffered;
+use authgate::testing::TestApiKeys;
 use authgate::{AuthError, AuthLayer, ErrorKind, Scopes};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -110,12 +111,8 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let store = InMemoryKeyStore::new();
-    let key = ApiKeyGenerator::new("sk_live")
-        .unwrap()
-        .generate("acct_42", Scopes::parse("orders:read"))
-        .unwrap();
-    store.insert(key.record().clone());
+    let keys = TestApiKeys::new("sk_live").unwrap();
+    let api_key = keys.issue("acct_42", "orders:read");
     let jwt = JwtScheme::builder()
         .issuer(
             Issuer::new(ISS)
@@ -126,17 +123,14 @@ fn fixture() -> Fixture {
         .build()
         .unwrap();
     let layer = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+        .scheme(keys.scheme())
         .scheme(jwt)
         .scheme(GithubWebhook::new(WebhookSecrets::single(WEBHOOK_SECRET)))
         .with_request_bodies()
         .max_body_size(BODY_LIMIT)
         .build()
         .unwrap();
-    Fixture {
-        layer,
-        api_key: key.plaintext().expose().to_owned(),
-    }
+    Fixture { layer, api_key }
 }
 
 struct Answer {

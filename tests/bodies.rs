@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
 use authgate::hmac::{GithubWebhook, WebhookSecrets};
-use authgate::{AuthLayer, Scopes};
+use authgate::testing::TestApiKeys;
+use authgate::AuthLayer;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame};
@@ -92,14 +92,10 @@ fn recording(
 
 #[tokio::test]
 async fn bodies_of_schemes_that_do_not_sign_them_are_never_read() {
-    let store = InMemoryKeyStore::new();
-    let key = ApiKeyGenerator::new("sk_test")
-        .unwrap()
-        .generate("acct", Scopes::empty())
-        .unwrap();
-    store.insert(key.record().clone());
+    let keys = TestApiKeys::new("sk_test").unwrap();
+    let key = keys.issue("acct", "");
     let layer = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(store, "sk_test").unwrap())
+        .scheme(keys.scheme())
         .scheme(GithubWebhook::new(WebhookSecrets::single("s")))
         .with_request_bodies()
         .build()
@@ -114,7 +110,7 @@ async fn bodies_of_schemes_that_do_not_sign_them_are_never_read() {
         polled: Arc::clone(&polled),
     };
     let request = Request::post("/")
-        .header("x-api-key", key.plaintext().expose())
+        .header("x-api-key", &key)
         .body(body)
         .unwrap();
     assert_eq!(service.oneshot(request).await.unwrap().status(), 200);

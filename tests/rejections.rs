@@ -15,8 +15,9 @@ use std::net::SocketAddr;
 
 use authgate::api_key::{ApiKeyScheme, KeyStore};
 use authgate::authorize::GrpcMethods;
-use authgate::jwt::{Issuer, JwtKey, JwtScheme};
+use authgate::jwt::{Issuer, JwtScheme};
 use authgate::response::RejectionBody;
+use authgate::testing::{TestAlgorithm, TestSigningKey};
 use authgate::{AuthLayer, Claims, Principal, Rejection, RejectionResponse, RequireScopes};
 use axum::routing::get;
 use axum::Router;
@@ -265,11 +266,10 @@ async fn a_principal_on_a_route_without_a_layer_is_a_problem_details_500() {
     assert_eq!(body["status"], 500);
 }
 
-const SECRET: [u8; 32] = [7u8; 32];
 const ISS: &str = "https://login.test";
 
-fn token(claims: &Value) -> String {
-    authgate::jwt::install_default();
+/// A token of `ISS` for `api`, valid for ten minutes, signed with `key`.
+fn token(key: &TestSigningKey, claims: &Value) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -278,12 +278,7 @@ fn token(claims: &Value) -> String {
     claims["iss"] = json!(ISS);
     claims["aud"] = json!("api");
     claims["exp"] = json!(now + 600);
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(&SECRET),
-    )
-    .unwrap()
+    key.sign(&claims).unwrap()
 }
 
 #[derive(serde::Deserialize)]
@@ -295,11 +290,12 @@ struct Tenant {
 
 #[tokio::test]
 async fn claims_extractor_answers_with_the_layers_rejection() {
+    let key = TestSigningKey::generate(TestAlgorithm::HS256, "hs-1").unwrap();
     let jwt = JwtScheme::builder()
         .issuer(
             Issuer::new(ISS)
                 .audience("api")
-                .key(JwtKey::shared_secret(&SECRET).unwrap()),
+                .key(key.verifying_key().unwrap()),
         )
         .build()
         .unwrap();
@@ -328,13 +324,19 @@ async fn claims_extractor_answers_with_the_layers_rejection() {
 
     let fits = format!(
         "Bearer {}",
-        token(&json!({"sub": "alice", "tenant": "acme", "roles": ["a", "b"]}))
+        token(
+            &key,
+            &json!({"sub": "alice", "tenant": "acme", "roles": ["a", "b"]})
+        )
     );
     let response = fetch(addr, "/tenant", Some(("authorization", &fits))).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "acme a,b");
 
-    let misfit = format!("Bearer {}", token(&json!({"sub": "alice", "tenant": 42})));
+    let misfit = format!(
+        "Bearer {}",
+        token(&key, &json!({"sub": "alice", "tenant": 42}))
+    );
     let response = fetch(addr, "/tenant", Some(("authorization", &misfit))).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(

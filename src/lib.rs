@@ -502,11 +502,12 @@
 //!
 //! ### Testing your service (`testing` feature)
 //!
-//! In `[dev-dependencies]`: `testing::MockIssuer` (discovery and JWKS on
-//! 127.0.0.1, tokens minted with any claims, rotation, outages),
-//! `testing::TestApiKeys`, `testing::WebhookSigner`, `testing::TestPki`,
-//! and `testing::TestOnlyPrincipalLayer` for handler tests without any
-//! crypto. See `examples/testing_your_service.rs`.
+//! In `[dev-dependencies]`: `testing::MockIssuer` (discovery, JWKS and
+//! token introspection on 127.0.0.1, JWTs and opaque tokens minted with any
+//! claims, DPoP-bound tokens, rotation, outages), `testing::TestApiKeys`,
+//! `testing::WebhookSigner`, `testing::TestPki`, `testing::DpopProver`, and
+//! `testing::TestOnlyPrincipalLayer` for handler tests without any crypto.
+//! See `examples/testing_your_service.rs`.
 //!
 //! ### One service, everything
 //!
@@ -569,7 +570,7 @@
 //! | `metrics` | no | counters and histograms for every decision, cache, store and JWKS source through the [`metrics`](https://docs.rs/metrics) facade |
 //! | `postgres` | no | `postgres`: API keys and HMAC secrets in PostgreSQL (migration, issue / rotate / revoke, revocations pushed over `LISTEN`/`NOTIFY`) |
 //! | `basic` | no | `basic`: HTTP Basic (RFC 7617) over Argon2id and bcrypt password hashes, htpasswd files |
-//! | `testing` | no | `testing`: a mock OIDC issuer, test keys, webhook signers, client certificates and a test-only principal, for your own tests |
+//! | `testing` | no | `testing`: a mock OIDC issuer (with token introspection), test keys, webhook signers, client certificates and a test-only principal, for your own tests |
 //! | `redis` | no | `redis`: state shared by a fleet through Redis (`RedisReplayStore` behind [`replay::ReplayStore`], `RedisRevocation`, `InvalidationBroadcast`) and [rate limits](ratelimit) (`ratelimit::RedisLimiter`) |
 //! | `full` | no | all of the above |
 //!

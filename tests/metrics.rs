@@ -24,11 +24,12 @@ use std::time::Duration;
 
 use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme};
 use authgate::jwt::{HttpFetcher, Issuer, JwksSettings, JwtScheme};
+use authgate::testing::{MockIssuer, Outage};
 use authgate::{AuthLayer, Scopes};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use jwt_support::{call, jwks_server, live_claims, Mode, Signer, AUD, ISS, RSA1};
+use jwt_support::{call, live_claims, Signer, AUD, ISS, RSA1};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::json;
 use support::{echo, fixture, StoreMode, TestStore};
@@ -501,8 +502,8 @@ async fn api_key_cache_counts_one_miss_then_hits() {
 async fn jwks_fetches_are_counted_by_result_against_a_real_endpoint() {
     let k1 = Signer::rsa("k1", RSA1);
     let k2 = Signer::ec("k2");
-    let server = jwks_server(Mode::Status(500)).await;
-    server.serve_keys(&[&k1]);
+    let server = MockIssuer::start().await.unwrap();
+    server.serve_jwks(vec![k1.jwk.clone()]);
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let layer = metrics::with_local_recorder(&recorder, || {
@@ -542,7 +543,7 @@ async fn jwks_fetches_are_counted_by_result_against_a_real_endpoint() {
     assert!((now - stamp).abs() < 60.0, "{stamp} vs {now}");
 
     // A 500: an unknown kid forces a refresh, which fails.
-    server.set(Mode::Status(500));
+    server.fail_with(Outage::Status(500));
     let _ = call(&layer, &k2.sign(&live_claims(ISS))).await;
     let reading = Reading::take(&snapshotter);
     assert_eq!(reading.counter(&fetches("error")), 1);
@@ -551,7 +552,7 @@ async fn jwks_fetches_are_counted_by_result_against_a_real_endpoint() {
 
     // A key server slower than the fetch timeout.
     tokio::time::sleep(Duration::from_millis(5)).await;
-    server.set(Mode::Delay(Duration::from_secs(2)));
+    server.fail_with(Outage::Slow(Duration::from_secs(2)));
     let _ = call(&layer, &k2.sign(&live_claims(ISS))).await;
     let reading = Reading::take(&snapshotter);
     assert_eq!(reading.counter(&fetches("timeout")), 1);

@@ -1,7 +1,7 @@
-//! Shared fixtures for the JWT tests, on the `testing` kit: signing keys
-//! (`TestSigningKey`), a real JWKS endpoint whose behaviour tests can
-//! change (`MockIssuer`), token claims, and a helper that drives requests
-//! through the real `AuthLayer`.
+//! Shared fixtures for the JWT tests: the `testing` kit's signing keys
+//! (`TestSigningKey`) with their JWKs at hand, token claims, and a helper
+//! that drives requests through the real `AuthLayer`. The tests that need
+//! a JWKS endpoint use the kit's `MockIssuer`.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 #![allow(
@@ -12,10 +12,8 @@
 )]
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::time::Duration;
 
-use authgate::testing::{MockIssuer, Outage, TestAlgorithm, TestSigningKey};
+use authgate::testing::{TestAlgorithm, TestSigningKey};
 use authgate::{AuthLayer, Principal};
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{json, Value};
@@ -158,79 +156,4 @@ pub async fn call_with(layer: &AuthLayer, token: &str, grpc: bool) -> Answer {
         grpc_status: header("grpc-status"),
         principal: response.extensions().get::<Principal>().cloned(),
     }
-}
-
-/// What the JWKS endpoint answers.
-#[derive(Clone)]
-pub enum Mode {
-    Keys {
-        keys: Vec<Value>,
-        cache_control: Option<String>,
-    },
-    Status(u16),
-    /// The keys last served, after this delay.
-    Delay(Duration),
-    Malformed,
-    Oversized,
-}
-
-/// A kit `MockIssuer` serving the JWKs the test chooses.
-pub struct JwksServer {
-    pub addr: SocketAddr,
-    issuer: MockIssuer,
-}
-
-impl JwksServer {
-    pub fn base(&self) -> String {
-        self.issuer.url().to_owned()
-    }
-
-    pub fn jwks_url(&self) -> String {
-        self.issuer.jwks_url()
-    }
-
-    pub fn set(&self, mode: Mode) {
-        let issuer = &self.issuer;
-        match mode {
-            Mode::Keys {
-                keys,
-                cache_control,
-            } => {
-                issuer.serve_jwks(keys);
-                issuer.jwks_cache_control(cache_control.as_deref());
-                issuer.recover();
-            }
-            Mode::Status(code) => issuer.fail_with(Outage::Status(code)),
-            Mode::Delay(delay) => issuer.fail_with(Outage::Slow(delay)),
-            Mode::Malformed => issuer.fail_with(Outage::Garbage),
-            Mode::Oversized => issuer.fail_with(Outage::Oversized),
-        }
-    }
-
-    pub fn serve_keys(&self, signers: &[&Signer]) {
-        self.set(Mode::Keys {
-            keys: signers.iter().map(|s| s.jwk.clone()).collect(),
-            cache_control: None,
-        });
-    }
-
-    /// JWKS requests served so far.
-    pub fn hits(&self) -> u64 {
-        self.issuer.jwks_fetches()
-    }
-
-    pub fn discovery_hits(&self) -> u64 {
-        self.issuer.discovery_fetches()
-    }
-}
-
-pub async fn jwks_server(initial: Mode) -> JwksServer {
-    let issuer = MockIssuer::start().await.unwrap();
-    issuer.serve_jwks(Vec::new());
-    let server = JwksServer {
-        addr: issuer.addr(),
-        issuer,
-    };
-    server.set(initial);
-    server
 }

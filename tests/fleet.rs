@@ -467,23 +467,31 @@ async fn redis_stopped_mid_run_is_a_503_and_its_return_needs_no_restart() {
     .await;
 }
 
-/// Regression: both used to panic (`tokio::spawn` outside a runtime) when
-/// made before the runtime started, e.g. in a synchronous `main`.
+/// Regression: these used to panic (`tokio::spawn` outside a runtime) when
+/// called before the runtime started, e.g. in a synchronous `main`.
 #[test]
-fn subscriptions_made_outside_a_runtime_are_an_error_not_a_panic() {
-    let redis = RedisConfig::new(redis_url()).connect().unwrap();
+fn redis_parts_made_outside_a_runtime_are_an_error_not_a_panic() {
+    let config = || RedisConfig::new(redis_url());
+    let error = config().connect().err().expect("no runtime: an error");
+    assert!(error.to_string().contains("Tokio runtime"), "{error}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = {
+        let _inside = runtime.enter();
+        config().connect().unwrap()
+    };
+    // A connection made inside, the subscriptions asked for outside.
     let broadcast = InvalidationBroadcast::new(redis.clone());
     let error = broadcast.err().expect("no runtime: an error").to_string();
     assert!(error.contains("Tokio runtime"), "{error}");
     assert!(RedisRevocation::new(redis.clone()).is_err());
     assert!(RedisRevocation::with_capacity(redis.clone(), 10).is_err());
 
-    // Inside one (entered, not only `block_on`), they are made.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let _entered = runtime.enter();
+    // Inside one (entered, not only within `block_on`), they are made.
+    let _inside = runtime.enter();
     assert!(InvalidationBroadcast::new(redis.clone()).is_ok());
     assert!(RedisRevocation::new(redis).is_ok());
 }

@@ -150,7 +150,11 @@ impl InvalidationBroadcast {
     /// dropped.
     ///
     /// ```
-    /// # let redis = authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap();
+    /// # let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// # let redis = {
+    /// #     let _inside = runtime.enter();
+    /// #     authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap()
+    /// # };
     /// // Outside a Tokio runtime: an error, not a panic.
     /// assert!(authgate::redis::InvalidationBroadcast::new(redis).is_err());
     /// ```

@@ -108,7 +108,11 @@ impl RedisRevocation {
     /// 1 000 000 entries.
     ///
     /// ```
-    /// # let redis = authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap();
+    /// # let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// # let redis = {
+    /// #     let _inside = runtime.enter();
+    /// #     authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap()
+    /// # };
     /// // Outside a Tokio runtime: an error, not a panic.
     /// assert!(authgate::redis::RedisRevocation::new(redis).is_err());
     /// ```

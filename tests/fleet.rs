@@ -472,7 +472,7 @@ async fn redis_stopped_mid_run_is_a_503_and_its_return_needs_no_restart() {
 #[test]
 fn redis_parts_made_outside_a_runtime_are_an_error_not_a_panic() {
     let config = || RedisConfig::new(redis_url());
-    let error = config().connect().err().expect("no runtime: an error");
+    let error = config().connect().expect_err("no runtime: an error");
     assert!(error.to_string().contains("Tokio runtime"), "{error}");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -485,7 +485,7 @@ fn redis_parts_made_outside_a_runtime_are_an_error_not_a_panic() {
     };
     // A connection made inside, the subscriptions asked for outside.
     let broadcast = InvalidationBroadcast::new(redis.clone());
-    let error = broadcast.err().expect("no runtime: an error").to_string();
+    let error = broadcast.expect_err("no runtime: an error").to_string();
     assert!(error.contains("Tokio runtime"), "{error}");
     assert!(RedisRevocation::new(redis.clone()).is_err());
     assert!(RedisRevocation::with_capacity(redis.clone(), 10).is_err());

@@ -596,6 +596,39 @@ mod tests {
         assert_eq!(status(&layer, key("k1")).await, 429);
     }
 
+    #[tokio::test]
+    async fn a_plan_claim_picks_the_quota_and_its_policy_header() {
+        let layer = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(1)).quota_for(
+            |p| match p.claim("plan")?.as_str()? {
+                "pro" => Some(Quota::per_minute(3)),
+                _ => None,
+            },
+        );
+        let token = |subject: &str, plan: &str| {
+            let mut claims = serde_json::Map::new();
+            claims.insert("plan".into(), plan.into());
+            Principal::new(subject, "jwt").with_claims(claims)
+        };
+        let call = |principal: Principal| {
+            let inner = service_fn(|_: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(()))
+            });
+            let mut request = Request::new(());
+            request.extensions_mut().insert(principal);
+            layer.layer(inner).oneshot(request)
+        };
+        let first = call(token("pro_user", "pro")).await.unwrap();
+        assert_eq!(first.headers()["ratelimit-policy"], "\"default\";q=3;w=60");
+        assert_eq!(first.headers()["ratelimit"], "\"default\";r=2;t=20");
+        assert_eq!(status(&layer, token("pro_user", "pro")).await, 200);
+        assert_eq!(status(&layer, token("pro_user", "pro")).await, 200);
+        assert_eq!(status(&layer, token("pro_user", "pro")).await, 429);
+
+        let free = call(token("free_user", "free")).await.unwrap();
+        assert_eq!(free.headers()["ratelimit-policy"], "\"default\";q=1;w=60");
+        assert_eq!(status(&layer, token("free_user", "free")).await, 429);
+    }
+
     #[test]
     fn policy_names_are_checked() {
         let layer = || RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(1));

@@ -247,7 +247,7 @@ async fn an_api_key_invalidated_on_one_instance_is_refused_by_the_other_within_a
             .cache_ttl(Duration::from_secs(600))
             .build()
             .unwrap();
-        let broadcast = InvalidationBroadcast::new(redis.clone());
+        let broadcast = InvalidationBroadcast::new(redis.clone()).unwrap();
         broadcast.register("api-keys", scheme.clone());
         assert!(broadcast.ready(WAIT).await);
         instances.push(serve(app(scheme)).await);
@@ -299,7 +299,7 @@ async fn a_jwt_revoked_on_one_instance_is_refused_by_the_other_within_a_second()
     let mut instances = Vec::new();
     let mut lists = Vec::new();
     for _ in 0..2 {
-        let revocation = RedisRevocation::new(redis.clone());
+        let revocation = RedisRevocation::new(redis.clone()).unwrap();
         assert!(revocation.ready(WAIT).await);
         let scheme = JwtScheme::builder()
             .issuer(
@@ -337,7 +337,7 @@ async fn a_jwt_revoked_on_one_instance_is_refused_by_the_other_within_a_second()
     println!("jti revocation reached the other instance in {took:?}");
 
     // A third instance started later loads the list.
-    let late = RedisRevocation::new(redis.clone());
+    let late = RedisRevocation::new(redis.clone()).unwrap();
     assert!(late.ready(WAIT).await);
     assert_eq!(late.len(), 1);
     lists[1]
@@ -423,7 +423,7 @@ async fn redis_stopped_mid_run_is_a_503_and_its_return_needs_no_restart() {
         .connect()
         .unwrap();
     let instance = serve(hmac_instance(&redis)).await;
-    let revocation = RedisRevocation::new(redis.clone());
+    let revocation = RedisRevocation::new(redis.clone()).unwrap();
     assert!(revocation.ready(WAIT).await);
     let (auth, body) = signed();
     assert_eq!(send(&instance, &auth, body).await.status(), 200);
@@ -455,7 +455,7 @@ async fn redis_stopped_mid_run_is_a_503_and_its_return_needs_no_restart() {
 
     // The revocation mirror resubscribed: a revocation made by another
     // connection reaches it.
-    let writer = RedisRevocation::new(redis.clone());
+    let writer = RedisRevocation::new(redis.clone()).unwrap();
     assert!(writer.ready(WAIT).await);
     writer
         .revoke_jti("https://idp", "after-restart", jwt_support::now_unix() + 60)
@@ -465,4 +465,33 @@ async fn redis_stopped_mid_run_is_a_503_and_its_return_needs_no_restart() {
         authgate::jwt::Revocation::is_jti_revoked(&revocation, "https://idp", "after-restart")
     })
     .await;
+}
+
+/// Regression: these used to panic (`tokio::spawn` outside a runtime) when
+/// called before the runtime started, e.g. in a synchronous `main`.
+#[test]
+fn redis_parts_made_outside_a_runtime_are_an_error_not_a_panic() {
+    let config = || RedisConfig::new(redis_url());
+    let error = config().connect().expect_err("no runtime: an error");
+    assert!(error.to_string().contains("Tokio runtime"), "{error}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = {
+        let _inside = runtime.enter();
+        config().connect().unwrap()
+    };
+    // A connection made inside, the subscriptions asked for outside.
+    let broadcast = InvalidationBroadcast::new(redis.clone());
+    let error = broadcast.expect_err("no runtime: an error").to_string();
+    assert!(error.contains("Tokio runtime"), "{error}");
+    assert!(RedisRevocation::new(redis.clone()).is_err());
+    assert!(RedisRevocation::with_capacity(redis.clone(), 10).is_err());
+
+    // Inside one (entered, not only within `block_on`), they are made.
+    let _inside = runtime.enter();
+    assert!(InvalidationBroadcast::new(redis.clone()).is_ok());
+    assert!(RedisRevocation::new(redis).is_ok());
 }

@@ -24,20 +24,122 @@ pub(crate) fn ceil_secs(duration: Duration) -> u64 {
     duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
-/// The two header values for one decision under `quota`.
-pub(crate) fn header_values(
-    policy: &str,
-    quota: &Quota,
-    decision: &Decision,
-) -> Option<(HeaderValue, HeaderValue)> {
+/// A policy's header values, made once: the `RateLimit-Policy` value of
+/// its configured quota and the start of its `RateLimit` value, so that a
+/// passed request costs one small copy and no formatting.
+#[derive(Clone)]
+pub(crate) struct PolicyHeaders {
+    name: String,
+    quota: Quota,
+    /// `"name";q=..;w=..` for `quota`; `None` when the name does not fit
+    /// in a header (the layer checks names, so never in practice).
+    policy: Option<HeaderValue>,
+    /// `"name";r=`.
+    state_prefix: String,
+}
+
+impl PolicyHeaders {
+    pub(crate) fn new(name: &str, quota: Quota) -> Self {
+        Self {
+            name: name.to_owned(),
+            quota,
+            policy: policy_value(name, &quota),
+            state_prefix: format!("\"{name}\";r="),
+        }
+    }
+
+    /// The two header values for one decision under `quota`.
+    pub(crate) fn values(
+        &self,
+        quota: &Quota,
+        decision: &Decision,
+    ) -> Option<(HeaderValue, HeaderValue)> {
+        let policy = if *quota == self.quota {
+            self.policy.clone()?
+        } else {
+            // A principal's own quota (`quota_for`): rarer, formatted here.
+            policy_value(&self.name, quota)?
+        };
+        // Written on the stack, copied once into the value's own buffer.
+        let mut state = StackBuf::default();
+        state.push(self.state_prefix.as_bytes());
+        state.push_decimal(decision.remaining());
+        state.push(b";t=");
+        state.push_decimal(ceil_secs(decision.reset_after()));
+        let state = match state.as_bytes() {
+            Some(bytes) => HeaderValue::from_bytes(bytes).ok()?,
+            // A policy name near its 64-character limit and two 20-digit
+            // numbers still fit; formatted the slow way otherwise.
+            None => HeaderValue::from_str(&format!(
+                "{}{};t={}",
+                self.state_prefix,
+                decision.remaining(),
+                ceil_secs(decision.reset_after())
+            ))
+            .ok()?,
+        };
+        Some((policy, state))
+    }
+}
+
+fn policy_value(name: &str, quota: &Quota) -> Option<HeaderValue> {
     let window = ceil_secs(quota.period()).max(1);
-    let policy_value = format!("\"{policy}\";q={};w={window}", quota.count());
-    let reset = ceil_secs(decision.reset_after());
-    let state = format!("\"{policy}\";r={};t={reset}", decision.remaining());
-    Some((
-        HeaderValue::from_str(&policy_value).ok()?,
-        HeaderValue::from_str(&state).ok()?,
-    ))
+    let value = format!("\"{name}\";q={};w={window}", quota.count());
+    HeaderValue::from_str(&value).ok()
+}
+
+/// A header value being written, on the stack: 128 bytes hold the longest
+/// `RateLimit` value a valid policy name makes.
+struct StackBuf {
+    bytes: [u8; 128],
+    len: usize,
+    overflowed: bool,
+}
+
+impl Default for StackBuf {
+    fn default() -> Self {
+        Self {
+            bytes: [0; 128],
+            len: 0,
+            overflowed: false,
+        }
+    }
+}
+
+impl StackBuf {
+    fn push(&mut self, part: &[u8]) {
+        let end = self.len + part.len();
+        match self.bytes.get_mut(self.len..end) {
+            Some(room) => {
+                room.copy_from_slice(part);
+                self.len = end;
+            }
+            None => self.overflowed = true,
+        }
+    }
+
+    /// Appends `value` in decimal, without the formatting machinery.
+    fn push_decimal(&mut self, mut value: u64) {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        for slot in digits.iter_mut().rev() {
+            // `value % 10` is below 10: the cast cannot truncate.
+            *slot = b'0' + (value % 10) as u8;
+            start -= 1;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        self.push(digits.get(start..).unwrap_or_default());
+    }
+
+    fn as_bytes(&self) -> Option<&[u8]> {
+        if self.overflowed {
+            return None;
+        }
+        self.bytes.get(..self.len)
+    }
 }
 
 pub(crate) fn add_headers(headers: &mut HeaderMap, values: (HeaderValue, HeaderValue)) {
@@ -48,7 +150,7 @@ pub(crate) fn add_headers(headers: &mut HeaderMap, values: (HeaderValue, HeaderV
 /// 429 (gRPC 8) with `Retry-After` and the rate-limit headers.
 pub(crate) fn too_many(
     parts: &Parts,
-    policy: &str,
+    policy: &PolicyHeaders,
     quota: &Quota,
     decision: &Decision,
 ) -> Response<Bytes> {
@@ -57,7 +159,7 @@ pub(crate) fn too_many(
     let mut response = respond(parts, &error, retry);
     let headers = response.headers_mut();
     headers.insert(RETRY_AFTER, HeaderValue::from(retry.as_secs()));
-    if let Some(values) = header_values(policy, quota, decision) {
+    if let Some(values) = policy.values(quota, decision) {
         add_headers(headers, values);
     }
     response
@@ -83,4 +185,46 @@ fn respond(parts: &Parts, error: &AuthError, retry_after: Duration) -> Response<
     };
     response.extensions_mut().insert(error.clone());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_match_the_formatted_ones() {
+        let quota = Quota::per_minute(60);
+        let headers = PolicyHeaders::new("plan", quota);
+        for (remaining, reset) in [(0, 0), (7, 1_500), (u64::MAX, 61_000)] {
+            let decision = Decision::new(
+                true,
+                remaining,
+                Duration::ZERO,
+                Duration::from_millis(reset),
+            );
+            let (policy, state) = headers.values(&quota, &decision).unwrap();
+            assert_eq!(policy, "\"plan\";q=60;w=60");
+            let t = ceil_secs(Duration::from_millis(reset));
+            assert_eq!(
+                state.to_str().unwrap(),
+                format!("\"plan\";r={remaining};t={t}")
+            );
+        }
+        let long = PolicyHeaders::new(&"p".repeat(120), quota);
+        let decision = Decision::new(
+            true,
+            u64::MAX,
+            Duration::ZERO,
+            Duration::from_secs(u64::MAX),
+        );
+        let (_, state) = long.values(&quota, &decision).unwrap();
+        assert!(state
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("r={};t={}", u64::MAX, u64::MAX)));
+        let own = Quota::per_hour(5);
+        let decision = Decision::new(true, 4, Duration::ZERO, Duration::ZERO);
+        let (policy, _) = headers.values(&own, &decision).unwrap();
+        assert_eq!(policy, "\"plan\";q=5;w=3600");
+    }
 }

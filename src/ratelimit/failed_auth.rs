@@ -279,7 +279,7 @@ fn gate(
             );
             Err(answer::too_many(
                 parts,
-                "failed_auth",
+                &answer::PolicyHeaders::new("failed_auth", config.quota),
                 &config.quota,
                 &decision,
             ))

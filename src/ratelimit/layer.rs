@@ -1,6 +1,7 @@
 //! [`RateLimitLayer`]: the stage after authentication that counts each
 //! principal's requests.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::mem;
@@ -15,7 +16,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::answer;
+use super::answer::{self, PolicyHeaders};
 use super::backend::{CheckState, LimitError, RateLimiter};
 use super::metrics::LimitMetrics;
 use super::quota::{Charge, Decision, Quota};
@@ -97,6 +98,8 @@ struct LimitConfig {
     quota_for: Option<Arc<QuotaFor>>,
     key_by: KeyBy,
     policy: String,
+    /// The policy's header values, made when it is named.
+    headers: PolicyHeaders,
     headers_on_success: bool,
     metrics: LimitMetrics,
 }
@@ -120,6 +123,7 @@ impl RateLimitLayer {
                 quota_for: None,
                 key_by: KeyBy::Credential,
                 policy: String::from("default"),
+                headers: PolicyHeaders::new("default", quota),
                 headers_on_success: true,
                 metrics,
             }),
@@ -137,6 +141,7 @@ impl RateLimitLayer {
                     quota_for: old.quota_for.clone(),
                     key_by: old.key_by.clone(),
                     policy: old.policy.clone(),
+                    headers: old.headers.clone(),
                     headers_on_success: old.headers_on_success,
                     metrics: old.metrics.clone(),
                 };
@@ -179,6 +184,7 @@ impl RateLimitLayer {
         let name = name.to_owned();
         Ok(self.edit(|config| {
             config.metrics = LimitMetrics::new(&name, config.limiter.backend());
+            config.headers = PolicyHeaders::new(&name, config.quota);
             config.policy = name;
         }))
     }
@@ -251,21 +257,65 @@ impl RateLimitLayer {
     }
 }
 
+thread_local! {
+    /// Where each request's limiter key is written: reused, so that the
+    /// hot path allocates nothing for it.
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// A key buffer grown past this (a very long custom key) is let go after
+/// use rather than kept by the thread.
+const KEY_BUFFER_KEEP: usize = 1024;
+
 impl LimitConfig {
-    fn key(&self, principal: &Principal, parts: &Parts) -> Option<String> {
-        let policy = &self.policy;
-        let scheme = principal.scheme();
-        match &self.key_by {
-            KeyBy::Credential => {
-                let id = match principal.credential_id() {
-                    Some(id) if KEYED_SCHEMES.contains(&scheme) => id,
-                    _ => principal.subject(),
-                };
-                Some(format!("{policy}:{scheme}:{id}"))
+    /// Writes the principal's key (`policy:scheme:id`, `policy:scheme:subject`
+    /// or `policy:custom`) and hands it to `use_key`; `None` when a custom
+    /// key function gives none.
+    fn with_key<T>(
+        &self,
+        principal: &Principal,
+        parts: &Parts,
+        use_key: impl FnOnce(&str) -> T,
+    ) -> Option<T> {
+        let custom = match &self.key_by {
+            KeyBy::Custom(key) => Some(key(principal, parts)?),
+            _ => None,
+        };
+        let write = |key: &mut String| {
+            key.clear();
+            key.push_str(&self.policy);
+            key.push(':');
+            if let Some(custom) = &custom {
+                key.push_str(custom);
+                return;
             }
-            KeyBy::Subject => Some(format!("{policy}:{scheme}:{}", principal.subject())),
-            KeyBy::Custom(key) => key(principal, parts).map(|k| format!("{policy}:{k}")),
-        }
+            let scheme = principal.scheme();
+            key.push_str(scheme);
+            key.push(':');
+            let id = match (&self.key_by, principal.credential_id()) {
+                (KeyBy::Credential, Some(id)) if KEYED_SCHEMES.contains(&scheme) => id,
+                _ => principal.subject(),
+            };
+            key.push_str(id);
+        };
+        let answer = KEY.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut key) => {
+                write(&mut key);
+                let answer = use_key(&key);
+                if key.capacity() > KEY_BUFFER_KEEP {
+                    *key = String::new();
+                }
+                answer
+            }
+            // A limiter that calls back into a rate-limited service on
+            // this thread: its own buffer.
+            Err(_) => {
+                let mut key = String::new();
+                write(&mut key);
+                use_key(&key)
+            }
+        });
+        Some(answer)
     }
 
     fn quota(&self, principal: &Principal) -> Quota {
@@ -353,11 +403,14 @@ where
             return RateLimitFuture::inner(self.inner.call(request), None);
         };
         let quota = config.quota(principal);
-        let Some(key) = config.key(principal, &parts) else {
+        let checked = config.with_key(principal, &parts, |key| {
+            config.limiter.check(key, &quota, Charge::Acquire)
+        });
+        let Some(check) = checked else {
             let request = Request::from_parts(parts, body);
             return RateLimitFuture::inner(self.inner.call(request), None);
         };
-        match config.limiter.check(&key, &quota, Charge::Acquire).0 {
+        match check.0 {
             CheckState::Ready(result) => match decide(config, &parts, &quota, result) {
                 Ok(headers) => {
                     let request = Request::from_parts(parts, body);
@@ -405,7 +458,7 @@ fn decide(
             config.metrics.allowed();
             Ok(config
                 .headers_on_success
-                .then(|| answer::header_values(&config.policy, quota, &decision))
+                .then(|| config.headers.values(quota, &decision))
                 .flatten())
         }
         Ok(decision) => {
@@ -418,7 +471,7 @@ fn decide(
                 retry_after_ms = u64::try_from(decision.retry_after().as_millis()).unwrap_or(u64::MAX),
                 "rate limit reached"
             );
-            Err(answer::too_many(parts, &config.policy, quota, &decision))
+            Err(answer::too_many(parts, &config.headers, quota, &decision))
         }
         Err(error) => {
             config.metrics.unavailable();
@@ -541,6 +594,39 @@ mod tests {
         assert_eq!(status(&layer, key("k1")).await, 200);
         assert_eq!(status(&layer, key("k2")).await, 200);
         assert_eq!(status(&layer, key("k1")).await, 429);
+    }
+
+    #[tokio::test]
+    async fn a_plan_claim_picks_the_quota_and_its_policy_header() {
+        let layer = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(1)).quota_for(
+            |p| match p.claim("plan")?.as_str()? {
+                "pro" => Some(Quota::per_minute(3)),
+                _ => None,
+            },
+        );
+        let token = |subject: &str, plan: &str| {
+            let mut claims = serde_json::Map::new();
+            claims.insert("plan".into(), plan.into());
+            Principal::new(subject, "jwt").with_claims(claims)
+        };
+        let call = |principal: Principal| {
+            let inner = service_fn(|_: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(()))
+            });
+            let mut request = Request::new(());
+            request.extensions_mut().insert(principal);
+            layer.layer(inner).oneshot(request)
+        };
+        let first = call(token("pro_user", "pro")).await.unwrap();
+        assert_eq!(first.headers()["ratelimit-policy"], "\"default\";q=3;w=60");
+        assert_eq!(first.headers()["ratelimit"], "\"default\";r=2;t=20");
+        assert_eq!(status(&layer, token("pro_user", "pro")).await, 200);
+        assert_eq!(status(&layer, token("pro_user", "pro")).await, 200);
+        assert_eq!(status(&layer, token("pro_user", "pro")).await, 429);
+
+        let free = call(token("free_user", "free")).await.unwrap();
+        assert_eq!(free.headers()["ratelimit-policy"], "\"default\";q=1;w=60");
+        assert_eq!(status(&layer, token("free_user", "free")).await, 429);
     }
 
     #[test]

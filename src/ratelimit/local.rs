@@ -1,11 +1,21 @@
-//! [`InProcessLimiter`]: GCRA state in a bounded cache of this process.
+//! [`InProcessLimiter`]: GCRA state in bounded, sharded tables of this
+//! process.
+//!
+//! One theoretical arrival time (TAT) per caller. A TAT that has fallen
+//! behind the clock says exactly what no state says (a full burst), so such
+//! entries are dropped whenever a table needs room, with no change in any
+//! decision; only when every entry of a full table still matters is the
+//! table thinned by an eighth (those callers start again with a full
+//! burst). That keeps memory at [`capacity`](InProcessLimiter::with_capacity)
+//! entries under a flood of distinct callers, at an amortised constant cost
+//! per request, and the hot path at one hash, one uncontended lock and no
+//! allocation.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use moka::sync::Cache;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use super::backend::{LimitCheck, RateLimiter};
 use super::quota::{gcra, Charge, Decision, Quota};
@@ -13,14 +23,19 @@ use super::quota::{gcra, Charge, Decision, Quota};
 /// The default number of callers whose state is kept.
 pub const DEFAULT_CAPACITY: u64 = 100_000;
 
+/// At most this many tables, each behind its own lock.
+const MAX_SHARDS: usize = 64;
+
 /// A rate limiter in this process: one theoretical arrival time (8 bytes and
-/// the key) per caller, in a bounded cache, so that a flood of distinct
+/// the key) per caller, in bounded tables, so that a flood of distinct
 /// callers costs at most [`capacity`](Self::with_capacity) entries.
 ///
-/// A caller evicted for room, or idle for longer than
-/// [`idle_timeout`](Self::idle_timeout), starts again with a full burst:
-/// keep the capacity above the number of callers active within your
-/// longest quota period, and the idle timeout above that period.
+/// A caller's state is kept for as long as it matters (until its burst has
+/// refilled) and then dropped when room is needed, which changes nothing.
+/// Only when the tables are full of callers that all still matter is one
+/// of them forgotten early, starting again with a full burst: keep the
+/// capacity above the number of callers active within your longest quota
+/// period.
 ///
 /// Instances do not share state: behind a load balancer each instance
 /// allows the whole quota. Use the Redis backend (feature `redis`) for a
@@ -40,10 +55,49 @@ pub struct InProcessLimiter {
 }
 
 struct Inner {
-    states: Cache<String, Arc<AtomicU64>>,
+    shards: Box<[Mutex<Shard>]>,
+    /// Keyed per limiter: which table a key lands in, and its slot there,
+    /// cannot be steered by whoever picks key ids.
+    hasher: RandomState,
     epoch: Instant,
     capacity: u64,
-    idle: Duration,
+}
+
+/// One table: callers by the 64-bit hash of their key. The key itself is
+/// kept and compared, so two keys never share a budget; on a (keyed,
+/// unforgeable, about 2⁻⁶⁴) hash collision the newer caller takes the slot.
+struct Shard {
+    slots: HashMap<u64, Slot, BuildHasherDefault<Prehashed>>,
+    limit: usize,
+}
+
+struct Slot {
+    key: Box<str>,
+    tat: u64,
+}
+
+/// The map's keys are already keyed SipHash outputs: hashing them again
+/// would only cost time.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        // The table was picked by the top bits, which the map's probe tags
+        // also read: one multiplication spreads the low bits over them.
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed (`write_u64`); fold anything else in.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
 impl Default for InProcessLimiter {
@@ -53,14 +107,13 @@ impl Default for InProcessLimiter {
 }
 
 impl InProcessLimiter {
-    /// A limiter keeping up to [`DEFAULT_CAPACITY`] callers, each forgotten
-    /// after an hour without requests.
+    /// A limiter keeping up to [`DEFAULT_CAPACITY`] callers.
     #[must_use]
     pub fn new() -> Self {
-        Self::build(DEFAULT_CAPACITY, Duration::from_secs(3600))
+        Self::build(DEFAULT_CAPACITY)
     }
 
-    /// The most callers whose state is kept. Defaults to
+    /// The most callers whose state is kept (at least 1). Defaults to
     /// [`DEFAULT_CAPACITY`].
     ///
     /// ```
@@ -70,34 +123,34 @@ impl InProcessLimiter {
     /// ```
     #[must_use]
     pub fn with_capacity(self, capacity: u64) -> Self {
-        Self::build(capacity, self.inner.idle)
+        Self::build(capacity)
     }
 
-    /// How long a caller's state is kept without requests. Defaults to one
-    /// hour.
-    ///
-    /// ```
-    /// # use authgate::ratelimit::InProcessLimiter;
-    /// # use std::time::Duration;
-    /// let limiter = InProcessLimiter::new().idle_timeout(Duration::from_secs(600));
-    /// # let _ = limiter;
-    /// ```
-    #[must_use]
-    pub fn idle_timeout(self, idle: Duration) -> Self {
-        Self::build(self.inner.capacity, idle)
-    }
-
-    fn build(capacity: u64, idle: Duration) -> Self {
-        let states = Cache::builder()
-            .max_capacity(capacity)
-            .time_to_idle(idle)
-            .build();
+    fn build(capacity: u64) -> Self {
+        let capacity = capacity.max(1);
+        let total = usize::try_from(capacity).unwrap_or(usize::MAX);
+        // Enough tables that threads rarely meet on one lock, few enough
+        // that each holds a useful number of callers (at least 64 where the
+        // capacity allows); a power of two, so a table is picked by bits.
+        let mut shards = MAX_SHARDS;
+        while shards > 1 && total / shards < 64 {
+            shards /= 2;
+        }
+        let limit = (total / shards).max(1);
+        let shards = (0..shards)
+            .map(|_| {
+                Mutex::new(Shard {
+                    slots: HashMap::default(),
+                    limit,
+                })
+            })
+            .collect();
         Self {
             inner: Arc::new(Inner {
-                states,
+                shards,
+                hasher: RandomState::new(),
                 epoch: Instant::now(),
                 capacity,
-                idle,
             }),
         }
     }
@@ -119,35 +172,34 @@ impl InProcessLimiter {
         let now = u64::try_from(self.inner.epoch.elapsed().as_nanos())
             .unwrap_or(u64::MAX)
             .saturating_add(1);
-        let Some(state) = self.state(key, charge) else {
+        let hash = self.inner.hasher.hash_one(key);
+        let Some(mut shard) = self.shard(hash) else {
+            // `build` always makes at least one table.
             return gcra(0, now, quota, charge).0;
         };
-        let mut tat = state.load(Ordering::Acquire);
-        loop {
-            let (decision, next) = gcra(tat, now, quota, charge);
-            let Some(next) = next else {
-                return decision;
-            };
-            match state.compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return decision,
-                Err(current) => tat = current,
-            }
+        let tat = match shard.slots.get(&hash) {
+            Some(slot) if *slot.key == *key => slot.tat,
+            _ => 0,
+        };
+        let (decision, next) = gcra(tat, now, quota, charge);
+        if let Some(next) = next {
+            shard.store(hash, key, next, now);
         }
+        decision
     }
 
-    /// The caller's state; a peek at an unknown caller creates none.
-    fn state(&self, key: &str, charge: Charge) -> Option<Arc<AtomicU64>> {
-        match charge {
-            Charge::Peek => self.inner.states.get(key),
-            _ => Some(
-                self.inner
-                    .states
-                    .get_with_by_ref(key, || Arc::new(AtomicU64::new(0))),
-            ),
-        }
+    fn shard(&self, hash: u64) -> Option<std::sync::MutexGuard<'_, Shard>> {
+        // The top bits pick the table (the table count is a power of two
+        // no larger than 64); `Prehashed` remixes them for the map.
+        let shards = &self.inner.shards;
+        let index = usize::try_from(hash >> 58).unwrap_or(0) % shards.len().max(1);
+        let shard = shards.get(index)?;
+        // A panic while a table was held cannot leave it half-written (no
+        // code in the critical section panics); carry on with it.
+        Some(shard.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The number of callers held, after pending cache maintenance.
+    /// The number of callers held.
     ///
     /// ```
     /// # use authgate::ratelimit::{Charge, InProcessLimiter, Quota};
@@ -157,8 +209,55 @@ impl InProcessLimiter {
     /// ```
     #[must_use]
     pub fn entry_count(&self) -> u64 {
-        self.inner.states.run_pending_tasks();
-        self.inner.states.entry_count()
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| {
+                let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                u64::try_from(shard.slots.len()).unwrap_or(u64::MAX)
+            })
+            .sum()
+    }
+}
+
+impl Shard {
+    fn store(&mut self, hash: u64, key: &str, tat: u64, now: u64) {
+        if let Some(slot) = self.slots.get_mut(&hash) {
+            if *slot.key != *key {
+                slot.key = key.into();
+            }
+            slot.tat = tat;
+            return;
+        }
+        if self.slots.len() >= self.limit {
+            self.make_room(now);
+        }
+        self.slots.insert(
+            hash,
+            Slot {
+                key: key.into(),
+                tat,
+            },
+        );
+    }
+
+    /// Drops every caller whose burst has refilled (forgetting them changes
+    /// no decision); when that frees less than an eighth of the table,
+    /// forgets arbitrary callers down to seven eighths, so that a flood of
+    /// active callers costs a constant amount per request, amortised.
+    fn make_room(&mut self, now: u64) {
+        self.slots.retain(|_, slot| slot.tat > now);
+        let target = self.limit - self.limit.div_ceil(8);
+        let mut excess = self.slots.len().saturating_sub(target);
+        if excess > 0 {
+            self.slots.retain(|_, _| {
+                if excess == 0 {
+                    return true;
+                }
+                excess -= 1;
+                false
+            });
+        }
     }
 }
 
@@ -176,7 +275,41 @@ impl fmt::Debug for InProcessLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InProcessLimiter")
             .field("capacity", &self.inner.capacity)
-            .field("idle_timeout", &self.inner.idle)
+            .field("shards", &self.inner.shards.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn callers_whose_burst_refilled_make_room_first() {
+        let limiter = InProcessLimiter::new().with_capacity(64);
+        assert_eq!(limiter.inner.shards.len(), 1);
+        // A caller that still matters...
+        let slow = Quota::per_hour(1);
+        assert!(limiter
+            .decide("active", &slow, Charge::Acquire)
+            .is_allowed());
+        // ...and many whose state is stale a moment later.
+        let fast = Quota::new(1, Duration::from_micros(1));
+        for i in 0..1_000 {
+            let _ = limiter.decide(&format!("k{i}"), &fast, Charge::Acquire);
+        }
+        assert!(limiter.entry_count() <= 64);
+        assert!(!limiter
+            .decide("active", &slow, Charge::Acquire)
+            .is_allowed());
+    }
+
+    #[test]
+    fn a_peek_creates_no_state() {
+        let limiter = InProcessLimiter::new();
+        let quota = Quota::per_minute(1);
+        assert!(limiter.decide("k", &quota, Charge::Peek).is_allowed());
+        assert_eq!(limiter.entry_count(), 0);
     }
 }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use crate::error::StoreError;
+use crate::error::{ConfigError, StoreError};
 
 use super::connection::RedisConnection;
 use super::subscriber::{Listener, Subscription};
@@ -108,7 +108,7 @@ impl InvalidationTarget for crate::jwt::JwtScheme {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let redis = RedisConfig::new("redis://127.0.0.1:6379").connect()?;
 /// let keys = ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live")?;
-/// let broadcast = InvalidationBroadcast::new(redis);
+/// let broadcast = InvalidationBroadcast::new(redis)?;
 /// broadcast.register("api-keys", keys.clone());
 ///
 /// // On any instance, after revoking key `k-1` in the shared store:
@@ -146,10 +146,23 @@ fn encode(target: &str, id: Option<&str>) -> String {
 
 impl InvalidationBroadcast {
     /// Subscribes to `<prefix>:invalidate` on `redis`, in a task of the
-    /// current Tokio runtime (so call it inside one); the subscription ends
-    /// when the last clone is dropped.
-    #[must_use]
-    pub fn new(redis: RedisConnection) -> Self {
+    /// current Tokio runtime; the subscription ends when the last clone is
+    /// dropped.
+    ///
+    /// ```
+    /// # let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// # let redis = {
+    /// #     let _inside = runtime.enter();
+    /// #     authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap()
+    /// # };
+    /// // Outside a Tokio runtime: an error, not a panic.
+    /// assert!(authgate::redis::InvalidationBroadcast::new(redis).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] when called outside a Tokio runtime.
+    pub fn new(redis: RedisConnection) -> Result<Self, ConfigError> {
         let channel = redis.key("invalidate");
         let shared = Arc::new(Shared {
             redis: redis.clone(),
@@ -157,11 +170,16 @@ impl InvalidationBroadcast {
             targets: RwLock::new(HashMap::new()),
         });
         let listener: Arc<dyn Listener> = Arc::new(Relay(Arc::clone(&shared)));
-        let subscription = Arc::new(Subscription::spawn(redis, channel, listener));
-        Self {
+        let subscription = Arc::new(Subscription::spawn(
+            redis,
+            channel,
+            listener,
+            "InvalidationBroadcast::new",
+        )?);
+        Ok(Self {
             shared,
             subscription,
-        }
+        })
     }
 
     /// Registers `target` under `name` on this instance (replacing any
@@ -181,7 +199,7 @@ impl InvalidationBroadcast {
     /// # #[tokio::main]
     /// # async fn main() {
     /// # let redis = authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap();
-    /// let broadcast = authgate::redis::InvalidationBroadcast::new(redis);
+    /// let broadcast = authgate::redis::InvalidationBroadcast::new(redis).unwrap();
     /// assert!(broadcast.ready(std::time::Duration::from_secs(2)).await);
     /// # }
     /// ```

@@ -76,7 +76,7 @@ impl RedisConfig {
     /// # Errors
     ///
     /// When the URL is not a Redis URL, the prefix is empty or holds a
-    /// space, or the timeout is zero.
+    /// space, the timeout is zero, or it is called outside a Tokio runtime.
     pub fn connect(self) -> Result<RedisConnection, ConfigError> {
         if self.timeout.is_zero() {
             return Err(ConfigError::InvalidSetting {
@@ -95,6 +95,13 @@ impl RedisConfig {
             why: "must be a redis:// or redis+unix:// URL",
         };
         let client = Client::open(self.url.expose()).map_err(|_| invalid_url)?;
+        // The connection manager's task needs a runtime to live in.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ConfigError::InvalidSetting {
+                setting: "RedisConfig::connect",
+                why: "starts a task of the current Tokio runtime: call it inside one (in `#[tokio::main]`, or within `Runtime::enter`)",
+            });
+        }
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
@@ -135,7 +142,8 @@ impl fmt::Debug for RedisConfig {
 /// ```no_run
 /// use authgate::redis::{RedisConfig, RedisReplayStore};
 ///
-/// # fn main() -> Result<(), authgate::ConfigError> {
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), authgate::ConfigError> {
 /// let redis = RedisConfig::new("redis://127.0.0.1:6379").connect()?;
 /// let replay = RedisReplayStore::new(redis.clone());
 /// # let _ = replay;

@@ -32,7 +32,8 @@
 //! use authgate::hmac::{HmacScheme, InMemorySecretStore};
 //! use authgate::redis::{RedisConfig, RedisReplayStore};
 //!
-//! # fn main() -> Result<(), authgate::ConfigError> {
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), authgate::ConfigError> {
 //! let redis = RedisConfig::new("redis://127.0.0.1:6379").prefix("orders-api").connect()?;
 //! let scheme = HmacScheme::builder(InMemorySecretStore::new())
 //!     .replay_store(RedisReplayStore::new(redis))

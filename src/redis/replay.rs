@@ -28,7 +28,8 @@ use super::connection::RedisConnection;
 /// use authgate::hmac::{HttpSignatureScheme, InMemorySecretStore};
 /// use authgate::redis::{RedisConfig, RedisReplayStore};
 ///
-/// # fn main() -> Result<(), authgate::ConfigError> {
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), authgate::ConfigError> {
 /// let redis = RedisConfig::new("redis://127.0.0.1:6379").connect()?;
 /// let scheme = HttpSignatureScheme::builder(InMemorySecretStore::new())
 ///     .replay_store(RedisReplayStore::new(redis))

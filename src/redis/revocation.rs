@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::StoreError;
+use crate::error::{ConfigError, StoreError};
 use crate::jwt::Revocation;
 use crate::trace::TARGET;
 
@@ -50,7 +50,7 @@ const SCAN_BATCH: usize = 1_000;
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let redis = RedisConfig::new("redis://127.0.0.1:6379").connect()?;
-/// let revocation = RedisRevocation::new(redis);
+/// let revocation = RedisRevocation::new(redis)?;
 /// # let issuer: Issuer = todo!();
 /// let scheme = JwtScheme::builder().issuer(issuer).revocation(revocation.clone()).build()?;
 ///
@@ -104,10 +104,23 @@ fn unix_now() -> u64 {
 
 impl RedisRevocation {
     /// A revocation list on `redis`, mirrored here: subscribes and loads
-    /// the list in a task of the current Tokio runtime (so call it inside
-    /// one). Holds at most 1 000 000 entries.
-    #[must_use]
-    pub fn new(redis: RedisConnection) -> Self {
+    /// the list in a task of the current Tokio runtime. Holds at most
+    /// 1 000 000 entries.
+    ///
+    /// ```
+    /// # let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// # let redis = {
+    /// #     let _inside = runtime.enter();
+    /// #     authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap()
+    /// # };
+    /// // Outside a Tokio runtime: an error, not a panic.
+    /// assert!(authgate::redis::RedisRevocation::new(redis).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] when called outside a Tokio runtime.
+    pub fn new(redis: RedisConnection) -> Result<Self, ConfigError> {
         Self::with_capacity(redis, DEFAULT_CAPACITY)
     }
 
@@ -117,12 +130,15 @@ impl RedisRevocation {
     /// # #[tokio::main]
     /// # async fn main() {
     /// let redis = authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap();
-    /// let revocation = authgate::redis::RedisRevocation::with_capacity(redis, 10_000);
+    /// let revocation = authgate::redis::RedisRevocation::with_capacity(redis, 10_000).unwrap();
     /// # let _ = revocation;
     /// # }
     /// ```
-    #[must_use]
-    pub fn with_capacity(redis: RedisConnection, capacity: usize) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] when called outside a Tokio runtime.
+    pub fn with_capacity(redis: RedisConnection, capacity: usize) -> Result<Self, ConfigError> {
         let channel = redis.key("revocations");
         let shared = Arc::new(Shared {
             redis: redis.clone(),
@@ -131,11 +147,16 @@ impl RedisRevocation {
             mirror: RwLock::new(Mirror::default()),
         });
         let listener: Arc<dyn Listener> = Arc::new(Relay(Arc::clone(&shared)));
-        let subscription = Arc::new(Subscription::spawn(redis, channel, listener));
-        Self {
+        let subscription = Arc::new(Subscription::spawn(
+            redis,
+            channel,
+            listener,
+            "RedisRevocation::new",
+        )?);
+        Ok(Self {
             shared,
             subscription,
-        }
+        })
     }
 
     /// Waits until the list is loaded and subscribed, for at most `limit`:
@@ -145,7 +166,7 @@ impl RedisRevocation {
     /// # #[tokio::main]
     /// # async fn main() {
     /// # let redis = authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap();
-    /// let revocation = authgate::redis::RedisRevocation::new(redis);
+    /// let revocation = authgate::redis::RedisRevocation::new(redis).unwrap();
     /// assert!(revocation.ready(std::time::Duration::from_secs(2)).await);
     /// # }
     /// ```
@@ -237,7 +258,7 @@ impl RedisRevocation {
     /// # #[tokio::main]
     /// # async fn main() {
     /// # let redis = authgate::redis::RedisConfig::new("redis://127.0.0.1:6379").connect().unwrap();
-    /// let revocation = authgate::redis::RedisRevocation::new(redis);
+    /// let revocation = authgate::redis::RedisRevocation::new(redis).unwrap();
     /// println!("{} revocations mirrored", revocation.len());
     /// # }
     /// ```

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::connection::{CommandError, RedisConnection};
+use crate::error::ConfigError;
 
 /// What a subscription hands its listener.
 pub(crate) trait Listener: Send + Sync + 'static {
@@ -32,15 +33,21 @@ pub(crate) struct Subscription {
 
 impl Subscription {
     /// Subscribes `listener` to `channel` in a task of the current Tokio
-    /// runtime.
+    /// runtime; `what` names the caller in the error when there is none.
     pub(crate) fn spawn(
         redis: RedisConnection,
         channel: String,
         listener: Arc<dyn Listener>,
-    ) -> Self {
+        what: &'static str,
+    ) -> Result<Self, ConfigError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| ConfigError::InvalidSetting {
+                setting: what,
+                why: "subscribes in a task of the current Tokio runtime: create it inside one (in `#[tokio::main]`, or within `Runtime::enter`)",
+            })?;
         let (tx, subscribed) = watch::channel(0);
-        let task = tokio::spawn(run(redis, channel, listener, tx));
-        Self { task, subscribed }
+        let task = runtime.spawn(run(redis, channel, listener, tx));
+        Ok(Self { task, subscribed })
     }
 
     /// Waits until subscribed, for at most `limit`: `false` when it did

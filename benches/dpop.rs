@@ -29,7 +29,7 @@ use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use authgate::dpop::{Dpop, DpopMode, DpopProver, InMemoryJtiStore};
+use authgate::dpop::{Dpop, DpopMode, DpopProver};
 use authgate::jwt::{Issuer, JwtKey, JwtScheme};
 use authgate::AuthLayer;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -93,7 +93,7 @@ fn per_request(c: &mut Criterion) {
             Dpop::new(DpopMode::Allowed)
                 .public_origin(ORIGIN)
                 // Every measured proof is new: room for all of them.
-                .jti_store(InMemoryJtiStore::new(50_000_000)),
+                .replay_capacity(50_000_000),
         )
         .build()
         .unwrap();
@@ -165,7 +165,7 @@ fn per_request(c: &mut Criterion) {
     });
     let verifier = Dpop::new(DpopMode::Allowed)
         .public_origin(ORIGIN)
-        .jti_store(InMemoryJtiStore::new(50_000_000))
+        .replay_capacity(50_000_000)
         .build()
         .unwrap();
     group.bench_function("check_proof_alone", |b| {

@@ -266,10 +266,12 @@ impl DpopVerifier {
             Ok((proof, jti, iat)) => {
                 // RFC 9449 §11.1: a jti is remembered per htu, for as long
                 // as the proof's iat could still be accepted.
-                let nonce = Nonce::new("dpop", &proof.htu, &jti, self.inner.replay_ttl)
-                    .signed_at(iat);
+                let nonce =
+                    Nonce::new("dpop", &proof.htu, &jti, self.inner.replay_ttl).signed_at(iat);
                 match self.inner.store.admit_nonce(&nonce).into_ready() {
-                    Ok(admitted) => ProofCheck(CheckState::Ready(Some(self.settle(admitted, proof)))),
+                    Ok(admitted) => {
+                        ProofCheck(CheckState::Ready(Some(self.settle(admitted, proof))))
+                    }
                     Err(check) => ProofCheck(CheckState::Remembering {
                         check,
                         proof: Some(proof),

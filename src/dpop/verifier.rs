@@ -254,7 +254,9 @@ impl Dpop {
         // plus the second the whole-second check rounds away.
         let replay_ttl = Duration::from_secs(window.saturating_mul(2).saturating_add(1));
         if self.store.is_none() && self.replay_capacity == 0 {
-            return Err(bad("the DPoP replay store needs room for at least one proof"));
+            return Err(bad(
+                "the DPoP replay store needs room for at least one proof",
+            ));
         }
         let challenge = Challenge::new(AUTH_SCHEME)
             .param("algs", proof_algorithm_names(&self.algorithms).join(" "))?;

@@ -786,6 +786,7 @@ fn configuration_mistakes_are_reported_at_build() {
     assert!(build(allowed("https://api.example").nonce_secret(&[1u8; 16])).is_err());
     assert!(build(allowed("https://api.example").nonce_secret(&[0u8; 32])).is_err());
     assert!(build(allowed("https://api.example").proof_window(Duration::ZERO)).is_err());
+    assert!(build(allowed("https://api.example").replay_capacity(0)).is_err());
     assert!(build(allowed("https://api.example/")).is_ok());
 }
 

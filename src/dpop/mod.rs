@@ -11,7 +11,9 @@
 //!
 //! In the flow extract → verify → authorize → respond, DPoP is part of
 //! *verify*: the token scheme ([`JwtScheme`](crate::jwt::JwtScheme), with
-//! [`JwtSchemeBuilder::dpop`](crate::jwt::JwtSchemeBuilder::dpop)) validates
+//! [`JwtSchemeBuilder::dpop`](crate::jwt::JwtSchemeBuilder::dpop), or the
+//! `IntrospectionScheme` with `IntrospectionSchemeBuilder::dpop`, for
+//! opaque tokens whose introspection answer carries `cnf.jkt`) validates
 //! the token, then the [`DpopVerifier`] checks the proof against it, on
 //! every request, whether the token came from the token cache or not.
 //!

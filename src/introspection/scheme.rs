@@ -399,9 +399,11 @@ impl Scheme for IntrospectionScheme {
     }
 
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
-        // RFC 9449: an answer with `cnf.jkt`, cached or not, only with a
-        // proof for its key, and never as a bearer token.
-        let verification = self.inner.verify_now(credential.value());
+        // RFC 8705 §3.2: an answer with `cnf.x5t#S256`, cached or not,
+        // only over a connection with its certificate. RFC 9449: one with
+        // `cnf.jkt` only with a proof for its key, never as a bearer token.
+        let verification =
+            crate::jwt::binding::enforce(self.inner.verify_now(credential.value()), ctx.parts());
         self.inner
             .dpop
             .enforce(verification, credential, ctx.parts())

@@ -29,10 +29,13 @@
 //! proofs' `htu` must name. The demo also calls `/me` with a DPoP-bound
 //! token and proofs from `authgate::dpop::DpopProver`.
 
+#[path = "support/dpop.rs"]
+mod dpop_env;
+
 use std::error::Error;
 use std::net::SocketAddr;
 
-use authgate::dpop::{Dpop, DpopMode, DpopProver};
+use authgate::dpop::{DpopMode, DpopProver};
 use authgate::jwt::{Issuer, JwtScheme};
 use authgate::{AuthLayer, Principal};
 use axum::routing::get;
@@ -44,37 +47,15 @@ use serde_json::json;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
-/// The principal, and whether its token is DPoP-bound: a bound token only
-/// gets here with a valid proof for its key.
+/// The principal, and whether its token is DPoP-bound.
 async fn me(principal: Principal) -> Json<serde_json::Value> {
-    let jkt = principal
-        .claim("cnf")
-        .and_then(|cnf| cnf.get("jkt"))
-        .cloned()
-        .unwrap_or_default();
     let mut body = serde_json::to_value(&principal).unwrap_or_default();
     if let Some(fields) = body.as_object_mut() {
-        let bound = if jkt.is_null() { None } else { Some("dpop") };
-        fields.insert("bound".into(), json!(bound));
-        fields.insert("jkt".into(), jkt);
+        for (name, value) in dpop_env::binding(&principal) {
+            fields.insert(name.into(), value);
+        }
     }
     Json(body)
-}
-
-/// DPoP settings from `AUTHGATE_DPOP`, `AUTHGATE_DPOP_NONCE` and
-/// `AUTHGATE_PUBLIC_ORIGIN` (default `default_origin`).
-fn dpop_from_env(default_origin: &str) -> Result<Dpop, BoxError> {
-    let mode: DpopMode = std::env::var("AUTHGATE_DPOP")
-        .as_deref()
-        .unwrap_or("allowed")
-        .parse()?;
-    let origin =
-        std::env::var("AUTHGATE_PUBLIC_ORIGIN").unwrap_or_else(|_| default_origin.to_owned());
-    let mut dpop = Dpop::new(mode).public_origin(origin);
-    if std::env::var("AUTHGATE_DPOP_NONCE").is_ok_and(|v| v == "1") {
-        dpop = dpop.require_nonce();
-    }
-    Ok(dpop)
 }
 
 async fn admin(principal: Principal) -> String {
@@ -126,7 +107,7 @@ async fn serve_configured(
 ) -> Result<(), BoxError> {
     let scheme = JwtScheme::builder()
         .issuer(Issuer::new(issuer).audience(audience).jwks_url(jwks))
-        .dpop(dpop_from_env(&format!("http://{bind}"))?)
+        .dpop(dpop_env::DpopEnv::from_env(&format!("http://{bind}"))?.settings())
         .build()?;
     let listener = tokio::net::TcpListener::bind(bind).await?;
     println!(
@@ -155,16 +136,15 @@ async fn demo() -> Result<(), BoxError> {
     // The API, protected by authgate.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_addr = listener.local_addr()?;
-    let dpop = dpop_from_env(&format!("http://{api_addr}"))?;
+    let dpop = dpop_env::DpopEnv::from_env(&format!("http://{api_addr}"))?;
     let scheme = JwtScheme::builder()
         .issuer(
             Issuer::new(issuer.clone())
                 .audience("demo-api")
                 .jwks_url(format!("{issuer}/jwks.json")),
         )
-        .dpop(dpop)
+        .dpop(dpop.settings())
         .build()?;
-    let dpop_mode = std::env::var("AUTHGATE_DPOP").unwrap_or_else(|_| "allowed".into());
     tokio::spawn(serve(listener, api(scheme)?));
 
     // A client with two tokens.
@@ -188,7 +168,7 @@ async fn demo() -> Result<(), BoxError> {
     let client = reqwest::Client::new();
     let base = format!("http://{api_addr}");
     // Bearer tokens pass unless DPoP is required.
-    let bearer_ok = if dpop_mode == "required" { 401 } else { 200 };
+    let bearer_ok = if dpop.accepts_bearer() { 200 } else { 401 };
     let checks = [
         ("/me", None, 401),
         ("/me", Some(&reader), bearer_ok),
@@ -251,7 +231,11 @@ async fn demo() -> Result<(), BoxError> {
             .to_vec(),
     )?;
     println!("GET /me (dpop) -> {status} {}", body.trim());
-    let expected = if dpop_mode == "off" { 401 } else { 200 };
+    let expected = if dpop.mode() == DpopMode::Off {
+        401
+    } else {
+        200
+    };
     if status != expected {
         return Err(format!("GET /me with DPoP: expected {expected}, got {status}").into());
     }

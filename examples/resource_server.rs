@@ -4,9 +4,10 @@
 //! Without configuration it runs a self-contained demo: a local
 //! authorization-server stand-in (discovery, JWKS and an introspection
 //! endpoint on 127.0.0.1:0), the API guarded by authgate, and a client
-//! that calls the API with a JWT, an opaque token, an inactive token, and a
-//! token lacking scope `admin` on `/admin`. It exits 0 when every answer
-//! is the expected one.
+//! that calls the API with a JWT, an opaque token, an inactive token, a
+//! token lacking scope `admin` on `/admin`, and DPoP-bound JWT and opaque
+//! tokens with proofs from `authgate::dpop::DpopProver`. It exits 0 when
+//! every answer is the expected one.
 //!
 //! ```text
 //! cargo run --example resource_server --features introspection,axum
@@ -16,7 +17,8 @@
 //! oidc-provider…), set the variables below; the API then serves until
 //! killed:
 //!
-//! - `GET /me`: `{"sub", "scopes", "client_id", "token": "jwt" | "opaque"}`;
+//! - `GET /me`: `{"sub", "scopes", "client_id", "token": "jwt" | "opaque",
+//!   "bound": "dpop" | null, "jkt"}`;
 //! - `GET /admin`: needs scope `admin`;
 //! - `GET /.well-known/oauth-protected-resource`: RFC 9728 metadata.
 //!
@@ -34,11 +36,22 @@
 //! gives `jwks_uri` and `introspection_endpoint`. `AUTHGATE_RESOURCE`
 //! defaults to `http://<bind>`; `AUTHGATE_STRICT=1` turns on RFC 9068
 //! strict mode for JWTs. `http://` issuers are accepted on loopback only.
+//!
+//! DPoP (RFC 9449), in both runs, for JWTs and introspected tokens alike
+//! (a token is bound by `cnf.jkt` in its claims or its introspection
+//! answer): `AUTHGATE_DPOP=off|allowed|required` (default `allowed`),
+//! `AUTHGATE_DPOP_NONCE=1` to require server nonces, and
+//! `AUTHGATE_PUBLIC_ORIGIN` (default `http://<bind>`) as the origin the
+//! proofs' `htu` must name.
+
+#[path = "support/dpop.rs"]
+mod dpop_env;
 
 use std::collections::HashMap;
 use std::error::Error;
 use std::sync::Arc;
 
+use authgate::dpop::{DpopMode, DpopProver};
 use authgate::introspection::{jwt_or_opaque, IntrospectionScheme};
 use authgate::jwt::{Issuer, JwtScheme};
 use authgate::metadata::ProtectedResource;
@@ -61,30 +74,39 @@ struct Settings {
     client_secret: String,
     resource: String,
     strict: bool,
+    dpop: dpop_env::DpopEnv,
 }
 
 async fn me(principal: Principal) -> Json<Value> {
     let scopes: Vec<&str> = principal.scopes().iter().collect();
-    Json(json!({
+    let mut body = json!({
         "sub": principal.subject(),
         "scopes": scopes,
         "client_id": principal.claim("client_id"),
         "token": if principal.scheme() == authgate::jwt::SCHEME_NAME { "jwt" } else { "opaque" },
-    }))
+    });
+    if let Some(fields) = body.as_object_mut() {
+        for (name, value) in dpop_env::binding(&principal) {
+            fields.insert(name.into(), value);
+        }
+    }
+    Json(body)
 }
 
 async fn admin(principal: Principal) -> String {
     format!("hello, admin {}\n", principal.subject())
 }
 
-/// The API: JWTs of the issuer verified locally, every other bearer token
-/// introspected, metadata published.
+/// The API: JWTs of the issuer verified locally, every other token
+/// introspected, both under the same DPoP settings; metadata published.
 fn api(settings: &Settings) -> Result<Router, BoxError> {
-    let mut jwt = JwtScheme::builder().issuer(
-        Issuer::new(settings.issuer.clone())
-            .audience(settings.audience.clone())
-            .oidc_discovery(),
-    );
+    let mut jwt = JwtScheme::builder()
+        .issuer(
+            Issuer::new(settings.issuer.clone())
+                .audience(settings.audience.clone())
+                .oidc_discovery(),
+        )
+        .dpop(settings.dpop.settings());
     if settings.strict {
         jwt = jwt.rfc9068_strict();
     }
@@ -93,11 +115,17 @@ fn api(settings: &Settings) -> Result<Router, BoxError> {
         .discover_endpoint()
         .client(settings.client_id.clone(), settings.client_secret.clone())
         .audience(settings.audience.clone())
+        .dpop(settings.dpop.settings())
         .build()?;
-    let metadata = ProtectedResource::new(settings.resource.clone())?
+    let mut metadata = ProtectedResource::new(settings.resource.clone())?
         .authorization_server(settings.issuer.clone())
         .scopes_supported(["admin"])
         .resource_name("authgate resource server example");
+    if settings.dpop.mode() != DpopMode::Off {
+        metadata = metadata
+            .dpop_signing_algs(["ES256", "ES384", "RS256", "PS256", "EdDSA"])
+            .dpop_bound_tokens_required(!settings.dpop.accepts_bearer());
+    }
     let auth = AuthLayer::builder()
         .scheme(jwt_or_opaque(jwt.build()?, opaque)?)
         .protected_resource(metadata)
@@ -152,6 +180,7 @@ async fn main() -> Result<(), BoxError> {
             check_issuer(&issuer)?;
             let resource =
                 std::env::var("AUTHGATE_RESOURCE").unwrap_or_else(|_| format!("http://{bind}"));
+            let dpop = dpop_env::DpopEnv::from_env(&format!("http://{bind}"))?;
             let settings = Settings {
                 issuer,
                 audience,
@@ -159,6 +188,7 @@ async fn main() -> Result<(), BoxError> {
                 client_secret,
                 resource,
                 strict,
+                dpop,
             };
             let listener = tokio::net::TcpListener::bind(&bind).await?;
             println!(
@@ -214,14 +244,20 @@ async fn demo(strict: bool) -> Result<(), BoxError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    // The opaque tokens the stand-in knows about.
-    let opaque = |scope: &str| {
+    // The client's DPoP key.
+    let prover = DpopProver::es256()?;
+    // The opaque tokens the stand-in knows about; one bound to the key.
+    let answer = |scope: &str, token_type: &str, cnf: Value| {
         json!({"active": true, "sub": "bob", "client_id": "demo-app", "scope": scope,
-               "aud": client_id, "iss": issuer, "exp": now + 300, "iat": now, "token_type": "Bearer"})
+               "aud": client_id, "iss": issuer, "exp": now + 300, "iat": now,
+               "token_type": token_type, "cnf": cnf})
     };
+    let opaque = |scope: &str| answer(scope, "Bearer", json!({}));
+    let bound_answer = answer("profile", "DPoP", json!({ "jkt": prover.jkt() }));
     let tokens = Arc::new(HashMap::from([
         ("opaque-reader".to_owned(), opaque("profile")),
         ("opaque-admin".to_owned(), opaque("profile admin")),
+        ("opaque-bound".to_owned(), bound_answer),
     ]));
     let basic = format!(
         "Basic {}",
@@ -256,7 +292,9 @@ async fn demo(strict: bool) -> Result<(), BoxError> {
         client_secret: client_secret.to_owned(),
         resource: base.clone(),
         strict,
+        dpop: dpop_env::DpopEnv::from_env(&base)?,
     };
+    let (dpop_mode, bearer_ok) = (settings.dpop.mode(), settings.dpop.accepts_bearer());
     tokio::spawn(serve(listener, api(&settings)?));
 
     // A JWT access token (RFC 9068).
@@ -264,25 +302,41 @@ async fn demo(strict: bool) -> Result<(), BoxError> {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some("demo-1".into());
     header.typ = Some("at+jwt".into());
-    let jwt = jsonwebtoken::encode(
-        &header,
-        &json!({"iss": issuer, "aud": client_id, "sub": "alice", "client_id": "demo-app",
-                "iat": now, "exp": now + 300, "jti": "demo-jwt-1", "scope": "profile"}),
-        &EncodingKey::from_ed_der(pkcs8.as_ref()),
-    )?;
+    let mint = |jti: &str, cnf: Value| {
+        let claims = json!({"iss": issuer, "aud": client_id, "sub": "alice",
+                "client_id": "demo-app", "iat": now, "exp": now + 300, "jti": jti,
+                "scope": "profile", "cnf": cnf});
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(pkcs8.as_ref()))
+    };
+    let jwt = mint("demo-jwt-1", json!({}))?;
+    let bound_jwt = mint("demo-jwt-2", json!({ "jkt": prover.jkt() }))?;
 
+    // Bearer tokens pass unless DPoP is required; bound ones never do.
+    let (granted, forbidden) = if bearer_ok { (200, 403) } else { (401, 401) };
     let client = reqwest::Client::new();
     let checks = [
-        ("/me", "a JWT", Some(jwt.as_str()), 200),
-        ("/me", "an opaque token", Some("opaque-reader"), 200),
+        ("/me", "a JWT", Some(jwt.as_str()), granted),
+        ("/me", "an opaque token", Some("opaque-reader"), granted),
         ("/me", "an inactive token", Some("opaque-revoked"), 401),
         (
             "/admin",
             "a token without admin",
             Some("opaque-reader"),
-            403,
+            forbidden,
         ),
-        ("/admin", "an admin token", Some("opaque-admin"), 200),
+        ("/admin", "an admin token", Some("opaque-admin"), granted),
+        (
+            "/me",
+            "a DPoP-bound JWT as bearer",
+            Some(bound_jwt.as_str()),
+            401,
+        ),
+        (
+            "/me",
+            "a DPoP-bound opaque token as bearer",
+            Some("opaque-bound"),
+            401,
+        ),
         (
             "/.well-known/oauth-protected-resource",
             "no token",
@@ -312,6 +366,43 @@ async fn demo(strict: bool) -> Result<(), BoxError> {
             return Err(
                 format!("GET {path} with {what}: expected {expected}, got {status}").into(),
             );
+        }
+    }
+
+    // The bound tokens, with a fresh proof from the client's key each time.
+    let url = format!("{base}/me");
+    for (what, token) in [
+        ("JWT", bound_jwt.as_str()),
+        ("opaque token", "opaque-bound"),
+    ] {
+        let authorization = DpopProver::authorization(token)?;
+        let response = prover
+            .send(&http::Method::GET, &url, Some(token), |proof| {
+                let request = client
+                    .get(&url)
+                    .header("authorization", authorization.clone())
+                    .header("dpop", proof);
+                async move { Ok::<_, BoxError>(http::Response::from(request.send().await?)) }
+            })
+            .await?;
+        let status = response.status().as_u16();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await?
+            .to_bytes();
+        let body = String::from_utf8(body.to_vec())?;
+        println!(
+            "GET /me with a DPoP-bound {what} and a proof -> {status} {}",
+            body.trim()
+        );
+        let expected = if dpop_mode == DpopMode::Off { 401 } else { 200 };
+        if status != expected {
+            return Err(format!(
+                "GET /me with a DPoP-bound {what}: expected {expected}, got {status}"
+            )
+            .into());
+        }
+        if status == 200 && !body.contains(r#""bound":"dpop""#) {
+            return Err(format!("GET /me with a DPoP-bound {what}: not reported as bound").into());
         }
     }
     println!("all good");

@@ -389,6 +389,7 @@
 //! [`AuthLayerBuilder::protected_resource`] publishes RFC 9728 metadata
 //! ([`metadata`]) and adds `resource_metadata` to every Bearer challenge.
 //! See `examples/resource_server.rs`.
+//!
 //! ### Sender-constrained tokens (DPoP)
 //!
 //! Tokens bound to a client key (`cnf.jkt`, RFC 9449) need a fresh proof
@@ -410,8 +411,13 @@
 //! # }
 //! ```
 //!
-//! Clients sign proofs with [`dpop::DpopProver`]. See [`dpop`] and
-//! `examples/axum_jwt.rs` (`AUTHGATE_DPOP=required`).
+//! Opaque tokens whose introspection answer carries `cnf.jkt` are bound the
+//! same way with `IntrospectionSchemeBuilder::dpop` (feature
+//! `introspection`). A fleet shares the proofs' `jti`s through a
+//! [`replay::ReplayStore`] in Redis ([`dpop::Dpop::replay_store`]).
+//! Clients sign proofs with [`dpop::DpopProver`]. See [`dpop`],
+//! `examples/axum_jwt.rs` and `examples/resource_server.rs`
+//! (`AUTHGATE_DPOP=required`).
 //!
 //! ### Webhooks
 //!

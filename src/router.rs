@@ -179,6 +179,11 @@ impl Scheme for SchemeRouter {
     fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
         self.pick(credential).verify(credential, ctx)
     }
+
+    fn response_headers(&self, credential: &Credential, parts: &Parts) -> Option<http::HeaderMap> {
+        // The scheme that verified the request: a DPoP nonce comes from it.
+        self.pick(credential).response_headers(credential, parts)
+    }
 }
 
 impl fmt::Debug for SchemeRouter {

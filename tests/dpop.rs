@@ -786,6 +786,7 @@ fn configuration_mistakes_are_reported_at_build() {
     assert!(build(allowed("https://api.example").nonce_secret(&[1u8; 16])).is_err());
     assert!(build(allowed("https://api.example").nonce_secret(&[0u8; 32])).is_err());
     assert!(build(allowed("https://api.example").proof_window(Duration::ZERO)).is_err());
+    assert!(build(allowed("https://api.example").replay_capacity(0)).is_err());
     assert!(build(allowed("https://api.example/")).is_ok());
 }
 
@@ -834,6 +835,45 @@ fn the_prover_makes_proofs_the_verifier_and_ring_agree_on() {
             &b(parts[2]),
         )
         .unwrap();
+}
+
+#[tokio::test]
+async fn rsa_provers_make_proofs_the_verifier_accepts() {
+    use base64::Engine as _;
+    let body: String = include_str!("support/rsa1.pem")
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    // The test's own key, written out by hand: same thumbprint.
+    let expected = ProofKey::rsa("RS256").thumbprint();
+    let server = Server::start(allowed).await;
+    for (alg, prover) in [
+        ("RS256", DpopProver::rs256_from_der(&der).unwrap()),
+        ("PS256", DpopProver::ps256_from_der(&der).unwrap()),
+    ] {
+        assert_eq!(prover.jkt(), expected);
+        let token = token(Some(prover.jkt()));
+        let proof = prover
+            .proof(&http::Method::GET, &server.url("/me"), Some(&token))
+            .unwrap();
+        let header: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(proof.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], alg);
+        // The clock of the test server is fixed; the prover's follows it.
+        let prover = prover.with_clock(server.clock.clone());
+        let proof = prover
+            .proof(&http::Method::GET, &server.url("/me"), Some(&token))
+            .unwrap();
+        server.get("/me", &token, &proof).await.ok();
+    }
+    assert!(DpopProver::rs256_from_der(b"not a key").is_err());
 }
 
 /// `authgate_dpop_proofs_total{outcome}` moves once per proof, by outcome

@@ -33,7 +33,7 @@ fn active(sub: &str, scope: &str) -> Value {
     json!({
         "active": true, "sub": sub, "client_id": "app-1", "username": "alice@example.com",
         "scope": scope, "aud": "api", "exp": now_unix() + 3600, "iat": now_unix() - 5,
-        "jti": format!("jti-{sub}"), "token_type": "Bearer", "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},
+        "jti": format!("jti-{sub}"), "token_type": "Bearer",
     })
 }
 
@@ -47,6 +47,22 @@ fn builder(server: &AuthServer) -> authgate::introspection::IntrospectionSchemeB
 
 fn layer(scheme: IntrospectionScheme) -> AuthLayer {
     AuthLayer::builder().scheme(scheme).build().unwrap()
+}
+
+/// Regression: an answer whose `cnf` carries `x5t#S256` (RFC 8705 §3.2) was
+/// granted without the client certificate; like a certificate-bound JWT, it
+/// needs a connection presenting that certificate, cached or not.
+#[tokio::test]
+async fn a_certificate_bound_answer_needs_its_certificate() {
+    let server = auth_server().await;
+    let mut answer = active("alice", "orders:read");
+    answer["cnf"] = json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"});
+    server.token("opaque-bound", answer);
+    let layer = layer(builder(&server).build().unwrap());
+    for _ in 0..2 {
+        assert_eq!(call(&layer, "opaque-bound").await.status, 401);
+    }
+    assert_eq!(server.calls(), 1, "the second answer came from the cache");
 }
 
 #[tokio::test]
@@ -64,10 +80,9 @@ async fn an_active_token_is_granted_with_its_answer_and_then_cached() {
         assert!(p.scopes().contains("orders:read"));
         assert_eq!(p.claim("client_id"), Some(&json!("app-1")));
         assert_eq!(p.claim("username"), Some(&json!("alice@example.com")));
-        assert_eq!(
-            p.claim("cnf").unwrap()["jkt"],
-            "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
-        );
+        // An answer with `cnf.jkt` binds the token to a DPoP key: it is
+        // refused as Bearer (tests/dpop_introspection.rs).
+        assert_eq!(p.claim("token_type"), Some(&json!("Bearer")));
     }
     assert_eq!(server.calls(), 1, "one call, then cache hits");
     assert_eq!(scheme.endpoint_calls(), 1);

@@ -5,7 +5,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -18,11 +17,11 @@ use subtle::ConstantTimeEq;
 use super::htu::{normalize_htu, normalize_path};
 use super::jwk::{has_private_members, required_members, thumbprint_of};
 use super::metrics::Outcome;
-use super::replay::RememberFuture;
 use super::verifier::{token_error, DpopVerifier};
 use super::{AUTH_SCHEME, NONCE_HEADER, PROOF_HEADER};
 use crate::error::{AuthError, ErrorKind};
 use crate::jwt::token::{check_signature, has_unique_names, Header, Jws};
+use crate::replay::{Nonce, ReplayCheck};
 
 /// Proofs longer than this are refused before any decoding: an RSA 8192
 /// key and every claim fit in a quarter of it.
@@ -58,17 +57,21 @@ impl VerifiedProof {
 }
 
 /// The answer of [`DpopVerifier::check_proof`]: ready at once unless the
-/// [`JtiStore`](super::JtiStore) does I/O. A future either way.
+/// [`ReplayStore`](crate::replay::ReplayStore) does I/O. A future either
+/// way.
 #[must_use = "a proof check does nothing unless its answer is read"]
 pub struct ProofCheck(CheckState);
 
 enum CheckState {
     Ready(Option<Result<VerifiedProof, AuthError>>),
-    Remembering {
-        remember: RememberFuture,
-        proof: Option<VerifiedProof>,
-        verifier: DpopVerifier,
-    },
+    /// Waiting for a remote store, which boxes its future anyway.
+    Remembering(Box<Remembering>),
+}
+
+struct Remembering {
+    check: ReplayCheck,
+    proof: Option<VerifiedProof>,
+    verifier: DpopVerifier,
 }
 
 impl ProofCheck {
@@ -78,6 +81,11 @@ impl ProofCheck {
     ///
     /// The check, still pending, when the store has not answered yet.
     pub fn into_ready(mut self) -> Result<Result<VerifiedProof, AuthError>, Self> {
+        if let CheckState::Ready(answer) = &mut self.0 {
+            if let Some(answer) = answer.take() {
+                return Ok(answer);
+            }
+        }
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         match Pin::new(&mut self).poll(&mut cx) {
@@ -97,27 +105,11 @@ impl Future for ProofCheck {
                 Err(AuthError::new(ErrorKind::Unavailable)
                     .with_description("the proof check was polled after it finished"))
             })),
-            CheckState::Remembering {
-                remember,
-                proof,
-                verifier,
-            } => {
-                let first_use = std::task::ready!(remember.as_mut().poll(cx));
-                let metrics = &verifier.inner.metrics;
-                let answer = match (first_use, proof.take()) {
-                    (Ok(true), Some(proof)) => {
-                        metrics.record(Outcome::Accepted);
-                        Ok(proof)
-                    }
-                    (Ok(false), _) => {
-                        metrics.record(Outcome::Replayed);
-                        Err(proof_error(
-                            ErrorKind::Replayed,
-                            "the DPoP proof was already used",
-                        ))
-                    }
-                    (Err(error), _) => Err(AuthError::unavailable(error)),
-                    (Ok(true), None) => Err(AuthError::new(ErrorKind::Unavailable)),
+            CheckState::Remembering(waiting) => {
+                let admitted = std::task::ready!(Pin::new(&mut waiting.check).poll(cx));
+                let answer = match waiting.proof.take() {
+                    Some(proof) => waiting.verifier.settle(admitted, proof),
+                    None => Err(AuthError::new(ErrorKind::Unavailable)),
                 };
                 this.0 = CheckState::Ready(None);
                 Poll::Ready(answer)
@@ -130,7 +122,7 @@ impl fmt::Debug for ProofCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.0 {
             CheckState::Ready(_) => "ready",
-            CheckState::Remembering { .. } => "remembering",
+            CheckState::Remembering(_) => "remembering",
         };
         f.debug_tuple("ProofCheck").field(&state).finish()
     }
@@ -270,25 +262,63 @@ impl DpopVerifier {
                 self.inner.metrics.record(outcome);
                 ProofCheck(CheckState::Ready(Some(Err(error))))
             }
-            Ok((proof, jti)) => {
-                let ttl = Duration::from_secs(self.inner.window.saturating_mul(2) + 1);
-                let remember = self.inner.store.remember(&proof.htu, &jti, ttl);
-                ProofCheck(CheckState::Remembering {
-                    remember,
-                    proof: Some(proof),
-                    verifier: self.clone(),
-                })
+            Ok((proof, jti, iat)) => {
+                // RFC 9449 §11.1: a jti is remembered per htu, for as long
+                // as the proof's iat could still be accepted.
+                let nonce =
+                    Nonce::new("dpop", &proof.htu, &jti, self.inner.replay_ttl).signed_at(iat);
+                match self.inner.store.admit_nonce(&nonce).into_ready() {
+                    Ok(admitted) => {
+                        ProofCheck(CheckState::Ready(Some(self.settle(admitted, proof))))
+                    }
+                    Err(check) => ProofCheck(CheckState::Remembering(Box::new(Remembering {
+                        check,
+                        proof: Some(proof),
+                        verifier: self.clone(),
+                    }))),
+                }
             }
         }
     }
 
-    /// Everything but the replay check; the proof and its `jti`.
+    /// The answer once the replay store has judged the proof's `jti`.
+    fn settle(
+        &self,
+        admitted: Result<(), AuthError>,
+        proof: VerifiedProof,
+    ) -> Result<VerifiedProof, AuthError> {
+        let metrics = &self.inner.metrics;
+        match admitted {
+            Ok(()) => {
+                metrics.record(Outcome::Accepted);
+                Ok(proof)
+            }
+            Err(error) if error.kind() == ErrorKind::Replayed => {
+                metrics.record(Outcome::Replayed);
+                Err(proof_error(
+                    ErrorKind::Replayed,
+                    "the DPoP proof was already used",
+                ))
+            }
+            // The in-process store's floor: older than a proof it has
+            // already forgotten, after the wall clock stepped back.
+            Err(error) if error.kind() == ErrorKind::Expired => {
+                metrics.record(Outcome::Invalid);
+                Err(proof_error(ErrorKind::Expired, "the DPoP proof is too old"))
+            }
+            // The store cannot tell: 503, never an admission.
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Everything but the replay check; the proof, its `jti` and its `iat`
+    /// in whole seconds.
     fn check_before_replay(
         &self,
         facts: &RequestFacts,
         access_token: &str,
         jkt: &str,
-    ) -> Result<(VerifiedProof, String), AuthError> {
+    ) -> Result<(VerifiedProof, String, u64), AuthError> {
         let inner = &self.inner;
         let proof = facts.proof.as_ref().map_err(|why| invalid(why))?;
         let proof = proof
@@ -427,12 +457,17 @@ impl DpopVerifier {
                     }));
             }
         }
+        // Within the window of a clock past 1970: positive and far below
+        // u64::MAX, so the truncation only drops the fraction.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let iat = iat.max(0.0) as u64;
         Ok((
             VerifiedProof {
                 jkt: thumbprint,
                 htu,
             },
             jti,
+            iat,
         ))
     }
 }

@@ -11,7 +11,9 @@
 //!
 //! In the flow extract → verify → authorize → respond, DPoP is part of
 //! *verify*: the token scheme ([`JwtScheme`](crate::jwt::JwtScheme), with
-//! [`JwtSchemeBuilder::dpop`](crate::jwt::JwtSchemeBuilder::dpop)) validates
+//! [`JwtSchemeBuilder::dpop`](crate::jwt::JwtSchemeBuilder::dpop), or the
+//! `IntrospectionScheme` with `IntrospectionSchemeBuilder::dpop`, for
+//! opaque tokens whose introspection answer carries `cnf.jkt`) validates
 //! the token, then the [`DpopVerifier`] checks the proof against it, on
 //! every request, whether the token came from the token cache or not.
 //!
@@ -30,8 +32,10 @@
 //! - `iat` within the [proof window](Dpop::proof_window) plus the scheme's
 //!   leeway; `ath` is the base64url SHA-256 of the access token;
 //! - with [nonces](Dpop::require_nonce), a current server nonce;
-//! - `jti` not seen before for this `htu` within the window
-//!   ([`JtiStore`]).
+//! - `jti` not seen before for this `htu` within the window, in a
+//!   [`ReplayStore`](crate::replay::ReplayStore): in process by default,
+//!   or shared by a fleet through Redis
+//!   ([`Dpop::replay_store`]).
 //!
 //! # Modes
 //!
@@ -78,14 +82,12 @@ mod jwk;
 mod metrics;
 mod nonce;
 mod prover;
-mod replay;
 mod verifier;
 
 pub use check::{ProofCheck, VerifiedProof};
 pub use htu::normalize_htu;
 pub use jwk::jwk_thumbprint;
 pub use prover::{DpopProver, ProverError};
-pub use replay::{InMemoryJtiStore, JtiStore, RememberFuture};
 pub use verifier::{Dpop, DpopVerifier, DEFAULT_PROOF_ALGORITHMS};
 
 /// The auth-scheme name of DPoP-bound tokens: `Authorization: DPoP <token>`.

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{json, Map, Value};
 
 use super::jwk::thumbprint_of;
@@ -31,6 +31,7 @@ pub struct ProverError(&'static str);
 enum Signer {
     Es256(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+    Rsa(RsaKeyPair, &'static dyn signature::RsaEncoding),
 }
 
 /// Makes DPoP proofs for a client: one key pair, a proof per request, the
@@ -122,6 +123,53 @@ impl DpopProver {
             "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
         });
         Ok(Self::new(Signer::Ed25519(pair), "EdDSA", jwk))
+    }
+
+    /// A prover with this RSA key (`RS256`: RSASSA-PKCS1-v1_5 with
+    /// SHA-256), PKCS#8 or PKCS#1 DER, 2048 to 8192 bits. ring makes no
+    /// RSA keys: bring your own.
+    ///
+    /// ```
+    /// use base64::Engine as _;
+    /// # let pem = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rsa1.pem"));
+    /// let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    /// let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+    /// let prover = authgate::dpop::DpopProver::rs256_from_der(&der).unwrap();
+    /// assert_eq!(prover.public_jwk()["kty"], "RSA");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the DER is not an RSA private key of a size ring accepts.
+    pub fn rs256_from_der(der: &[u8]) -> Result<Self, ProverError> {
+        Self::rsa(der, &signature::RSA_PKCS1_SHA256, "RS256")
+    }
+
+    /// A prover with this RSA key (`PS256`: RSASSA-PSS with SHA-256), as
+    /// [`rs256_from_der`](Self::rs256_from_der).
+    ///
+    /// # Errors
+    ///
+    /// When the DER is not an RSA private key of a size ring accepts.
+    pub fn ps256_from_der(der: &[u8]) -> Result<Self, ProverError> {
+        Self::rsa(der, &signature::RSA_PSS_SHA256, "PS256")
+    }
+
+    fn rsa(
+        der: &[u8],
+        encoding: &'static dyn signature::RsaEncoding,
+        alg: &str,
+    ) -> Result<Self, ProverError> {
+        let pair = RsaKeyPair::from_pkcs8(der)
+            .or_else(|_| RsaKeyPair::from_der(der))
+            .map_err(|_| ProverError("not an RSA private key (PKCS#8 or PKCS#1 DER)"))?;
+        let public: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
+        let jwk = json!({
+            "kty": "RSA",
+            "n": URL_SAFE_NO_PAD.encode(&public.n),
+            "e": URL_SAFE_NO_PAD.encode(&public.e),
+        });
+        Ok(Self::new(Signer::Rsa(pair, encoding), alg, jwk))
     }
 
     fn new(signer: Signer, alg: &str, jwk: Value) -> Self {
@@ -258,6 +306,17 @@ impl DpopProver {
                 .as_ref()
                 .to_vec(),
             Signer::Ed25519(pair) => pair.sign(signing_input.as_bytes()).as_ref().to_vec(),
+            Signer::Rsa(pair, encoding) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(
+                    *encoding,
+                    &inner.rng,
+                    signing_input.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(|_| ProverError("the key could not sign"))?;
+                signature
+            }
         };
         Ok(format!(
             "{signing_input}.{}",

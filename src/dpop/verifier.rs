@@ -16,12 +16,12 @@ use super::htu::normalize_origin;
 use super::jwk::ProofKeys;
 use super::metrics::{DpopMetrics, Outcome};
 use super::nonce::Nonces;
-use super::replay::{InMemoryJtiStore, JtiStore};
 use super::{DpopMode, AUTH_SCHEME, NONCE_HEADER};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::principal::Principal;
+use crate::replay::{ReplayCache, ReplayStore, SharedReplayStore};
 use crate::scheme::{Challenge, Verification, VerificationState};
 
 /// The proof algorithms accepted by default: asymmetric only.
@@ -58,7 +58,8 @@ pub struct Dpop {
     leeway: Option<Duration>,
     nonce: Option<Zeroizing<Vec<u8>>>,
     nonce_lifetime: Duration,
-    store: Option<Arc<dyn JtiStore>>,
+    store: Option<SharedReplayStore>,
+    replay_capacity: u64,
     clock: Option<SharedClock>,
     key_cache_capacity: u64,
 }
@@ -76,6 +77,7 @@ impl Dpop {
             nonce: None,
             nonce_lifetime: Duration::from_secs(300),
             store: None,
+            replay_capacity: 100_000,
             clock: None,
             key_cache_capacity: 10_000,
         }
@@ -148,10 +150,39 @@ impl Dpop {
         self
     }
 
-    /// Where the `jti`s of accepted proofs are remembered. Defaults to an
-    /// [`InMemoryJtiStore`] of 100 000 entries.
-    pub fn jti_store(mut self, store: impl JtiStore) -> Self {
+    /// Where the `jti`s of accepted proofs are remembered (RFC 9449
+    /// §11.1), as nonces of scheme `"dpop"` keyed by the normalised `htu`:
+    /// a `RedisReplayStore` (feature `redis`) shares them with every
+    /// instance of a fleet, so a proof replayed to another instance is
+    /// refused too. A store that cannot answer is a 503, never an
+    /// admission. Each `jti` is kept 2 × (proof window + leeway) + 1 s; a
+    /// [`ReplayCache`] given here should keep its nonces at least that
+    /// long. Defaults to a [`ReplayCache`] of this verifier's own,
+    /// bounded by [`replay_capacity`](Self::replay_capacity).
+    ///
+    /// ```
+    /// use authgate::dpop::{Dpop, DpopMode};
+    /// use authgate::replay::ReplayCache;
+    /// use std::time::Duration;
+    ///
+    /// let shared = ReplayCache::new(1_000_000, Duration::from_secs(241));
+    /// let dpop = Dpop::new(DpopMode::Allowed)
+    ///     .public_origin("https://api.example.com")
+    ///     .replay_store(shared.clone());
+    /// # let _ = dpop.build().unwrap();
+    /// ```
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// How many `jti`s the default in-process replay store holds: when it
+    /// is full of proofs still inside their window, new proofs are refused
+    /// (503) rather than an old `jti` forgotten early, so size it for the
+    /// peak proof rate times 2 × (window + leeway). Ignored with a
+    /// [`replay_store`](Self::replay_store). Defaults to 100 000.
+    pub fn replay_capacity(mut self, capacity: u64) -> Self {
+        self.replay_capacity = capacity;
         self
     }
 
@@ -219,6 +250,14 @@ impl Dpop {
             .window
             .saturating_add(self.leeway.unwrap_or(leeway))
             .as_secs();
+        // A proof stamped `window` ahead stays acceptable for 2 × window,
+        // plus the second the whole-second check rounds away.
+        let replay_ttl = Duration::from_secs(window.saturating_mul(2).saturating_add(1));
+        if self.store.is_none() && self.replay_capacity == 0 {
+            return Err(bad(
+                "the DPoP replay store needs room for at least one proof",
+            ));
+        }
         let challenge = Challenge::new(AUTH_SCHEME)
             .param("algs", proof_algorithm_names(&self.algorithms).join(" "))?;
         Ok(DpopVerifier {
@@ -229,9 +268,10 @@ impl Dpop {
                 algorithms: self.algorithms,
                 window,
                 nonces,
-                store: self
-                    .store
-                    .unwrap_or_else(|| Arc::new(InMemoryJtiStore::new(100_000))),
+                store: self.store.unwrap_or_else(|| {
+                    Arc::new(ReplayCache::new(self.replay_capacity, replay_ttl))
+                }),
+                replay_ttl,
                 clock: self.clock.unwrap_or(clock),
                 keys: ProofKeys::new(self.key_cache_capacity),
                 challenge,
@@ -287,7 +327,9 @@ pub(super) struct Inner {
     /// Proof window plus leeway, in seconds.
     pub(super) window: u64,
     pub(super) nonces: Option<Nonces>,
-    pub(super) store: Arc<dyn JtiStore>,
+    pub(super) store: SharedReplayStore,
+    /// How long a `jti` is remembered: 2 × window + 1 s.
+    pub(super) replay_ttl: Duration,
     pub(super) clock: SharedClock,
     pub(super) keys: ProofKeys,
     challenge: Challenge,
@@ -527,7 +569,8 @@ fn unreachable_off() -> DpopVerifier {
             algorithms: Vec::new(),
             window: 0,
             nonces: None,
-            store: Arc::new(InMemoryJtiStore::new(1)),
+            store: Arc::new(ReplayCache::new(1, Duration::from_secs(1))),
+            replay_ttl: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
             keys: ProofKeys::new(1),
             challenge: Challenge::new(AUTH_SCHEME),

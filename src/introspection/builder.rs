@@ -16,6 +16,7 @@ use super::client::{is_secure, ClientAuth, Endpoint, IntrospectionClient};
 use super::scheme::{Inner, IntrospectionScheme};
 use super::signed::SignedAnswers;
 use crate::clock::{SharedClock, SystemClock};
+use crate::dpop::{Dpop, DpopVerifier};
 use crate::error::ConfigError;
 use crate::jwt::jwks::{JwksCache, Location};
 use crate::jwt::{HttpFetcher, JwksFetcher, JwksSettings, Revocation, DEFAULT_ALGORITHMS};
@@ -68,6 +69,7 @@ pub struct IntrospectionSchemeBuilder {
     fetcher: Option<Arc<dyn JwksFetcher>>,
     revocation: Option<Arc<dyn Revocation>>,
     clock: SharedClock,
+    dpop: Option<Dpop>,
 }
 
 impl IntrospectionSchemeBuilder {
@@ -93,6 +95,7 @@ impl IntrospectionSchemeBuilder {
             fetcher: None,
             revocation: None,
             clock: Arc::new(SystemClock),
+            dpop: None,
         }
     }
 
@@ -249,6 +252,31 @@ impl IntrospectionSchemeBuilder {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449): an active answer whose `cnf`
+    /// carries `jkt` needs `Authorization: DPoP` and a proof for that key
+    /// on every request, cached answer or not, exactly as with
+    /// [`JwtSchemeBuilder::dpop`](crate::jwt::JwtSchemeBuilder::dpop). The
+    /// proof window's leeway and the clock default to this scheme's.
+    /// Defaults to DPoP off; in every mode, a token whose answer carries
+    /// `cnf.jkt` presented as `Bearer` is refused.
+    ///
+    /// ```
+    /// use authgate::dpop::{Dpop, DpopMode};
+    /// use authgate::introspection::IntrospectionScheme;
+    ///
+    /// let scheme = IntrospectionScheme::builder()
+    ///     .endpoint("https://as.example/introspect")
+    ///     .client("rs", "secret")
+    ///     .dpop(Dpop::new(DpopMode::Allowed).public_origin("https://api.example.com"))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = scheme;
+    /// ```
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
     /// Checks the settings and builds the scheme.
     ///
     /// # Errors
@@ -256,9 +284,14 @@ impl IntrospectionSchemeBuilder {
     /// With no client, no endpoint (neither configured nor discovered), an
     /// endpoint that is not `https` (or loopback `http`), discovery or
     /// signed answers without an issuer, zero timeouts, or no algorithm for
-    /// signed answers.
+    /// signed answers; DPoP settings refused as by
+    /// [`JwtSchemeBuilder::build`](crate::jwt::JwtSchemeBuilder::build).
     pub fn build(self) -> Result<IntrospectionScheme, ConfigError> {
         crate::jwt::install_default();
+        let dpop = match self.dpop {
+            Some(dpop) => dpop.finish(self.leeway, Arc::clone(&self.clock))?,
+            None => DpopVerifier::off(),
+        };
         let bad =
             |setting: &'static str, why: &'static str| ConfigError::InvalidSetting { setting, why };
         let (client_id, secret) = self
@@ -383,6 +416,7 @@ impl IntrospectionSchemeBuilder {
             metrics,
             negative_metrics,
             errors: StoreMetrics::new("introspection"),
+            dpop,
         }))
     }
 }

@@ -17,6 +17,7 @@ use super::client::{CallError, IntrospectionClient, Reply};
 use super::signed::SignedAnswers;
 use crate::clock::SharedClock;
 use crate::credentials::{Credential, CredentialLocation};
+use crate::dpop::DpopVerifier;
 use crate::error::{AuthError, ErrorKind};
 use crate::hot::HotTable;
 use crate::jwt::Revocation;
@@ -92,6 +93,9 @@ pub(crate) struct Inner {
     pub(crate) metrics: CacheMetrics,
     pub(crate) negative_metrics: CacheMetrics,
     pub(crate) errors: StoreMetrics,
+    /// DPoP-bound tokens (RFC 9449): answers with `cnf.jkt` need a proof
+    /// on every request, cached or not.
+    pub(crate) dpop: DpopVerifier,
 }
 
 impl IntrospectionScheme {
@@ -387,15 +391,30 @@ impl Scheme for IntrospectionScheme {
     }
 
     fn locations(&self) -> Vec<CredentialLocation> {
-        vec![CredentialLocation::authorization("Bearer")]
+        self.inner.dpop.locations()
     }
 
     fn challenge(&self) -> Challenge {
-        Challenge::new("Bearer")
+        self.inner.dpop.challenges(Challenge::new("Bearer"))
     }
 
-    fn verify(&self, credential: &Credential, _: &VerifyContext<'_>) -> Verification {
-        self.inner.verify_now(credential.value())
+    fn verify(&self, credential: &Credential, ctx: &VerifyContext<'_>) -> Verification {
+        // RFC 8705 §3.2: an answer with `cnf.x5t#S256`, cached or not,
+        // only over a connection with its certificate. RFC 9449: one with
+        // `cnf.jkt` only with a proof for its key, never as a bearer token.
+        let verification =
+            crate::jwt::binding::enforce(self.inner.verify_now(credential.value()), ctx.parts());
+        self.inner
+            .dpop
+            .enforce(verification, credential, ctx.parts())
+    }
+
+    fn response_headers(
+        &self,
+        credential: &Credential,
+        _: &http::request::Parts,
+    ) -> Option<http::HeaderMap> {
+        self.inner.dpop.response_headers(credential)
     }
 }
 

@@ -41,7 +41,7 @@
 //! # Ok::<(), authgate::ConfigError>(())
 //! ```
 
-mod binding;
+pub(crate) mod binding;
 pub(crate) mod claims;
 mod crypto;
 mod der;

@@ -1,5 +1,7 @@
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use http::{HeaderName, HeaderValue};
 
@@ -108,6 +110,9 @@ impl fmt::Display for CredentialLocation {
 pub struct Credential {
     location: CredentialLocation,
     value: Value,
+    /// What the owning scheme parsed from `value`, kept so that the
+    /// scheme's pre-body checks and its verification parse it once.
+    parsed: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 /// Where a credential's bytes live.
@@ -130,6 +135,7 @@ impl Credential {
         Self {
             location,
             value: Value::Owned(SecretString::from(value)),
+            parsed: OnceLock::new(),
         }
     }
 
@@ -148,6 +154,7 @@ impl Credential {
                 start,
                 end,
             },
+            parsed: OnceLock::new(),
         }
     }
 
@@ -157,6 +164,7 @@ impl Credential {
         Self {
             location,
             value: Value::Owned(value),
+            parsed: OnceLock::new(),
         }
     }
 
@@ -179,6 +187,18 @@ impl Credential {
                 .unwrap_or_default(),
             Value::Owned(secret) => secret.expose(),
         }
+    }
+}
+
+impl Credential {
+    /// What `parse` makes of [`value`](Self::value), parsed on the first
+    /// call and remembered with the credential (its value never changes).
+    /// `None` when another type was remembered first: the caller parses
+    /// again.
+    pub(crate) fn parsed<T: Any + Send + Sync>(&self, parse: impl FnOnce(&str) -> T) -> Option<&T> {
+        self.parsed
+            .get_or_init(|| Arc::new(parse(self.value())))
+            .downcast_ref::<T>()
     }
 }
 

@@ -208,6 +208,59 @@ pub(crate) fn parse_params(input: &str) -> Result<Params<'_>, FormatError> {
     })
 }
 
+/// [`Params`] as positions in the header value they came from, so that
+/// they can be kept with the credential (which owns the value) and
+/// borrowed again: parsed once per request, not once per check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParsedParams {
+    key_id: (usize, usize),
+    ts_text: (usize, usize),
+    ts: u64,
+    nonce: (usize, usize),
+    headers: (usize, usize),
+    signature: [u8; 32],
+}
+
+impl ParsedParams {
+    /// Parses `value` (see [`parse_params`]).
+    pub(crate) fn parse(value: &str) -> Result<Self, FormatError> {
+        let params = parse_params(value)?;
+        // Where `part` sits in `value`; an empty part (no `headers`) is
+        // any empty span, and a part from elsewhere (never) a span that
+        // `params` refuses.
+        let span = |part: &str| {
+            let from = (part.as_ptr() as usize).wrapping_sub(value.as_ptr() as usize);
+            match from.checked_add(part.len()) {
+                _ if part.is_empty() => (0, 0),
+                Some(to) if to <= value.len() => (from, to),
+                _ => (usize::MAX, usize::MAX),
+            }
+        };
+        Ok(Self {
+            key_id: span(params.key_id),
+            ts_text: span(params.ts_text),
+            ts: params.ts,
+            nonce: span(params.nonce),
+            headers: span(params.headers.as_str()),
+            signature: params.signature,
+        })
+    }
+
+    /// The parameters, borrowed from `value`, the text [`parse`](Self::parse)
+    /// was given; `None` if it is not (a span out of range).
+    pub(crate) fn params<'a>(&self, value: &'a str) -> Option<Params<'a>> {
+        let at = |(from, to): (usize, usize)| value.get(from..to);
+        Some(Params {
+            key_id: at(self.key_id)?,
+            ts_text: at(self.ts_text)?,
+            ts: self.ts,
+            nonce: at(self.nonce)?,
+            headers: HeaderList(at(self.headers)?),
+            signature: self.signature,
+        })
+    }
+}
+
 /// A cursor over the header value, without its surrounding white space.
 struct Scan<'a> {
     text: &'a str,
@@ -354,6 +407,29 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsed_params_borrow_again_exactly_what_parse_params_finds() {
+        let sig = super::super::encoding::b64(&[7u8; 32]);
+        for text in [
+            format!(
+                r#"signature="{sig}",KEYID=k1 , ts=1700000000, nonce="n-1", headers="host;x-a""#
+            ),
+            format!("keyId=k2,ts=1700000001,nonce=n2,signature={sig}"),
+            format!(r#" keyId="k3", ts="1700000002" , nonce=n3, headers="", signature="{sig}" "#),
+        ] {
+            let parsed = ParsedParams::parse(&text).unwrap();
+            assert_eq!(parsed.params(&text), Some(parse_params(&text).unwrap()));
+        }
+        assert_eq!(
+            ParsedParams::parse("keyId=k1").unwrap_err(),
+            parse_params("keyId=k1").unwrap_err()
+        );
+        // Spans taken from one text never read past another, shorter one.
+        let long = format!("keyId=a-long-key-id,ts=1700000000,nonce=n,signature={sig}");
+        let parsed = ParsedParams::parse(&long).unwrap();
+        assert_eq!(parsed.params("keyId=k"), None);
+    }
 
     #[test]
     fn params_parse_quoted_or_bare_in_any_order_and_case() {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::request::Parts;
 use http::HeaderName;
 
-use super::canonical::{self, canonical_string, Params, Signed, SCHEME};
+use super::canonical::{self, canonical_string, FormatError, Params, ParsedParams, Signed, SCHEME};
 use super::encoding::{body_of, check_window};
 use super::secrets::{match_keys, KeyMatch};
 use super::store::{CachedStore, SecretRecord, SecretStore};
@@ -270,6 +270,20 @@ impl<S: SecretStore> Inner<S> {
     }
 }
 
+/// The credential's parameters, parsed on the first of the checks that
+/// reads them (`needs_body`, `check_before_body`, `verify`) and kept with
+/// the credential for the others.
+fn params_of(credential: &Credential) -> Result<Params<'_>, FormatError> {
+    let value = credential.value();
+    match credential.parsed(ParsedParams::parse) {
+        Some(Ok(parsed)) => parsed
+            .params(value)
+            .map_or_else(|| canonical::parse_params(value), Ok),
+        Some(Err(e)) => Err(*e),
+        None => canonical::parse_params(value),
+    }
+}
+
 /// The principal a record grants.
 fn principal_of(record: &SecretRecord) -> Principal {
     Principal::new(record.subject.clone(), SCHEME_NAME)
@@ -305,7 +319,7 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
     /// Cheap checks first: a malformed header or a timestamp outside the
     /// window is answered without reading the body.
     fn needs_body(&self, credential: &Credential, _: &Parts) -> bool {
-        canonical::parse_params(credential.value()).is_ok_and(|params| {
+        params_of(credential).is_ok_and(|params| {
             check_window(
                 params.ts,
                 self.inner.clock.unix_now(),
@@ -319,7 +333,7 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
     /// when it knows, else one store read). An unknown key id is answered
     /// without buffering a body it could never verify.
     fn check_before_body(&self, credential: &Credential, _: &Parts) -> Option<PrecheckFuture> {
-        let params = canonical::parse_params(credential.value()).ok()?;
+        let params = params_of(credential).ok()?;
         match self.inner.secrets.cached(params.key_id) {
             Some(Ok(_)) => None,
             Some(Err(error)) => Some(Box::pin(std::future::ready(Err(error)))),
@@ -339,7 +353,7 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
                 AuthError::new(ErrorKind::InvalidFormat).with_description(why)
             ))
         };
-        let params = match canonical::parse_params(credential.value()) {
+        let params = match params_of(credential) {
             Ok(params) => params,
             Err(e) => return invalid(e.description()),
         };

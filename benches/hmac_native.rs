@@ -28,7 +28,7 @@
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authgate::hmac::{HmacKey, HmacScheme, InMemorySecretStore, SecretRecord, Signer};
 use authgate::AuthLayer;
@@ -101,12 +101,16 @@ impl Requests {
 /// The native HMAC layer around `echo`. (A macro: the buffered layer's
 /// mode type is not nameable outside the crate.)
 macro_rules! hmac_service {
-    () => {{
+    () => {
+        hmac_service!(Duration::from_secs(300))
+    };
+    ($window:expr) => {{
         let secrets = InMemorySecretStore::new();
         secrets.insert(SecretRecord::new("partner", HmacKey::new(SECRET), "acct"));
         AuthLayer::builder()
             .scheme(
                 HmacScheme::builder(secrets)
+                    .window($window)
                     .replay_capacity(8_000_000)
                     .build()
                     .unwrap(),
@@ -193,6 +197,14 @@ fn hmac_native(c: &mut Criterion) {
         b.to_async(&rt).iter_batched(
             || requests.next(),
             |request| call_once(hmac.clone(), request),
+            BatchSize::SmallInput,
+        )
+    });
+    let steady = hmac_service!(Duration::from_secs(1));
+    group.bench_function("hmac_native_1kib_body_steady", |b| {
+        b.to_async(&rt).iter_batched(
+            || requests.next(),
+            |request| call_once(steady.clone(), request),
             BatchSize::SmallInput,
         )
     });

@@ -200,6 +200,17 @@ impl Credential {
             .get_or_init(|| Arc::new(parse(self.value())))
             .downcast_ref::<T>()
     }
+
+    /// The bytes of [`value`](Self::value), without checking them again:
+    /// for a parser that re-borrows spans it has already checked.
+    pub(crate) fn value_bytes(&self) -> &[u8] {
+        match &self.value {
+            Value::Header { header, start, end } => {
+                header.as_bytes().get(*start..*end).unwrap_or_default()
+            }
+            Value::Owned(secret) => secret.expose().as_bytes(),
+        }
+    }
 }
 
 impl fmt::Debug for Credential {

@@ -259,6 +259,20 @@ impl ParsedParams {
             signature: self.signature,
         })
     }
+
+    /// The signed timestamp.
+    pub(crate) fn ts(&self) -> u64 {
+        self.ts
+    }
+
+    /// The key id, borrowed from `value`, the bytes of the text
+    /// [`parse`](Self::parse) was given: only its span is checked again.
+    pub(crate) fn key_id<'a>(&self, value: &'a [u8]) -> Option<&'a str> {
+        let (from, to) = self.key_id;
+        value
+            .get(from..to)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+    }
 }
 
 /// A cursor over the header value, without its surrounding white space.
@@ -391,17 +405,22 @@ fn push_field(out: &mut String, name: &str, value: &str) {
     out.push('\n');
 }
 
-/// Appends lowercase hex.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for &b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            // A nibble is below 16, so `get` always finds a digit.
-            if let Some(&d) = DIGITS.get(usize::from(nibble)) {
-                out.push(char::from(d));
-            }
+/// Appends lowercase hex of a SHA-256 digest (written into a buffer and
+/// appended at once, not a character at a time).
+fn push_hex(out: &mut String, bytes: &[u8; 32]) {
+    let digit = |nibble: u8| {
+        if nibble < 10 {
+            b'0' + nibble
+        } else {
+            b'a' + (nibble - 10)
         }
+    };
+    let mut hex = [0u8; 64];
+    for (pair, &b) in hex.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&[digit(b >> 4), digit(b & 0x0f)]);
     }
+    // Hex digits are ASCII: this never fails.
+    out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -420,6 +439,11 @@ mod tests {
         ] {
             let parsed = ParsedParams::parse(&text).unwrap();
             assert_eq!(parsed.params(&text), Some(parse_params(&text).unwrap()));
+            assert_eq!(parsed.ts(), parse_params(&text).unwrap().ts);
+            assert_eq!(
+                parsed.key_id(text.as_bytes()),
+                Some(parse_params(&text).unwrap().key_id)
+            );
         }
         assert_eq!(
             ParsedParams::parse("keyId=k1").unwrap_err(),
@@ -429,6 +453,7 @@ mod tests {
         let long = format!("keyId=a-long-key-id,ts=1700000000,nonce=n,signature={sig}");
         let parsed = ParsedParams::parse(&long).unwrap();
         assert_eq!(parsed.params("keyId=k"), None);
+        assert_eq!(parsed.key_id(b"keyId=k"), None);
     }
 
     #[test]

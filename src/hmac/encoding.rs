@@ -63,11 +63,15 @@ pub(crate) fn unb64_32(text: &str) -> Option<[u8; 32]> {
         return None;
     }
     let mut sextets = [0u8; 43];
+    // Invalid characters map to `INVALID`, whose top bit no sextet has:
+    // one test after the loop instead of one per character.
+    let mut seen = 0u8;
     for (slot, &c) in sextets.iter_mut().zip(bytes) {
         *slot = *B64_VALUES.get(usize::from(c))?;
-        if *slot == INVALID {
-            return None;
-        }
+        seen |= *slot;
+    }
+    if seen & 0x80 != 0 {
+        return None;
     }
     // 43 sextets = 258 bits: 256 of data and 2 that must be zero.
     if sextets.get(42)? & 0b11 != 0 {

@@ -284,6 +284,27 @@ fn params_of(credential: &Credential) -> Result<Params<'_>, FormatError> {
     }
 }
 
+/// The signed timestamp, from the parse kept with the credential.
+fn ts_of(credential: &Credential) -> Result<u64, FormatError> {
+    match credential.parsed(ParsedParams::parse) {
+        Some(Ok(parsed)) => Ok(parsed.ts()),
+        Some(Err(e)) => Err(*e),
+        None => canonical::parse_params(credential.value()).map(|p| p.ts),
+    }
+}
+
+/// The key id, from the parse kept with the credential.
+fn key_id_of(credential: &Credential) -> Result<&str, FormatError> {
+    match credential.parsed(ParsedParams::parse) {
+        Some(Ok(parsed)) => parsed.key_id(credential.value_bytes()).map_or_else(
+            || canonical::parse_params(credential.value()).map(|p| p.key_id),
+            Ok,
+        ),
+        Some(Err(e)) => Err(*e),
+        None => canonical::parse_params(credential.value()).map(|p| p.key_id),
+    }
+}
+
 /// The principal a record grants.
 fn principal_of(record: &SecretRecord) -> Principal {
     Principal::new(record.subject.clone(), SCHEME_NAME)
@@ -319,13 +340,8 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
     /// Cheap checks first: a malformed header or a timestamp outside the
     /// window is answered without reading the body.
     fn needs_body(&self, credential: &Credential, _: &Parts) -> bool {
-        params_of(credential).is_ok_and(|params| {
-            check_window(
-                params.ts,
-                self.inner.clock.unix_now(),
-                self.inner.window.as_secs(),
-            )
-            .is_ok()
+        ts_of(credential).is_ok_and(|ts| {
+            check_window(ts, self.inner.clock.unix_now(), self.inner.window.as_secs()).is_ok()
         })
     }
 
@@ -333,13 +349,28 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
     /// when it knows, else one store read). An unknown key id is answered
     /// without buffering a body it could never verify.
     fn check_before_body(&self, credential: &Credential, _: &Parts) -> Option<PrecheckFuture> {
-        let params = params_of(credential).ok()?;
-        match self.inner.secrets.cached(params.key_id) {
+        let key_id = key_id_of(credential).ok()?;
+        // This thread's copy first: no shared-cache traffic per request.
+        let known = self
+            .inner
+            .hot
+            .get(key_id, self.inner.clock.unix_now(), |found| found.is_some());
+        match known {
+            Some(true) => return None,
+            Some(false) => {
+                return Some(Box::pin(std::future::ready(Err(AuthError::new(
+                    ErrorKind::UnknownKey,
+                )
+                .with_credential_id(key_id)))))
+            }
+            None => {}
+        }
+        match self.inner.secrets.cached(key_id) {
             Some(Ok(_)) => None,
             Some(Err(error)) => Some(Box::pin(std::future::ready(Err(error)))),
             None => {
                 let inner = Arc::clone(&self.inner);
-                let key_id = params.key_id.to_owned();
+                let key_id = key_id.to_owned();
                 Some(Box::pin(async move {
                     inner.secrets.find(&key_id).await.map(|_| ())
                 }))

@@ -345,19 +345,45 @@ impl Shared {
     }
 
     /// 128 bits, keyed: length-prefixed, so `("ab", "c")` and `("a", "bc")`
-    /// differ.
+    /// differ. The parts are laid out in one buffer first when they fit, so
+    /// that each hasher takes one write instead of five.
     fn fingerprint(&self, scheme: &str, key_id: &str, nonce: &str) -> Fingerprint {
+        let mut buffer = [0u8; 256];
+        let laid_out = lay_out(&mut buffer, scheme, key_id, nonce);
         let [high, low] = self.keys.each_ref().map(|keys| {
             let mut hasher = keys.build_hasher();
-            hasher.write_usize(scheme.len());
-            hasher.write(scheme.as_bytes());
-            hasher.write_usize(key_id.len());
-            hasher.write(key_id.as_bytes());
-            hasher.write(nonce.as_bytes());
+            if let Some(bytes) = laid_out {
+                hasher.write(bytes);
+            } else {
+                for part in [scheme, key_id] {
+                    hasher.write(&(part.len() as u64).to_le_bytes());
+                    hasher.write(part.as_bytes());
+                }
+                hasher.write(nonce.as_bytes());
+            }
             hasher.finish()
         });
         Fingerprint(high, low)
     }
+}
+
+/// `len(scheme) scheme len(key_id) key_id nonce` (lengths as 8 bytes,
+/// little-endian) in `buffer`, if it fits: the bytes the slow path of
+/// [`Shared::fingerprint`] writes, in the same order.
+fn lay_out<'b>(buffer: &'b mut [u8], scheme: &str, key_id: &str, nonce: &str) -> Option<&'b [u8]> {
+    fn put<'r>(rest: &'r mut [u8], part: &[u8]) -> Option<&'r mut [u8]> {
+        let (head, tail) = rest.split_at_mut_checked(part.len())?;
+        head.copy_from_slice(part);
+        Some(tail)
+    }
+    let total = 16 + scheme.len() + key_id.len() + nonce.len();
+    let mut rest = &mut *buffer;
+    for part in [scheme, key_id] {
+        rest = put(rest, &(part.len() as u64).to_le_bytes())?;
+        rest = put(rest, part.as_bytes())?;
+    }
+    put(rest, nonce.as_bytes())?;
+    buffer.get(..total)
 }
 
 /// A shard's map and queue are consistent between any two statements that
@@ -419,6 +445,26 @@ impl fmt::Debug for ReplayCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nonce_too_long_for_the_buffer_is_remembered_as_well() {
+        let cache = ReplayCache::new(10, Duration::from_secs(60));
+        let long = "n".repeat(300);
+        assert_eq!(cache.admit("k", &long), Ok(()));
+        assert_eq!(cache.admit("k", &long), Err(ErrorKind::Replayed));
+        // Both paths hash the same bytes: a fingerprint does not depend on
+        // which one laid them out.
+        let shared = &cache.shared;
+        let mut buffer = [0u8; 256];
+        let bytes = lay_out(&mut buffer, "s", "key", "nonce").unwrap().to_vec();
+        assert_eq!(
+            bytes,
+            b"\x01\0\0\0\0\0\0\0s\x03\0\0\0\0\0\0\0keynonce".to_vec()
+        );
+        assert!(lay_out(&mut [0u8; 20], "s", "key", "nonce").is_none());
+        assert!(shared.fingerprint("s", "key", "nonce") == shared.fingerprint("s", "key", "nonce"));
+        assert!(shared.fingerprint("ab", "c", "n") != shared.fingerprint("a", "bc", "n"));
+    }
 
     fn driven(capacity: u64, ttl: Duration) -> (ReplayCache, Arc<Mutex<Instant>>) {
         let now = Arc::new(Mutex::new(Instant::now()));

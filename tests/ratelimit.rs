@@ -347,3 +347,37 @@ async fn concurrent_guesses_never_pass_the_wall_beyond_the_quota() {
     }
     assert!(verified <= 2, "{verified} of 20 concurrent guesses were verified");
 }
+
+/// Known defect, not fixed: token principals (`jwt`, `introspection`) are
+/// counted by `scheme:subject`, and a subject is unique only within its
+/// issuer (OpenID Connect Core §2). With several issuers on one scheme, a
+/// token from one issuer spends the quota of the same `sub` at another: a
+/// tenant running its own identity provider can exhaust another tenant's
+/// user. The key should carry the issuer (a change of key format, in
+/// `src/ratelimit/layer.rs`).
+#[tokio::test]
+#[ignore = "known defect: rate-limit keys of token principals ignore the issuer (see the report of review7)"]
+async fn one_subject_at_two_issuers_has_two_budgets() {
+    let service = tower::ServiceBuilder::new()
+        .layer(RateLimitLayer::new(
+            InProcessLimiter::new(),
+            Quota::per_hour(1),
+        ))
+        .service(tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        }));
+    let from = |iss: &str| {
+        let mut claims = serde_json::Map::new();
+        claims.insert("iss".into(), serde_json::json!(iss));
+        claims.insert("sub".into(), serde_json::json!("alice"));
+        let mut request = http::Request::get("/orders").body(()).unwrap();
+        request
+            .extensions_mut()
+            .insert(Principal::new("alice", "jwt").with_claims(claims));
+        request
+    };
+    let first = service.clone().oneshot(from("https://a.example")).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let other = service.oneshot(from("https://b.example")).await.unwrap();
+    assert_eq!(other.status(), 200, "alice at b.example is not alice at a.example");
+}

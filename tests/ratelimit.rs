@@ -345,7 +345,10 @@ async fn concurrent_guesses_never_pass_the_wall_beyond_the_quota() {
             verified += 1;
         }
     }
-    assert!(verified <= 2, "{verified} of 20 concurrent guesses were verified");
+    assert!(
+        verified <= 2,
+        "{verified} of 20 concurrent guesses were verified"
+    );
 }
 
 /// Known defect, not fixed: token principals (`jwt`, `introspection`) are
@@ -376,8 +379,16 @@ async fn one_subject_at_two_issuers_has_two_budgets() {
             .insert(Principal::new("alice", "jwt").with_claims(claims));
         request
     };
-    let first = service.clone().oneshot(from("https://a.example")).await.unwrap();
+    let first = service
+        .clone()
+        .oneshot(from("https://a.example"))
+        .await
+        .unwrap();
     assert_eq!(first.status(), 200);
     let other = service.oneshot(from("https://b.example")).await.unwrap();
-    assert_eq!(other.status(), 200, "alice at b.example is not alice at a.example");
+    assert_eq!(
+        other.status(),
+        200,
+        "alice at b.example is not alice at a.example"
+    );
 }

@@ -557,6 +557,28 @@ modern:$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu
     );
 }
 
+/// Known defect, not fixed: the dummy hash an unknown user is verified
+/// against is always the configured hasher's Argon2id, while htpasswd users
+/// hold bcrypt hashes (cost 5 by `htpasswd -B`, a few milliseconds against
+/// Argon2id's tens). A wrong password for an htpasswd user and an unknown
+/// user then cost different work, and the answer's timing tells which
+/// user-ids exist. The dummy should have the parameters of the store's
+/// hashes (a builder setting, or one dummy per format in use).
+#[tokio::test]
+#[ignore = "known defect: the dummy hash is Argon2id for bcrypt htpasswd stores (see the report of review7)"]
+async fn an_unknown_user_costs_what_a_wrong_password_costs_with_htpasswd() {
+    let file = "legacy:$2y$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie\n";
+    let store = InMemoryPasswordStore::from_htpasswd(file).unwrap();
+    let (hasher, seen) = observed(Duration::ZERO);
+    let scheme = BasicScheme::builder(store).hasher(hasher).build().unwrap();
+    let url = serve(layer(scheme)).await;
+    assert_eq!(login(&url, "legacy", "nope").await.status, 401);
+    assert_eq!(login(&url, "nobody", "nope").await.status, 401);
+    let hashes = seen.hashes.lock().unwrap().clone();
+    let params = |h: &str| h.split('$').take(3).collect::<Vec<_>>().join("$");
+    assert_eq!(params(&hashes[0]), params(&hashes[1]), "{hashes:?}");
+}
+
 #[test]
 fn configuration_mistakes_are_reported_at_build() {
     let build = |b: authgate::basic::BasicSchemeBuilder<InMemoryPasswordStore, Argon2Hasher>| {

@@ -961,3 +961,76 @@ async fn proofs_are_counted_by_outcome() {
     .collect();
     assert_eq!(counts, want);
 }
+
+/// Regression: the failed-authentication throttle charged every
+/// `use_dpop_nonce` answer to the client's address, although it is the
+/// normal first step of the nonce protocol (RFC 9449 §8) for a valid token
+/// and proof: clients behind one address were walled off by handshakes.
+#[tokio::test]
+async fn a_use_dpop_nonce_answer_costs_nothing_under_the_failed_auth_throttle() {
+    use authgate::ratelimit::{FailedAuthLayer, InProcessLimiter, Quota};
+    use std::net::SocketAddr;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let clock = ManualClock::at_unix(NOW);
+    let scheme = JwtScheme::builder()
+        .issuer(
+            Issuer::new(ISS)
+                .audience(AUD)
+                .key(JwtKey::shared_secret(&SECRET).unwrap()),
+        )
+        .clock(clock.clone())
+        .dpop(allowed(&base).require_nonce())
+        .build()
+        .unwrap();
+    let auth = AuthLayer::builder().scheme(scheme).build().unwrap();
+    // Two failed authentications per hour and address.
+    let throttle = FailedAuthLayer::new(InProcessLimiter::new(), Quota::per_hour(2));
+    let app = Router::new()
+        .route("/{*path}", any(echo))
+        .layer(auth)
+        .layer(throttle);
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    let server = Server {
+        base: base.clone(),
+        clock,
+    };
+    let url = server.url("/me");
+    // Three clients on one address, each doing the nonce handshake.
+    for _ in 0..3 {
+        let key = ProofKey::es256();
+        let token = token(Some(&key.thumbprint()));
+        let first = server
+            .get("/me", &token, &key.proof("GET", &url, NOW, &token))
+            .await;
+        first.dpop_error("use_dpop_nonce");
+        let mut claims = key.claims("GET", &url, NOW, &token);
+        claims["nonce"] = json!(first.nonce.clone().unwrap());
+        server
+            .get("/me", &token, &key.proof_with(&key.header(), &claims))
+            .await
+            .ok();
+    }
+    // A wrong proof still counts: two of them spend the quota.
+    let key = ProofKey::es256();
+    let token = token(Some(&key.thumbprint()));
+    let other = ProofKey::es256();
+    for _ in 0..2 {
+        let answer = server
+            .get("/me", &token, &other.proof("GET", &url, NOW, &token))
+            .await;
+        assert_eq!(answer.status, 401);
+    }
+    let walled = server
+        .get("/me", &token, &key.proof("GET", &url, NOW, &token))
+        .await;
+    assert_eq!(walled.status, 429, "{walled:?}");
+}

@@ -65,6 +65,59 @@ async fn a_certificate_bound_answer_needs_its_certificate() {
     assert_eq!(server.calls(), 1, "the second answer came from the cache");
 }
 
+/// Regression: a request that began after `clear_cache` joined an endpoint
+/// call made before it and was granted from that call's answer, although
+/// the authorization server had revoked the token in between; each token
+/// is introspected again on its next use after `clear_cache`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_after_clear_cache_never_joins_a_call_made_before() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    // An endpoint that decides its answer when a call arrives and sends it
+    // 400 ms later (a slow network, a busy server).
+    let is_active = Arc::new(AtomicBool::new(true));
+    let calls = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new().route(
+        "/introspect",
+        axum::routing::post({
+            let (is_active, calls) = (Arc::clone(&is_active), Arc::clone(&calls));
+            move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let answer = if is_active.load(Ordering::SeqCst) {
+                    active("alice", "")
+                } else {
+                    json!({"active": false})
+                };
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                axum::Json(answer)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let scheme = IntrospectionScheme::builder()
+        .endpoint(format!("http://{addr}/introspect"))
+        .client(CLIENT, SECRET)
+        .audience("api")
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let layer = layer(scheme.clone());
+    let first = tokio::spawn({
+        let layer = layer.clone();
+        async move { call(&layer, "opaque").await.status }
+    });
+    while calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The token is revoked at the authorization server, then here.
+    is_active.store(false, Ordering::SeqCst);
+    scheme.clear_cache();
+    assert_eq!(call(&layer, "opaque").await.status, 401);
+    assert_eq!(first.await.unwrap(), 200, "it began before clear_cache");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn an_active_token_is_granted_with_its_answer_and_then_cached() {
     let server = auth_server().await;

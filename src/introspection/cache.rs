@@ -64,6 +64,8 @@ impl Expiry<u64, Arc<Entry>> for PerEntry {
 /// One call in flight and the token it is for.
 pub(crate) struct Flight {
     token: Zeroizing<String>,
+    /// The cache generation the call began in.
+    generation: u64,
     pub(crate) cell: tokio::sync::OnceCell<Outcome>,
 }
 
@@ -84,16 +86,24 @@ pub(crate) struct Joined<'a> {
 }
 
 impl Flights {
-    /// Joins (or starts) the flight for `token`; `None` when another token
-    /// with the same key is in flight (a hash collision: call alone).
-    pub(crate) fn join(&self, key: u64, token: &str) -> Option<Joined<'_>> {
+    /// Joins (or starts) the flight for `token` in cache `generation`;
+    /// `None` when another token with the same key is in flight (a hash
+    /// collision: call alone). A call begun before the cache was cleared
+    /// answers only the requests that joined it before: a later one starts
+    /// a new flight (the old one's requests keep theirs).
+    pub(crate) fn join(&self, key: u64, token: &str, generation: u64) -> Option<Joined<'_>> {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        let flight = map.entry(key).or_insert_with(|| {
+        let fresh = || {
             Arc::new(Flight {
                 token: Zeroizing::new(token.to_owned()),
+                generation,
                 cell: tokio::sync::OnceCell::new(),
             })
-        });
+        };
+        let flight = map.entry(key).or_insert_with(fresh);
+        if flight.generation < generation {
+            *flight = fresh();
+        }
         if !same_token(&flight.token, token) {
             return None;
         }

@@ -255,7 +255,7 @@ impl Inner {
         token: Zeroizing<String>,
         generation: u64,
     ) -> Result<Principal, AuthError> {
-        let outcome = match self.flights.join(key, &token) {
+        let outcome = match self.flights.join(key, &token, generation) {
             Some(joined) => joined
                 .flight
                 .cell

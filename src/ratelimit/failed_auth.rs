@@ -167,9 +167,11 @@ fn source_key(ip: IpAddr) -> String {
     }
 }
 
-/// Whether a rejection says the credential itself was bad.
+/// Whether a rejection says the credential itself was bad (not a DPoP
+/// server nonce asked for: the nonce protocol's first step, RFC 9449 §8).
 fn is_credential_failure(error: &AuthError) -> bool {
     error.kind().challenge_error() == Some("invalid_token")
+        && error.challenge_error() != Some("use_dpop_nonce")
 }
 
 /// What a request costs its source once the inner service has answered.

@@ -13,8 +13,9 @@
 //! - runs it on Tokio's blocking pool, never on an async worker;
 //! - runs at most [`max_concurrent_verifications`](BasicSchemeBuilder::max_concurrent_verifications)
 //!   at once and answers 503 with `Retry-After` beyond, instead of queueing;
-//! - verifies an unknown user against a dummy hash, so that it costs what a
-//!   wrong password costs and a client cannot tell which user-ids exist;
+//! - verifies an unknown user against a hash with the algorithm and cost of
+//!   the stored ones, so that it costs what a wrong password costs and a
+//!   client cannot tell which user-ids exist;
 //! - serves a repeated correct login from a bounded, TTL'd cache of
 //!   successful verifications, keyed by an HMAC (under a random per-process
 //!   key) of user-id and password: a client sending Basic on every request

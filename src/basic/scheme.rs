@@ -1,7 +1,7 @@
 //! [`BasicScheme`]: the verifier, its concurrency cap and its cache.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -46,9 +46,12 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 ///    when all [`max_concurrent_verifications`](BasicSchemeBuilder::max_concurrent_verifications)
 ///    are in use the answer is 503 with `Retry-After`, never a queue.
 /// 4. The store is asked for the record, and the password is verified on
-///    Tokio's blocking pool. An unknown user is verified against a dummy
-///    hash made with the same hasher and parameters, so it costs what a
-///    wrong password costs; both answer 401 alike.
+///    Tokio's blocking pool. An unknown user is verified against a hash
+///    with the algorithm and cost of the stored ones (the store's
+///    [`representative_hash`](PasswordStore::representative_hash), else a
+///    dummy made by the hasher until a user is found, then the hash of the
+///    user found last), so it costs what a wrong password costs; both
+///    answer 401 alike.
 /// 5. Disabled users and expired records are refused (only a caller with
 ///    the right password learns which); a success enters the cache.
 ///
@@ -95,9 +98,11 @@ pub struct BasicScheme<S, H = Argon2Hasher> {
 struct Inner<S, H> {
     store: S,
     hasher: H,
-    /// A hash of a random password, made by `hasher` at build time: what an
-    /// unknown user is verified against.
-    dummy_hash: Arc<str>,
+    /// What an unknown user is verified against: the store's
+    /// representative hash, else a hash of a random password made by
+    /// `hasher` at build time; then the hash of the user found last, so
+    /// that an unknown user costs what known ones do.
+    dummy_hash: Mutex<Arc<str>>,
     challenge: Challenge,
     /// Bumped by [`BasicScheme::invalidate`] for the stripe of the user it
     /// names: a verification whose store read began before is not used.
@@ -242,8 +247,17 @@ impl<S: PasswordStore, H: PasswordHasher> Inner<S, H> {
         let record = self.find(user).await?.filter(|r| r.user == user);
         let hash: Arc<str> = record
             .as_ref()
-            .map_or_else(|| Arc::clone(&self.dummy_hash), |r| r.hash.as_str().into());
-        let matched = self.verify_blocking(hash, credentials, permit).await;
+            .map_or_else(|| self.dummy(), |r| r.hash.as_str().into());
+        let matched = self
+            .verify_blocking(Arc::clone(&hash), credentials, permit)
+            .await;
+        if record.is_some() && matched.is_ok() {
+            // A usable hash of a real user: the next unknown user costs this.
+            *self
+                .dummy_hash
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = hash;
+        }
         let Some(record) = record else {
             // The dummy hash was verified, as for a wrong password.
             return Err(AuthError::new(ErrorKind::UnknownKey));
@@ -302,6 +316,16 @@ impl<S: PasswordStore, H: PasswordHasher> Inner<S, H> {
     /// Runs the hash on the blocking pool. The permit moves with it, so that
     /// a request abandoned mid-hash still counts against the cap until the
     /// hash really ends.
+    /// The hash an unknown user is verified against now.
+    fn dummy(&self) -> Arc<str> {
+        Arc::clone(
+            &self
+                .dummy_hash
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
     async fn verify_blocking(
         self: &Arc<Self>,
         hash: Arc<str>,
@@ -472,7 +496,8 @@ impl<S: PasswordStore, H: PasswordHasher> BasicSchemeBuilder<S, H> {
     }
 
     /// Checks the settings, makes the dummy hash, and builds the scheme.
-    /// Making the dummy hash costs one hash.
+    /// Making the dummy hash costs one hash, unless the store has a
+    /// [representative hash](PasswordStore::representative_hash).
     ///
     /// # Errors
     ///
@@ -505,20 +530,23 @@ impl<S: PasswordStore, H: PasswordHasher> BasicSchemeBuilder<S, H> {
                 why: "the system random generator failed",
             },
         )?;
-        let dummy_hash = self
-            .hasher
-            .hash(&*random)
-            .map_err(|_| ConfigError::InvalidSetting {
-                setting: "hasher",
-                why: "the hasher could not make the dummy hash",
-            })?;
+        let dummy_hash = match self.store.representative_hash() {
+            Some(hash) => hash,
+            None => self
+                .hasher
+                .hash(&*random)
+                .map_err(|_| ConfigError::InvalidSetting {
+                    setting: "hasher",
+                    why: "the hasher could not make the dummy hash",
+                })?,
+        };
         let metrics = (CacheMetrics::new("basic"), StoreMetrics::new("basic"));
         let cache = VerificationCache::new(self.cache_capacity, self.cache_ttl, &metrics.0)?;
         Ok(BasicScheme {
             inner: Arc::new(Inner {
                 store: self.store,
                 hasher: self.hasher,
-                dummy_hash: dummy_hash.into(),
+                dummy_hash: Mutex::new(dummy_hash.into()),
                 challenge,
                 generations: Generations::new(),
                 cache,

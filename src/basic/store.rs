@@ -171,6 +171,27 @@ pub trait PasswordStore: Send + Sync + 'static {
         &self,
         user: &str,
     ) -> impl Future<Output = Result<Option<PasswordRecord>, StoreError>> + Send;
+
+    /// A hash with the algorithm and cost the store's hashes have, asked
+    /// for once when the scheme is built: an unknown user is verified
+    /// against it, so that it costs what a known user with a wrong password
+    /// costs (a bcrypt htpasswd file and an Argon2id dummy would tell them
+    /// apart by timing). Defaults to `None`: the scheme then starts with a
+    /// dummy made by its hasher and, from the first user it finds, uses
+    /// the hash of the user it found last.
+    ///
+    /// ```
+    /// use authgate::basic::{InMemoryPasswordStore, PasswordStore};
+    ///
+    /// let store = InMemoryPasswordStore::from_htpasswd(
+    ///     "legacy:$2y$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie\n",
+    /// )
+    /// .unwrap();
+    /// assert!(store.representative_hash().unwrap().starts_with("$2y$04$"));
+    /// ```
+    fn representative_hash(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<S: PasswordStore> PasswordStore for Arc<S> {
@@ -179,6 +200,10 @@ impl<S: PasswordStore> PasswordStore for Arc<S> {
         user: &str,
     ) -> impl Future<Output = Result<Option<PasswordRecord>, StoreError>> + Send {
         S::find(self, user)
+    }
+
+    fn representative_hash(&self) -> Option<String> {
+        S::representative_hash(self)
     }
 }
 
@@ -264,6 +289,16 @@ impl InMemoryPasswordStore {
 impl PasswordStore for InMemoryPasswordStore {
     async fn find(&self, user: &str) -> Result<Option<PasswordRecord>, StoreError> {
         Ok(self.get(user))
+    }
+
+    /// The hash of the first user in user-id order.
+    fn representative_hash(&self) -> Option<String> {
+        self.records
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .min_by(|a, b| a.user.cmp(&b.user))
+            .map(|record| record.hash.clone())
     }
 }
 

@@ -1,6 +1,8 @@
 //! The rate-limit answers: `RateLimit` / `RateLimit-Policy` headers, 429
 //! and 503, through the authenticating layer's own rejection hook.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Response};
 use super::quota::{Decision, Quota};
 use crate::error::{AuthError, ErrorKind};
 use crate::response::{ProblemDetails, Rejection, RejectionResponse};
-use crate::service::{is_grpc, AuthContext};
+use crate::service::AuthContext;
 
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers).
 pub(crate) static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -29,6 +31,9 @@ pub(crate) fn ceil_secs(duration: Duration) -> u64 {
 /// passed request costs one small copy and no formatting.
 #[derive(Clone)]
 pub(crate) struct PolicyHeaders {
+    /// Tells policies apart in the per-thread cache of the last
+    /// `RateLimit` value (clones render the same values: same id).
+    id: u64,
     name: String,
     quota: Quota,
     /// `"name";q=..;w=..` for `quota`; `None` when the name does not fit
@@ -40,7 +45,9 @@ pub(crate) struct PolicyHeaders {
 
 impl PolicyHeaders {
     pub(crate) fn new(name: &str, quota: Quota) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: name.to_owned(),
             quota,
             policy: policy_value(name, &quota),
@@ -60,26 +67,74 @@ impl PolicyHeaders {
             // A principal's own quota (`quota_for`): rarer, formatted here.
             policy_value(&self.name, quota)?
         };
+        let state = self.state(decision.remaining(), ceil_secs(decision.reset_after()))?;
+        Some((policy, state))
+    }
+
+    /// The `RateLimit` value: the thread's last one when it says the same
+    /// (a caller well within its limit sees the same numbers request after
+    /// request: one reference count instead of formatting and allocating),
+    /// rendered otherwise. A value is kept only once the same numbers came
+    /// twice in a row, so that numbers changing with every request cost no
+    /// more than rendering.
+    fn state(&self, remaining: u64, reset: u64) -> Option<HeaderValue> {
+        LAST_STATE.with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return self.render(remaining, reset);
+            };
+            match last.as_mut() {
+                Some(seen)
+                    if seen.id == self.id && seen.remaining == remaining && seen.reset == reset =>
+                {
+                    if let Some(value) = &seen.value {
+                        return Some(value.clone());
+                    }
+                    let value = self.render(remaining, reset)?;
+                    seen.value = Some(value.clone());
+                    Some(value)
+                }
+                _ => {
+                    *last = Some(LastState {
+                        id: self.id,
+                        remaining,
+                        reset,
+                        value: None,
+                    });
+                    self.render(remaining, reset)
+                }
+            }
+        })
+    }
+
+    fn render(&self, remaining: u64, reset: u64) -> Option<HeaderValue> {
         // Written on the stack, copied once into the value's own buffer.
         let mut state = StackBuf::default();
         state.push(self.state_prefix.as_bytes());
-        state.push_decimal(decision.remaining());
+        state.push_decimal(remaining);
         state.push(b";t=");
-        state.push_decimal(ceil_secs(decision.reset_after()));
-        let state = match state.as_bytes() {
-            Some(bytes) => HeaderValue::from_bytes(bytes).ok()?,
+        state.push_decimal(reset);
+        match state.as_bytes() {
+            Some(bytes) => HeaderValue::from_bytes(bytes).ok(),
             // A policy name near its 64-character limit and two 20-digit
             // numbers still fit; formatted the slow way otherwise.
-            None => HeaderValue::from_str(&format!(
-                "{}{};t={}",
-                self.state_prefix,
-                decision.remaining(),
-                ceil_secs(decision.reset_after())
-            ))
-            .ok()?,
-        };
-        Some((policy, state))
+            None => {
+                HeaderValue::from_str(&format!("{}{remaining};t={reset}", self.state_prefix)).ok()
+            }
+        }
     }
+}
+
+/// The last numbers this thread rendered a `RateLimit` value for, and the
+/// value once they came twice: one per thread.
+struct LastState {
+    id: u64,
+    remaining: u64,
+    reset: u64,
+    value: Option<HeaderValue>,
+}
+
+thread_local! {
+    static LAST_STATE: RefCell<Option<LastState>> = const { RefCell::new(None) };
 }
 
 fn policy_value(name: &str, quota: &Quota) -> Option<HeaderValue> {
@@ -142,6 +197,30 @@ impl StackBuf {
     }
 }
 
+/// What a rate-limit answer reads of the request: its headers (gRPC or
+/// not) and extensions (the authenticating layer's rejection hook).
+#[derive(Clone, Copy)]
+pub(crate) struct Head<'a> {
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) extensions: &'a http::Extensions,
+}
+
+impl<'a> Head<'a> {
+    pub(crate) fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self {
+            headers: request.headers(),
+            extensions: request.extensions(),
+        }
+    }
+
+    pub(crate) fn of_parts(parts: &'a Parts) -> Self {
+        Self {
+            headers: &parts.headers,
+            extensions: &parts.extensions,
+        }
+    }
+}
+
 pub(crate) fn add_headers(headers: &mut HeaderMap, values: (HeaderValue, HeaderValue)) {
     headers.insert(RATELIMIT_POLICY.clone(), values.0);
     headers.insert(RATELIMIT.clone(), values.1);
@@ -149,7 +228,7 @@ pub(crate) fn add_headers(headers: &mut HeaderMap, values: (HeaderValue, HeaderV
 
 /// 429 (gRPC 8) with `Retry-After` and the rate-limit headers.
 pub(crate) fn too_many(
-    parts: &Parts,
+    parts: Head<'_>,
     policy: &PolicyHeaders,
     quota: &Quota,
     decision: &Decision,
@@ -166,7 +245,7 @@ pub(crate) fn too_many(
 }
 
 /// 503: the limiter could not decide and is configured to say so.
-pub(crate) fn unavailable(parts: &Parts, error: AuthError) -> Response<Bytes> {
+pub(crate) fn unavailable(parts: Head<'_>, error: AuthError) -> Response<Bytes> {
     let retry = parts
         .extensions
         .get::<AuthContext>()
@@ -177,8 +256,12 @@ pub(crate) fn unavailable(parts: &Parts, error: AuthError) -> Response<Bytes> {
 /// The rejection as the layer that authenticated would answer it (its
 /// `rejection_body` / `rejection_response` hook), or as problem details
 /// when no such layer ran. No challenges: the credential was fine.
-fn respond(parts: &Parts, error: &AuthError, retry_after: Duration) -> Response<Bytes> {
-    let rejection = Rejection::new(error, &[], is_grpc(parts), retry_after);
+fn respond(parts: Head<'_>, error: &AuthError, retry_after: Duration) -> Response<Bytes> {
+    let grpc = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let rejection = Rejection::new(error, &[], grpc, retry_after);
     let mut response = match parts.extensions.get::<AuthContext>() {
         Some(context) => context.config.rejection.respond(&rejection),
         None => ProblemDetails.respond(&rejection),
@@ -226,5 +309,21 @@ mod tests {
         let decision = Decision::new(true, 4, Duration::ZERO, Duration::ZERO);
         let (policy, _) = headers.values(&own, &decision).unwrap();
         assert_eq!(policy, "\"plan\";q=5;w=3600");
+    }
+
+    #[test]
+    fn the_remembered_value_is_per_policy_and_per_numbers() {
+        let quota = Quota::per_minute(60);
+        let a = PolicyHeaders::new("a", quota);
+        let b = PolicyHeaders::new("b", quota);
+        let state = |headers: &PolicyHeaders, remaining| {
+            let decision = Decision::new(true, remaining, Duration::ZERO, Duration::from_secs(1));
+            headers.values(&quota, &decision).unwrap().1
+        };
+        assert_eq!(state(&a, 5), "\"a\";r=5;t=1");
+        assert_eq!(state(&a, 5), "\"a\";r=5;t=1");
+        assert_eq!(state(&b, 5), "\"b\";r=5;t=1");
+        assert_eq!(state(&a, 4), "\"a\";r=4;t=1");
+        assert_eq!(state(&a.clone(), 4), "\"a\";r=4;t=1");
     }
 }

@@ -57,9 +57,11 @@
 mod answer;
 mod backend;
 mod failed_auth;
+mod future;
 mod layer;
 mod local;
 mod metrics;
+mod plans;
 mod quota;
 #[cfg(feature = "redis")]
 mod redis;

@@ -27,7 +27,9 @@
 //! `AUTHGATE_CALLGRIND=<case>:<n>` (`bare`, `layer_local`,
 //! `layer_local_quiet` with `headers_on_success(false)`,
 //! `layer_local_changing` with a `RateLimit` value that changes with every
-//! request, `layer_local_plan` with the quota from the key's plan) runs that
+//! request, `layer_local_plan` with the quota from the key's plan,
+//! `layer_anonymous`: requests without a principal, the cost of being a
+//! layer at all) runs that
 //! service `<n>` times and exits, for instruction counts that do not depend
 //! on the machine's load; only `callgrind_measured` is counted:
 //!
@@ -166,6 +168,14 @@ fn callgrind(runtime: &tokio::runtime::Runtime, principal: &Principal) {
             let layer = RateLimitLayer::new(InProcessLimiter::new(), changing_quota());
             callgrind_measured(runtime, layer.layer(inner), inputs);
         }
+        "layer_anonymous" => {
+            // The wrapper alone: no principal, nothing counted.
+            let inputs: Vec<Request<()>> = (0..n)
+                .map(|_| Request::get("/orders").body(()).unwrap())
+                .collect();
+            let layer = RateLimitLayer::new(InProcessLimiter::new(), quota());
+            callgrind_measured(runtime, layer.layer(inner), inputs);
+        }
         "layer_local_plan" => {
             let planned = principal.clone().with_plan("pro");
             let inputs: Vec<Request<()>> = (0..n).map(|_| request(&planned)).collect();
@@ -176,7 +186,7 @@ fn callgrind(runtime: &tokio::runtime::Runtime, principal: &Principal) {
         }
         other => panic!(
             "unknown case {other}: bare, layer_local, layer_local_quiet, \
-             layer_local_changing or layer_local_plan"
+             layer_local_changing, layer_local_plan or layer_anonymous"
         ),
     }
     std::process::exit(0);

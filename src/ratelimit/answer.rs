@@ -1,8 +1,6 @@
 //! The rate-limit answers: `RateLimit` / `RateLimit-Policy` headers, 429
 //! and 503, through the authenticating layer's own rejection hook.
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,7 +8,7 @@ use http::header::RETRY_AFTER;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
-use super::quota::{Decision, Quota};
+use super::quota::{gcra, Charge, Decision, Quota};
 use crate::error::{AuthError, ErrorKind};
 use crate::response::{ProblemDetails, Rejection, RejectionResponse};
 use crate::service::AuthContext;
@@ -31,9 +29,6 @@ pub(crate) fn ceil_secs(duration: Duration) -> u64 {
 /// passed request costs one small copy and no formatting.
 #[derive(Clone)]
 pub(crate) struct PolicyHeaders {
-    /// Tells policies apart in the per-thread cache of the last
-    /// `RateLimit` value (clones render the same values: same id).
-    id: u64,
     name: String,
     quota: Quota,
     /// `"name";q=..;w=..` for `quota`; `None` when the name does not fit
@@ -41,18 +36,29 @@ pub(crate) struct PolicyHeaders {
     policy: Option<HeaderValue>,
     /// `"name";r=`.
     state_prefix: String,
+    /// The `RateLimit` numbers and value of a caller within its limit
+    /// (one request taken from a full burst), rendered once: what most
+    /// requests are told.
+    fresh: Option<(u64, u64, HeaderValue)>,
 }
 
 impl PolicyHeaders {
     pub(crate) fn new(name: &str, quota: Quota) -> Self {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-        Self {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        let mut headers = Self {
             name: name.to_owned(),
             quota,
             policy: policy_value(name, &quota),
             state_prefix: format!("\"{name}\";r="),
-        }
+            fresh: None,
+        };
+        // What a caller that was quiet for an interval is told, from the
+        // same arithmetic that decides.
+        let (fresh, _) = gcra(0, 1, &quota, Charge::Acquire);
+        let (remaining, reset) = (fresh.remaining(), ceil_secs(fresh.reset_after()));
+        headers.fresh = headers
+            .render(remaining, reset)
+            .map(|value| (remaining, reset, value));
+        headers
     }
 
     /// The two header values for one decision under `quota`.
@@ -67,43 +73,12 @@ impl PolicyHeaders {
             // A principal's own quota (`quota_for`): rarer, formatted here.
             policy_value(&self.name, quota)?
         };
-        let state = self.state(decision.remaining(), ceil_secs(decision.reset_after()))?;
+        let (remaining, reset) = (decision.remaining(), ceil_secs(decision.reset_after()));
+        let state = match &self.fresh {
+            Some((r, t, value)) if *r == remaining && *t == reset => value.clone(),
+            _ => self.render(remaining, reset)?,
+        };
         Some((policy, state))
-    }
-
-    /// The `RateLimit` value: the thread's last one when it says the same
-    /// (a caller well within its limit sees the same numbers request after
-    /// request: one reference count instead of formatting and allocating),
-    /// rendered otherwise. A value is kept only once the same numbers came
-    /// twice in a row, so that numbers changing with every request cost no
-    /// more than rendering.
-    fn state(&self, remaining: u64, reset: u64) -> Option<HeaderValue> {
-        LAST_STATE.with(|last| {
-            let Ok(mut last) = last.try_borrow_mut() else {
-                return self.render(remaining, reset);
-            };
-            match last.as_mut() {
-                Some(seen)
-                    if seen.id == self.id && seen.remaining == remaining && seen.reset == reset =>
-                {
-                    if let Some(value) = &seen.value {
-                        return Some(value.clone());
-                    }
-                    let value = self.render(remaining, reset)?;
-                    seen.value = Some(value.clone());
-                    Some(value)
-                }
-                _ => {
-                    *last = Some(LastState {
-                        id: self.id,
-                        remaining,
-                        reset,
-                        value: None,
-                    });
-                    self.render(remaining, reset)
-                }
-            }
-        })
     }
 
     fn render(&self, remaining: u64, reset: u64) -> Option<HeaderValue> {
@@ -122,19 +97,6 @@ impl PolicyHeaders {
             }
         }
     }
-}
-
-/// The last numbers this thread rendered a `RateLimit` value for, and the
-/// value once they came twice: one per thread.
-struct LastState {
-    id: u64,
-    remaining: u64,
-    reset: u64,
-    value: Option<HeaderValue>,
-}
-
-thread_local! {
-    static LAST_STATE: RefCell<Option<LastState>> = const { RefCell::new(None) };
 }
 
 fn policy_value(name: &str, quota: &Quota) -> Option<HeaderValue> {
@@ -312,18 +274,28 @@ mod tests {
     }
 
     #[test]
-    fn the_remembered_value_is_per_policy_and_per_numbers() {
-        let quota = Quota::per_minute(60);
-        let a = PolicyHeaders::new("a", quota);
-        let b = PolicyHeaders::new("b", quota);
-        let state = |headers: &PolicyHeaders, remaining| {
-            let decision = Decision::new(true, remaining, Duration::ZERO, Duration::from_secs(1));
+    fn the_value_rendered_once_is_the_one_a_caller_within_its_limit_gets() {
+        let quota = Quota::per_minute(60).burst(10);
+        let headers = PolicyHeaders::new("a", quota);
+        let (fresh, _) = gcra(0, 1, &quota, Charge::Acquire);
+        assert_eq!(fresh.remaining(), 9);
+        let state = |remaining, reset_ms| {
+            let decision = Decision::new(
+                true,
+                remaining,
+                Duration::ZERO,
+                Duration::from_millis(reset_ms),
+            );
             headers.values(&quota, &decision).unwrap().1
         };
-        assert_eq!(state(&a, 5), "\"a\";r=5;t=1");
-        assert_eq!(state(&a, 5), "\"a\";r=5;t=1");
-        assert_eq!(state(&b, 5), "\"b\";r=5;t=1");
-        assert_eq!(state(&a, 4), "\"a\";r=4;t=1");
-        assert_eq!(state(&a.clone(), 4), "\"a\";r=4;t=1");
+        assert_eq!(state(9, 1_000), "\"a\";r=9;t=1");
+        assert_eq!(state(9, 2_000), "\"a\";r=9;t=2");
+        assert_eq!(state(8, 1_000), "\"a\";r=8;t=1");
+        // Another quota with the same numbers: its own policy, same state.
+        let other = Quota::per_minute(30).burst(10);
+        let decision = Decision::new(true, 9, Duration::ZERO, Duration::from_secs(1));
+        let (policy, state) = headers.values(&other, &decision).unwrap();
+        assert_eq!(policy, "\"a\";q=30;w=60");
+        assert_eq!(state, "\"a\";r=9;t=1");
     }
 }

@@ -210,11 +210,17 @@ impl InProcessLimiter {
             // `build` always makes at least one table.
             return gcra(0, now, quota, charge).0;
         };
-        let tat = match shard.slots.get(&hash) {
-            Some(slot) if *slot.key == *key => slot.tat,
-            _ => 0,
-        };
-        let (decision, next) = gcra(tat, now, quota, charge);
+        // A known caller: one look-up, updated in place.
+        if let Some(slot) = shard.slots.get_mut(&hash) {
+            if *slot.key == *key {
+                let (decision, next) = gcra(slot.tat, now, quota, charge);
+                if let Some(next) = next {
+                    slot.tat = next;
+                }
+                return decision;
+            }
+        }
+        let (decision, next) = gcra(0, now, quota, charge);
         if let Some(next) = next {
             shard.store(hash, key, next, now);
         }

@@ -525,10 +525,9 @@ fn decide<B>(
     quota: &Quota,
     result: Result<Decision, LimitError>,
 ) -> Result<Headers, Response<Bytes>> {
-    let Some(principal) = request.extensions().get::<Principal>() else {
-        return Ok(None);
-    };
-    let (_, headers) = config.select(principal);
+    // Off the in-process pass path: the layer's headers render any other
+    // quota's policy value (no second call to `quota_for`).
+    let headers = &config.headers;
     match result {
         Ok(decision) if decision.is_allowed() => {
             config.metrics.allowed();

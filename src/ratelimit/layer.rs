@@ -131,6 +131,7 @@ impl Backend {
 
     /// The decision for the caller whose key is the concatenation of
     /// `parts`.
+    #[inline]
     fn check(&self, parts: &[&str], quota: &Quota) -> CheckState {
         match self {
             Self::Local(local) => {
@@ -341,6 +342,7 @@ impl LimitConfig {
     /// The principal's quota and the headers rendered for it:
     /// [`quota_for`](RateLimitLayer::quota_for)'s, else its
     /// [plan](RateLimitLayer::plan)'s, else the layer's.
+    #[inline]
     fn select(&self, principal: &Principal) -> (Quota, &PolicyHeaders) {
         if let Some(quota) = self.quota_for.as_ref().and_then(|f| f(principal)) {
             return (quota, &self.headers);
@@ -354,6 +356,7 @@ impl LimitConfig {
     /// Checks the principal's key: `policy:scheme:id` or
     /// `policy:scheme:subject`, never written out for the in-process
     /// limiter.
+    #[inline]
     fn check(&self, principal: &Principal, quota: &Quota) -> CheckState {
         let scheme = principal.scheme();
         let id = match (&self.key_by, principal.credential_id()) {

@@ -60,6 +60,7 @@ impl Plans {
 
     /// The principal's plan, when it names a configured one: its own
     /// ([`Principal::plan`], from an API-key record), else its plan claim.
+    #[inline]
     pub(crate) fn find(&self, principal: &Principal) -> Option<&Plan> {
         if self.list.is_empty() {
             return None;

@@ -24,8 +24,12 @@
 //!
 //! `cargo bench --all-features --bench ratelimit`.
 //!
-//! `AUTHGATE_CALLGRIND=<case>:<n>` (`bare`, `layer_local`, or
-//! `layer_local_quiet` with `headers_on_success(false)`) runs that
+//! `AUTHGATE_CALLGRIND=<case>:<n>` (`bare`, `layer_local`,
+//! `layer_local_quiet` with `headers_on_success(false)`,
+//! `layer_local_changing` with a `RateLimit` value that changes with every
+//! request, `layer_local_plan` with the quota from the key's plan,
+//! `layer_anonymous`: requests without a principal, the cost of being a
+//! layer at all) runs that
 //! service `<n>` times and exits, for instruction counts that do not depend
 //! on the machine's load; only `callgrind_measured` is counted:
 //!
@@ -57,6 +61,13 @@ fn redis_url() -> String {
 /// A quota nobody reaches in a bench run.
 fn quota() -> Quota {
     Quota::per_second(1_000_000_000)
+}
+
+/// A quota whose `RateLimit` value changes with every request (each takes
+/// one of a huge burst that refills slowly): the header is rendered every
+/// time, never the thread's last value.
+fn changing_quota() -> Quota {
+    Quota::new(u32::MAX, Duration::from_secs(10 * 365 * 86_400))
 }
 
 fn request(principal: &Principal) -> Request<()> {
@@ -153,7 +164,30 @@ fn callgrind(runtime: &tokio::runtime::Runtime, principal: &Principal) {
                 RateLimitLayer::new(InProcessLimiter::new(), quota()).headers_on_success(false);
             callgrind_measured(runtime, layer.layer(inner), inputs);
         }
-        other => panic!("unknown case {other}: bare, layer_local or layer_local_quiet"),
+        "layer_local_changing" => {
+            let layer = RateLimitLayer::new(InProcessLimiter::new(), changing_quota());
+            callgrind_measured(runtime, layer.layer(inner), inputs);
+        }
+        "layer_anonymous" => {
+            // The wrapper alone: no principal, nothing counted.
+            let inputs: Vec<Request<()>> = (0..n)
+                .map(|_| Request::get("/orders").body(()).unwrap())
+                .collect();
+            let layer = RateLimitLayer::new(InProcessLimiter::new(), quota());
+            callgrind_measured(runtime, layer.layer(inner), inputs);
+        }
+        "layer_local_plan" => {
+            let planned = principal.clone().with_plan("pro");
+            let inputs: Vec<Request<()>> = (0..n).map(|_| request(&planned)).collect();
+            let layer = RateLimitLayer::new(InProcessLimiter::new(), quota())
+                .plan("free", Quota::per_second(1))
+                .plan("pro", quota());
+            callgrind_measured(runtime, layer.layer(inner), inputs);
+        }
+        other => panic!(
+            "unknown case {other}: bare, layer_local, layer_local_quiet, \
+             layer_local_changing, layer_local_plan or layer_anonymous"
+        ),
     }
     std::process::exit(0);
 }
@@ -202,6 +236,16 @@ fn bench(c: &mut Criterion) {
     let layer = RateLimitLayer::new(InProcessLimiter::new(), quota());
     group.bench_function("layer_local", |b| {
         let mut service = layer.layer(inner);
+        b.to_async(&runtime).iter(|| {
+            let request = request(&principal);
+            let future = service.call(request);
+            async move { black_box(future.await.unwrap()) }
+        });
+    });
+
+    let changing = RateLimitLayer::new(InProcessLimiter::new(), changing_quota());
+    group.bench_function("layer_local_changing", |b| {
+        let mut service = changing.layer(inner);
         b.to_async(&runtime).iter(|| {
             let request = request(&principal);
             let future = service.call(request);

@@ -166,6 +166,8 @@ struct PrincipalData {
     credential_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     claims: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<Box<str>>,
 }
 
 impl Principal {
@@ -189,6 +191,7 @@ impl Principal {
                 scopes: Scopes::empty(),
                 credential_id: None,
                 claims: None,
+                plan: None,
             }),
         }
     }
@@ -213,6 +216,29 @@ impl Principal {
     pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
         Arc::make_mut(&mut self.inner).claims = Some(claims);
         self
+    }
+
+    /// Sets the plan the credential was issued under (an API key record's
+    /// [`plan`](crate::api_key::KeyRecord::plan)): what a
+    /// [`RateLimitLayer`](crate::ratelimit::RateLimitLayer) with
+    /// [`plan`](crate::ratelimit::RateLimitLayer::plan)s picks a quota by.
+    ///
+    /// ```
+    /// use authgate::Principal;
+    /// let principal = Principal::new("acct_42", "api_key").with_plan("pro");
+    /// assert_eq!(principal.plan(), Some("pro"));
+    /// ```
+    #[must_use]
+    pub fn with_plan(mut self, plan: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).plan = Some(plan.into().into_boxed_str());
+        self
+    }
+
+    /// The plan set with [`with_plan`](Self::with_plan), if any. A token's
+    /// plan claim is read with [`claim`](Self::claim).
+    #[must_use]
+    pub fn plan(&self) -> Option<&str> {
+        self.inner.plan.as_deref()
     }
 
     /// Who is calling: an account id, a JWT `sub`.
@@ -308,6 +334,7 @@ impl fmt::Debug for Principal {
             .field("scopes", &self.inner.scopes)
             .field("credential_id", &self.inner.credential_id)
             .field("claims", &self.inner.claims.as_ref().map(Map::len))
+            .field("plan", &self.inner.plan)
             .finish()
     }
 }

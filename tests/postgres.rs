@@ -468,3 +468,136 @@ async fn hmac_secrets_live_in_the_database_too() {
     }
     drop_schema(&db).await;
 }
+
+/// The statuses of `n` calls to `/me` with `key`.
+async fn statuses(client: &reqwest::Client, addr: SocketAddr, key: &str, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(status(client, addr, key).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_plan_column_picks_the_rate_limit_and_changes_reach_the_layer() {
+    use authgate::ratelimit::{InProcessLimiter, Quota, RateLimitLayer};
+
+    let Some(db) = database().await else { return };
+    let store = PgKeyStore::new(db.clone());
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let (pro_key, record) = generator
+        .generate("acct_pro", Scopes::empty())
+        .unwrap()
+        .into_parts();
+    store.insert(&record.with_plan("pro")).await.unwrap();
+    let free = store
+        .issue(&generator, "acct_free", Scopes::empty(), None)
+        .await
+        .unwrap();
+    let found = authgate::api_key::KeyStore::find(&store, &free.record().id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.plan, None);
+
+    let scheme = ApiKeyScheme::builder(store.clone())
+        .prefix("sk_live")
+        .cache_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let listener = store.invalidate_on_change(&scheme);
+    listener.listening().await;
+    let auth = AuthLayer::builder().scheme(scheme).build().unwrap();
+    let limits = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(1))
+        .plan("pro", Quota::per_minute(3))
+        .plan("team", Quota::per_minute(60));
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|p: Principal| async move { p.subject().to_owned() }),
+        )
+        .layer(limits)
+        .layer(auth);
+    let addr = serve(app).await;
+    let client = reqwest::Client::new();
+
+    assert_eq!(
+        statuses(&client, addr, pro_key.expose(), 4).await,
+        [200, 200, 200, 429]
+    );
+    let free_key = free.plaintext().expose();
+    let first = client
+        .get(format!("http://{addr}/me"))
+        .header("x-api-key", free_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.headers()["ratelimit-policy"], "\"default\";q=1;w=60");
+    assert_eq!(status(&client, addr, free_key).await, 429);
+
+    // An upgrade in the database reaches the cached record at once.
+    assert!(store
+        .set_plan(&free.record().id, Some("team"))
+        .await
+        .unwrap());
+    until_status(addr, free_key, 200, Duration::from_secs(1)).await;
+    let upgraded = client
+        .get(format!("http://{addr}/me"))
+        .header("x-api-key", free_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        upgraded.headers()["ratelimit-policy"],
+        "\"default\";q=60;w=60"
+    );
+    assert!(!store.set_plan("no_such_key", Some("pro")).await.unwrap());
+    drop_schema(&db).await;
+}
+
+#[tokio::test]
+async fn the_plan_column_is_added_to_an_existing_table() {
+    let Some(db) = database().await else { return };
+    // The table as the first release created it, with a key in it.
+    let (client, connection) = tokio_postgres::connect(&settings(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let schema = format!("{}_old", db.schema());
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\";
+             CREATE TABLE \"{schema}\".authgate_api_keys (
+                 id text PRIMARY KEY, prefix text NOT NULL,
+                 secret_sha256 bytea NOT NULL CHECK (octet_length(secret_sha256) = 32),
+                 owner text NOT NULL, scopes text NOT NULL DEFAULT '',
+                 created_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz,
+                 revoked boolean NOT NULL DEFAULT false, retires_at timestamptz,
+                 last_used_at timestamptz);
+             INSERT INTO \"{schema}\".authgate_api_keys (id, prefix, secret_sha256, owner)
+                 VALUES ('k1', 'sk_live', decode(repeat('00', 32), 'hex'), 'acct_old');"
+        ))
+        .await
+        .unwrap();
+    let old = PgDatabase::builder(&settings())
+        .schema(&schema)
+        .build()
+        .unwrap();
+    old.migrate().await.unwrap();
+    old.migrate().await.unwrap();
+    let store = PgKeyStore::new(old.clone());
+    let found = authgate::api_key::KeyStore::find(&store, "k1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.subject, "acct_old");
+    assert_eq!(found.plan, None);
+    assert!(store.set_plan("k1", Some("pro")).await.unwrap());
+    let found = authgate::api_key::KeyStore::find(&store, "k1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.plan.as_deref(), Some("pro"));
+    drop_schema(&old).await;
+    drop_schema(&db).await;
+}

@@ -392,3 +392,117 @@ async fn one_subject_at_two_issuers_has_two_budgets() {
         "alice at b.example is not alice at a.example"
     );
 }
+
+/// Statuses of `n` calls with `key`, and the `RateLimit-Policy` of the first.
+async fn burst(client: &reqwest::Client, url: &str, key: &str, n: usize) -> (Vec<u16>, String) {
+    let mut statuses = Vec::new();
+    let mut policy = String::new();
+    for i in 0..n {
+        let response = get_with(client, url, Some(key)).await;
+        if i == 0 {
+            policy = header(&response, "ratelimit-policy").to_owned();
+        }
+        statuses.push(response.status().as_u16());
+    }
+    (statuses, policy)
+}
+
+#[tokio::test]
+async fn a_plan_on_the_key_record_picks_its_limit() {
+    let store = InMemoryKeyStore::new();
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let issue = |subject: &str, plan: Option<&str>| {
+        let (plaintext, mut record) = generator
+            .generate(subject, Scopes::empty())
+            .unwrap()
+            .into_parts();
+        if let Some(plan) = plan {
+            record = record.with_plan(plan);
+        }
+        store.insert(record);
+        plaintext.expose().to_owned()
+    };
+    let pro = issue("acct_pro", Some("pro"));
+    let free = issue("acct_free", Some("free"));
+    let none = issue("acct_none", None);
+    let unknown = issue("acct_unknown", Some("platinum"));
+    let limits = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(1))
+        .plan("pro", Quota::per_minute(4))
+        .plan("free", Quota::per_minute(2));
+    let addr = serve(app(store, limits)).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/orders");
+
+    let (statuses, policy) = burst(&client, &url, &pro, 5).await;
+    assert_eq!(statuses, [200, 200, 200, 200, 429]);
+    assert_eq!(policy, "\"default\";q=4;w=60");
+    let (statuses, policy) = burst(&client, &url, &free, 3).await;
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(policy, "\"default\";q=2;w=60");
+    // No plan, or one the layer does not know: the layer's quota.
+    for key in [&none, &unknown] {
+        let (statuses, policy) = burst(&client, &url, key, 2).await;
+        assert_eq!(statuses, [200, 429]);
+        assert_eq!(policy, "\"default\";q=1;w=60");
+    }
+    // The 429 names the plan's quota too.
+    let limited = get_with(&client, &url, Some(&pro)).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(header(&limited, "ratelimit-policy"), "\"default\";q=4;w=60");
+    assert_eq!(header(&limited, "ratelimit"), "\"default\";r=0;t=60");
+}
+
+/// A token's plan claim (here a custom claim name) picks its limit, through
+/// a real JWT scheme.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn a_plan_claim_in_a_token_picks_its_limit() {
+    use authgate::jwt::{Issuer, JwtScheme};
+    use authgate::testing::{TestAlgorithm, TestSigningKey};
+    use serde_json::json;
+
+    let key = TestSigningKey::generate(TestAlgorithm::HS256, "hs-1").unwrap();
+    let jwt = JwtScheme::builder()
+        .issuer(
+            Issuer::new("https://login.test")
+                .audience("api")
+                .key(key.verifying_key().unwrap()),
+        )
+        .build()
+        .unwrap();
+    let auth = AuthLayer::builder().scheme(jwt).build().unwrap();
+    let limits = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(1))
+        .plan("pro", Quota::per_minute(3))
+        .plan_claim("tier")
+        .policy_name("api")
+        .unwrap();
+    let app = Router::new()
+        .route("/orders", get(|| async { "orders" }))
+        .layer(limits)
+        .layer(auth);
+    let addr = serve(app).await;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let token = |sub: &str, tier: &str| {
+        key.sign(&json!({"iss": "https://login.test", "aud": "api", "exp": exp, "sub": sub, "tier": tier}))
+            .unwrap()
+    };
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/orders");
+    let call = |token: String| {
+        let request = client.get(&url).bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    let first = call(token("u_pro", "pro")).await;
+    assert_eq!(header(&first, "ratelimit-policy"), "\"api\";q=3;w=60");
+    assert_eq!(call(token("u_pro", "pro")).await.status(), 200);
+    assert_eq!(call(token("u_pro", "pro")).await.status(), 200);
+    assert_eq!(call(token("u_pro", "pro")).await.status(), 429);
+
+    let basic = call(token("u_basic", "basic")).await;
+    assert_eq!(header(&basic, "ratelimit-policy"), "\"api\";q=1;w=60");
+    assert_eq!(call(token("u_basic", "basic")).await.status(), 429);
+}

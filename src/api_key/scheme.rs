@@ -267,9 +267,12 @@ impl<S: KeyStore> Inner<S> {
             .map_err(LookupError::Store)?
             .filter(|r| r.id == id)
             .map(|record| {
-                let principal = Principal::new(record.subject.clone(), SCHEME_NAME)
+                let mut principal = Principal::new(record.subject.clone(), SCHEME_NAME)
                     .with_scopes(record.scopes.clone())
                     .with_credential_id(record.id.clone());
+                if let Some(plan) = &record.plan {
+                    principal = principal.with_plan(plan.clone());
+                }
                 CachedKey { record, principal }
             });
         Ok(Looked { generation, found })

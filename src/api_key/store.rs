@@ -52,6 +52,12 @@ pub struct KeyRecord {
     pub retires_at: Option<SystemTime>,
     /// A revoked key never works again.
     pub revoked: bool,
+    /// The key's plan (`"free"`, `"pro"`): carried to the
+    /// [`Principal`](crate::Principal), where a
+    /// [`RateLimitLayer`](crate::ratelimit::RateLimitLayer) with
+    /// [`plan`](crate::ratelimit::RateLimitLayer::plan)s picks its quota.
+    /// `None`: the layer's default quota.
+    pub plan: Option<String>,
 }
 
 impl KeyRecord {
@@ -73,7 +79,22 @@ impl KeyRecord {
             expires_at: None,
             retires_at: None,
             revoked: false,
+            plan: None,
         }
+    }
+
+    /// Sets the key's [`plan`](Self::plan).
+    ///
+    /// ```
+    /// use authgate::api_key::KeyRecord;
+    ///
+    /// let record = KeyRecord::new("sk_live", "0123456789abcdef", [0u8; 32], "acct_42").with_plan("pro");
+    /// assert_eq!(record.plan.as_deref(), Some("pro"));
+    /// ```
+    #[must_use]
+    pub fn with_plan(mut self, plan: impl Into<String>) -> Self {
+        self.plan = Some(plan.into());
+        self
     }
 }
 
@@ -89,6 +110,7 @@ impl fmt::Debug for KeyRecord {
             .field("expires_at", &self.expires_at)
             .field("retires_at", &self.retires_at)
             .field("revoked", &self.revoked)
+            .field("plan", &self.plan)
             .finish()
     }
 }

@@ -14,7 +14,7 @@ use crate::principal::Scopes;
 
 /// API-key records in the `authgate_api_keys` table of a [`PgDatabase`]:
 /// the id, environment prefix, SHA-256 of the secret, owner, scopes,
-/// created, expires, revoked, retires_at and last_used_at. Plaintext keys
+/// created, expires, revoked, retires_at, last_used_at and plan. Plaintext keys
 /// are never stored.
 ///
 /// Issue, rotate and revoke through it (or with SQL: a trigger announces
@@ -58,7 +58,7 @@ impl PgKeyStore {
     #[must_use]
     pub fn new(db: PgDatabase) -> Self {
         let find = format!(
-            "SELECT prefix, secret_sha256, owner, scopes, created_at, expires_at, revoked, retires_at \
+            "SELECT prefix, secret_sha256, owner, scopes, created_at, expires_at, revoked, retires_at, plan \
              FROM {} WHERE id = $1",
             db.table("authgate_api_keys")
         );
@@ -79,8 +79,8 @@ impl PgKeyStore {
     pub async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
         let client = self.db.client().await?;
         let sql = format!(
-            "INSERT INTO {} (id, prefix, secret_sha256, owner, scopes, created_at, expires_at, revoked, retires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO {} (id, prefix, secret_sha256, owner, scopes, created_at, expires_at, revoked, retires_at, plan) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             self.db.table("authgate_api_keys")
         );
         let scopes = record.scopes.to_string();
@@ -97,6 +97,7 @@ impl PgKeyStore {
                     &record.expires_at,
                     &record.revoked,
                     &record.retires_at,
+                    &record.plan,
                 ],
             )
             .await
@@ -150,6 +151,7 @@ impl PgKeyStore {
             .into_parts();
         fresh.created_at = now;
         fresh.expires_at = old.expires_at;
+        fresh.plan.clone_from(&old.plan);
         let table = self.db.table("authgate_api_keys");
         // One statement: the old key gets its deadline exactly when the new
         // one exists, and only if nothing about it changed meanwhile.
@@ -158,8 +160,8 @@ impl PgKeyStore {
                 UPDATE {table} SET retires_at = LEAST(COALESCE(retires_at, $2), $2) \
                 WHERE id = $1 AND NOT revoked AND owner = $3 AND scopes = $4 AND prefix = $5 \
                 RETURNING id) \
-             INSERT INTO {table} (id, prefix, secret_sha256, owner, scopes, created_at, expires_at) \
-             SELECT $6, $5, $7, $3, $4, $8, $9 FROM old"
+             INSERT INTO {table} (id, prefix, secret_sha256, owner, scopes, created_at, expires_at, plan) \
+             SELECT $6, $5, $7, $3, $4, $8, $9, $10 FROM old"
         );
         let scopes = fresh.scopes.to_string();
         let deadline = now + grace;
@@ -177,11 +179,33 @@ impl PgKeyStore {
                     &&fresh.secret_hash[..],
                     &fresh.created_at,
                     &fresh.expires_at,
+                    &fresh.plan,
                 ],
             )
             .await
             .map_err(StoreError::new)?;
         Ok((inserted == 1).then(|| GeneratedKey::from_parts(plaintext, fresh)))
+    }
+
+    /// Moves key `id` to `plan` (`None`: the default quota). Returns whether
+    /// it existed. Like a revocation, the change reaches every instance
+    /// listening with [`invalidate_on_change`](Self::invalidate_on_change)
+    /// when it commits.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached.
+    pub async fn set_plan(&self, id: &str, plan: Option<&str>) -> Result<bool, StoreError> {
+        let client = self.db.client().await?;
+        let sql = format!(
+            "UPDATE {} SET plan = $2 WHERE id = $1",
+            self.db.table("authgate_api_keys")
+        );
+        let changed = client
+            .execute(&sql, &[&id, &plan])
+            .await
+            .map_err(StoreError::new)?;
+        Ok(changed == 1)
     }
 
     /// Revokes key `id` for good. Returns whether it existed. Every
@@ -270,6 +294,7 @@ fn record(id: &str, row: &Row) -> Result<KeyRecord, StoreError> {
     record.expires_at = row.try_get(5).map_err(StoreError::new)?;
     record.revoked = row.try_get(6).map_err(StoreError::new)?;
     record.retires_at = row.try_get(7).map_err(StoreError::new)?;
+    record.plan = row.try_get(8).map_err(StoreError::new)?;
     Ok(record)
 }
 

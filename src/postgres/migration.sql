@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS "{schema}".authgate_api_keys (
     last_used_at   timestamptz
 );
 
+-- Added in 0.2: the key's plan (rate-limit quota), NULL for the default.
+ALTER TABLE "{schema}".authgate_api_keys ADD COLUMN IF NOT EXISTS plan text;
+
 CREATE INDEX IF NOT EXISTS authgate_api_keys_owner ON "{schema}".authgate_api_keys (owner);
 
 CREATE TABLE IF NOT EXISTS "{schema}".authgate_hmac_keys (
@@ -59,7 +62,7 @@ $$;
 
 DROP TRIGGER IF EXISTS authgate_api_keys_changed ON "{schema}".authgate_api_keys;
 CREATE TRIGGER authgate_api_keys_changed
-    AFTER INSERT OR DELETE OR UPDATE OF prefix, secret_sha256, owner, scopes, expires_at, revoked, retires_at
+    AFTER INSERT OR DELETE OR UPDATE OF prefix, secret_sha256, owner, scopes, expires_at, revoked, retires_at, plan
     ON "{schema}".authgate_api_keys
     FOR EACH ROW EXECUTE FUNCTION "{schema}".authgate_notify_change('authgate_keys', 'id');
 

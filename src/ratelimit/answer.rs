@@ -8,10 +8,10 @@ use http::header::RETRY_AFTER;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
-use super::quota::{Decision, Quota};
+use super::quota::{gcra, Charge, Decision, Quota};
 use crate::error::{AuthError, ErrorKind};
 use crate::response::{ProblemDetails, Rejection, RejectionResponse};
-use crate::service::{is_grpc, AuthContext};
+use crate::service::AuthContext;
 
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers).
 pub(crate) static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -36,16 +36,29 @@ pub(crate) struct PolicyHeaders {
     policy: Option<HeaderValue>,
     /// `"name";r=`.
     state_prefix: String,
+    /// The `RateLimit` numbers and value of a caller within its limit
+    /// (one request taken from a full burst), rendered once: what most
+    /// requests are told.
+    fresh: Option<(u64, u64, HeaderValue)>,
 }
 
 impl PolicyHeaders {
     pub(crate) fn new(name: &str, quota: Quota) -> Self {
-        Self {
+        let mut headers = Self {
             name: name.to_owned(),
             quota,
             policy: policy_value(name, &quota),
             state_prefix: format!("\"{name}\";r="),
-        }
+            fresh: None,
+        };
+        // What a caller that was quiet for an interval is told, from the
+        // same arithmetic that decides.
+        let (fresh, _) = gcra(0, 1, &quota, Charge::Acquire);
+        let (remaining, reset) = (fresh.remaining(), ceil_secs(fresh.reset_after()));
+        headers.fresh = headers
+            .render(remaining, reset)
+            .map(|value| (remaining, reset, value));
+        headers
     }
 
     /// The two header values for one decision under `quota`.
@@ -60,25 +73,29 @@ impl PolicyHeaders {
             // A principal's own quota (`quota_for`): rarer, formatted here.
             policy_value(&self.name, quota)?
         };
+        let (remaining, reset) = (decision.remaining(), ceil_secs(decision.reset_after()));
+        let state = match &self.fresh {
+            Some((r, t, value)) if *r == remaining && *t == reset => value.clone(),
+            _ => self.render(remaining, reset)?,
+        };
+        Some((policy, state))
+    }
+
+    fn render(&self, remaining: u64, reset: u64) -> Option<HeaderValue> {
         // Written on the stack, copied once into the value's own buffer.
         let mut state = StackBuf::default();
         state.push(self.state_prefix.as_bytes());
-        state.push_decimal(decision.remaining());
+        state.push_decimal(remaining);
         state.push(b";t=");
-        state.push_decimal(ceil_secs(decision.reset_after()));
-        let state = match state.as_bytes() {
-            Some(bytes) => HeaderValue::from_bytes(bytes).ok()?,
+        state.push_decimal(reset);
+        match state.as_bytes() {
+            Some(bytes) => HeaderValue::from_bytes(bytes).ok(),
             // A policy name near its 64-character limit and two 20-digit
             // numbers still fit; formatted the slow way otherwise.
-            None => HeaderValue::from_str(&format!(
-                "{}{};t={}",
-                self.state_prefix,
-                decision.remaining(),
-                ceil_secs(decision.reset_after())
-            ))
-            .ok()?,
-        };
-        Some((policy, state))
+            None => {
+                HeaderValue::from_str(&format!("{}{remaining};t={reset}", self.state_prefix)).ok()
+            }
+        }
     }
 }
 
@@ -142,6 +159,30 @@ impl StackBuf {
     }
 }
 
+/// What a rate-limit answer reads of the request: its headers (gRPC or
+/// not) and extensions (the authenticating layer's rejection hook).
+#[derive(Clone, Copy)]
+pub(crate) struct Head<'a> {
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) extensions: &'a http::Extensions,
+}
+
+impl<'a> Head<'a> {
+    pub(crate) fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self {
+            headers: request.headers(),
+            extensions: request.extensions(),
+        }
+    }
+
+    pub(crate) fn of_parts(parts: &'a Parts) -> Self {
+        Self {
+            headers: &parts.headers,
+            extensions: &parts.extensions,
+        }
+    }
+}
+
 pub(crate) fn add_headers(headers: &mut HeaderMap, values: (HeaderValue, HeaderValue)) {
     headers.insert(RATELIMIT_POLICY.clone(), values.0);
     headers.insert(RATELIMIT.clone(), values.1);
@@ -149,7 +190,7 @@ pub(crate) fn add_headers(headers: &mut HeaderMap, values: (HeaderValue, HeaderV
 
 /// 429 (gRPC 8) with `Retry-After` and the rate-limit headers.
 pub(crate) fn too_many(
-    parts: &Parts,
+    parts: Head<'_>,
     policy: &PolicyHeaders,
     quota: &Quota,
     decision: &Decision,
@@ -166,7 +207,7 @@ pub(crate) fn too_many(
 }
 
 /// 503: the limiter could not decide and is configured to say so.
-pub(crate) fn unavailable(parts: &Parts, error: AuthError) -> Response<Bytes> {
+pub(crate) fn unavailable(parts: Head<'_>, error: AuthError) -> Response<Bytes> {
     let retry = parts
         .extensions
         .get::<AuthContext>()
@@ -177,8 +218,12 @@ pub(crate) fn unavailable(parts: &Parts, error: AuthError) -> Response<Bytes> {
 /// The rejection as the layer that authenticated would answer it (its
 /// `rejection_body` / `rejection_response` hook), or as problem details
 /// when no such layer ran. No challenges: the credential was fine.
-fn respond(parts: &Parts, error: &AuthError, retry_after: Duration) -> Response<Bytes> {
-    let rejection = Rejection::new(error, &[], is_grpc(parts), retry_after);
+fn respond(parts: Head<'_>, error: &AuthError, retry_after: Duration) -> Response<Bytes> {
+    let grpc = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let rejection = Rejection::new(error, &[], grpc, retry_after);
     let mut response = match parts.extensions.get::<AuthContext>() {
         Some(context) => context.config.rejection.respond(&rejection),
         None => ProblemDetails.respond(&rejection),
@@ -226,5 +271,31 @@ mod tests {
         let decision = Decision::new(true, 4, Duration::ZERO, Duration::ZERO);
         let (policy, _) = headers.values(&own, &decision).unwrap();
         assert_eq!(policy, "\"plan\";q=5;w=3600");
+    }
+
+    #[test]
+    fn the_value_rendered_once_is_the_one_a_caller_within_its_limit_gets() {
+        let quota = Quota::per_minute(60).burst(10);
+        let headers = PolicyHeaders::new("a", quota);
+        let (fresh, _) = gcra(0, 1, &quota, Charge::Acquire);
+        assert_eq!(fresh.remaining(), 9);
+        let state = |remaining, reset_ms| {
+            let decision = Decision::new(
+                true,
+                remaining,
+                Duration::ZERO,
+                Duration::from_millis(reset_ms),
+            );
+            headers.values(&quota, &decision).unwrap().1
+        };
+        assert_eq!(state(9, 1_000), "\"a\";r=9;t=1");
+        assert_eq!(state(9, 2_000), "\"a\";r=9;t=2");
+        assert_eq!(state(8, 1_000), "\"a\";r=8;t=1");
+        // Another quota with the same numbers: its own policy, same state.
+        let other = Quota::per_minute(30).burst(10);
+        let decision = Decision::new(true, 9, Duration::ZERO, Duration::from_secs(1));
+        let (policy, state) = headers.values(&other, &decision).unwrap();
+        assert_eq!(policy, "\"a\";q=30;w=60");
+        assert_eq!(state, "\"a\";r=9;t=1");
     }
 }

@@ -280,7 +280,7 @@ fn gate(
                 "too many failed authentications from this client"
             );
             Err(answer::too_many(
-                parts,
+                answer::Head::of_parts(parts),
                 &answer::PolicyHeaders::new("failed_auth", config.quota),
                 &config.quota,
                 &decision,

@@ -1,24 +1,25 @@
 //! [`RateLimitLayer`]: the stage after authentication that counts each
 //! principal's requests.
 
-use std::cell::RefCell;
+use std::any::Any;
 use std::fmt;
-use std::future::Future;
 use std::mem;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderValue, Request, Response};
-use pin_project_lite::pin_project;
+use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::answer::{self, PolicyHeaders};
 use super::backend::{CheckState, LimitError, RateLimiter};
+pub use super::future::RateLimitFuture;
+use super::future::{Headers, State, Then};
+use super::local::InProcessLimiter;
 use super::metrics::LimitMetrics;
+use super::plans::Plans;
 use super::quota::{Charge, Decision, Quota};
 use crate::body::ResponseBody;
 use crate::error::{AuthError, ConfigError};
@@ -47,9 +48,9 @@ type KeyFn = dyn Fn(&Principal, &Parts) -> Option<String> + Send + Sync;
 ///   [policy name](Self::policy_name) so that two layers count apart.
 ///   [`key_by_subject`](Self::key_by_subject) counts all keys of one
 ///   subject together; [`key_by`](Self::key_by) takes your own.
-/// - **Quota**: the layer's, or the principal's own
-///   ([`quota_for`](Self::quota_for): a plan claim, a tier looked up by
-///   subject).
+/// - **Quota**: the layer's, or the principal's own: its
+///   [plan](Self::plan)'s (an API key record's plan, a token's plan claim),
+///   or [`quota_for`](Self::quota_for)'s (a tier looked up by subject).
 /// - **Over the limit**: 429 with `Retry-After` and the IETF `RateLimit` /
 ///   `RateLimit-Policy` headers (gRPC 8 `RESOURCE_EXHAUSTED`), through the
 ///   auth layer's [rejection hook](crate::AuthLayerBuilder::rejection_body).
@@ -93,15 +94,52 @@ pub struct RateLimitLayer {
 }
 
 struct LimitConfig {
-    limiter: Arc<dyn RateLimiter>,
+    limiter: Backend,
     quota: Quota,
     quota_for: Option<Arc<QuotaFor>>,
+    plans: Plans,
     key_by: KeyBy,
     policy: String,
     /// The policy's header values, made when it is named.
     headers: PolicyHeaders,
     headers_on_success: bool,
     metrics: LimitMetrics,
+}
+
+/// The in-process limiter is called directly (no key written out, no
+/// boxed answer); any other through the trait.
+#[derive(Clone)]
+enum Backend {
+    Local(InProcessLimiter),
+    Shared(Arc<dyn RateLimiter>),
+}
+
+impl Backend {
+    fn new(limiter: impl RateLimiter) -> Self {
+        match (&limiter as &dyn Any).downcast_ref::<InProcessLimiter>() {
+            Some(local) => Self::Local(local.clone()),
+            None => Self::Shared(Arc::new(limiter)),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Local(local) => local.backend(),
+            Self::Shared(shared) => shared.backend(),
+        }
+    }
+
+    /// The decision for the caller whose key is the concatenation of
+    /// `parts`.
+    #[inline]
+    fn check(&self, parts: &[&str], quota: &Quota) -> CheckState {
+        match self {
+            Self::Local(local) => {
+                CheckState::Ready(Ok(local.decide_parts(parts, quota, Charge::Acquire)))
+            }
+            Self::Shared(shared) => shared.check(&parts.concat(), quota, Charge::Acquire).0,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -114,13 +152,14 @@ enum KeyBy {
 impl RateLimitLayer {
     /// Every principal gets `quota`, counted in `limiter`.
     pub fn new(limiter: impl RateLimiter, quota: Quota) -> Self {
-        let limiter: Arc<dyn RateLimiter> = Arc::new(limiter);
-        let metrics = LimitMetrics::new("default", limiter.backend());
+        let limiter = Backend::new(limiter);
+        let metrics = LimitMetrics::new("default", limiter.name());
         Self {
             config: Arc::new(LimitConfig {
                 limiter,
                 quota,
                 quota_for: None,
+                plans: Plans::default(),
                 key_by: KeyBy::Credential,
                 policy: String::from("default"),
                 headers: PolicyHeaders::new("default", quota),
@@ -136,9 +175,10 @@ impl RateLimitLayer {
             None => {
                 let old = &self.config;
                 let mut config = LimitConfig {
-                    limiter: Arc::clone(&old.limiter),
+                    limiter: old.limiter.clone(),
                     quota: old.quota,
                     quota_for: old.quota_for.clone(),
+                    plans: old.plans.clone(),
                     key_by: old.key_by.clone(),
                     policy: old.policy.clone(),
                     headers: old.headers.clone(),
@@ -183,8 +223,9 @@ impl RateLimitLayer {
         }
         let name = name.to_owned();
         Ok(self.edit(|config| {
-            config.metrics = LimitMetrics::new(&name, config.limiter.backend());
+            config.metrics = LimitMetrics::new(&name, config.limiter.name());
             config.headers = PolicyHeaders::new(&name, config.quota);
+            config.plans.rename(&name);
             config.policy = name;
         }))
     }
@@ -209,6 +250,46 @@ impl RateLimitLayer {
         quota_for: impl Fn(&Principal) -> Option<Quota> + Send + Sync + 'static,
     ) -> Self {
         self.edit(|config| config.quota_for = Some(Arc::new(quota_for)))
+    }
+
+    /// Plan `name`'s quota: principals on that plan get `quota` (and a
+    /// `RateLimit-Policy` header saying so, rendered once); principals on
+    /// no plan, or on one not configured, get the layer's.
+    ///
+    /// A principal's plan is its own ([`Principal::plan`]: an API key's
+    /// [`KeyRecord::plan`](crate::api_key::KeyRecord::plan), set with
+    /// [`KeyRecord::with_plan`](crate::api_key::KeyRecord::with_plan) or
+    /// the `plan` column of the PostgreSQL key store), else its
+    /// [plan claim](Self::plan_claim) (a JWT's `plan`). A
+    /// [`quota_for`](Self::quota_for) that gives a quota comes first.
+    ///
+    /// ```
+    /// use authgate::ratelimit::{InProcessLimiter, Quota, RateLimitLayer};
+    ///
+    /// let limits = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(60))
+    ///     .plan("pro", Quota::per_minute(6_000))
+    ///     .plan("enterprise", Quota::per_minute(60_000).burst(5_000));
+    /// # let _ = limits;
+    /// ```
+    #[must_use]
+    pub fn plan(self, name: &str, quota: Quota) -> Self {
+        self.edit(|config| config.plans.set(name, quota, &config.policy))
+    }
+
+    /// The claim a token's plan is read from when the principal carries no
+    /// plan of its own (see [`plan`](Self::plan)). Defaults to `plan`; the
+    /// claim must be a string.
+    ///
+    /// ```
+    /// # use authgate::ratelimit::{InProcessLimiter, Quota, RateLimitLayer};
+    /// let limits = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(60))
+    ///     .plan("pro", Quota::per_minute(6_000))
+    ///     .plan_claim("https://example.com/tier");
+    /// # let _ = limits;
+    /// ```
+    #[must_use]
+    pub fn plan_claim(self, claim: &str) -> Self {
+        self.edit(|config| config.plans.set_claim(claim))
     }
 
     /// Counts all credentials of one subject together (a customer with
@@ -257,72 +338,33 @@ impl RateLimitLayer {
     }
 }
 
-thread_local! {
-    /// Where each request's limiter key is written: reused, so that the
-    /// hot path allocates nothing for it.
-    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// A key buffer grown past this (a very long custom key) is let go after
-/// use rather than kept by the thread.
-const KEY_BUFFER_KEEP: usize = 1024;
-
 impl LimitConfig {
-    /// Writes the principal's key (`policy:scheme:id`, `policy:scheme:subject`
-    /// or `policy:custom`) and hands it to `use_key`; `None` when a custom
-    /// key function gives none.
-    fn with_key<T>(
-        &self,
-        principal: &Principal,
-        parts: &Parts,
-        use_key: impl FnOnce(&str) -> T,
-    ) -> Option<T> {
-        let custom = match &self.key_by {
-            KeyBy::Custom(key) => Some(key(principal, parts)?),
-            _ => None,
-        };
-        let write = |key: &mut String| {
-            key.clear();
-            key.push_str(&self.policy);
-            key.push(':');
-            if let Some(custom) = &custom {
-                key.push_str(custom);
-                return;
-            }
-            let scheme = principal.scheme();
-            key.push_str(scheme);
-            key.push(':');
-            let id = match (&self.key_by, principal.credential_id()) {
-                (KeyBy::Credential, Some(id)) if KEYED_SCHEMES.contains(&scheme) => id,
-                _ => principal.subject(),
-            };
-            key.push_str(id);
-        };
-        let answer = KEY.with(|buffer| match buffer.try_borrow_mut() {
-            Ok(mut key) => {
-                write(&mut key);
-                let answer = use_key(&key);
-                if key.capacity() > KEY_BUFFER_KEEP {
-                    *key = String::new();
-                }
-                answer
-            }
-            // A limiter that calls back into a rate-limited service on
-            // this thread: its own buffer.
-            Err(_) => {
-                let mut key = String::new();
-                write(&mut key);
-                use_key(&key)
-            }
-        });
-        Some(answer)
+    /// The principal's quota and the headers rendered for it:
+    /// [`quota_for`](RateLimitLayer::quota_for)'s, else its
+    /// [plan](RateLimitLayer::plan)'s, else the layer's.
+    #[inline]
+    fn select(&self, principal: &Principal) -> (Quota, &PolicyHeaders) {
+        if let Some(quota) = self.quota_for.as_ref().and_then(|f| f(principal)) {
+            return (quota, &self.headers);
+        }
+        match self.plans.find(principal) {
+            Some(plan) => (plan.quota, &plan.headers),
+            None => (self.quota, &self.headers),
+        }
     }
 
-    fn quota(&self, principal: &Principal) -> Quota {
-        self.quota_for
-            .as_ref()
-            .and_then(|f| f(principal))
-            .unwrap_or(self.quota)
+    /// Checks the principal's key: `policy:scheme:id` or
+    /// `policy:scheme:subject`, never written out for the in-process
+    /// limiter.
+    #[inline]
+    fn check(&self, principal: &Principal, quota: &Quota) -> CheckState {
+        let scheme = principal.scheme();
+        let id = match (&self.key_by, principal.credential_id()) {
+            (KeyBy::Credential, Some(id)) if KEYED_SCHEMES.contains(&scheme) => id,
+            _ => principal.subject(),
+        };
+        self.limiter
+            .check(&[&self.policy, ":", scheme, ":", id], quota)
     }
 }
 
@@ -342,7 +384,8 @@ impl fmt::Debug for RateLimitLayer {
         f.debug_struct("RateLimitLayer")
             .field("policy", &self.config.policy)
             .field("quota", &self.config.quota)
-            .field("backend", &self.config.limiter.backend())
+            .field("plans", &self.config.plans.len())
+            .field("backend", &self.config.limiter.name())
             .finish_non_exhaustive()
     }
 }
@@ -380,8 +423,6 @@ impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
     }
 }
 
-type Headers = Option<(HeaderValue, HeaderValue)>;
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -395,27 +436,64 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
-        let (parts, body) = request.into_parts();
-        let Some(principal) = parts.extensions.get::<Principal>() else {
-            let request = Request::from_parts(parts, body);
+        // The request stays whole (no split into parts and back): only a
+        // custom key function or a rejection needs the parts.
+        let Some(principal) = request.extensions().get::<Principal>() else {
             return RateLimitFuture::inner(self.inner.call(request), None);
         };
-        let quota = config.quota(principal);
-        let checked = config.with_key(principal, &parts, |key| {
-            config.limiter.check(key, &quota, Charge::Acquire)
-        });
-        let Some(check) = checked else {
-            let request = Request::from_parts(parts, body);
-            return RateLimitFuture::inner(self.inner.call(request), None);
+        let (quota, headers) = config.select(principal);
+        let state = match &config.key_by {
+            KeyBy::Custom(key_fn) => {
+                let (parts, body) = request.into_parts();
+                let key = parts
+                    .extensions
+                    .get::<Principal>()
+                    .and_then(|principal| key_fn(principal, &parts));
+                let request = Request::from_parts(parts, body);
+                let Some(key) = key else {
+                    return RateLimitFuture::inner(self.inner.call(request), None);
+                };
+                let state = config.limiter.check(&[&config.policy, ":", &key], &quota);
+                return self.answer(request, state, quota);
+            }
+            _ => config.check(principal, &quota),
         };
-        match check.0 {
-            CheckState::Ready(result) => match decide(config, &parts, &quota, result) {
-                Ok(headers) => {
-                    let request = Request::from_parts(parts, body);
-                    RateLimitFuture::inner(self.inner.call(request), headers)
-                }
+        match state {
+            // The common case, inline: the in-process limiter's answer.
+            CheckState::Ready(Ok(decision)) if decision.is_allowed() => {
+                config.metrics.allowed();
+                let headers = if config.headers_on_success {
+                    headers.values(&quota, &decision)
+                } else {
+                    None
+                };
+                RateLimitFuture::inner(self.inner.call(request), headers)
+            }
+            state => self.answer(request, state, quota),
+        }
+    }
+}
+
+impl<S> RateLimit<S> {
+    /// The answer when the decision is not an in-process pass: a
+    /// rejection, a Redis round trip, or a custom key's.
+    fn answer<ReqBody, ResBody>(
+        &mut self,
+        request: Request<ReqBody>,
+        state: CheckState,
+        quota: Quota,
+    ) -> RateLimitFuture<S::Future>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        ReqBody: Send + 'static,
+    {
+        let config = &self.config;
+        match state {
+            CheckState::Ready(result) => match decide(config, &request, &quota, result) {
+                Ok(headers) => RateLimitFuture::inner(self.inner.call(request), headers),
                 Err(response) => RateLimitFuture::rejected(response),
             },
             CheckState::Pending(check) => {
@@ -425,11 +503,8 @@ where
                 let config = Arc::clone(config);
                 let then: Then<S::Future> =
                     Box::new(
-                        move |result| match decide(&config, &parts, &quota, result) {
-                            Ok(headers) => {
-                                let future = inner.call(Request::from_parts(parts, body));
-                                RateLimitFuture::inner(future, headers)
-                            }
+                        move |result| match decide(&config, &request, &quota, result) {
+                            Ok(headers) => RateLimitFuture::inner(inner.call(request), headers),
                             Err(response) => RateLimitFuture::rejected(response),
                         },
                     );
@@ -447,18 +522,21 @@ where
 /// The headers for a passed request, or the rejection.
 // The rejection is moved once; boxing it would only add an allocation.
 #[allow(clippy::result_large_err)]
-fn decide(
+fn decide<B>(
     config: &LimitConfig,
-    parts: &Parts,
+    request: &Request<B>,
     quota: &Quota,
     result: Result<Decision, LimitError>,
 ) -> Result<Headers, Response<Bytes>> {
+    // Off the in-process pass path: the layer's headers render any other
+    // quota's policy value (no second call to `quota_for`).
+    let headers = &config.headers;
     match result {
         Ok(decision) if decision.is_allowed() => {
             config.metrics.allowed();
             Ok(config
                 .headers_on_success
-                .then(|| config.headers.values(quota, &decision))
+                .then(|| headers.values(quota, &decision))
                 .flatten())
         }
         Ok(decision) => {
@@ -471,99 +549,21 @@ fn decide(
                 retry_after_ms = u64::try_from(decision.retry_after().as_millis()).unwrap_or(u64::MAX),
                 "rate limit reached"
             );
-            Err(answer::too_many(parts, &config.headers, quota, &decision))
+            Err(answer::too_many(
+                answer::Head::of(request),
+                headers,
+                quota,
+                &decision,
+            ))
         }
         Err(error) => {
             config.metrics.unavailable();
             tracing::warn!(target: "authgate", policy = %config.policy, reason = "unavailable", status = 503, error = %error, "rate limiter unavailable");
-            Err(answer::unavailable(parts, AuthError::unavailable(error)))
+            Err(answer::unavailable(
+                answer::Head::of(request),
+                AuthError::unavailable(error),
+            ))
         }
-    }
-}
-
-type PendingCheck = Pin<Box<dyn Future<Output = Result<Decision, LimitError>> + Send>>;
-type Then<F> = Box<dyn FnOnce(Result<Decision, LimitError>) -> RateLimitFuture<F> + Send>;
-
-pin_project! {
-    /// The response future of [`RateLimit`].
-    pub struct RateLimitFuture<F> {
-        #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Checking {
-            check: PendingCheck,
-            then: Option<Then<F>>,
-        },
-        Inner {
-            #[pin]
-            future: F,
-            headers: Headers,
-        },
-        Rejected {
-            response: Option<Response<Bytes>>,
-        },
-    }
-}
-
-impl<F> RateLimitFuture<F> {
-    fn inner(future: F, headers: Headers) -> Self {
-        Self {
-            state: State::Inner { future, headers },
-        }
-    }
-
-    fn rejected(response: Response<Bytes>) -> Self {
-        Self {
-            state: State::Rejected {
-                response: Some(response),
-            },
-        }
-    }
-}
-
-impl<F, B, E> Future for RateLimitFuture<F>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<ResponseBody<B>>, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            match self.as_mut().project().state.project() {
-                StateProj::Checking { check, then } => {
-                    let result = ready!(check.as_mut().poll(cx));
-                    let Some(then) = then.take() else {
-                        // Polled again after the continuation ran: the
-                        // state was replaced below, so this cannot happen.
-                        return Poll::Pending;
-                    };
-                    let next = then(result);
-                    self.set(next);
-                }
-                StateProj::Inner { future, headers } => {
-                    let mut response = ready!(future.poll(cx))?;
-                    if let Some(values) = headers.take() {
-                        answer::add_headers(response.headers_mut(), values);
-                    }
-                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
-                }
-                StateProj::Rejected { response } => {
-                    let response = response.take().unwrap_or_default();
-                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
-                }
-            }
-        }
-    }
-}
-
-impl<F> fmt::Debug for RateLimitFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitFuture").finish_non_exhaustive()
     }
 }
 

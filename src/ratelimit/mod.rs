@@ -6,7 +6,8 @@
 //! - [`RateLimitLayer`], *inside* it: after authentication, counts each
 //!   principal's requests (by scheme and credential id, by subject, or by
 //!   your own key) against a [`Quota`] from configuration or from the
-//!   principal itself (a plan claim). Over the limit: 429 with
+//!   principal itself ([plans](RateLimitLayer::plan): an API key record's
+//!   plan, a token's plan claim). Over the limit: 429 with
 //!   `Retry-After` and the IETF `RateLimit` / `RateLimit-Policy` headers,
 //!   gRPC 8 `RESOURCE_EXHAUSTED`. Anonymous requests are never counted
 //!   against a principal.
@@ -38,7 +39,8 @@
 //! let auth = AuthLayer::builder()
 //!     .scheme(ApiKeyScheme::new(InMemoryKeyStore::new(), "sk_live")?)
 //!     .build()?;
-//! let per_key = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(600).burst(50));
+//! let per_key = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_minute(600).burst(50))
+//!     .plan("pro", Quota::per_minute(6_000)); // keys with `KeyRecord::with_plan("pro")`
 //! let uploads = RateLimitLayer::new(InProcessLimiter::new(), Quota::per_hour(20)).policy_name("uploads")?;
 //! let stuffing_wall = FailedAuthLayer::new(InProcessLimiter::new(), Quota::per_minute(20));
 //!
@@ -57,9 +59,11 @@
 mod answer;
 mod backend;
 mod failed_auth;
+mod future;
 mod layer;
 mod local;
 mod metrics;
+mod plans;
 mod quota;
 #[cfg(feature = "redis")]
 mod redis;

@@ -647,4 +647,3 @@ mod tests {
         assert!(!paths.matches("/publicity"));
     }
 }
-

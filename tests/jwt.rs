@@ -682,7 +682,10 @@ async fn raw_answer(layer: &AuthLayer, value: &[u8]) -> (u16, Option<String>, by
             Ok::<_, std::convert::Infallible>(http::Response::new(body))
         }));
     let request = http::Request::get("/orders")
-        .header("authorization", http::HeaderValue::from_bytes(value).unwrap())
+        .header(
+            "authorization",
+            http::HeaderValue::from_bytes(value).unwrap(),
+        )
         .body(())
         .unwrap();
     let response = service.oneshot(request).await.unwrap();
@@ -708,20 +711,32 @@ async fn malformed_bearer_credentials_are_400_with_or_without_cached_tokens() {
     let token = signer.sign(&claims(ISS));
     let outside = format!("Bearer {token},x");
     let cases: [(&[u8], &str); 4] = [
-        (b"Bearer a,b", "the credentials contain characters outside token68"),
+        (
+            b"Bearer a,b",
+            "the credentials contain characters outside token68",
+        ),
         (
             outside.as_bytes(),
             "the credentials contain characters outside token68",
         ),
-        (b"Bearer a=b", "the credentials contain characters outside token68"),
-        (b"Bearer ab\xff", "the Authorization header is not visible ASCII"),
+        (
+            b"Bearer a=b",
+            "the credentials contain characters outside token68",
+        ),
+        (
+            b"Bearer ab\xff",
+            "the Authorization header is not visible ASCII",
+        ),
     ];
     let mut before = Vec::new();
     for (value, description) in cases {
         let (status, challenge, body) = raw_answer(&layer, value).await;
         assert_eq!(status, 400, "{value:?}");
         let challenge = challenge.unwrap_or_default();
-        assert!(challenge.contains(r#"error="invalid_request""#), "{challenge}");
+        assert!(
+            challenge.contains(r#"error="invalid_request""#),
+            "{challenge}"
+        );
         assert!(challenge.contains(description), "{challenge}");
         assert!(String::from_utf8_lossy(&body).contains(description));
         before.push((status, challenge, body));

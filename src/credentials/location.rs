@@ -193,7 +193,6 @@ impl Credential {
         }
     }
 
-
     /// A credential found at `location`, already held as a secret.
     #[must_use]
     pub fn from_secret(location: CredentialLocation, value: SecretString) -> Self {

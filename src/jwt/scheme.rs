@@ -390,12 +390,8 @@ impl Inner {
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
                 let (entry, principal) = table.get(self.id, generation, key, now)?;
-                same_token(entry.token.as_bytes(), token).then(|| {
-                    (
-                        self.judge_cached(now, entry, principal),
-                        entry.plain_bearer,
-                    )
-                })
+                same_token(entry.token.as_bytes(), token)
+                    .then(|| (self.judge_cached(now, entry, principal), entry.plain_bearer))
             })
             .ok()
             .flatten();

@@ -750,6 +750,42 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
+    /// Regression: a rejection aimed at one challenge (every JWT rejection
+    /// names `Bearer` or `DPoP`) used to be rendered for every request. It
+    /// is copied now, kept apart from the same error aimed elsewhere; one
+    /// carrying a response header (a fresh `DPoP-Nonce`) never is.
+    #[test]
+    fn aimed_rejections_are_copied_per_challenge_and_headers_never() {
+        let challenges = challenges();
+        let responders = Responders::new(Arc::new(ProblemDetails), Arc::new(ProblemDetails));
+        let aimed = |scheme: &'static str| {
+            AuthError::new(ErrorKind::Expired)
+                .with_challenge_detail(|d| d.auth_scheme = Some(scheme))
+                .for_scheme(0)
+        };
+        for scheme in ["Bearer", "DPoP", "Bearer", "DPoP"] {
+            let error = aimed(scheme);
+            let rejection = Rejection::new(&error, &challenges, false, Duration::from_secs(5));
+            let fresh = ProblemDetails.respond(&rejection);
+            let copy = responders.respond(&rejection);
+            assert_eq!(copy.headers(), fresh.headers(), "{scheme}");
+            assert_eq!(copy.body(), fresh.body(), "{scheme}");
+        }
+        assert_eq!(responders.rendered.read().map(|r| r.len()).ok(), Some(2));
+
+        let with_header = AuthError::new(ErrorKind::Expired)
+            .with_challenge_detail(|d| {
+                d.header = Some((
+                    http::HeaderName::from_static("dpop-nonce"),
+                    HeaderValue::from_static("n-1"),
+                ));
+            })
+            .for_scheme(0);
+        let rejection = Rejection::new(&with_header, &challenges, false, Duration::from_secs(5));
+        let _ = responders.respond(&rejection);
+        assert_eq!(responders.rendered.read().map(|r| r.len()).ok(), Some(2));
+    }
+
     #[test]
     fn grpc_message_is_percent_encoded() {
         assert_eq!(grpc_percent_encode("a 100% é"), "a 100%25 %C3%A9");

@@ -544,7 +544,7 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
         for (index, scheme) in self.schemes.iter().enumerate() {
             let defer = self.deferred_syntax.contains(&index);
             for location in scheme.locations() {
-                extractor.add_deferring(location, index, defer)?;
+                extractor.add(location, index, defer)?;
             }
             let mut challenge = scheme.challenge();
             if let Some(realm) = &self.realm {

@@ -31,19 +31,11 @@ struct AuthorizationRoute {
 
 impl Extractor {
     /// Registers that credentials at `location` belong to scheme `index`.
+    /// With `defer`, the token68 check of an `Authorization` credential is
+    /// left to the scheme, which must call [`Credential::deferred_syntax`]
+    /// before it makes anything of a credential it has not already
+    /// verified.
     pub(crate) fn add(
-        &mut self,
-        location: CredentialLocation,
-        index: usize,
-    ) -> Result<(), ConfigError> {
-        self.add_deferring(location, index, false)
-    }
-
-    /// [`add`](Self::add); with `defer`, the token68 check of an
-    /// `Authorization` credential is left to the scheme, which must call
-    /// [`Credential::deferred_syntax`] before it makes anything of a
-    /// credential it has not already verified.
-    pub(crate) fn add_deferring(
         &mut self,
         location: CredentialLocation,
         index: usize,
@@ -404,11 +396,11 @@ mod tests {
 
     fn extractor() -> Extractor {
         let mut e = Extractor::default();
-        e.add(CredentialLocation::authorization("Bearer"), 0)
+        e.add(CredentialLocation::authorization("Bearer"), 0, false)
             .unwrap();
-        e.add(CredentialLocation::header("x-api-key").unwrap(), 1)
+        e.add(CredentialLocation::header("x-api-key").unwrap(), 1, false)
             .unwrap();
-        e.add(CredentialLocation::Query("api_key".into()), 1)
+        e.add(CredentialLocation::Query("api_key".into()), 1, false)
             .unwrap();
         e
     }
@@ -539,8 +531,11 @@ mod tests {
     #[test]
     fn a_peer_certificate_is_the_credential_only_alone() {
         let mut e = extractor();
-        e.add(CredentialLocation::PeerCertificate, 2).unwrap();
-        assert!(e.add(CredentialLocation::PeerCertificate, 3).is_err());
+        e.add(CredentialLocation::PeerCertificate, 2, false)
+            .unwrap();
+        assert!(e
+            .add(CredentialLocation::PeerCertificate, 3, false)
+            .is_err());
         let with_cert = |headers: &[(&str, &[u8])]| {
             let mut parts = parts(headers, "/");
             parts
@@ -576,16 +571,20 @@ mod tests {
     fn duplicate_locations_are_config_errors() {
         let mut e = extractor();
         assert!(e
-            .add(CredentialLocation::authorization("bearer"), 2)
+            .add(CredentialLocation::authorization("bearer"), 2, false)
             .is_err());
         assert!(e
-            .add(CredentialLocation::header("X-Api-Key").unwrap(), 2)
+            .add(CredentialLocation::header("X-Api-Key").unwrap(), 2, false)
             .is_err());
         assert!(e
-            .add(CredentialLocation::header("authorization").unwrap(), 2)
+            .add(
+                CredentialLocation::header("authorization").unwrap(),
+                2,
+                false
+            )
             .is_err());
         assert!(e
-            .add(CredentialLocation::authorization("Bad Name"), 2)
+            .add(CredentialLocation::authorization("Bad Name"), 2, false)
             .is_err());
     }
 }

@@ -227,6 +227,7 @@ impl Credential {
 
     /// The credential's bytes, without the UTF-8 check of
     /// [`value`](Self::value): what a cache look-up compares.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn value_bytes(&self) -> &[u8] {
         match &self.value {
             Value::Header { header, start, end } => {

@@ -37,7 +37,7 @@ fn extractor() -> Option<crate::credentials::extract::Extractor> {
         CredentialLocation::Query("api_key".into()),
     ];
     for (index, location) in locations.into_iter().enumerate() {
-        extractor.add(location, index).ok()?;
+        extractor.add(location, index, false).ok()?;
     }
     Some(extractor)
 }

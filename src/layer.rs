@@ -227,6 +227,9 @@ impl fmt::Debug for Config {
 #[must_use]
 pub struct AuthLayerBuilder<M = Untouched> {
     schemes: Vec<Box<dyn Scheme>>,
+    /// Indexes of the schemes that check their `Authorization` token68
+    /// syntax themselves, on a credential they have not seen before.
+    deferred_syntax: Vec<usize>,
     realm: Option<String>,
     anonymous: AnonymousPaths,
     authorizer: Option<Arc<dyn Authorizer>>,
@@ -244,6 +247,7 @@ impl Default for AuthLayerBuilder {
     fn default() -> Self {
         Self {
             schemes: Vec::new(),
+            deferred_syntax: Vec::new(),
             realm: None,
             anonymous: AnonymousPaths::default(),
             authorizer: None,
@@ -283,6 +287,7 @@ impl AuthLayerBuilder<Untouched> {
     pub fn with_request_bodies(self) -> AuthLayerBuilder<Buffered> {
         AuthLayerBuilder {
             schemes: self.schemes,
+            deferred_syntax: self.deferred_syntax,
             realm: self.realm,
             anonymous: self.anonymous,
             authorizer: self.authorizer,
@@ -363,6 +368,9 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
     /// [`SchemeRouter`](crate::SchemeRouter), which owns it and picks one
     /// of them per credential.
     pub fn scheme(mut self, scheme: impl Scheme) -> Self {
+        if defers_syntax(&scheme) {
+            self.deferred_syntax.push(self.schemes.len());
+        }
         self.schemes.push(Box::new(scheme));
         self
     }
@@ -534,8 +542,9 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
         let mut extractor = Extractor::default();
         let mut challenges = Vec::with_capacity(self.schemes.len());
         for (index, scheme) in self.schemes.iter().enumerate() {
+            let defer = self.deferred_syntax.contains(&index);
             for location in scheme.locations() {
-                extractor.add(location, index)?;
+                extractor.add(location, index, defer)?;
             }
             let mut challenge = scheme.challenge();
             if let Some(realm) = &self.realm {
@@ -598,6 +607,22 @@ impl<M: BodyMode> fmt::Debug for AuthLayerBuilder<M> {
             .field("bodies", &ModeName::<M>::new())
             .field("body_limit", &self.body_limit)
             .finish_non_exhaustive()
+    }
+}
+
+/// Whether `scheme` checks the token68 syntax of its `Authorization`
+/// credentials itself, only for those it has not verified before: the JWT
+/// scheme, whose cached tokens were token68 when they were first seen, so
+/// that a cached token costs no scan of its kilobyte per request.
+fn defers_syntax<S: Scheme>(scheme: &S) -> bool {
+    #[cfg(feature = "jwt")]
+    {
+        (scheme as &dyn std::any::Any).is::<crate::jwt::JwtScheme>()
+    }
+    #[cfg(not(feature = "jwt"))]
+    {
+        let _ = scheme;
+        false
     }
 }
 

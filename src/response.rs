@@ -475,6 +475,9 @@ struct Rendered {
     retry_after: Duration,
     description: Box<str>,
     challenges: Box<[Challenge]>,
+    /// The scheme's challenge additions (`error` code, the challenge it
+    /// aims at); never a response header, which may change per request.
+    detail: Option<(Option<&'static str>, Option<&'static str>)>,
     status: StatusCode,
     headers: http::HeaderMap,
     body: Bytes,
@@ -489,6 +492,7 @@ impl Rendered {
             && self.retry_after == rejection.retry_after
             && *self.description == *error.description()
             && *self.challenges == *rejection.challenges
+            && self.detail == detail_key(error)
     }
 
     fn response(&self) -> Response<Bytes> {
@@ -497,6 +501,12 @@ impl Rendered {
         *response.headers_mut() = self.headers.clone();
         response
     }
+}
+
+/// What of an error's challenge detail a rendered rejection depends on,
+/// for details without a response header.
+fn detail_key(error: &AuthError) -> Option<(Option<&'static str>, Option<&'static str>)> {
+    error.challenge_detail().map(|d| (d.code, d.auth_scheme))
 }
 
 impl Responders {
@@ -531,6 +541,7 @@ impl Responders {
             retry_after: rejection.retry_after,
             description: error.description().into(),
             challenges: rejection.challenges.into(),
+            detail: detail_key(error),
             status: response.status(),
             headers: response.headers().clone(),
             body: response.body().clone(),
@@ -545,11 +556,16 @@ impl RejectionResponse for Responders {
         } else {
             &self.http
         };
-        // The scopes of a 403 vary per route, and a scheme's own challenge
-        // additions (a fresh `DPoP-Nonce`) per request: rendered each time.
+        // The scopes of a 403 vary per route, and a scheme's own response
+        // header (a fresh `DPoP-Nonce`) per request: rendered each time.
+        // The challenge a scheme aims its error at (every JWT rejection
+        // names `Bearer` or `DPoP`) and its error code do not vary.
         let cacheable = hook.cacheable()
             && rejection.error.required_scopes().is_none()
-            && rejection.error.challenge_detail().is_none();
+            && rejection
+                .error
+                .challenge_detail()
+                .is_none_or(|d| d.header.is_none());
         if !cacheable {
             return hook.respond(rejection);
         }
@@ -732,6 +748,42 @@ mod tests {
             let _ = responders.respond(&rejection);
         }
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    /// Regression: a rejection aimed at one challenge (every JWT rejection
+    /// names `Bearer` or `DPoP`) used to be rendered for every request. It
+    /// is copied now, kept apart from the same error aimed elsewhere; one
+    /// carrying a response header (a fresh `DPoP-Nonce`) never is.
+    #[test]
+    fn aimed_rejections_are_copied_per_challenge_and_headers_never() {
+        let challenges = challenges();
+        let responders = Responders::new(Arc::new(ProblemDetails), Arc::new(ProblemDetails));
+        let aimed = |scheme: &'static str| {
+            AuthError::new(ErrorKind::Expired)
+                .with_challenge_detail(|d| d.auth_scheme = Some(scheme))
+                .for_scheme(0)
+        };
+        for scheme in ["Bearer", "DPoP", "Bearer", "DPoP"] {
+            let error = aimed(scheme);
+            let rejection = Rejection::new(&error, &challenges, false, Duration::from_secs(5));
+            let fresh = ProblemDetails.respond(&rejection);
+            let copy = responders.respond(&rejection);
+            assert_eq!(copy.headers(), fresh.headers(), "{scheme}");
+            assert_eq!(copy.body(), fresh.body(), "{scheme}");
+        }
+        assert_eq!(responders.rendered.read().map(|r| r.len()).ok(), Some(2));
+
+        let with_header = AuthError::new(ErrorKind::Expired)
+            .with_challenge_detail(|d| {
+                d.header = Some((
+                    http::HeaderName::from_static("dpop-nonce"),
+                    HeaderValue::from_static("n-1"),
+                ));
+            })
+            .for_scheme(0);
+        let rejection = Rejection::new(&with_header, &challenges, false, Duration::from_secs(5));
+        let _ = responders.respond(&rejection);
+        assert_eq!(responders.rendered.read().map(|r| r.len()).ok(), Some(2));
     }
 
     #[test]

@@ -423,7 +423,17 @@ impl Decision {
     ) -> Result<(Parts, Option<Box<http::HeaderMap>>), Response<Bytes>> {
         let scheme_name = self.config.schemes.list.get(self.index).map(|s| s.name());
         let authorized = match result {
-            Err(error) => Err((error, None)),
+            Err(error) => {
+                // The extractor left the token68 check to the scheme, which
+                // refused the credential for it: answer what extraction
+                // would have.
+                if error.kind() == ErrorKind::Malformed {
+                    if let Err(syntax) = self.credential.deferred_syntax() {
+                        return Err(self.reject_malformed(&parts, &syntax));
+                    }
+                }
+                Err((error, None))
+            }
             Ok(principal) => match (&self.config.authorizer, self.anonymous) {
                 (Some(authorizer), false) => match authorizer.authorize(&principal, &parts) {
                     Ok(()) => Ok(principal),
@@ -451,6 +461,17 @@ impl Decision {
             }
             Err((error, principal)) => Err(self.deny(&parts, error, principal.as_ref())),
         }
+    }
+
+    /// What [`extract`] answers for a malformed credential.
+    fn reject_malformed(&self, parts: &Parts, error: &AuthError) -> Response<Bytes> {
+        let scheme = error
+            .scheme_index()
+            .and_then(|i| self.config.schemes.list.get(i))
+            .map(|s| s.name());
+        let observer = &self.config.schemes.observer;
+        observer.denied(parts, scheme, error, None, None, self.start);
+        reject(&self.config, parts, error)
     }
 
     /// Logs the denial and builds the rejection.

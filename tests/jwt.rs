@@ -670,6 +670,93 @@ async fn the_per_thread_token_table_obeys_clearing_and_keeps_schemes_apart() {
     assert_eq!(call(&first_layer, &token).await.status, 401);
 }
 
+/// What a request with `Authorization: <value>` gets: status, challenge
+/// and body.
+async fn raw_answer(layer: &AuthLayer, value: &[u8]) -> (u16, Option<String>, bytes::Bytes) {
+    use http_body_util::BodyExt;
+    use tower::{service_fn, ServiceBuilder, ServiceExt};
+    let service = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(service_fn(|_: http::Request<()>| async {
+            let body = http_body_util::Empty::<bytes::Bytes>::new();
+            Ok::<_, std::convert::Infallible>(http::Response::new(body))
+        }));
+    let request = http::Request::get("/orders")
+        .header(
+            "authorization",
+            http::HeaderValue::from_bytes(value).unwrap(),
+        )
+        .body(())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, challenge, body)
+}
+
+/// The JWT scheme checks the token68 syntax of a bearer token only when
+/// the token is not one it has cached (a cached token passed the check when
+/// it was first seen). Malformed credentials are answered exactly as the
+/// extractor answers them, whether or not valid tokens are cached, and a
+/// cached token with a byte appended is not mistaken for the cached one.
+#[tokio::test]
+async fn malformed_bearer_credentials_are_400_with_or_without_cached_tokens() {
+    let signer = Signer::ed("k1");
+    let clock = ManualClock::at_unix(NOW);
+    let layer = layer(scheme_for(&signer, &clock));
+    let token = signer.sign(&claims(ISS));
+    let outside = format!("Bearer {token},x");
+    let cases: [(&[u8], &str); 4] = [
+        (
+            b"Bearer a,b",
+            "the credentials contain characters outside token68",
+        ),
+        (
+            outside.as_bytes(),
+            "the credentials contain characters outside token68",
+        ),
+        (
+            b"Bearer a=b",
+            "the credentials contain characters outside token68",
+        ),
+        (
+            b"Bearer ab\xff",
+            "the Authorization header is not visible ASCII",
+        ),
+    ];
+    let mut before = Vec::new();
+    for (value, description) in cases {
+        let (status, challenge, body) = raw_answer(&layer, value).await;
+        assert_eq!(status, 400, "{value:?}");
+        let challenge = challenge.unwrap_or_default();
+        assert!(
+            challenge.contains(r#"error="invalid_request""#),
+            "{challenge}"
+        );
+        assert!(challenge.contains(description), "{challenge}");
+        assert!(String::from_utf8_lossy(&body).contains(description));
+        before.push((status, challenge, body));
+    }
+    // The valid token, cached; then the same malformed requests again.
+    assert_eq!(call(&layer, &token).await.status, 200);
+    assert_eq!(call(&layer, &token).await.status, 200);
+    for ((value, _), expected) in cases.iter().zip(&before) {
+        let (status, challenge, body) = raw_answer(&layer, value).await;
+        assert_eq!(
+            (status, challenge.unwrap_or_default(), body),
+            expected.clone(),
+            "{value:?}"
+        );
+    }
+    // Token68 allows trailing `=`: a well-formed credential, not a JWS.
+    let padded = call(&layer, &format!("{token}=")).await;
+    assert_eq!(padded.status, 401);
+}
+
 // ---- Keys that can never verify, or verify anything, are refused at load.
 
 fn b64url(bytes: &[u8]) -> String {

@@ -23,14 +23,23 @@ struct AuthorizationRoute {
     syntax: AuthorizationSyntax,
     location: CredentialLocation,
     index: usize,
+    /// The token68 check is left to the scheme, which makes it only for a
+    /// credential it has not seen before (see
+    /// [`Credential::deferred_syntax`]).
+    deferred: bool,
 }
 
 impl Extractor {
     /// Registers that credentials at `location` belong to scheme `index`.
+    /// With `defer`, the token68 check of an `Authorization` credential is
+    /// left to the scheme, which must call [`Credential::deferred_syntax`]
+    /// before it makes anything of a credential it has not already
+    /// verified.
     pub(crate) fn add(
         &mut self,
         location: CredentialLocation,
         index: usize,
+        defer: bool,
     ) -> Result<(), ConfigError> {
         let duplicate = || ConfigError::DuplicateLocation(location.to_string());
         match &location {
@@ -53,6 +62,7 @@ impl Extractor {
                     syntax: *syntax,
                     location: location.clone(),
                     index,
+                    deferred: defer && *syntax == AuthorizationSyntax::Token68,
                 });
             }
             CredentialLocation::Header(name) => {
@@ -201,12 +211,10 @@ impl Extractor {
                 not_visible()
             });
         }
-        // Only tchars so far, so this is ASCII.
-        let name = std::str::from_utf8(name).unwrap_or_default();
         let Some(route) = self
             .authorization
             .iter()
-            .find(|r| r.scheme.eq_ignore_ascii_case(name))
+            .find(|r| r.scheme.as_bytes().eq_ignore_ascii_case(name))
         else {
             // Nobody handles this scheme; its credentials must still be text.
             return if all_in(Some(bytes), &VISIBLE) {
@@ -224,25 +232,49 @@ impl Extractor {
                 not_visible()
             });
         }
-        let valid = match route.syntax {
-            AuthorizationSyntax::Token68 => is_token68_bytes(rest),
-            _ => all_in(rest, &VISIBLE),
-        };
-        if !valid {
-            return Err(if !all_in(Some(bytes), &VISIBLE) {
-                not_visible()
-            } else {
-                malformed(
+        if route.deferred {
+            return Ok(Some((
+                route.index,
+                Credential::from_header_unchecked(
+                    route.location.clone(),
+                    value,
+                    (rest_start, rest_end),
                     route.index,
-                    "the credentials contain characters outside token68",
-                )
-            });
+                ),
+            )));
+        }
+        match route.syntax {
+            AuthorizationSyntax::Token68 => {
+                check_token68(bytes, (rest_start, rest_end), route.index)?;
+            }
+            _ => {
+                if !all_in(rest, &VISIBLE) {
+                    return Err(not_visible());
+                }
+            }
         }
         Ok(Some((
             route.index,
             Credential::from_header(route.location.clone(), value, rest_start, rest_end),
         )))
     }
+}
+
+/// Whether `header[start..end]`, the credentials of an `Authorization`
+/// header of scheme `index`, is token68; the error is the extraction's.
+pub(crate) fn check_token68(
+    header: &[u8],
+    (start, end): (usize, usize),
+    index: usize,
+) -> Result<(), AuthError> {
+    if is_token68_bytes(header.get(start..end)) {
+        return Ok(());
+    }
+    Err(if !all_in(Some(header), &VISIBLE) {
+        not_visible()
+    } else {
+        malformed(index, "the credentials contain characters outside token68")
+    })
 }
 
 /// Whether the request's connection presented a client certificate.
@@ -364,11 +396,11 @@ mod tests {
 
     fn extractor() -> Extractor {
         let mut e = Extractor::default();
-        e.add(CredentialLocation::authorization("Bearer"), 0)
+        e.add(CredentialLocation::authorization("Bearer"), 0, false)
             .unwrap();
-        e.add(CredentialLocation::header("x-api-key").unwrap(), 1)
+        e.add(CredentialLocation::header("x-api-key").unwrap(), 1, false)
             .unwrap();
-        e.add(CredentialLocation::Query("api_key".into()), 1)
+        e.add(CredentialLocation::Query("api_key".into()), 1, false)
             .unwrap();
         e
     }
@@ -499,8 +531,11 @@ mod tests {
     #[test]
     fn a_peer_certificate_is_the_credential_only_alone() {
         let mut e = extractor();
-        e.add(CredentialLocation::PeerCertificate, 2).unwrap();
-        assert!(e.add(CredentialLocation::PeerCertificate, 3).is_err());
+        e.add(CredentialLocation::PeerCertificate, 2, false)
+            .unwrap();
+        assert!(e
+            .add(CredentialLocation::PeerCertificate, 3, false)
+            .is_err());
         let with_cert = |headers: &[(&str, &[u8])]| {
             let mut parts = parts(headers, "/");
             parts
@@ -536,16 +571,20 @@ mod tests {
     fn duplicate_locations_are_config_errors() {
         let mut e = extractor();
         assert!(e
-            .add(CredentialLocation::authorization("bearer"), 2)
+            .add(CredentialLocation::authorization("bearer"), 2, false)
             .is_err());
         assert!(e
-            .add(CredentialLocation::header("X-Api-Key").unwrap(), 2)
+            .add(CredentialLocation::header("X-Api-Key").unwrap(), 2, false)
             .is_err());
         assert!(e
-            .add(CredentialLocation::header("authorization").unwrap(), 2)
+            .add(
+                CredentialLocation::header("authorization").unwrap(),
+                2,
+                false
+            )
             .is_err());
         assert!(e
-            .add(CredentialLocation::authorization("Bad Name"), 2)
+            .add(CredentialLocation::authorization("Bad Name"), 2, false)
             .is_err());
     }
 }

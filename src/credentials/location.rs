@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use http::{HeaderName, HeaderValue};
 
+use crate::error::AuthError;
 use crate::secret::SecretString;
 
 /// How the part after the scheme name in `Authorization` is shaped.
@@ -113,6 +114,9 @@ pub struct Credential {
     /// What the owning scheme parsed from `value`, kept so that the
     /// scheme's pre-body checks and its verification parse it once.
     parsed: OnceLock<Arc<dyn Any + Send + Sync>>,
+    /// The index of the scheme whose `Authorization` token68 syntax check
+    /// the extractor left to it (see [`Credential::deferred_syntax`]).
+    deferred: Option<usize>,
 }
 
 /// Where a credential's bytes live.
@@ -136,6 +140,7 @@ impl Credential {
             location,
             value: Value::Owned(SecretString::from(value)),
             parsed: OnceLock::new(),
+            deferred: None,
         }
     }
 
@@ -155,6 +160,36 @@ impl Credential {
                 end,
             },
             parsed: OnceLock::new(),
+            deferred: None,
+        }
+    }
+
+    /// A credential that is `header[start..end]` of `Authorization`, whose
+    /// token68 syntax the extractor has not checked: scheme `index` checks
+    /// it with [`deferred_syntax`](Self::deferred_syntax) before it makes
+    /// anything of a credential it has not seen before (a credential equal
+    /// to one it verified before is token68, as that one was).
+    pub(crate) fn from_header_unchecked(
+        location: CredentialLocation,
+        header: &HeaderValue,
+        (start, end): (usize, usize),
+        index: usize,
+    ) -> Self {
+        let mut credential = Self::from_header(location, header, start, end);
+        credential.deferred = Some(index);
+        credential
+    }
+
+    /// The check the extractor left to the scheme: `Err` with exactly the
+    /// error extraction would have answered (a malformed `Authorization`
+    /// header) when the credential is not token68; `Ok` when it is, or was
+    /// checked at extraction.
+    pub(crate) fn deferred_syntax(&self) -> Result<(), AuthError> {
+        match (&self.value, self.deferred) {
+            (Value::Header { header, start, end }, Some(index)) => {
+                super::extract::check_token68(header.as_bytes(), (*start, *end), index)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -165,6 +200,7 @@ impl Credential {
             location,
             value: Value::Owned(value),
             parsed: OnceLock::new(),
+            deferred: None,
         }
     }
 
@@ -186,6 +222,18 @@ impl Credential {
                 .and_then(|bytes| std::str::from_utf8(bytes).ok())
                 .unwrap_or_default(),
             Value::Owned(secret) => secret.expose(),
+        }
+    }
+
+    /// The credential's bytes, without the UTF-8 check of
+    /// [`value`](Self::value): what a cache look-up compares.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn value_bytes(&self) -> &[u8] {
+        match &self.value {
+            Value::Header { header, start, end } => {
+                header.as_bytes().get(*start..*end).unwrap_or_default()
+            }
+            Value::Owned(secret) => secret.expose().as_bytes(),
         }
     }
 }

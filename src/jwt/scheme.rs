@@ -27,7 +27,7 @@ use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::hot::{self, HotTable};
 use crate::principal::Principal;
-use crate::scheme::{Challenge, Scheme, Verification, VerifyContext};
+use crate::scheme::{Challenge, Scheme, Verification, VerificationState, VerifyContext};
 
 /// The name JWT principals carry in [`Principal::scheme`].
 pub const SCHEME_NAME: &str = "jwt";
@@ -108,7 +108,8 @@ struct Inner {
     /// hash and a comparison instead of a signature check. Bounded like
     /// the token cache, each entry kept [`FORGED_TTL`].
     forged: Option<Cache<u64, Arc<Zeroizing<String>>, KeyIsHash>>,
-    hasher: std::collections::hash_map::RandomState,
+    /// The secret keys of [`cache_key`].
+    hash_keys: HashKeys,
     clock: SharedClock,
     metrics: crate::telemetry::CacheMetrics,
     /// DPoP-bound tokens (RFC 9449): checked on every request, cached or not.
@@ -140,6 +141,10 @@ struct CachedToken {
     token: Zeroizing<String>,
     issuer: Arc<IssuerState>,
     validated: Validated,
+    /// No `cnf` claim, and DPoP (if configured) accepts its issuer's tokens
+    /// as `Bearer`: presented as `Bearer`, neither the certificate binding
+    /// nor DPoP has anything to check on a hit.
+    plain_bearer: bool,
 }
 
 impl JwtScheme {
@@ -246,37 +251,67 @@ const FORGED_TTL: Duration = Duration::from_secs(3600);
 
 /// Whether two tokens are equal, in constant time for equal lengths.
 ///
-/// Eight bytes at a time, folded into one word with no branch on the data,
-/// and that word compared with `subtle`: the cache-hit path is meant to stay
-/// well under a microsecond, and a per-byte `ct_eq` over a kilobyte token
-/// costs more than everything else on it.
+/// Every byte pair is XORed and ORed into one accumulator, with no branch
+/// on the data (32 bytes per step, which the compiler turns into vector
+/// instructions), and that accumulator compared with `subtle`: the
+/// cache-hit path is meant to stay well under a microsecond, and a
+/// per-byte `ct_eq` over a kilobyte token costs more than everything else
+/// on it.
 fn same_token(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ac, bc) = (a.chunks_exact(32), b.chunks_exact(32));
     let mut difference = ac
         .remainder()
         .iter()
         .zip(bc.remainder())
-        .fold(0u64, |acc, (x, y)| acc | u64::from(x ^ y));
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let mut lanes = [0u8; 32];
     for (x, y) in ac.zip(bc) {
-        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else {
-            return false;
-        };
-        difference |= u64::from_ne_bytes(x) ^ u64::from_ne_bytes(y);
+        for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
+            *lane |= x ^ y;
+        }
     }
+    difference |= lanes.iter().fold(0u8, |acc, lane| acc | lane);
     difference.ct_eq(&0).into()
 }
 
+/// The secret keys of [`cache_key`], drawn once per scheme.
+#[derive(Clone, Copy)]
+struct HashKeys([u64; 3]);
+
+impl HashKeys {
+    fn random() -> Self {
+        let state = std::collections::hash_map::RandomState::new();
+        Self([0u64, 1, 2].map(|i| state.hash_one(i)))
+    }
+}
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits.
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    // Both halves, on purpose.
+    #[allow(clippy::cast_possible_truncation)]
+    let (low, high) = (product as u64, (product >> 64) as u64);
+    low ^ high
+}
+
 /// The cache key: a keyed hash of the token's length and last 16 bytes,
-/// which lie in its signature (a signed token's most random part).
-/// Collisions only cost a miss: a hit is confirmed by comparing the whole
-/// token.
-fn cache_key(hasher: &impl BuildHasher, token: &str) -> u64 {
-    let bytes = token.as_bytes();
-    let tail = bytes.get(bytes.len().saturating_sub(16)..).unwrap_or(bytes);
-    hasher.hash_one((bytes.len(), tail))
+/// which lie in its signature (a signed token's most random part), with
+/// keys drawn once per scheme. Collisions only cost a miss: a hit is
+/// confirmed by comparing the whole token.
+fn cache_key(keys: HashKeys, token: &[u8]) -> u64 {
+    let mut tail = [0u8; 16];
+    let start = token.len().saturating_sub(16);
+    for (t, b) in tail.iter_mut().zip(token.get(start..).unwrap_or_default()) {
+        *t = *b;
+    }
+    let (high, low) = tail.split_at(8);
+    let word = |half: &[u8]| <[u8; 8]>::try_from(half).map_or(0, u64::from_le_bytes);
+    let [k0, k1, k2] = keys.0;
+    let mixed = folded_multiply(word(high) ^ k0, word(low) ^ k1);
+    folded_multiply(mixed ^ k2, (token.len() as u64) ^ k0.rotate_left(32))
 }
 
 /// The token cache's keys are already keyed hashes: hashing them again
@@ -321,7 +356,7 @@ impl Inner {
             return false;
         };
         let generation = self.generation.load(Ordering::SeqCst);
-        let key = cache_key(&self.hasher, token);
+        let key = cache_key(self.hash_keys, token.as_bytes());
         let now = self.clock.unix_now();
         let same = |entry: &CachedToken| {
             entry.generation == generation && same_token(entry.token.as_bytes(), token.as_bytes())
@@ -340,20 +375,23 @@ impl Inner {
     /// A cached validated token: from this thread's table when it holds a
     /// current entry, else from the shared cache (and then kept in the
     /// table). The time claims and revocation are checked on every hit.
+    ///
+    /// With the result, whether the entry is a [plain bearer
+    /// token](CachedToken::plain_bearer).
     fn cached(
         &self,
         key: u64,
-        token: &str,
+        token: &[u8],
         generation: u64,
-    ) -> Option<Result<Principal, AuthError>> {
+    ) -> Option<(Result<Principal, AuthError>, bool)> {
         let cache = self.cache.as_ref()?;
         let now = self.clock.unix_now();
         let hit = HOT_TOKENS
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
                 let (entry, principal) = table.get(self.id, generation, key, now)?;
-                same_token(entry.token.as_bytes(), token.as_bytes())
-                    .then(|| self.judge_cached(now, entry, principal))
+                same_token(entry.token.as_bytes(), token)
+                    .then(|| (self.judge_cached(now, entry, principal), entry.plain_bearer))
             })
             .ok()
             .flatten();
@@ -361,7 +399,7 @@ impl Inner {
             return hit;
         }
         let entry = cache.get(&key)?;
-        if entry.generation != generation || !same_token(entry.token.as_bytes(), token.as_bytes()) {
+        if entry.generation != generation || !same_token(entry.token.as_bytes(), token) {
             return None;
         }
         let _ = HOT_TOKENS.try_with(|table| {
@@ -376,7 +414,10 @@ impl Inner {
                 );
             }
         });
-        Some(self.judge_cached(now, &entry, &entry.validated.principal))
+        Some((
+            self.judge_cached(now, &entry, &entry.validated.principal),
+            entry.plain_bearer,
+        ))
     }
 
     /// Whether `token` is one whose signature already failed.
@@ -478,6 +519,11 @@ impl Inner {
         self.check_revocation(&issuer.iss, &validated)?;
         let principal = validated.principal.clone();
         if let Some(cache) = &self.cache {
+            let plain_bearer = principal.claim("cnf").is_none()
+                && self
+                    .dpop
+                    .mode_for(principal.claim("iss").and_then(Value::as_str))
+                    .accepts_bearer();
             cache.insert(
                 cache_key,
                 Arc::new(CachedToken {
@@ -485,6 +531,7 @@ impl Inner {
                     token: Zeroizing::new(token.to_owned()),
                     issuer: Arc::clone(issuer),
                     validated,
+                    plain_bearer,
                 }),
             );
             self.metrics.entries(cache.entry_count());
@@ -492,18 +539,31 @@ impl Inner {
         Ok(principal)
     }
 
-    fn verify_now(self: &Arc<Self>, token: &str) -> Verification {
+    /// Verifies `credential`'s token; with the result, whether it was a
+    /// cache hit on a [plain bearer token](CachedToken::plain_bearer).
+    fn verify_now(self: &Arc<Self>, credential: &Credential) -> (Verification, bool) {
         // Read before anything else: a result whose verification began
         // before a `clear_token_cache` is never cached as current.
         let generation = self.generation.load(Ordering::SeqCst);
-        let key = (cache_key(&self.hasher, token), generation);
-        if let Some(result) = self.cached(key.0, token, generation) {
+        // A hit compares bytes: no UTF-8 or token68 check of the token,
+        // which is equal to one that passed both when it was cached.
+        let bytes = credential.value_bytes();
+        let key = (cache_key(self.hash_keys, bytes), generation);
+        if let Some((result, plain)) = self.cached(key.0, bytes, generation) {
             self.metrics.lookup(true);
-            return Verification::ready(result);
+            return (Verification::ready(result), plain);
+        }
+        // Not seen before: the syntax check the extractor left to us.
+        if let Err(error) = credential.deferred_syntax() {
+            return (Verification::ready(Err(error)), false);
         }
         if self.cache.is_some() {
             self.metrics.lookup(false);
         }
+        (self.verify_uncached(credential.value(), key), false)
+    }
+
+    fn verify_uncached(self: &Arc<Self>, token: &str, key: (u64, u64)) -> Verification {
         if self.known_forged(key.0, token) {
             return Verification::ready(Err(AuthError::new(ErrorKind::BadSignature)));
         }
@@ -559,8 +619,15 @@ impl Scheme for JwtScheme {
         // RFC 8705: a certificate-bound token, cached or not, only over a
         // connection with its certificate. RFC 9449: a DPoP-bound one only
         // with a proof for its key, and never as a bearer token.
-        let verification =
-            super::binding::enforce(self.inner.verify_now(credential.value()), ctx.parts());
+        let (verification, plain) = self.inner.verify_now(credential);
+        let granted = matches!(verification.0, VerificationState::Ready(Ok(_)));
+        if plain && granted && presented_as_bearer(credential) {
+            // A cached token without `cnf`, of an issuer whose tokens DPoP
+            // accepts as bearer tokens, granted: the two checks below would
+            // let it through unchanged.
+            return verification;
+        }
+        let verification = super::binding::enforce(verification, ctx.parts());
         self.inner
             .dpop
             .enforce(verification, credential, ctx.parts())
@@ -584,6 +651,12 @@ impl fmt::Debug for JwtScheme {
             .field("leeway", &self.inner.rules.leeway)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether `credential` came as `Authorization: Bearer`.
+fn presented_as_bearer(credential: &Credential) -> bool {
+    matches!(credential.location(), CredentialLocation::Authorization { scheme, .. }
+        if scheme.eq_ignore_ascii_case("Bearer"))
 }
 
 /// Entries never outlive the token's `exp`, nor a day.
@@ -933,7 +1006,7 @@ impl JwtSchemeBuilder {
                 revocation: self.revocation,
                 cache,
                 forged,
-                hasher: std::collections::hash_map::RandomState::new(),
+                hash_keys: HashKeys::random(),
                 clock: self.clock,
                 metrics,
                 dpop,
@@ -1007,16 +1080,21 @@ mod tests {
         )
         .unwrap();
         let inner = &scheme.inner;
-        let crate::scheme::VerificationState::Ready(Ok(_)) = inner.verify_now(&token).0 else {
+        let credential = Credential::new(CredentialLocation::authorization("Bearer"), &token);
+        let crate::scheme::VerificationState::Ready(Ok(_)) = inner.verify_now(&credential).0 .0
+        else {
             panic!("a valid token");
         };
-        let key = cache_key(&inner.hasher, &token);
+        let key = cache_key(inner.hash_keys, token.as_bytes());
         let before = inner.generation.load(Ordering::SeqCst);
-        assert!(inner.cached(key, &token, before).is_some(), "cached");
+        assert!(
+            inner.cached(key, token.as_bytes(), before).is_some(),
+            "cached"
+        );
         // The first half of `clear_token_cache`: the shared entry is still
         // there.
         inner.generation.fetch_add(1, Ordering::SeqCst);
-        assert!(inner.cached(key, &token, before + 1).is_none());
+        assert!(inner.cached(key, token.as_bytes(), before + 1).is_none());
     }
 
     #[test]
@@ -1025,5 +1103,30 @@ mod tests {
         assert!(!same_token(b"abcdefghijk", b"abcdefghijx"));
         assert!(!same_token(b"abcdefgXijk", b"abcdefghijk"));
         assert!(!same_token(b"abc", b"abcd"));
+        // Every position of a long token, in the vector part and the tail.
+        let token: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
+        assert!(same_token(&token, &token.clone()));
+        for i in 0..token.len() {
+            let mut other = token.clone();
+            other[i] ^= 1;
+            assert!(!same_token(&token, &other), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn cache_keys_depend_on_length_and_tail() {
+        let keys = HashKeys::random();
+        let token = b"header.payload.signature-0123456789abcdef";
+        let key = cache_key(keys, token);
+        assert_eq!(key, cache_key(keys, token));
+        let mut other = token.to_vec();
+        if let Some(last) = other.last_mut() {
+            *last ^= 1;
+        }
+        assert_ne!(key, cache_key(keys, &other));
+        assert_ne!(key, cache_key(keys, &token[1..]));
+        assert_ne!(key, cache_key(HashKeys::random(), token));
+        // Short tokens hash too.
+        assert_ne!(cache_key(keys, b"a"), cache_key(keys, b"b"));
     }
 }

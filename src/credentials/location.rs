@@ -226,8 +226,9 @@ impl Credential {
     }
 
     /// The credential's bytes, without the UTF-8 check of
-    /// [`value`](Self::value): what a cache look-up compares.
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    /// [`value`](Self::value): what a cache look-up compares, or a parser
+    /// re-borrowing spans it has already checked.
+    #[cfg_attr(not(any(feature = "jwt", feature = "hmac")), allow(dead_code))]
     pub(crate) fn value_bytes(&self) -> &[u8] {
         match &self.value {
             Value::Header { header, start, end } => {
@@ -243,21 +244,11 @@ impl Credential {
     /// call and remembered with the credential (its value never changes).
     /// `None` when another type was remembered first: the caller parses
     /// again.
+    #[cfg_attr(not(feature = "hmac"), allow(dead_code))]
     pub(crate) fn parsed<T: Any + Send + Sync>(&self, parse: impl FnOnce(&str) -> T) -> Option<&T> {
         self.parsed
             .get_or_init(|| Arc::new(parse(self.value())))
             .downcast_ref::<T>()
-    }
-
-    /// The bytes of [`value`](Self::value), without checking them again:
-    /// for a parser that re-borrows spans it has already checked.
-    pub(crate) fn value_bytes(&self) -> &[u8] {
-        match &self.value {
-            Value::Header { header, start, end } => {
-                header.as_bytes().get(*start..*end).unwrap_or_default()
-            }
-            Value::Owned(secret) => secret.expose().as_bytes(),
-        }
     }
 }
 

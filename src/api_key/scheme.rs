@@ -364,11 +364,6 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             inner.metrics.0.lookup(true);
             return Verification::ready(result);
         }
-        // A shared entry read from the store before the last invalidation of
-        // its stripe is never used: the slow path reads it again.
-        let current = poll_once(inner.cache.get(key.id))
-            .flatten()
-            .filter(|lookup| lookup.generation == generation);
         let keep_hot = |found: Option<(Lookup, Principal)>| {
             let Ok(id) = <[u8; ID_LEN]>::try_from(key.id.as_bytes()) else {
                 return;
@@ -379,21 +374,10 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
                 }
             });
         };
-        if let Some(lookup) = current {
-            keep_hot(lookup.found.as_ref().map(|c| (Arc::clone(&lookup), c.principal.unshared())));
-            inner.metrics.0.lookup(true);
-            let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
-            return Verification::ready(inner.judge(
-                found,
-                key.prefix,
-                key.id,
-                &presented_hash,
-                now,
-            ));
-        }
         // An id known to be unknown, or one the store can tell at once it
-        // does not know, is refused on the spot: no task, no timer, no
-        // insert into the shared cache.
+        // does not know, is refused on the spot: no shared-cache read or
+        // insert, no task, no timer. (A store that can tell at once is
+        // asked before the shared cache: its answer is the fresher one.)
         let instant = Instant::now();
         let id_bytes = key.id.as_bytes();
         let unknown = if inner
@@ -415,6 +399,23 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         if unknown {
             return Verification::ready(inner.judge(
                 None,
+                key.prefix,
+                key.id,
+                &presented_hash,
+                now,
+            ));
+        }
+        // A shared entry read from the store before the last invalidation of
+        // its stripe is never used: the slow path reads it again.
+        let current = poll_once(inner.cache.get(key.id))
+            .flatten()
+            .filter(|lookup| lookup.generation == generation);
+        if let Some(lookup) = current {
+            keep_hot(lookup.found.as_ref().map(|c| (Arc::clone(&lookup), c.principal.unshared())));
+            inner.metrics.0.lookup(true);
+            let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
+            return Verification::ready(inner.judge(
+                found,
                 key.prefix,
                 key.id,
                 &presented_hash,

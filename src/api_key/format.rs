@@ -126,12 +126,31 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// Whether every byte is an ASCII letter or digit: without an early exit,
-/// so that the loop runs branch-free over the fixed-length parts.
+/// 1 for every byte that is not an ASCII letter or digit.
+const NOT_BASE62: [u8; 256] = {
+    let mut table = [1u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        #[allow(clippy::cast_possible_truncation)] // b < 256
+        let byte = b as u8;
+        // Evaluated at compile time, within bounds.
+        #[allow(clippy::indexing_slicing)]
+        if byte.is_ascii_alphanumeric() {
+            table[b] = 0;
+        }
+        b += 1;
+    }
+    table
+};
+
+/// Whether every byte is an ASCII letter or digit: a table look-up per
+/// byte and no early exit, as it runs over the fixed-length parts of every
+/// presented key.
 fn is_base62(s: &[u8]) -> bool {
-    s.iter().fold(true, |ok, &b| {
-        ok & (b.is_ascii_digit() | ((b | 0x20).wrapping_sub(b'a') < 26))
-    })
+    s.iter().fold(0u8, |bad, &b| {
+        // Every u8 indexes the table: the fallback is never taken.
+        bad | NOT_BASE62.get(usize::from(b)).copied().unwrap_or(1)
+    }) == 0
 }
 
 /// CRC-32 (IEEE 802.3): it runs on every request, so `crc32fast` (SIMD

@@ -34,7 +34,11 @@ pub const SCHEME_NAME: &str = "api_key";
 /// records and unknown ids alike for
 /// [`cache_ttl`](ApiKeySchemeBuilder::cache_ttl), so that response times do
 /// not tell an existing id from an unknown one; concurrent misses for one
-/// id share one store query); the SHA-256 of the secret is
+/// id share one store query; unknown ids that the store answers at once,
+/// through [`KeyStore::find_now`], are kept in a bounded table of their own
+/// and refused without touching the shared cache, so that a flood of
+/// never-seen keys neither costs a cache insert each nor evicts the records
+/// of real clients); the SHA-256 of the secret is
 /// compared in constant time; then revocation, expiry and the rotation grace
 /// deadline are checked.
 ///
@@ -411,7 +415,12 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             .flatten()
             .filter(|lookup| lookup.generation == generation);
         if let Some(lookup) = current {
-            keep_hot(lookup.found.as_ref().map(|c| (Arc::clone(&lookup), c.principal.unshared())));
+            keep_hot(
+                lookup
+                    .found
+                    .as_ref()
+                    .map(|c| (Arc::clone(&lookup), c.principal.unshared())),
+            );
             inner.metrics.0.lookup(true);
             let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
             return Verification::ready(inner.judge(
@@ -522,6 +531,11 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
     }
 
     /// Maximum number of cached look-ups. Defaults to 10 000.
+    ///
+    /// Unknown ids a store answers at once ([`KeyStore::find_now`], as
+    /// [`InMemoryKeyStore`](super::InMemoryKeyStore) does) are kept apart,
+    /// in a table of at most this many entries too (and at most 65 536),
+    /// under 50 bytes each, allocated when the scheme is built.
     ///
     /// Hits are served first from a small table per thread (32 entries,
     /// each used for at most a second after it was read from this cache,

@@ -68,9 +68,11 @@ impl UnknownIds {
             return false;
         };
         let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        shard.entries.iter().flatten().any(|entry| {
-            entry.id == id && entry.generation == generation && self.fresh(entry, now)
-        })
+        shard
+            .entries
+            .iter()
+            .flatten()
+            .any(|entry| entry.id == id && entry.generation == generation && self.fresh(entry, now))
     }
 
     /// Remembers that the store did not know `id`, asked under
@@ -184,7 +186,10 @@ mod tests {
                 table.insert(&other_id(n), n as u64 * 0x9E37_79B9, 0, now);
             }
             let held = table.len(now);
-            assert!(held <= capacity.clamp(WAYS as u64, MAX_ENTRIES), "{capacity}: {held}");
+            assert!(
+                held <= capacity.clamp(WAYS as u64, MAX_ENTRIES),
+                "{capacity}: {held}"
+            );
         }
     }
 

@@ -378,29 +378,16 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
                 }
             });
         };
-        // An id known to be unknown, or one the store can tell at once it
-        // does not know, is refused on the spot: no shared-cache read or
-        // insert, no task, no timer. (A store that can tell at once is
-        // asked before the shared cache: its answer is the fresher one.)
+        // An id known to be unknown is refused on the spot, from the table
+        // of unknown ids: no shared-cache read.
         let instant = Instant::now();
         let id_bytes = key.id.as_bytes();
-        let unknown = if inner
+        if inner
             .unknown
             .contains(id_bytes, slot_key, generation, instant)
         {
             keep_hot(None);
             inner.metrics.0.lookup(true);
-            true
-        } else if let Some(Ok(None)) = inner.store.find_now(key.id) {
-            inner
-                .unknown
-                .insert(id_bytes, slot_key, generation, instant);
-            inner.metrics.0.lookup(false);
-            true
-        } else {
-            false
-        };
-        if unknown {
             return Verification::ready(inner.judge(
                 None,
                 key.prefix,
@@ -425,6 +412,23 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
             return Verification::ready(inner.judge(
                 found,
+                key.prefix,
+                key.id,
+                &presented_hash,
+                now,
+            ));
+        }
+        // An id the store can tell at once it does not know is refused on
+        // the spot too, and remembered apart: no task, no timer, no insert
+        // into the shared cache. (A found record goes the way below, so
+        // that it is cached with its principal.)
+        if let Some(Ok(None)) = inner.store.find_now(key.id) {
+            inner
+                .unknown
+                .insert(id_bytes, slot_key, generation, instant);
+            inner.metrics.0.lookup(false);
+            return Verification::ready(inner.judge(
+                None,
                 key.prefix,
                 key.id,
                 &presented_hash,

@@ -40,7 +40,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
+use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore, KeyRecord, KeyStore};
 use authgate::authorize::RequireScopes;
 use authgate::clock::{Clock, ManualClock, SystemClock};
 use authgate::hmac::{HmacKey, HmacScheme, InMemorySecretStore, SecretRecord, Signer};
@@ -785,6 +785,18 @@ fn peers(c: &mut Criterion) {
 
 // ------------------------------------------------------------------- flood
 
+/// The in-memory store seen only through `find`, as a store doing I/O is:
+/// no `find_now`, so every miss takes the shared cache's single-flight
+/// path.
+#[derive(Clone)]
+struct FindOnly(InMemoryKeyStore);
+
+impl KeyStore for FindOnly {
+    async fn find(&self, id: &str) -> Result<Option<KeyRecord>, authgate::StoreError> {
+        self.0.find(id).await
+    }
+}
+
 /// A flood of credentials never seen before, each well formed and each
 /// rejected: every request misses every cache. Compare with
 /// `per_request/api_key_valid` (and, for forged JWTs, `raw/verify_rs256`)
@@ -803,6 +815,11 @@ fn flood(c: &mut Criterion) {
         .generate("acct", Scopes::parse("orders:read"))
         .unwrap();
     store.insert(good.record().clone());
+    let find_only = AuthLayer::builder()
+        .scheme(ApiKeyScheme::new(FindOnly(store.clone()), "sk_live").unwrap())
+        .build()
+        .unwrap()
+        .layer(service_fn(echo));
     let api_keys = AuthLayer::builder()
         .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
         .build()
@@ -838,6 +855,9 @@ fn flood(c: &mut Criterion) {
     drive(&rt, "flood_api_key_unknown", unknown_key, |r| {
         call_once(api_keys.clone(), r, StatusCode::UNAUTHORIZED)
     });
+    drive(&rt, "flood_api_key_unknown_find_only", unknown_key, |r| {
+        call_once(find_only.clone(), r, StatusCode::UNAUTHORIZED)
+    });
     drive(
         &rt,
         "flood_jwt_forged_rs256",
@@ -856,6 +876,13 @@ fn flood(c: &mut Criterion) {
         b.to_async(&rt).iter_batched(
             unknown_key,
             |r| call_once(api_keys.clone(), r, StatusCode::UNAUTHORIZED),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("api_key_unknown_find_only", |b| {
+        b.to_async(&rt).iter_batched(
+            unknown_key,
+            |r| call_once(find_only.clone(), r, StatusCode::UNAUTHORIZED),
             BatchSize::SmallInput,
         )
     });

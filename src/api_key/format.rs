@@ -75,7 +75,7 @@ pub(crate) fn parse(key: &str) -> Result<ParsedKey<'_>, FormatError> {
     ) else {
         return Err(FormatError::Shape);
     };
-    if !is_base62(id) || !is_base62(secret) || !is_valid_prefix(prefix) {
+    if !is_base62(id.as_bytes()) || !is_base62(secret.as_bytes()) || !is_valid_prefix(prefix) {
         return Err(FormatError::Shape);
     }
     let split = key.len() - CHECKSUM_LEN;
@@ -91,15 +91,28 @@ pub(crate) fn parse(key: &str) -> Result<ParsedKey<'_>, FormatError> {
 }
 
 /// Lowercase ASCII letters and digits, in non-empty segments joined by `_`.
+///
+/// One pass over the bytes, as it runs on every request: a `_` may not
+/// start or end the prefix, nor follow another `_`.
 pub(crate) fn is_valid_prefix(prefix: &str) -> bool {
-    !prefix.is_empty()
-        && prefix.len() <= 32
-        && prefix.split('_').all(|segment| {
-            !segment.is_empty()
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
+    let bytes = prefix.as_bytes();
+    if bytes.is_empty() || bytes.len() > 32 {
+        return false;
+    }
+    let mut after_separator = true;
+    for &b in bytes {
+        if b == b'_' {
+            if after_separator {
+                return false;
+            }
+            after_separator = true;
+        } else if b.is_ascii_lowercase() || b.is_ascii_digit() {
+            after_separator = false;
+        } else {
+            return false;
+        }
+    }
+    !after_separator
 }
 
 pub(crate) fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
@@ -113,8 +126,31 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn is_base62(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_alphanumeric())
+/// 1 for every byte that is not an ASCII letter or digit.
+const NOT_BASE62: [u8; 256] = {
+    let mut table = [1u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        #[allow(clippy::cast_possible_truncation)] // b < 256
+        let byte = b as u8;
+        // Evaluated at compile time, within bounds.
+        #[allow(clippy::indexing_slicing)]
+        if byte.is_ascii_alphanumeric() {
+            table[b] = 0;
+        }
+        b += 1;
+    }
+    table
+};
+
+/// Whether every byte is an ASCII letter or digit: a table look-up per
+/// byte and no early exit, as it runs over the fixed-length parts of every
+/// presented key.
+fn is_base62(s: &[u8]) -> bool {
+    s.iter().fold(0u8, |bad, &b| {
+        // Every u8 indexes the table: the fallback is never taken.
+        bad | NOT_BASE62.get(usize::from(b)).copied().unwrap_or(1)
+    }) == 0
 }
 
 /// CRC-32 (IEEE 802.3): it runs on every request, so `crc32fast` (SIMD
@@ -257,5 +293,17 @@ mod tests {
         assert!(!is_valid_prefix("Sk_live"));
         assert!(!is_valid_prefix("sk-live"));
         assert!(!is_valid_prefix(""));
+        assert!(!is_valid_prefix("_sk"));
+        assert!(!is_valid_prefix("sk_"));
+        assert!(!is_valid_prefix("_"));
+        assert!(!is_valid_prefix(&"a".repeat(33)));
+        assert!(is_valid_prefix(&"a".repeat(32)));
+    }
+
+    #[test]
+    fn base62_is_letters_and_digits_only() {
+        for b in 0..=255u8 {
+            assert_eq!(is_base62(&[b]), b.is_ascii_alphanumeric(), "{b}");
+        }
     }
 }

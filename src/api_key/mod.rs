@@ -38,6 +38,7 @@
 pub(crate) mod format;
 mod scheme;
 mod store;
+mod unknown;
 mod usage;
 
 pub use crate::error::StoreError;

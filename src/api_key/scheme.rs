@@ -4,13 +4,14 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::future::Cache;
 use subtle::ConstantTimeEq;
 
-use super::format::{self, hash_secret};
+use super::format::{self, hash_secret, ID_LEN};
 use super::store::{KeyRecord, KeyStore};
+use super::unknown::UnknownIds;
 use super::usage::UsageTracker;
 use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
@@ -33,7 +34,11 @@ pub const SCHEME_NAME: &str = "api_key";
 /// records and unknown ids alike for
 /// [`cache_ttl`](ApiKeySchemeBuilder::cache_ttl), so that response times do
 /// not tell an existing id from an unknown one; concurrent misses for one
-/// id share one store query); the SHA-256 of the secret is
+/// id share one store query; unknown ids that the store answers at once,
+/// through [`KeyStore::find_now`], are kept in a bounded table of their own
+/// and refused without touching the shared cache, so that a flood of
+/// never-seen keys neither costs a cache insert each nor evicts the records
+/// of real clients); the SHA-256 of the secret is
 /// compared in constant time; then revocation, expiry and the rotation grace
 /// deadline are checked.
 ///
@@ -70,6 +75,9 @@ struct Inner<S> {
     authorization_scheme: Cow<'static, str>,
     locations: Vec<CredentialLocation>,
     cache: Cache<Box<str>, Lookup>,
+    /// Ids the store answered at once ([`KeyStore::find_now`]) that it
+    /// does not know: kept apart from `cache`, bounded on their own.
+    unknown: UnknownIds,
     store_timeout: Duration,
     clock: SharedClock,
     metrics: (CacheMetrics, StoreMetrics),
@@ -135,14 +143,20 @@ impl<S: KeyStore> ApiKeyScheme<S> {
         // stale from now on, wherever it ends up (shared cache, per-thread
         // table, or a miss still in flight).
         self.inner.generations.bump(id);
+        self.inner
+            .unknown
+            .remove(id.as_bytes(), self.inner.generations.slot_key(id));
         self.inner.cache.invalidate(id).await;
     }
 
-    /// The number of cached look-ups (hits and misses), after pending cache
-    /// maintenance has run.
+    /// The number of cached look-ups (found records and unknown ids), after
+    /// pending cache maintenance has run.
     pub async fn cached_entries(&self) -> u64 {
         self.inner.cache.run_pending_tasks().await;
-        self.inner.cache.entry_count()
+        self.inner
+            .cache
+            .entry_count()
+            .saturating_add(self.inner.unknown.len(Instant::now()))
     }
 }
 
@@ -173,16 +187,31 @@ impl Tagged for Looked {
 /// ids are kept too, so that an unknown id and a wrong secret keep taking
 /// the same path.
 struct HotKey {
-    id: Box<str>,
-    /// The look-up, with this thread's own copy of the principal.
-    lookup: Lookup,
-    principal: Option<Principal>,
+    id: [u8; ID_LEN],
+    /// The found record's look-up, with this thread's own copy of the
+    /// principal; `None` for an unknown id.
+    found: Option<(Lookup, Principal)>,
 }
 
 type HotKeys = HotTable<HotKey>;
 
 thread_local! {
     static HOT_KEYS: RefCell<HotKeys> = const { RefCell::new(HotTable::new()) };
+}
+
+/// Whether two SHA-256 hashes are equal, in constant time: compared as
+/// four 64-bit words (four `subtle` comparisons rather than 32).
+fn same_hash(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    fn words(hash: &[u8; 32]) -> [u64; 4] {
+        let mut words = [0u64; 4];
+        for (word, bytes) in words.iter_mut().zip(hash.chunks_exact(8)) {
+            let mut buf = [0u8; 8];
+            buf.copy_from_slice(bytes);
+            *word = u64::from_ne_bytes(buf);
+        }
+        words
+    }
+    words(a).ct_eq(&words(b)).into()
 }
 
 /// Whole seconds since the Unix epoch (0 before it).
@@ -222,14 +251,14 @@ impl<S: KeyStore> Inner<S> {
     ) -> Result<Principal, AuthError> {
         let Some((record, principal)) = found else {
             // Same work as a hit, so timing does not tell unknown ids apart.
-            let _ = presented_hash.ct_eq(&[0u8; 32]);
+            let _ = same_hash(presented_hash, &[0u8; 32]);
             return Err(AuthError::new(ErrorKind::UnknownKey).with_credential_id(id));
         };
         let denied = |kind| Err(AuthError::new(kind).with_credential_id(id));
         if record.prefix != prefix {
             return denied(ErrorKind::WrongEnvironment);
         }
-        if !bool::from(record.secret_hash.ct_eq(presented_hash)) {
+        if !same_hash(&record.secret_hash, presented_hash) {
             return denied(ErrorKind::BadSignature);
         }
         // Only a caller holding the secret learns the state of the key.
@@ -329,13 +358,10 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
                 let hot = table.get(inner.id, generation, slot_key, secs)?;
-                (*hot.id == *key.id).then(|| {
-                    let found = hot
-                        .lookup
-                        .found
-                        .as_ref()
-                        .zip(hot.principal.as_ref())
-                        .map(|(c, p)| (&c.record, p));
+                (hot.id == key.id.as_bytes()).then(|| {
+                    let found = hot.found.as_ref().and_then(|(lookup, principal)| {
+                        lookup.found.as_ref().map(|c| (&c.record, principal))
+                    });
                     inner.judge(found, key.prefix, key.id, &presented_hash, now)
                 })
             })
@@ -345,26 +371,67 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             inner.metrics.0.lookup(true);
             return Verification::ready(result);
         }
+        let keep_hot = |found: Option<(Lookup, Principal)>| {
+            let Ok(id) = <[u8; ID_LEN]>::try_from(key.id.as_bytes()) else {
+                return;
+            };
+            let _ = HOT_KEYS.try_with(|table| {
+                if let Ok(mut table) = table.try_borrow_mut() {
+                    table.put(inner.id, generation, slot_key, secs, HotKey { id, found });
+                }
+            });
+        };
+        // An id known to be unknown is refused on the spot, from the table
+        // of unknown ids: no shared-cache read.
+        let instant = Instant::now();
+        let id_bytes = key.id.as_bytes();
+        if inner
+            .unknown
+            .contains(id_bytes, slot_key, generation, instant)
+        {
+            keep_hot(None);
+            inner.metrics.0.lookup(true);
+            return Verification::ready(inner.judge(
+                None,
+                key.prefix,
+                key.id,
+                &presented_hash,
+                now,
+            ));
+        }
         // A shared entry read from the store before the last invalidation of
         // its stripe is never used: the slow path reads it again.
         let current = poll_once(inner.cache.get(key.id))
             .flatten()
             .filter(|lookup| lookup.generation == generation);
         if let Some(lookup) = current {
-            let _ = HOT_KEYS.try_with(|table| {
-                if let Ok(mut table) = table.try_borrow_mut() {
-                    let hot = HotKey {
-                        id: key.id.into(),
-                        principal: lookup.found.as_ref().map(|c| c.principal.unshared()),
-                        lookup: Arc::clone(&lookup),
-                    };
-                    table.put(inner.id, generation, slot_key, secs, hot);
-                }
-            });
+            keep_hot(
+                lookup
+                    .found
+                    .as_ref()
+                    .map(|c| (Arc::clone(&lookup), c.principal.unshared())),
+            );
             inner.metrics.0.lookup(true);
             let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
             return Verification::ready(inner.judge(
                 found,
+                key.prefix,
+                key.id,
+                &presented_hash,
+                now,
+            ));
+        }
+        // An id the store can tell at once it does not know is refused on
+        // the spot too, and remembered apart: no task, no timer, no insert
+        // into the shared cache. (A found record goes the way below, so
+        // that it is cached with its principal.)
+        if let Some(Ok(None)) = inner.store.find_now(key.id) {
+            inner
+                .unknown
+                .insert(id_bytes, slot_key, generation, instant);
+            inner.metrics.0.lookup(false);
+            return Verification::ready(inner.judge(
+                None,
                 key.prefix,
                 key.id,
                 &presented_hash,
@@ -472,6 +539,11 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
 
     /// Maximum number of cached look-ups. Defaults to 10 000.
     ///
+    /// Unknown ids a store answers at once ([`KeyStore::find_now`], as
+    /// [`InMemoryKeyStore`](super::InMemoryKeyStore) does) are kept apart,
+    /// in a table of at most this many entries too (and at most 65 536),
+    /// under 50 bytes each, allocated when the scheme is built.
+    ///
     /// Hits are served first from a small table per thread (32 entries,
     /// each used for at most a second after it was read from this cache,
     /// and never after [`invalidate`](ApiKeyScheme::invalidate)), so that
@@ -550,6 +622,7 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
             .max_capacity(self.cache_capacity)
             .time_to_live(self.cache_ttl);
         let cache = metrics.0.watch_future(cache).build();
+        let unknown = UnknownIds::new(self.cache_capacity, self.cache_ttl);
         Ok(ApiKeyScheme {
             inner: Arc::new(Inner {
                 id: hot::next_owner(),
@@ -559,6 +632,7 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
                 authorization_scheme,
                 locations,
                 cache,
+                unknown,
                 store_timeout: self.store_timeout,
                 clock: self.clock,
                 metrics,

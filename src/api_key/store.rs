@@ -140,6 +140,37 @@ pub trait KeyStore: Send + Sync + 'static {
     /// the store cannot answer.
     fn find(&self, id: &str) -> impl Future<Output = Result<Option<KeyRecord>, StoreError>> + Send;
 
+    /// The answer [`find`](Self::find) would give, when the store has it
+    /// at hand without waiting (an in-memory map); `None` to have `find`
+    /// asked instead. Defaults to `None`, which is right for any store
+    /// that does I/O.
+    ///
+    /// The scheme calls it on a cache miss, before `find`: an id this
+    /// answers as unknown is rejected on the spot, with no task, timer or
+    /// shared-cache insert, which keeps a flood of never-seen keys cheap.
+    /// Found records still go through `find` and the shared cache.
+    ///
+    /// ```
+    /// use authgate::api_key::{KeyRecord, KeyStore, StoreError};
+    /// use std::collections::HashMap;
+    ///
+    /// struct Fixed(HashMap<String, KeyRecord>);
+    ///
+    /// impl KeyStore for Fixed {
+    ///     async fn find(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    ///         Ok(self.0.get(id).cloned())
+    ///     }
+    ///
+    ///     fn find_now(&self, id: &str) -> Option<Result<Option<KeyRecord>, StoreError>> {
+    ///         Some(Ok(self.0.get(id).cloned()))
+    ///     }
+    /// }
+    /// ```
+    fn find_now(&self, id: &str) -> Option<Result<Option<KeyRecord>, StoreError>> {
+        let _ = id;
+        None
+    }
+
     /// Told that key `id` was used at `at`, to keep a last-used time. A
     /// scheme built with
     /// [`track_usage`](super::ApiKeySchemeBuilder::track_usage) calls it
@@ -176,6 +207,10 @@ pub trait KeyStore: Send + Sync + 'static {
 impl<S: KeyStore> KeyStore for Arc<S> {
     fn find(&self, id: &str) -> impl Future<Output = Result<Option<KeyRecord>, StoreError>> + Send {
         S::find(self, id)
+    }
+
+    fn find_now(&self, id: &str) -> Option<Result<Option<KeyRecord>, StoreError>> {
+        S::find_now(self, id)
     }
 
     fn record_use(
@@ -283,6 +318,10 @@ impl InMemoryKeyStore {
 impl KeyStore for InMemoryKeyStore {
     async fn find(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         Ok(self.get(id))
+    }
+
+    fn find_now(&self, id: &str) -> Option<Result<Option<KeyRecord>, StoreError>> {
+        Some(Ok(self.get(id)))
     }
 }
 

@@ -1,0 +1,188 @@
+//! Unknown API-key ids from a store that answers at once
+//! (`KeyStore::find_now`): refused on the spot, remembered in a bounded
+//! table of their own, indistinguishable from a wrong secret, and
+//! forgotten on `invalidate`.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore, KeyRecord, KeyStore};
+use authgate::{AuthLayer, ErrorKind, Scopes, StoreError};
+use bytes::Bytes;
+use http::header::WWW_AUTHENTICATE;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use support::{echo, fixture, key_id};
+use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+/// An in-memory store that counts the look-ups that went through `find`.
+#[derive(Clone)]
+struct Counting {
+    inner: InMemoryKeyStore,
+    finds: Arc<AtomicUsize>,
+}
+
+impl Counting {
+    fn new(inner: InMemoryKeyStore) -> Self {
+        Self {
+            inner,
+            finds: Arc::default(),
+        }
+    }
+
+    fn finds(&self) -> usize {
+        self.finds.load(Ordering::SeqCst)
+    }
+}
+
+impl KeyStore for Counting {
+    async fn find(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.finds.fetch_add(1, Ordering::SeqCst);
+        self.inner.find(id).await
+    }
+
+    fn find_now(&self, id: &str) -> Option<Result<Option<KeyRecord>, StoreError>> {
+        self.inner.find_now(id)
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    challenges: Vec<String>,
+    body: Bytes,
+    kind: Option<ErrorKind>,
+}
+
+async fn send(layer: &AuthLayer, key: &str) -> Answer {
+    let request = Request::get("/")
+        .header("x-api-key", key)
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let response = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(service_fn(echo))
+        .oneshot(request)
+        .await
+        .unwrap();
+    let kind = response
+        .extensions()
+        .get::<authgate::AuthError>()
+        .map(authgate::AuthError::kind);
+    let challenges = response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        challenges,
+        body,
+        kind,
+    }
+}
+
+fn layer(scheme: &ApiKeyScheme<Counting>) -> AuthLayer {
+    AuthLayer::builder()
+        .scheme(scheme.clone())
+        .realm("test")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn never_seen_ids_are_refused_without_asking_find_and_look_like_a_wrong_secret() {
+    let (store, keys) = fixture();
+    let store = Counting::new(store);
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let layer = layer(&scheme);
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    for _ in 0..100 {
+        let key = generator.generate("nobody", Scopes::empty()).unwrap();
+        let answer = send(&layer, key.plaintext().expose()).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(answer.kind, Some(ErrorKind::UnknownKey));
+    }
+    assert_eq!(store.finds(), 0, "unknown ids never reach find");
+
+    // Seen again, from the table of unknown ids; and the same answer as a
+    // wrong secret, byte for byte.
+    let unknown = send(&layer, &keys.unknown).await;
+    let unknown_again = send(&layer, &keys.unknown).await;
+    let wrong = send(&layer, &keys.wrong_secret).await;
+    for answer in [&unknown_again, &wrong] {
+        assert_eq!(answer.status, unknown.status);
+        assert_eq!(answer.challenges, unknown.challenges);
+        assert_eq!(answer.body, unknown.body);
+    }
+    assert_eq!(store.finds(), 1, "the wrong secret's record came from find");
+
+    // A found record still goes through find and the shared cache.
+    assert_eq!(send(&layer, &keys.admin).await.status, StatusCode::OK);
+    assert_eq!(send(&layer, &keys.admin).await.status, StatusCode::OK);
+    assert_eq!(store.finds(), 2);
+}
+
+#[tokio::test]
+async fn a_key_issued_for_a_probed_id_works_once_invalidated() {
+    let store = Counting::new(InMemoryKeyStore::new());
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let layer = layer(&scheme);
+    let key = ApiKeyGenerator::new("sk_live")
+        .unwrap()
+        .generate("acct", Scopes::empty())
+        .unwrap();
+    let plaintext = key.plaintext().expose();
+    assert_eq!(
+        send(&layer, plaintext).await.kind,
+        Some(ErrorKind::UnknownKey)
+    );
+    assert_eq!(scheme.cached_entries().await, 1);
+    store.inner.insert(key.record().clone());
+    // Remembered as unknown for the cache's time-to-live...
+    assert_eq!(
+        send(&layer, plaintext).await.kind,
+        Some(ErrorKind::UnknownKey)
+    );
+    // ...and forgotten at once on invalidate.
+    scheme.invalidate(key_id(plaintext)).await;
+    assert_eq!(send(&layer, plaintext).await.status, StatusCode::OK);
+}
+
+/// Unknown ids are kept apart from found records: a flood of never-seen
+/// keys many times the cache capacity neither grows the cache past its
+/// bound nor sends a known key back to the store.
+#[tokio::test]
+async fn a_flood_of_unknown_ids_does_not_evict_found_records() {
+    const CAPACITY: u64 = 64;
+    let (store, keys) = fixture();
+    let store = Counting::new(store);
+    let scheme = ApiKeyScheme::builder(store.clone())
+        .prefix("sk_live")
+        .cache_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    let layer = layer(&scheme);
+    assert_eq!(send(&layer, &keys.admin).await.status, StatusCode::OK);
+    assert_eq!(store.finds(), 1);
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    for _ in 0..2_000 {
+        let key = generator.generate("nobody", Scopes::empty()).unwrap();
+        assert_eq!(
+            send(&layer, key.plaintext().expose()).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(scheme.cached_entries().await <= CAPACITY + 1);
+    // Past the per-thread table's second: the shared cache answers.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(send(&layer, &keys.admin).await.status, StatusCode::OK);
+    assert_eq!(store.finds(), 1, "the known key was read again");
+}

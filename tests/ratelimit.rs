@@ -351,15 +351,13 @@ async fn concurrent_guesses_never_pass_the_wall_beyond_the_quota() {
     );
 }
 
-/// Known defect, not fixed: token principals (`jwt`, `introspection`) are
+/// Regression (review7): token principals (`jwt`, `introspection`) were
 /// counted by `scheme:subject`, and a subject is unique only within its
-/// issuer (OpenID Connect Core §2). With several issuers on one scheme, a
-/// token from one issuer spends the quota of the same `sub` at another: a
-/// tenant running its own identity provider can exhaust another tenant's
-/// user. The key should carry the issuer (a change of key format, in
-/// `src/ratelimit/layer.rs`).
+/// issuer (OpenID Connect Core §2): with several issuers on one scheme, a
+/// token from one issuer spent the quota of the same `sub` at another. The
+/// key now carries the issuer; the same subject at the same issuer still
+/// shares one budget.
 #[tokio::test]
-#[ignore = "known defect: rate-limit keys of token principals ignore the issuer (see the report of review7)"]
 async fn one_subject_at_two_issuers_has_two_budgets() {
     let service = tower::ServiceBuilder::new()
         .layer(RateLimitLayer::new(
@@ -385,12 +383,18 @@ async fn one_subject_at_two_issuers_has_two_budgets() {
         .await
         .unwrap();
     assert_eq!(first.status(), 200);
-    let other = service.oneshot(from("https://b.example")).await.unwrap();
+    let other = service
+        .clone()
+        .oneshot(from("https://b.example"))
+        .await
+        .unwrap();
     assert_eq!(
         other.status(),
         200,
         "alice at b.example is not alice at a.example"
     );
+    let again = service.oneshot(from("https://a.example")).await.unwrap();
+    assert_eq!(again.status(), 429, "alice at a.example has one budget");
 }
 
 /// Statuses of `n` calls with `key`, and the `RateLimit-Policy` of the first.

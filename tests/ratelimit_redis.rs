@@ -21,7 +21,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore};
-use authgate::ratelimit::{FailedAuthLayer, OnRedisError, Quota, RateLimitLayer, RedisLimiter};
+use authgate::ratelimit::{
+    Charge, FailedAuthLayer, OnRedisError, Quota, RateLimitLayer, RateLimiter, RedisLimiter,
+};
 use authgate::{AuthLayer, Scopes};
 use axum::routing::get;
 use axum::Router;
@@ -335,4 +337,51 @@ async fn unavailable_mode_answers_503_when_redis_is_away() {
         .unwrap();
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
+}
+
+/// A failure charged past the limit (`Charge::Penalize`, what the
+/// failed-authentication throttle charges) is counted in Redis too: each
+/// one pushes the next allowed time one interval further, where an
+/// over-limit `Acquire` counts nothing.
+#[tokio::test]
+async fn a_penalty_past_the_limit_is_counted_in_redis() {
+    let url = redis_url();
+    if !reachable(&url).await {
+        return;
+    }
+    let namespace = namespace();
+    let limiter = RedisLimiter::builder(redis::Client::open(url.as_str()).unwrap())
+        .namespace(&namespace)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let quota = Quota::per_hour(2);
+    for _ in 0..2 {
+        let decision = limiter
+            .check("src", &quota, Charge::Penalize)
+            .await
+            .unwrap();
+        assert!(decision.is_allowed());
+    }
+    // An over-limit Acquire counts nothing: the wait stays one interval.
+    let acquire = limiter.check("src", &quota, Charge::Acquire).await.unwrap();
+    assert!(!acquire.is_allowed());
+    let before = limiter.check("src", &quota, Charge::Peek).await.unwrap();
+    assert!(before.retry_after() <= Duration::from_secs(1800));
+    // Ten penalties past the limit: five more hours to wait.
+    for _ in 0..10 {
+        let decision = limiter
+            .check("src", &quota, Charge::Penalize)
+            .await
+            .unwrap();
+        assert!(!decision.is_allowed());
+    }
+    let after = limiter.check("src", &quota, Charge::Peek).await.unwrap();
+    assert!(
+        after.retry_after() >= before.retry_after() + Duration::from_secs(10 * 1800 - 60),
+        "{:?} then {:?}",
+        before.retry_after(),
+        after.retry_after()
+    );
+    delete_namespace(&url, &namespace).await;
 }

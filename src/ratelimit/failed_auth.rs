@@ -31,7 +31,11 @@ use crate::error::AuthError;
 /// `quota`; once it is spent, every request from that address is answered
 /// 429 with `Retry-After` (gRPC 8) before any credential is looked at,
 /// until the quota refills. Requests without a credential, and those that
-/// pass, cost nothing.
+/// pass, cost nothing. A failure is charged even past the limit
+/// ([`Charge::Penalize`]): guesses sent all at once, which all pass the
+/// check made before the first of them fails, are paid for afterwards (one
+/// more interval of waiting each), so over time an address gets no more
+/// failed attempts than its quota, whatever its concurrency.
 ///
 /// The address is axum's `ConnectInfo<SocketAddr>` (serve with
 /// `into_make_service_with_connect_info`) or an
@@ -192,7 +196,7 @@ impl Charger {
         let check = self
             .config
             .limiter
-            .check(&self.key, &self.config.quota, Charge::Acquire);
+            .check(&self.key, &self.config.quota, Charge::Penalize);
         if let CheckState::Pending(future) = check.0 {
             // Off the response path: the answer has been decided already.
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {

@@ -141,6 +141,12 @@ pub enum Charge {
     /// how the [failed-authentication throttle](super::FailedAuthLayer)
     /// asks before letting a client try again.
     Peek,
+    /// Count the request even when it is over the limit: each one pushes
+    /// the caller's next allowed time one interval further. How the
+    /// failed-authentication throttle charges a failure, so that guesses
+    /// sent all at once (which all pass its [`Peek`](Self::Peek) before the
+    /// first fails) are still paid for in full afterwards.
+    Penalize,
 }
 
 /// A limiter's answer for one request.
@@ -222,11 +228,11 @@ pub(crate) fn gcra(tat: u64, now: u64, quota: &Quota, charge: Charge) -> (Decisi
             Duration::from_nanos(ahead - tolerance),
             Duration::from_nanos(base - now),
         );
-        return (decision, None);
+        return (decision, (charge == Charge::Penalize).then_some(new_tat));
     }
     let remaining = (tolerance - ahead) / interval;
     match charge {
-        Charge::Acquire => {
+        Charge::Acquire | Charge::Penalize => {
             let reset = Duration::from_nanos(ahead);
             (
                 Decision::new(true, remaining, Duration::ZERO, reset),
@@ -265,6 +271,29 @@ mod tests {
         assert_eq!(denied.retry_after(), Duration::from_nanos(interval));
         let (later, _) = gcra(tat, now + interval, &quota, Charge::Acquire);
         assert!(later.is_allowed());
+    }
+
+    #[test]
+    fn a_penalty_is_counted_past_the_limit() {
+        let quota = Quota::per_second(10).burst(2);
+        let interval = quota.interval_nanos();
+        let now = 1;
+        let mut tat = 0;
+        // Two allowed, then three more charged anyway.
+        for _ in 0..5 {
+            let (_, stored) = gcra(tat, now, &quota, Charge::Penalize);
+            tat = stored.unwrap();
+        }
+        let (denied, _) = gcra(tat, now, &quota, Charge::Acquire);
+        assert!(!denied.is_allowed());
+        // Four intervals to wait: the three extra failures, then one more.
+        assert_eq!(denied.retry_after(), Duration::from_nanos(4 * interval));
+        let (acquire_past, stored) = gcra(tat, now, &quota, Charge::Acquire);
+        assert!(!acquire_past.is_allowed());
+        assert!(
+            stored.is_none(),
+            "an over-limit Acquire still counts nothing"
+        );
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::error::ConfigError;
 /// Microseconds keep every number exact in Lua's doubles.
 ///
 /// KEYS[1]: the caller's key. ARGV: emission interval (µs), tolerance (µs),
-/// 1 to only peek. Returns {allowed, remaining, retry_after_us, reset_us}.
+/// 1 to only peek, 2 to count even over the limit (a penalty), 0 to count
+/// when allowed. Returns {allowed, remaining, retry_after_us, reset_us}.
 const GCRA_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -32,6 +33,9 @@ end
 local new_tat = tat + interval
 local allow_at = new_tat - tolerance
 if allow_at > now then
+  if ARGV[3] == '2' then
+    redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1)
+  end
   return {0, 0, allow_at - now, tat - now}
 end
 local remaining = math.floor((now - allow_at) / interval)
@@ -176,14 +180,18 @@ impl Inner {
     ) -> Result<Decision, LimitError> {
         let interval = (quota.interval_nanos() / 1_000).max(1);
         let tolerance = interval.saturating_mul(u64::from(quota.burst_size()));
-        let peek = u8::from(charge == Charge::Peek);
+        let mode: u8 = match charge {
+            Charge::Acquire => 0,
+            Charge::Peek => 1,
+            Charge::Penalize => 2,
+        };
         let mut connection = self.connection.clone();
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(self.key(&key))
             .arg(interval)
             .arg(tolerance)
-            .arg(peek);
+            .arg(mode);
         let call = invocation.invoke_async::<(u64, u64, u64, u64)>(&mut connection);
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok((allowed, remaining, retry_us, reset_us))) => Ok(Decision::new(

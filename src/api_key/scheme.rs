@@ -381,6 +381,10 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
                 }
             });
         };
+        // Judged on the spot, without I/O: the record found, or none.
+        let judged = |found| {
+            Verification::ready(inner.judge(found, key.prefix, key.id, &presented_hash, now))
+        };
         // An id known to be unknown is refused on the spot, from the table
         // of unknown ids: no shared-cache read.
         let instant = Instant::now();
@@ -391,13 +395,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         {
             keep_hot(None);
             inner.metrics.0.lookup(true);
-            return Verification::ready(inner.judge(
-                None,
-                key.prefix,
-                key.id,
-                &presented_hash,
-                now,
-            ));
+            return judged(None);
         }
         // A shared entry read from the store before the last invalidation of
         // its stripe is never used: the slow path reads it again.
@@ -412,14 +410,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
                     .map(|c| (Arc::clone(&lookup), c.principal.unshared())),
             );
             inner.metrics.0.lookup(true);
-            let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
-            return Verification::ready(inner.judge(
-                found,
-                key.prefix,
-                key.id,
-                &presented_hash,
-                now,
-            ));
+            return judged(lookup.found.as_ref().map(|c| (&c.record, &c.principal)));
         }
         // An id the store can tell at once it does not know is refused on
         // the spot too, and remembered apart: no task, no timer, no insert
@@ -430,13 +421,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
                 .unknown
                 .insert(id_bytes, slot_key, generation, instant);
             inner.metrics.0.lookup(false);
-            return Verification::ready(inner.judge(
-                None,
-                key.prefix,
-                key.id,
-                &presented_hash,
-                now,
-            ));
+            return judged(None);
         }
         let (prefix, id): (Box<str>, Box<str>) = (key.prefix.into(), key.id.into());
         inner.metrics.0.lookup(false);

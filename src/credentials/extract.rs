@@ -132,7 +132,7 @@ impl Extractor {
             }
             let bytes = value.as_bytes();
             let (start, end) = trim_ows(bytes, 0, bytes.len());
-            if start == end || !all_in(bytes.get(start..end), &VISIBLE) {
+            if start == end || !all_visible(bytes.get(start..end)) {
                 return Err(malformed(
                     *index,
                     "the credential header is empty or not visible ASCII",
@@ -204,7 +204,7 @@ impl Extractor {
         let name_len = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
         let name = text.get(..name_len).unwrap_or_default();
         if name.is_empty() || !all_in(Some(name), &TCHAR) {
-            return Err(if all_in(Some(bytes), &VISIBLE) {
+            return Err(if all_visible(Some(bytes)) {
                 AuthError::new(ErrorKind::Malformed)
                     .with_description("the Authorization header has no valid scheme name")
             } else {
@@ -217,7 +217,7 @@ impl Extractor {
             .find(|r| r.scheme.as_bytes().eq_ignore_ascii_case(name))
         else {
             // Nobody handles this scheme; its credentials must still be text.
-            return if all_in(Some(bytes), &VISIBLE) {
+            return if all_visible(Some(bytes)) {
                 Ok(None)
             } else {
                 Err(not_visible())
@@ -226,7 +226,7 @@ impl Extractor {
         let (rest_start, rest_end) = trim_ows(bytes, start + name_len, end);
         let rest = bytes.get(rest_start..rest_end);
         if rest_start == rest_end {
-            return Err(if all_in(Some(bytes), &VISIBLE) {
+            return Err(if all_visible(Some(bytes)) {
                 malformed(route.index, "the Authorization header has no credentials")
             } else {
                 not_visible()
@@ -248,7 +248,7 @@ impl Extractor {
                 check_token68(bytes, (rest_start, rest_end), route.index)?;
             }
             _ => {
-                if !all_in(rest, &VISIBLE) {
+                if !all_visible(rest) {
                     return Err(not_visible());
                 }
             }
@@ -270,7 +270,7 @@ pub(crate) fn check_token68(
     if is_token68_bytes(header.get(start..end)) {
         return Ok(());
     }
-    Err(if !all_in(Some(header), &VISIBLE) {
+    Err(if !all_visible(Some(header)) {
         not_visible()
     } else {
         malformed(index, "the credentials contain characters outside token68")
@@ -335,12 +335,23 @@ const fn byte_set(ranges: &[(u8, u8)], extra: &[u8]) -> ByteSet {
 const ALPHANUMERIC: [(u8, u8); 3] = [(b'0', b'9'), (b'A', b'Z'), (b'a', b'z')];
 
 /// What `HeaderValue::to_str` accepts: visible ASCII, space and tab.
-const VISIBLE: ByteSet = byte_set(&[(0x20, 0x7e)], b"\t");
 /// RFC 9110 `tchar`.
 const TCHAR: ByteSet = byte_set(&ALPHANUMERIC, b"!#$%&'*+-.^_`|~");
 
 fn in_set(set: &ByteSet, b: u8) -> bool {
     set.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// Whether every byte is visible ASCII (`%x20-7E`, with SP) or HTAB;
+/// `None` (out of bounds) is not. Range compares rather than a table: the
+/// compiler makes vector code of them, and credentials (JWTs, signed-request
+/// parameters) are often hundreds of bytes.
+fn all_visible(bytes: Option<&[u8]>) -> bool {
+    bytes.is_some_and(|bytes| {
+        bytes.iter().fold(true, |all, &b| {
+            all & ((b.wrapping_sub(0x20) < 0x5f) | (b == b'\t'))
+        })
+    })
 }
 
 /// Whether every byte is in `set`; `None` (out of bounds) is not.
@@ -426,7 +437,14 @@ mod tests {
             let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
             assert_eq!(is_tchar(b), tchar, "{b}");
             let visible = (0x20..0x7f).contains(&b) || b == b'\t';
-            assert_eq!(in_set(&VISIBLE, b), visible, "{b}");
+            assert_eq!(all_visible(Some(&[b][..])), visible, "{b}");
+            assert_eq!(
+                all_visible(Some(
+                    &[b'a'; 40].iter().chain([&b]).copied().collect::<Vec<_>>()[..]
+                )),
+                visible,
+                "{b}"
+            );
         }
     }
 

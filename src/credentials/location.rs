@@ -240,14 +240,18 @@ impl Credential {
 }
 
 impl Credential {
-    /// What `parse` makes of [`value`](Self::value), parsed on the first
+    /// What `parse` makes of the value's bytes ([`value`](Self::value)
+    /// without the UTF-8 check: the parser checks what it keeps), parsed on the first
     /// call and remembered with the credential (its value never changes).
     /// `None` when another type was remembered first: the caller parses
     /// again.
     #[cfg_attr(not(feature = "hmac"), allow(dead_code))]
-    pub(crate) fn parsed<T: Any + Send + Sync>(&self, parse: impl FnOnce(&str) -> T) -> Option<&T> {
+    pub(crate) fn parsed<T: Any + Send + Sync>(
+        &self,
+        parse: impl FnOnce(&[u8]) -> T,
+    ) -> Option<&T> {
         self.parsed
-            .get_or_init(|| Arc::new(parse(self.value())))
+            .get_or_init(|| Arc::new(parse(self.value_bytes())))
             .downcast_ref::<T>()
     }
 }

@@ -102,7 +102,15 @@ impl FormatError {
 
 /// `ALPHA / DIGIT / "-" / "." / "_" / "~"`, 1 to 128 of them.
 pub(crate) fn is_id(value: &str) -> bool {
-    !value.is_empty() && value.len() <= MAX_ID_LEN && value.bytes().all(is_id_byte)
+    is_id_bytes(value.as_bytes())
+}
+
+/// [`is_id`] of bytes (the check proves them ASCII).
+fn is_id_bytes(value: &[u8]) -> bool {
+    // A fold, not `all`: no early exit, so the compiler vectorises it.
+    !value.is_empty()
+        && value.len() <= MAX_ID_LEN
+        && value.iter().fold(true, |all, &b| all & is_id_byte(b))
 }
 
 fn is_id_byte(b: u8) -> bool {
@@ -122,134 +130,150 @@ pub(crate) fn parse_header_list(value: &str) -> Result<Vec<HeaderName>, FormatEr
 }
 
 /// Parses `keyId=…, ts=…, nonce=…, headers=…, signature=…`, in one pass
-/// over the bytes, allocating nothing: it runs twice per request (once to
-/// decide whether the body is worth reading, once to verify).
+/// over the bytes, allocating nothing. The signer's own parse of what it
+/// sends, the fuzz target's, and the verifier's (through
+/// [`ParsedParams::parse`]) are this one function.
 pub(crate) fn parse_params(input: &str) -> Result<Params<'_>, FormatError> {
-    let bad = FormatError::Params;
-    let mut scan = Scan {
-        text: trim_ows(input),
-        at: 0,
-    };
-    let mut key_id = None;
-    let mut ts = None;
-    let mut nonce = None;
-    let mut headers = None;
-    let mut signature = None;
-    let mut count = 0;
-    while !scan.done() {
-        count += 1;
-        if count > MAX_PARAMS {
-            return Err(bad("too many parameters"));
-        }
-        let name = scan.take_while(|b| b != b'=' && b != b',' && !is_ows(b));
-        scan.skip_ows();
-        if !scan.eat(b'=') {
-            return Err(bad("a parameter has no value"));
-        }
-        scan.skip_ows();
-        let value = if scan.eat(b'"') {
-            // No escapes: no value of this scheme contains `"` or `\`.
-            let value = scan.take_while(|b| b != b'"' && b != b'\\');
-            if scan.eat(b'\\') {
-                return Err(bad("a quoted value contains a backslash"));
-            }
-            if !scan.eat(b'"') {
-                return Err(bad("a quoted value is not closed"));
-            }
-            trim_ows(value)
-        } else {
-            trim_ows(scan.take_while(|b| b != b','))
-        };
-        scan.skip_ows();
-        if scan.eat(b',') {
-            scan.skip_ows();
-            if scan.done() {
-                return Err(bad("a trailing comma"));
-            }
-        } else if !scan.done() {
-            return Err(bad("parameters must be separated by commas"));
-        }
-        let slot = if name.eq_ignore_ascii_case("keyid") {
-            &mut key_id
-        } else if name.eq_ignore_ascii_case("ts") {
-            &mut ts
-        } else if name.eq_ignore_ascii_case("nonce") {
-            &mut nonce
-        } else if name.eq_ignore_ascii_case("headers") {
-            &mut headers
-        } else if name.eq_ignore_ascii_case("signature") {
-            &mut signature
-        } else {
-            return Err(bad("an unknown parameter"));
-        };
-        if slot.replace(value).is_some() {
-            return Err(bad("a parameter is repeated"));
-        }
-    }
-    let key_id = key_id
-        .filter(|v| is_id(v))
-        .ok_or(bad("keyId is missing or invalid"))?;
-    let ts_text = ts.ok_or(bad("ts is missing"))?;
-    let ts = super::encoding::parse_timestamp(ts_text).ok_or(bad("ts is not a Unix timestamp"))?;
-    let nonce = nonce
-        .filter(|v| is_id(v))
-        .ok_or(bad("nonce is missing or invalid"))?;
-    let headers = HeaderList::parse(headers.unwrap_or(""))?;
-    let signature = signature
-        .and_then(super::encoding::unb64_32)
-        .ok_or(bad("signature is missing or not base64 of 32 bytes"))?;
-    Ok(Params {
-        key_id,
-        ts_text,
-        ts,
-        nonce,
-        headers,
-        signature,
-    })
+    let parsed = ParsedParams::parse(input.as_bytes())?;
+    // Every span was checked to be ASCII and lies inside `input`.
+    parsed
+        .params(input)
+        .ok_or(FormatError::Params("keyId is missing or invalid"))
 }
+
+/// Where one parameter's value sits in the header value: `from..to`.
+type Span = (usize, usize);
 
 /// [`Params`] as positions in the header value they came from, so that
 /// they can be kept with the credential (which owns the value) and
 /// borrowed again: parsed once per request, not once per check.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ParsedParams {
-    key_id: (usize, usize),
-    ts_text: (usize, usize),
+    key_id: Span,
+    ts_text: Span,
     ts: u64,
-    nonce: (usize, usize),
-    headers: (usize, usize),
+    nonce: Span,
+    headers: Span,
     signature: [u8; 32],
 }
 
 impl ParsedParams {
-    /// Parses `value` (see [`parse_params`]).
-    pub(crate) fn parse(value: &str) -> Result<Self, FormatError> {
-        let params = parse_params(value)?;
-        // Where `part` sits in `value`; an empty part (no `headers`) is
-        // any empty span, and a part from elsewhere (never) a span that
-        // `params` refuses.
-        let span = |part: &str| {
-            let from = (part.as_ptr() as usize).wrapping_sub(value.as_ptr() as usize);
-            match from.checked_add(part.len()) {
-                _ if part.is_empty() => (0, 0),
-                Some(to) if to <= value.len() => (from, to),
-                _ => (usize::MAX, usize::MAX),
+    /// Parses the bytes of a header value. Works on bytes, with no UTF-8
+    /// pass over the whole value: each value is checked against its own
+    /// alphabet (all ASCII), so every span it keeps is valid text.
+    pub(crate) fn parse(input: &[u8]) -> Result<Self, FormatError> {
+        let bad = FormatError::Params;
+        let end = input
+            .iter()
+            .rposition(|&b| !is_ows(b))
+            .map_or(0, |last| last + 1);
+        // Everything after `end` is white space: scan only up to it, so
+        // that running off the end of `input` is the end of the value.
+        let input = input.get(..end).unwrap_or_default();
+        let mut at = skip_ows(input, 0);
+        let mut found: [Option<Span>; 5] = [None; 5];
+        let mut count = 0;
+        while at < end {
+            count += 1;
+            if count > MAX_PARAMS {
+                return Err(bad("too many parameters"));
             }
+            let name_from = at;
+            while input
+                .get(at)
+                .is_some_and(|&b| !matches!(b, b'=' | b',' | b' ' | b'\t'))
+            {
+                at += 1;
+            }
+            let name = input.get(name_from..at).unwrap_or_default();
+            at = skip_ows(input, at);
+            if input.get(at) != Some(&b'=') {
+                return Err(bad("a parameter has no value"));
+            }
+            at = skip_ows(input, at + 1);
+            let value = if input.get(at) == Some(&b'"') {
+                // No escapes: no value of this scheme contains `"` or `\`.
+                let from = at + 1;
+                let rest = input.get(from..).unwrap_or_default();
+                at = from + find_quote_or_backslash(rest).unwrap_or(rest.len());
+                match input.get(at) {
+                    Some(b'\\') => return Err(bad("a quoted value contains a backslash")),
+                    Some(b'"') => at += 1,
+                    _ => return Err(bad("a quoted value is not closed")),
+                }
+                trim_span(input, from, at - 1)
+            } else {
+                let from = at;
+                let rest = input.get(from..).unwrap_or_default();
+                at = from + rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+                trim_span(input, from, at)
+            };
+            at = skip_ows(input, at);
+            if input.get(at) == Some(&b',') {
+                at = skip_ows(input, at + 1);
+                if at >= end {
+                    return Err(bad("a trailing comma"));
+                }
+            } else if at < end {
+                return Err(bad("parameters must be separated by commas"));
+            }
+            let slot = match name.len() {
+                5 if name.eq_ignore_ascii_case(b"keyid") => 0,
+                2 if name.eq_ignore_ascii_case(b"ts") => 1,
+                5 if name.eq_ignore_ascii_case(b"nonce") => 2,
+                7 if name.eq_ignore_ascii_case(b"headers") => 3,
+                9 if name.eq_ignore_ascii_case(b"signature") => 4,
+                _ => return Err(bad("an unknown parameter")),
+            };
+            if let Some(place) = found.get_mut(slot) {
+                if place.replace(value).is_some() {
+                    return Err(bad("a parameter is repeated"));
+                }
+            }
+        }
+        let [key_id, ts, nonce, headers, signature] = found;
+        let text = |span: Span| input.get(span.0..span.1).unwrap_or_default();
+        let key_id = key_id
+            .filter(|&span| is_id_bytes(text(span)))
+            .ok_or(bad("keyId is missing or invalid"))?;
+        let ts_text = ts.ok_or(bad("ts is missing"))?;
+        let ts = super::encoding::parse_timestamp_bytes(text(ts_text))
+            .ok_or(bad("ts is not a Unix timestamp"))?;
+        let nonce = nonce
+            .filter(|&span| is_id_bytes(text(span)))
+            .ok_or(bad("nonce is missing or invalid"))?;
+        let headers = match headers {
+            Some(span) => {
+                // Header names are ASCII (`tchar`): checked as text by
+                // `HeaderList::parse` once they are known to be ASCII.
+                let list = std::str::from_utf8(text(span))
+                    .map_err(|_| bad("a signed header name is not a valid header name"))?;
+                HeaderList::parse(list)?;
+                if list.is_empty() {
+                    (0, 0)
+                } else {
+                    span
+                }
+            }
+            None => (0, 0),
         };
+        let signature = signature
+            .and_then(|span| super::encoding::unb64_32_bytes(text(span)))
+            .ok_or(bad("signature is missing or not base64 of 32 bytes"))?;
         Ok(Self {
-            key_id: span(params.key_id),
-            ts_text: span(params.ts_text),
-            ts: params.ts,
-            nonce: span(params.nonce),
-            headers: span(params.headers.as_str()),
-            signature: params.signature,
+            key_id,
+            ts_text,
+            ts,
+            nonce,
+            headers,
+            signature,
         })
     }
 
     /// The parameters, borrowed from `value`, the text [`parse`](Self::parse)
     /// was given; `None` if it is not (a span out of range).
     pub(crate) fn params<'a>(&self, value: &'a str) -> Option<Params<'a>> {
-        let at = |(from, to): (usize, usize)| value.get(from..to);
+        let at = |(from, to): Span| value.get(from..to);
         Some(Params {
             key_id: at(self.key_id)?,
             ts_text: at(self.ts_text)?,
@@ -265,49 +289,61 @@ impl ParsedParams {
         self.ts
     }
 
-    /// The key id, borrowed from `value`, the bytes of the text
-    /// [`parse`](Self::parse) was given: only its span is checked again.
-    pub(crate) fn key_id<'a>(&self, value: &'a [u8]) -> Option<&'a str> {
+    /// The key id's bytes (checked ASCII), borrowed from `value`, the
+    /// bytes [`parse`](Self::parse) was given; empty if it is not.
+    pub(crate) fn key_id_bytes<'a>(&self, value: &'a [u8]) -> &'a [u8] {
         let (from, to) = self.key_id;
-        value
-            .get(from..to)
-            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        value.get(from..to).unwrap_or_default()
     }
 }
 
-/// A cursor over the header value, without its surrounding white space.
-struct Scan<'a> {
-    text: &'a str,
-    at: usize,
+/// The first position at or after `at` that is not optional white space.
+fn skip_ows(input: &[u8], mut at: usize) -> usize {
+    while input.get(at).is_some_and(|&b| is_ows(b)) {
+        at += 1;
+    }
+    at
 }
 
-impl<'a> Scan<'a> {
-    fn rest(&self) -> &'a [u8] {
-        self.text.as_bytes().get(self.at..).unwrap_or_default()
-    }
+/// `from..to` without optional white space at either end.
+fn trim_span(input: &[u8], from: usize, to: usize) -> Span {
+    let part = input.get(from..to).unwrap_or_default();
+    let start = part.iter().position(|&b| !is_ows(b)).unwrap_or(part.len());
+    let end = part
+        .iter()
+        .rposition(|&b| !is_ows(b))
+        .map_or(start, |last| last + 1);
+    (from + start, from + end)
+}
 
-    fn done(&self) -> bool {
-        self.at >= self.text.len()
+/// The position of the first `"` or `\` in `bytes`, eight bytes at a
+/// time (quoted values are mostly the 44 characters of a signature).
+fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A high bit in each byte of `word` equal to `byte`, exact in its
+    // lowest such byte (the borrow of the classic test only reaches the
+    // bytes above the first match, and only the lowest match is used).
+    let matches = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+        let hits = matches(word, b'"') | matches(word, b'\\');
+        if hits != 0 {
+            // The lowest flagged byte: below 8, so the cast is exact.
+            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
     }
-
-    fn skip_ows(&mut self) {
-        self.at += self.rest().iter().take_while(|&&b| is_ows(b)).count();
-    }
-
-    /// Consumes `byte` if it comes next.
-    fn eat(&mut self, byte: u8) -> bool {
-        let next = self.rest().first() == Some(&byte);
-        self.at += usize::from(next);
-        next
-    }
-
-    /// Consumes and returns the bytes for which `keep` holds. Stops only
-    /// at ASCII bytes, so the cut is always a character boundary.
-    fn take_while(&mut self, keep: impl Fn(u8) -> bool) -> &'a str {
-        let from = self.at;
-        self.at += self.rest().iter().take_while(|&&b| keep(b)).count();
-        self.text.get(from..self.at).unwrap_or_default()
-    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|i| offset + i)
 }
 
 /// Whether `b` is optional white space (RFC 9110 `OWS`: space or tab).
@@ -356,13 +392,29 @@ pub(crate) fn canonical_string(
     signed: Signed<'_>,
     body: &[u8],
 ) -> Result<String, FormatError> {
+    let mut out = String::new();
+    write_canonical_string(&mut out, method, uri, headers, signed, body)?;
+    Ok(out)
+}
+
+/// [`canonical_string`], written into `out` (cleared first): the verifier
+/// reuses one buffer per thread.
+pub(crate) fn write_canonical_string(
+    out: &mut String,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    signed: Signed<'_>,
+    body: &[u8],
+) -> Result<(), FormatError> {
     let path = if uri.path().is_empty() {
         "/"
     } else {
         uri.path()
     };
     let query = canonical_query(uri.query());
-    let mut out = String::with_capacity(
+    out.clear();
+    out.reserve(
         SCHEME.len()
             + signed.key_id.len()
             + method.as_str().len()
@@ -386,14 +438,14 @@ pub(crate) fn canonical_string(
         // a handler that reads the first field, so they sign differently.
         for value in headers.get_all(name) {
             let text = value.to_str().map_err(|_| FormatError::HeaderValue)?;
-            push_field(&mut out, name, trim_ows(text));
+            push_field(out, name, trim_ows(text));
             fields += 1;
         }
         // HTTP/2 carries the host in the `:authority` pseudo-header, which
         // hyper puts in the URI rather than in a `Host` header.
         if fields == 0 && name == "host" {
             if let Some(authority) = uri.authority() {
-                push_field(&mut out, name, authority.as_str());
+                push_field(out, name, authority.as_str());
                 fields += 1;
             }
         }
@@ -405,8 +457,8 @@ pub(crate) fn canonical_string(
         out.push_str(line);
         out.push('\n');
     }
-    push_hex(&mut out, &sha256(body));
-    Ok(out)
+    push_hex(out, &sha256(body));
+    Ok(())
 }
 
 fn push_field(out: &mut String, name: &str, value: &str) {
@@ -463,23 +515,23 @@ mod tests {
             format!("keyId=k2,ts=1700000001,nonce=n2,signature={sig}"),
             format!(r#" keyId="k3", ts="1700000002" , nonce=n3, headers="", signature="{sig}" "#),
         ] {
-            let parsed = ParsedParams::parse(&text).unwrap();
+            let parsed = ParsedParams::parse(text.as_bytes()).unwrap();
             assert_eq!(parsed.params(&text), Some(parse_params(&text).unwrap()));
             assert_eq!(parsed.ts(), parse_params(&text).unwrap().ts);
             assert_eq!(
-                parsed.key_id(text.as_bytes()),
-                Some(parse_params(&text).unwrap().key_id)
+                parsed.key_id_bytes(text.as_bytes()),
+                parse_params(&text).unwrap().key_id.as_bytes()
             );
         }
         assert_eq!(
-            ParsedParams::parse("keyId=k1").unwrap_err(),
+            ParsedParams::parse(b"keyId=k1").unwrap_err(),
             parse_params("keyId=k1").unwrap_err()
         );
         // Spans taken from one text never read past another, shorter one.
         let long = format!("keyId=a-long-key-id,ts=1700000000,nonce=n,signature={sig}");
-        let parsed = ParsedParams::parse(&long).unwrap();
+        let parsed = ParsedParams::parse(long.as_bytes()).unwrap();
         assert_eq!(parsed.params("keyId=k"), None);
-        assert_eq!(parsed.key_id(b"keyId=k"), None);
+        assert_eq!(parsed.key_id_bytes(b"keyId=k"), b"");
     }
 
     #[test]

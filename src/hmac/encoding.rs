@@ -56,9 +56,8 @@ pub(crate) fn unb64(text: &str, max: usize) -> Option<Vec<u8>> {
 /// characters and one `=`, the unused low bits of the last character zero
 /// (the one canonical encoding, as the `base64` crate's standard engine
 /// requires). A table lookup per character, no allocation: it runs on every
-/// native-scheme request, twice.
-pub(crate) fn unb64_32(text: &str) -> Option<[u8; 32]> {
-    let bytes = text.as_bytes();
+/// native-scheme request.
+pub(crate) fn unb64_32_bytes(bytes: &[u8]) -> Option<[u8; 32]> {
     if bytes.len() != 44 || bytes.get(43) != Some(&b'=') {
         return None;
     }
@@ -121,11 +120,16 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 
 /// Parses a Unix timestamp in decimal seconds (at most 12 digits).
 pub(crate) fn parse_timestamp(text: &str) -> Option<u64> {
+    parse_timestamp_bytes(text.as_bytes())
+}
+
+/// [`parse_timestamp`] of bytes.
+pub(crate) fn parse_timestamp_bytes(text: &[u8]) -> Option<u64> {
     if text.is_empty() || text.len() > 12 {
         return None;
     }
     // Twelve digits stay below 10¹², far from overflowing.
-    text.bytes().try_fold(0u64, |value, b| {
+    text.iter().try_fold(0u64, |value, &b| {
         b.is_ascii_digit().then(|| value * 10 + u64::from(b - b'0'))
     })
 }
@@ -155,6 +159,10 @@ pub(crate) fn body_of<'a>(ctx: &crate::VerifyContext<'a>) -> Result<&'a [u8], Au
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unb64_32(text: &str) -> Option<[u8; 32]> {
+        unb64_32_bytes(text.as_bytes())
+    }
 
     #[test]
     fn hex_round_trips() {

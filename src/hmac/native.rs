@@ -7,7 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::request::Parts;
 use http::HeaderName;
 
-use super::canonical::{self, canonical_string, FormatError, Params, ParsedParams, Signed, SCHEME};
+use super::canonical::{
+    self, canonical_string, write_canonical_string, FormatError, Params, ParsedParams, Signed,
+    SCHEME,
+};
 use super::encoding::{body_of, check_window};
 use super::secrets::{match_keys, KeyMatch};
 use super::store::{CachedStore, SecretRecord, SecretStore};
@@ -241,17 +244,20 @@ impl<S: SecretStore> Inner<S> {
     fn judge_cached(
         &self,
         params: &Judged<'_>,
+        slot: u64,
         canonical: &str,
         now: SystemTime,
     ) -> Option<Result<Principal, AuthError>> {
         let unknown = || AuthError::new(ErrorKind::UnknownKey).with_credential_id(params.key_id);
         let secs = unix_secs(now);
-        let hit = self.hot.get(params.key_id, secs, |found| match found {
-            Some((record, principal)) => {
-                self.judge(record, Some(principal), params, canonical, now)
-            }
-            None => Err(unknown()),
-        });
+        let hit = self
+            .hot
+            .get(slot, params.key_id.as_bytes(), secs, |found| match found {
+                Some((record, principal)) => {
+                    self.judge(record, Some(principal), params, canonical, now)
+                }
+                None => Err(unknown()),
+            });
         if hit.is_some() {
             // One look-up per request is counted: the pre-body check reads
             // the same copy without counting.
@@ -265,7 +271,7 @@ impl<S: SecretStore> Inner<S> {
             Err(e) => return Some(Err(e)),
         };
         self.hot
-            .put(params.key_id, secs, generation, found.as_ref());
+            .put(slot, params.key_id, secs, generation, found.as_ref());
         Some(match found {
             Some(record) => self.judge(&record, None, params, canonical, now),
             None => Err(unknown()),
@@ -273,38 +279,68 @@ impl<S: SecretStore> Inner<S> {
     }
 }
 
-/// The credential's parameters, parsed on the first of the checks that
-/// reads them (`needs_body`, `check_before_body`, `verify`) and kept with
-/// the credential for the others.
-fn params_of(credential: &Credential) -> Result<Params<'_>, FormatError> {
-    let value = credential.value();
-    match credential.parsed(ParsedParams::parse) {
-        Some(Ok(parsed)) => parsed
-            .params(value)
-            .map_or_else(|| canonical::parse_params(value), Ok),
-        Some(Err(e)) => Err(*e),
-        None => canonical::parse_params(value),
-    }
+thread_local! {
+    /// The canonical string of the request this thread is verifying.
+    static CANONICAL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-/// The signed timestamp, from the parse kept with the credential.
-fn ts_of(credential: &Credential) -> Result<u64, FormatError> {
-    match credential.parsed(ParsedParams::parse) {
-        Some(Ok(parsed)) => Ok(parsed.ts()),
-        Some(Err(e)) => Err(*e),
-        None => canonical::parse_params(credential.value()).map(|p| p.ts),
-    }
+/// The largest canonical-string buffer a thread keeps between requests
+/// (one with long signed headers or query is dropped after use).
+const MAX_KEPT_CANONICAL: usize = 4096;
+
+/// What the checks of one request share, made on the first of them that
+/// runs (`needs_body`, `check_before_body`, `verify`) and kept with the
+/// credential for the others: the parse of the header, the scheme's clock
+/// read once for the checks made before the body, and the key id's place
+/// in this thread's table.
+struct RequestState {
+    params: Result<ParsedParams, FormatError>,
+    /// Unix seconds on the scheme's clock when the header was parsed:
+    /// what the checks before the body read (`verify` reads the clock
+    /// again, after the body).
+    parsed_at: u64,
+    /// `Hot::slot` of the key id (0 when the header does not parse).
+    slot: u64,
 }
 
-/// The key id, from the parse kept with the credential.
-fn key_id_of(credential: &Credential) -> Result<&str, FormatError> {
-    match credential.parsed(ParsedParams::parse) {
-        Some(Ok(parsed)) => parsed.key_id(credential.value_bytes()).map_or_else(
-            || canonical::parse_params(credential.value()).map(|p| p.key_id),
-            Ok,
-        ),
-        Some(Err(e)) => Err(*e),
-        None => canonical::parse_params(credential.value()).map(|p| p.key_id),
+impl<S: SecretStore> Inner<S> {
+    /// This request's [`RequestState`], made on the first call.
+    fn state<'c>(&self, credential: &'c Credential) -> Option<&'c RequestState> {
+        credential.parsed(|value| {
+            let params = ParsedParams::parse(value);
+            let slot = match &params {
+                Ok(parsed) => self.hot.slot(parsed.key_id_bytes(value)),
+                Err(_) => 0,
+            };
+            RequestState {
+                params,
+                parsed_at: self.clock.unix_now(),
+                slot,
+            }
+        })
+    }
+
+    /// The credential's parameters, with the key id's slot.
+    fn params_of<'c>(&self, credential: &'c Credential) -> Result<(Params<'c>, u64), FormatError> {
+        // One UTF-8 pass over the value (always ASCII here) costs less
+        // than one per parameter.
+        let value = credential.value();
+        match self.state(credential) {
+            Some(state) => match &state.params {
+                Ok(parsed) => match parsed.params(value) {
+                    Some(params) => Ok((params, state.slot)),
+                    None => Err(FormatError::Params("keyId is missing or invalid")),
+                },
+                Err(e) => Err(*e),
+            },
+            // Another type was kept with the credential first (never for
+            // a credential this scheme extracted): parse on the spot.
+            None => {
+                let params = canonical::parse_params(value)?;
+                let slot = self.hot.slot(params.key_id.as_bytes());
+                Ok((params, slot))
+            }
+        }
     }
 }
 
@@ -343,21 +379,31 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
     /// Cheap checks first: a malformed header or a timestamp outside the
     /// window is answered without reading the body.
     fn needs_body(&self, credential: &Credential, _: &Parts) -> bool {
-        ts_of(credential).is_ok_and(|ts| {
-            check_window(ts, self.inner.clock.unix_now(), self.inner.window.as_secs()).is_ok()
-        })
+        let window = self.inner.window.as_secs();
+        match self.inner.state(credential) {
+            Some(state) => state
+                .params
+                .as_ref()
+                .is_ok_and(|parsed| check_window(parsed.ts(), state.parsed_at, window).is_ok()),
+            None => canonical::parse_params(credential.value())
+                .is_ok_and(|p| check_window(p.ts, self.inner.clock.unix_now(), window).is_ok()),
+        }
     }
 
     /// Before the body is read: whether the `keyId` exists (from the cache
     /// when it knows, else one store read). An unknown key id is answered
     /// without buffering a body it could never verify.
     fn check_before_body(&self, credential: &Credential, _: &Parts) -> Option<PrecheckFuture> {
-        let key_id = key_id_of(credential).ok()?;
+        let state = self.inner.state(credential)?;
+        let parsed = state.params.as_ref().ok()?;
+        let key_id = parsed.key_id_bytes(credential.value_bytes());
         // This thread's copy first: no shared-cache traffic per request.
         let known = self
             .inner
             .hot
-            .get(key_id, self.inner.clock.unix_now(), |found| found.is_some());
+            .get(state.slot, key_id, state.parsed_at, |found| found.is_some());
+        // Checked ASCII by the parse: only the rare paths below need text.
+        let key_id = std::str::from_utf8(key_id).ok()?;
         match known {
             Some(true) => return None,
             Some(false) => {
@@ -387,8 +433,8 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
                 AuthError::new(ErrorKind::InvalidFormat).with_description(why)
             ))
         };
-        let params = match params_of(credential) {
-            Ok(params) => params,
+        let (params, slot) = match self.inner.params_of(credential) {
+            Ok(found) => found,
             Err(e) => return invalid(e.description()),
         };
         let with_id = |e: AuthError| e.with_credential_id(params.key_id);
@@ -416,19 +462,47 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
             ts: params.ts_text,
             nonce: params.nonce,
         };
-        let canonical =
-            match canonical_string(&parts.method, &parts.uri, &parts.headers, signed, body) {
-                Ok(text) => text,
-                Err(e) => return invalid(e.description()),
-            };
-        // A cached record needs no I/O: decide on the spot, without boxing.
         let judged = Judged::from(&params);
-        if let Some(result) = self.inner.judge_cached(&judged, &canonical, now) {
-            return match result {
-                Ok(principal) => self.inner.admit(&judged, principal),
-                Err(e) => Verification::ready(Err(e)),
+        // The canonical string goes into this thread's buffer: a cached
+        // record needs no I/O, so the request is decided on the spot,
+        // without boxing and without allocating.
+        let on_the_spot = CANONICAL.try_with(|buffer| {
+            let mut buffer = buffer.try_borrow_mut().ok()?;
+            let written = write_canonical_string(
+                &mut buffer,
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                signed,
+                body,
+            );
+            let decided = match written {
+                Err(e) => Ok(invalid(e.description())),
+                Ok(()) => match self.inner.judge_cached(&judged, slot, &buffer, now) {
+                    Some(Ok(principal)) => Ok(self.inner.admit(&judged, principal)),
+                    Some(Err(e)) => Ok(Verification::ready(Err(e))),
+                    // The store must be asked: the string goes with it.
+                    None => Err(buffer.clone()),
+                },
             };
-        }
+            if buffer.capacity() > MAX_KEPT_CANONICAL {
+                *buffer = String::new();
+            }
+            Some(decided)
+        });
+        let canonical = match on_the_spot {
+            Ok(Some(Ok(decided))) => return decided,
+            Ok(Some(Err(canonical))) => canonical,
+            // No buffer on this thread (being torn down, or in use).
+            _ => match canonical_string(&parts.method, &parts.uri, &parts.headers, signed, body) {
+                Ok(text) => match self.inner.judge_cached(&judged, slot, &text, now) {
+                    Some(Ok(principal)) => return self.inner.admit(&judged, principal),
+                    Some(Err(e)) => return Verification::ready(Err(e)),
+                    None => text,
+                },
+                Err(e) => return invalid(e.description()),
+            },
+        };
         let claim = Claim {
             key_id: params.key_id.to_owned(),
             nonce: params.nonce.to_owned(),
@@ -703,21 +777,27 @@ mod hot_records {
                 self.generation.load(Ordering::Acquire)
             }
 
-            /// `judge` of this thread's copy for `key_id`, if it holds a
-            /// current one.
+            /// Where `key_id` lives in the tables: hashed once per
+            /// request, for every look-up it makes.
+            pub(in super::super) fn slot(&self, key_id: &[u8]) -> u64 {
+                self.hasher.hash_one(key_id)
+            }
+
+            /// `judge` of this thread's copy for `key_id` (at `slot`,
+            /// its [`slot`](Self::slot)), if it holds a current one.
             pub(in super::super) fn get<T>(
                 &self,
-                key_id: &str,
+                slot: u64,
+                key_id: &[u8],
                 now: u64,
                 judge: impl FnOnce(Found<'_>) -> T,
             ) -> Option<T> {
-                let slot = self.hasher.hash_one(key_id);
                 let generation = self.generation();
                 HOT_RECORDS
                     .try_with(|table| {
                         let table = table.try_borrow().ok()?;
                         let hot = table.get(self.owner, generation, slot, now)?;
-                        (*hot.key_id == *key_id)
+                        (hot.key_id.as_bytes() == key_id)
                             .then(|| judge(hot.found.as_ref().map(|(r, p)| (&**r, p))))
                     })
                     .ok()
@@ -728,12 +808,12 @@ mod hot_records {
             /// in `generation`.
             pub(in super::super) fn put(
                 &self,
+                slot: u64,
                 key_id: &str,
                 now: u64,
                 generation: u64,
                 found: Option<&Arc<SecretRecord>>,
             ) {
-                let slot = self.hasher.hash_one(key_id);
                 let _ = HOT_RECORDS.try_with(|table| {
                     if let Ok(mut table) = table.try_borrow_mut() {
                         let hot = HotRecord {

@@ -31,6 +31,8 @@ use crate::error::AuthError;
 
 #[path = "hmac/replay.rs"]
 mod cache;
+#[path = "hmac/fingerprint_set.rs"]
+mod fingerprint_set;
 
 pub use cache::ReplayCache;
 

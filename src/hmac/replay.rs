@@ -50,13 +50,14 @@
 //! floor.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::fingerprint_set::{Fingerprint, FingerprintSet};
 use crate::error::ErrorKind;
 use crate::telemetry::CacheMetrics;
 
@@ -115,7 +116,7 @@ struct Shared {
 #[derive(Default)]
 struct Shard {
     /// The nonces held.
-    seen: HashSet<Fingerprint, BuildHasherDefault<Prehashed>>,
+    seen: FingerprintSet,
     /// The same, in the order they expire (one TTL for all: the order they
     /// were added), with their signed timestamps.
     expiring: VecDeque<Expiring>,
@@ -129,17 +130,6 @@ struct Expiring {
 }
 
 const NO_TIMESTAMP: u64 = u64::MAX;
-
-/// 128 bits of keyed hash of `(key id, nonce)`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Fingerprint(u64, u64);
-
-impl Hash for Fingerprint {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Already a keyed hash: one word of it is the table's hash.
-        state.write_u64(self.1);
-    }
-}
 
 impl ReplayCache {
     /// A cache of at most `capacity` nonces, each kept for `ttl`.
@@ -262,7 +252,7 @@ impl ReplayCache {
 
 impl Shared {
     fn admit(&self, fingerprint: Fingerprint, signed_at: Option<u64>) -> Result<(), ErrorKind> {
-        let index = usize::try_from(fingerprint.0 % SHARDS as u64).unwrap_or(0);
+        let index = usize::try_from(fingerprint.shard_word() % SHARDS as u64).unwrap_or(0);
         let Some(shard) = self.shards.get(index) else {
             return Err(ErrorKind::Unavailable);
         };
@@ -363,7 +353,7 @@ impl Shared {
             }
             hasher.finish()
         });
-        Fingerprint(high, low)
+        Fingerprint::new(high, low)
     }
 }
 
@@ -390,28 +380,6 @@ fn lay_out<'b>(buffer: &'b mut [u8], scheme: &str, key_id: &str, nonce: &str) ->
 /// could panic, so a poisoned lock is still usable.
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     shard.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Hashes a [`Fingerprint`] to one of its words: fingerprints are already
-/// keyed hashes.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by `Fingerprint`; correct for anything else.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 /// The clock TTLs run on.

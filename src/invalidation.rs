@@ -193,7 +193,11 @@ mod tests {
     fn slot_keys_are_keyed_and_spread() {
         let (one, two) = (Generations::new(), Generations::new());
         assert_eq!(one.slot_key("id"), one.slot_key("id"));
-        assert_ne!(one.slot_key("id"), two.slot_key("id"), "keys are per instance");
+        assert_ne!(
+            one.slot_key("id"),
+            two.slot_key("id"),
+            "keys are per instance"
+        );
         // Trailing zero bytes, every length up to three chunks.
         assert_ne!(one.slot_key("ab"), one.slot_key("ab\0"));
         assert_ne!(one.slot_key(""), one.slot_key("\0"));
@@ -202,6 +206,9 @@ mod tests {
         assert_eq!(keys.len(), ids.len(), "no collision among 4096 similar ids");
         let stripes: std::collections::HashSet<u64> =
             keys.iter().map(|k| k % STRIPES as u64).collect();
-        assert!(stripes.len() > STRIPES / 2, "similar ids spread over the stripes");
+        assert!(
+            stripes.len() > STRIPES / 2,
+            "similar ids spread over the stripes"
+        );
     }
 }

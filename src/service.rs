@@ -191,12 +191,15 @@ where
                     Some(Ok(bytes)) => {
                         let body = ReqBody::from(bytes.clone());
                         let config = &self.config;
-                        let next = verify(&mut self.inner, config, decision, parts, body, Some(bytes));
+                        let next =
+                            verify(&mut self.inner, config, decision, parts, body, Some(bytes));
                         return ResponseFuture::next(next);
                     }
                     Some(Err(error)) => {
                         let config = &self.config;
-                        return ResponseFuture::rejected(decision.deny(config, &parts, error, None));
+                        return ResponseFuture::rejected(
+                            decision.deny(config, &parts, error, None),
+                        );
                     }
                     None => Box::pin(within(deadline, read)),
                 }
@@ -391,12 +394,15 @@ where
             let clone = inner.clone();
             let mut inner = mem::replace(inner, clone);
             let config = Arc::clone(config);
-            let then: Continuation<S::Future> = Box::new(move |result| {
-                match decision.decide(&config, &mut parts, result) {
-                    Ok(headers) => Next::Call(inner.call(Request::from_parts(parts, body)), headers),
-                    Err(response) => Next::Reject(response),
-                }
-            });
+            let then: Continuation<S::Future> =
+                Box::new(
+                    move |result| match decision.decide(&config, &mut parts, result) {
+                        Ok(headers) => {
+                            Next::Call(inner.call(Request::from_parts(parts, body)), headers)
+                        }
+                        Err(response) => Next::Reject(response),
+                    },
+                );
             Next::Verify(future, then)
         }
     }
@@ -441,6 +447,9 @@ impl Decision {
 
     /// Authorizes a verified principal and puts it in the request, with
     /// the headers the scheme adds to the response; or builds the rejection.
+    // The rejection is large and moved once; boxing would only add an
+    // allocation to every rejection.
+    #[allow(clippy::result_large_err)]
     fn decide(
         &self,
         config: &Arc<Config>,
@@ -476,7 +485,13 @@ impl Decision {
                     return Err(reject(config, parts, &error));
                 };
                 let observer = &config.schemes.observer;
-                observer.granted(parts, scheme.name(), &principal, &self.credential, self.start);
+                observer.granted(
+                    parts,
+                    scheme.name(),
+                    &principal,
+                    &self.credential,
+                    self.start,
+                );
                 let headers = scheme
                     .response_headers(&self.credential, parts)
                     .map(Box::new);

@@ -208,7 +208,8 @@ pub(crate) fn too_many(
 
 /// 503: the limiter could not decide and is configured to say so.
 pub(crate) fn unavailable(parts: Head<'_>, error: AuthError) -> Response<Bytes> {
-    let retry = context_of(parts.extensions).map_or(Duration::from_secs(5), |c| c.config.retry_after);
+    let retry =
+        context_of(parts.extensions).map_or(Duration::from_secs(5), |c| c.config.retry_after);
     respond(parts, &error, retry)
 }
 

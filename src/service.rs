@@ -15,7 +15,7 @@ use tower_service::Service;
 use crate::body::ResponseBody;
 use crate::credentials::Credential;
 use crate::error::{AuthError, ErrorKind};
-use crate::future::{BodyContinuation, Continuation, Next, ResponseFuture};
+use crate::future::{BodyContinuation, Continuation, ResponseFuture};
 use crate::layer::Config;
 use crate::principal::Principal;
 use crate::request_body::{
@@ -123,8 +123,7 @@ where
             }
             Extracted::Rejected(response) => ResponseFuture::rejected(response),
             Extracted::Found(decision) => {
-                let next = verify(&mut self.inner, &self.config, decision, parts, body, None);
-                ResponseFuture::next(next)
+                verify(&mut self.inner, &self.config, decision, parts, body, None)
             }
         }
     }
@@ -162,8 +161,7 @@ where
             scheme.reads_body() && scheme.needs_body(&decision.credential, &parts)
         });
         if !needs_body {
-            let next = verify(&mut self.inner, &self.config, decision, parts, body, None);
-            return ResponseFuture::next(next);
+            return verify(&mut self.inner, &self.config, decision, parts, body, None);
         }
         let precheck = decision
             .scheme(&self.config)
@@ -171,8 +169,7 @@ where
         if body.is_end_stream() && precheck.is_none() {
             // Nothing to read: the scheme signs an empty body.
             let empty = Some(Bytes::new());
-            let next = verify(&mut self.inner, &self.config, decision, parts, body, empty);
-            return ResponseFuture::next(next);
+            return verify(&mut self.inner, &self.config, decision, parts, body, empty);
         }
         if announced_too_large(&parts, &body, self.config.body_limit) {
             let config = &self.config;
@@ -191,9 +188,8 @@ where
                     Some(Ok(bytes)) => {
                         let body = ReqBody::from(bytes.clone());
                         let config = &self.config;
-                        let next =
-                            verify(&mut self.inner, config, decision, parts, body, Some(bytes));
-                        return ResponseFuture::next(next);
+                        let bytes = Some(bytes);
+                        return verify(&mut self.inner, config, decision, parts, body, bytes);
                     }
                     Some(Err(error)) => {
                         let config = &self.config;
@@ -214,7 +210,7 @@ where
                 let body = ReqBody::from(bytes.clone());
                 verify(&mut inner, &config, decision, parts, body, Some(bytes))
             }
-            Err(error) => Next::Reject(decision.deny(&config, &parts, error, None)),
+            Err(error) => ResponseFuture::rejected(decision.deny(&config, &parts, error, None)),
         });
         ResponseFuture::reading(read, then)
     }
@@ -370,7 +366,7 @@ fn verify<S, B, ResBody>(
     mut parts: Parts,
     body: B,
     bytes: Option<Bytes>,
-) -> Next<S::Future>
+) -> ResponseFuture<S::Future>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     B: Send + 'static,
@@ -378,7 +374,7 @@ where
     let Some(scheme) = decision.scheme(config) else {
         // The extractor only returns indexes of registered schemes.
         let error = AuthError::new(ErrorKind::Unavailable);
-        return Next::Reject(reject(config, &parts, &error));
+        return ResponseFuture::rejected(reject(config, &parts, &error));
     };
     let verification = scheme.verify(
         &decision.credential,
@@ -386,8 +382,10 @@ where
     );
     match verification.0 {
         VerificationState::Ready(result) => match decision.decide(config, &mut parts, result) {
-            Ok(headers) => Next::Call(inner.call(Request::from_parts(parts, body)), headers),
-            Err(response) => Next::Reject(response),
+            Ok(headers) => {
+                ResponseFuture::call(inner.call(Request::from_parts(parts, body)), headers)
+            }
+            Err(response) => ResponseFuture::rejected(response),
         },
         VerificationState::Pending(future) => {
             // Take the service that was polled ready; leave a clone behind.
@@ -397,13 +395,14 @@ where
             let then: Continuation<S::Future> =
                 Box::new(
                     move |result| match decision.decide(&config, &mut parts, result) {
-                        Ok(headers) => {
-                            Next::Call(inner.call(Request::from_parts(parts, body)), headers)
-                        }
-                        Err(response) => Next::Reject(response),
+                        Ok(headers) => ResponseFuture::call(
+                            inner.call(Request::from_parts(parts, body)),
+                            headers,
+                        ),
+                        Err(response) => ResponseFuture::rejected(response),
                     },
                 );
-            Next::Verify(future, then)
+            ResponseFuture::verifying(future, then)
         }
     }
 }

@@ -17,17 +17,12 @@ use crate::request_body::ReadFuture;
 use crate::scheme::VerifyFuture;
 
 /// What to do once verification has answered.
-pub(crate) type Continuation<F> = Box<dyn FnOnce(Result<Principal, AuthError>) -> Next<F> + Send>;
+pub(crate) type Continuation<F> =
+    Box<dyn FnOnce(Result<Principal, AuthError>) -> ResponseFuture<F> + Send>;
 
 /// What to do once the body has been read.
-pub(crate) type BodyContinuation<F> = Box<dyn FnOnce(Result<Bytes, AuthError>) -> Next<F> + Send>;
-
-pub(crate) enum Next<F> {
-    /// Call the inner service; add these headers to its response.
-    Call(F, Option<Box<http::HeaderMap>>),
-    Reject(Response<Bytes>),
-    Verify(VerifyFuture, Continuation<F>),
-}
+pub(crate) type BodyContinuation<F> =
+    Box<dyn FnOnce(Result<Bytes, AuthError>) -> ResponseFuture<F> + Send>;
 
 pin_project! {
     /// The response future of [`Auth`](crate::Auth).
@@ -87,21 +82,17 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn next(next: Next<F>) -> Self {
+    /// Calls the inner service; adds `headers` (what the granting scheme
+    /// adds, a DPoP nonce) to its response.
+    pub(crate) fn call(future: F, headers: Option<Box<http::HeaderMap>>) -> Self {
         Self {
-            state: State::from(next),
+            state: State::Inner { future, headers },
         }
     }
-}
 
-impl<F> From<Next<F>> for State<F> {
-    fn from(next: Next<F>) -> Self {
-        match next {
-            Next::Call(future, headers) => State::Inner { future, headers },
-            Next::Reject(response) => State::Rejected {
-                response: Some(response),
-            },
-            Next::Verify(verify, then) => State::Verifying {
+    pub(crate) fn verifying(verify: VerifyFuture, then: Continuation<F>) -> Self {
+        Self {
+            state: State::Verifying {
                 verify,
                 then: Some(then),
             },
@@ -123,17 +114,17 @@ where
                     let result = ready!(read.as_mut().poll(cx));
                     let next = match then.take() {
                         Some(then) => then(result),
-                        None => Next::Reject(polled_after_completion()),
+                        None => Self::rejected(polled_after_completion()),
                     };
-                    this.state.set(State::from(next));
+                    this.state.set(next.state);
                 }
                 StateProj::Verifying { verify, then } => {
                     let result = ready!(verify.as_mut().poll(cx));
                     let next = match then.take() {
                         Some(then) => then(result),
-                        None => Next::Reject(polled_after_completion()),
+                        None => Self::rejected(polled_after_completion()),
                     };
-                    this.state.set(State::from(next));
+                    this.state.set(next.state);
                 }
                 StateProj::Inner { future, headers } => {
                     let mut response = ready!(future.poll(cx))?;

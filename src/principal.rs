@@ -12,6 +12,8 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::service::AuthContext;
+
 /// A set of scopes (OAuth 2.0 `scope` values, or API-key permissions).
 ///
 /// Order is kept as given, duplicates are dropped.
@@ -152,9 +154,23 @@ impl Serialize for Scopes {
 /// assert!(principal.scopes().contains("orders:read"));
 /// assert_eq!(principal.credential_id(), Some("k3y1d"));
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Principal {
     inner: Arc<PrincipalData>,
+    /// The layer that granted it, so that authorization layers further in
+    /// (derived layers, `AuthorizeLayer`, the axum extractors) recognise an
+    /// authenticated request and answer like that layer. Carried here rather
+    /// than as a second extension: one insert per granted request instead
+    /// of two. Not part of the identity: ignored by `==`, `Debug` and
+    /// `Serialize`.
+    context: Option<AuthContext>,
+}
+
+/// Equality of the identities: the granting layer is not compared.
+impl PartialEq for Principal {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
 }
 
 #[derive(Clone, PartialEq, Serialize)]
@@ -172,11 +188,12 @@ struct PrincipalData {
 
 impl Principal {
     /// A copy that shares no reference count with `self`: for a value that
-    /// another thread keeps cloning.
+    /// another thread keeps cloning. It carries no granting layer.
     #[cfg(any(feature = "jwt", feature = "api-key"))]
     pub(crate) fn unshared(&self) -> Self {
         Self {
             inner: Arc::new(PrincipalData::clone(&self.inner)),
+            context: None,
         }
     }
 
@@ -193,7 +210,19 @@ impl Principal {
                 claims: None,
                 plan: None,
             }),
+            context: None,
         }
+    }
+
+    /// This principal as granted by the layer of `context`.
+    pub(crate) fn granted_by(mut self, context: AuthContext) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// The layer that granted this principal, if one of this crate did.
+    pub(crate) fn context(&self) -> Option<&AuthContext> {
+        self.context.as_ref()
     }
 
     /// Sets the scopes.

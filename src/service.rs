@@ -15,7 +15,7 @@ use tower_service::Service;
 use crate::body::ResponseBody;
 use crate::credentials::Credential;
 use crate::error::{AuthError, ErrorKind};
-use crate::future::{BodyContinuation, Continuation, Next, ResponseFuture};
+use crate::future::{BodyContinuation, Continuation, ResponseFuture};
 use crate::layer::Config;
 use crate::principal::Principal;
 use crate::request_body::{
@@ -112,10 +112,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         match extract(&self.config, &parts) {
             Extracted::Anonymous => {
-                let parts = mark_anonymous(&self.config, parts);
+                mark_anonymous(&self.config, &mut parts);
                 ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
             }
             Extracted::Authenticated => {
@@ -123,7 +123,7 @@ where
             }
             Extracted::Rejected(response) => ResponseFuture::rejected(response),
             Extracted::Found(decision) => {
-                ResponseFuture::next(verify(&mut self.inner, decision, parts, body, None))
+                verify(&mut self.inner, &self.config, decision, parts, body, None)
             }
         }
     }
@@ -145,10 +145,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let decision = match extract(&self.config, &parts) {
             Extracted::Anonymous => {
-                let parts = mark_anonymous(&self.config, parts);
+                mark_anonymous(&self.config, &mut parts);
                 return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)));
             }
             Extracted::Authenticated => {
@@ -157,22 +157,23 @@ where
             Extracted::Rejected(response) => return ResponseFuture::rejected(response),
             Extracted::Found(decision) => decision,
         };
-        let needs_body = decision.scheme().is_some_and(|scheme| {
+        let needs_body = decision.scheme(&self.config).is_some_and(|scheme| {
             scheme.reads_body() && scheme.needs_body(&decision.credential, &parts)
         });
         if !needs_body {
-            return ResponseFuture::next(verify(&mut self.inner, decision, parts, body, None));
+            return verify(&mut self.inner, &self.config, decision, parts, body, None);
         }
         let precheck = decision
-            .scheme()
+            .scheme(&self.config)
             .and_then(|scheme| scheme.check_before_body(&decision.credential, &parts));
         if body.is_end_stream() && precheck.is_none() {
             // Nothing to read: the scheme signs an empty body.
             let empty = Some(Bytes::new());
-            return ResponseFuture::next(verify(&mut self.inner, decision, parts, body, empty));
+            return verify(&mut self.inner, &self.config, decision, parts, body, empty);
         }
         if announced_too_large(&parts, &body, self.config.body_limit) {
-            return ResponseFuture::next(Next::Reject(decision.deny(&parts, too_large(), None)));
+            let config = &self.config;
+            return ResponseFuture::rejected(decision.deny(config, &parts, too_large(), None));
         }
         let limit = self.config.body_limit;
         let deadline = self.config.body_timeout;
@@ -186,13 +187,15 @@ where
                 match poll_once(read.as_mut()) {
                     Some(Ok(bytes)) => {
                         let body = ReqBody::from(bytes.clone());
-                        let next = verify(&mut self.inner, decision, parts, body, Some(bytes));
-                        return ResponseFuture::next(next);
+                        let config = &self.config;
+                        let bytes = Some(bytes);
+                        return verify(&mut self.inner, config, decision, parts, body, bytes);
                     }
                     Some(Err(error)) => {
-                        return ResponseFuture::next(Next::Reject(
-                            decision.deny(&parts, error, None),
-                        ))
+                        let config = &self.config;
+                        return ResponseFuture::rejected(
+                            decision.deny(config, &parts, error, None),
+                        );
                     }
                     None => Box::pin(within(deadline, read)),
                 }
@@ -201,12 +204,13 @@ where
         // Take the service that was polled ready; leave a clone behind.
         let clone = self.inner.clone();
         let mut inner = mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
         let then: BodyContinuation<S::Future> = Box::new(move |read| match read {
             Ok(bytes) => {
                 let body = ReqBody::from(bytes.clone());
-                verify(&mut inner, decision, parts, body, Some(bytes))
+                verify(&mut inner, &config, decision, parts, body, Some(bytes))
             }
-            Err(error) => Next::Reject(decision.deny(&parts, error, None)),
+            Err(error) => ResponseFuture::rejected(decision.deny(&config, &parts, error, None)),
         });
         ResponseFuture::reading(read, then)
     }
@@ -214,12 +218,11 @@ where
 
 /// Lets authorization layers further in know that authentication ran and
 /// found no credential on an anonymous path.
-fn mark_anonymous(config: &Arc<Config>, mut parts: Parts) -> Parts {
+fn mark_anonymous(config: &Arc<Config>, parts: &mut Parts) {
     parts.extensions.insert(AuthContext {
         config: Arc::clone(config),
         scheme: None,
     });
-    parts
 }
 
 /// Where a request goes after extraction.
@@ -277,7 +280,6 @@ fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
         }
     };
     Extracted::Found(Decision {
-        config: Arc::clone(config),
         index,
         credential,
         anonymous,
@@ -317,16 +319,24 @@ fn authorize_again(
     parts: &Parts,
     start: trace::Stopwatch,
 ) -> Option<Extracted> {
-    let context = parts.extensions.get::<AuthContext>()?;
+    if parts.extensions.is_empty() {
+        return None;
+    }
+    if let Some(context) = parts.extensions.get::<AuthContext>() {
+        // The latest layer over these schemes found no credential on an
+        // anonymous path (a grant removes this mark).
+        if !Arc::ptr_eq(&context.config.schemes, &config.schemes) {
+            return None;
+        }
+        config.schemes.observer.anonymous(parts, start);
+        return Some(Extracted::Authenticated);
+    }
+    let principal = parts.extensions.get::<Principal>()?;
+    let context = principal.context()?;
     if !Arc::ptr_eq(&context.config.schemes, &config.schemes) {
         return None;
     }
-    let Some(index) = context.scheme else {
-        // The outer layer found no credential on an anonymous path.
-        config.schemes.observer.anonymous(parts, start);
-        return Some(Extracted::Authenticated);
-    };
-    let principal = parts.extensions.get::<Principal>()?;
+    let index = context.scheme?;
     let verdict = match &config.authorizer {
         Some(authorizer) => authorizer.authorize(principal, parts),
         None => Ok(()),
@@ -344,51 +354,64 @@ fn authorize_again(
 }
 
 /// Runs the credential's scheme, then either calls `inner` or rejects.
+///
+/// `parts` and `body` are moved once, into the inner request; everything
+/// before works on them in place. Inlined into `call`, so that the
+/// decision and the parts are not copied into its frame either.
+#[inline(always)]
 fn verify<S, B, ResBody>(
     inner: &mut S,
+    config: &Arc<Config>,
     decision: Decision,
-    parts: Parts,
+    mut parts: Parts,
     body: B,
     bytes: Option<Bytes>,
-) -> Next<S::Future>
+) -> ResponseFuture<S::Future>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     B: Send + 'static,
 {
-    let Some(scheme) = decision.scheme() else {
+    let Some(scheme) = decision.scheme(config) else {
         // The extractor only returns indexes of registered schemes.
         let error = AuthError::new(ErrorKind::Unavailable);
-        return Next::Reject(reject(&decision.config, &parts, &error));
+        return ResponseFuture::rejected(reject(config, &parts, &error));
     };
     let verification = scheme.verify(
         &decision.credential,
         &VerifyContext::new(&parts, bytes.as_ref()),
     );
     match verification.0 {
-        VerificationState::Ready(result) => match decision.decide(parts, result) {
-            Ok((parts, headers)) => {
-                Next::Call(inner.call(Request::from_parts(parts, body)), headers)
+        VerificationState::Ready(result) => match decision.decide(config, &mut parts, result) {
+            Ok(headers) => {
+                ResponseFuture::call(inner.call(Request::from_parts(parts, body)), headers)
             }
-            Err(response) => Next::Reject(response),
+            Err(response) => ResponseFuture::rejected(response),
         },
         VerificationState::Pending(future) => {
             // Take the service that was polled ready; leave a clone behind.
             let clone = inner.clone();
             let mut inner = mem::replace(inner, clone);
+            let config = Arc::clone(config);
             let then: Continuation<S::Future> =
-                Box::new(move |result| match decision.decide(parts, result) {
-                    Ok((parts, headers)) => {
-                        Next::Call(inner.call(Request::from_parts(parts, body)), headers)
-                    }
-                    Err(response) => Next::Reject(response),
-                });
-            Next::Verify(future, then)
+                Box::new(
+                    move |result| match decision.decide(&config, &mut parts, result) {
+                        Ok(headers) => ResponseFuture::call(
+                            inner.call(Request::from_parts(parts, body)),
+                            headers,
+                        ),
+                        Err(response) => ResponseFuture::rejected(response),
+                    },
+                );
+            ResponseFuture::verifying(future, then)
         }
     }
 }
 
-/// Stored in the request next to the [`Principal`], so that authorization
-/// layers further in answer with the same challenges and response builder.
+/// The layer that decided, for authorization layers further in, so that
+/// they answer with the same challenges and response builder: carried by
+/// the [`Principal`] of a granted request
+/// ([`Principal::context`]), and stored on its own in the extensions of a
+/// request passed anonymously.
 #[derive(Clone)]
 pub(crate) struct AuthContext {
     pub(crate) config: Arc<Config>,
@@ -396,9 +419,19 @@ pub(crate) struct AuthContext {
     pub(crate) scheme: Option<usize>,
 }
 
-/// What is needed to finish a request once its scheme has answered.
+/// The context of the latest layer that decided on this request: an
+/// anonymous pass's mark, else the granted principal's.
+pub(crate) fn context_of(extensions: &http::Extensions) -> Option<&AuthContext> {
+    if extensions.is_empty() {
+        return None;
+    }
+    (extensions.get::<AuthContext>())
+        .or_else(|| extensions.get::<Principal>().and_then(Principal::context))
+}
+
+/// What is needed to finish a request once its scheme has answered, besides
+/// the layer's configuration (borrowed, not cloned, on the synchronous path).
 struct Decision {
-    config: Arc<Config>,
     index: usize,
     credential: Credential,
     anonymous: bool,
@@ -407,21 +440,22 @@ struct Decision {
 
 impl Decision {
     /// The scheme that owns the credential.
-    fn scheme(&self) -> Option<&dyn Scheme> {
-        self.config.schemes.list.get(self.index).map(|s| &**s)
+    fn scheme<'c>(&self, config: &'c Config) -> Option<&'c dyn Scheme> {
+        config.schemes.list.get(self.index).map(|s| &**s)
     }
 
     /// Authorizes a verified principal and puts it in the request, with
     /// the headers the scheme adds to the response; or builds the rejection.
-    // Both variants are large and moved exactly once; boxing would only add
-    // an allocation to every rejection.
+    // The rejection is large and moved once; boxing would only add an
+    // allocation to every rejection.
     #[allow(clippy::result_large_err)]
     fn decide(
-        self,
-        mut parts: Parts,
+        &self,
+        config: &Arc<Config>,
+        parts: &mut Parts,
         result: Result<Principal, AuthError>,
-    ) -> Result<(Parts, Option<Box<http::HeaderMap>>), Response<Bytes>> {
-        let scheme_name = self.config.schemes.list.get(self.index).map(|s| s.name());
+    ) -> Result<Option<Box<http::HeaderMap>>, Response<Bytes>> {
+        let scheme = self.scheme(config);
         let authorized = match result {
             Err(error) => {
                 // The extractor left the token68 check to the scheme, which
@@ -429,13 +463,13 @@ impl Decision {
                 // would have.
                 if error.kind() == ErrorKind::Malformed {
                     if let Err(syntax) = self.credential.deferred_syntax() {
-                        return Err(self.reject_malformed(&parts, &syntax));
+                        return Err(self.reject_malformed(config, parts, &syntax));
                     }
                 }
                 Err((error, None))
             }
-            Ok(principal) => match (&self.config.authorizer, self.anonymous) {
-                (Some(authorizer), false) => match authorizer.authorize(&principal, &parts) {
+            Ok(principal) => match (&config.authorizer, self.anonymous) {
+                (Some(authorizer), false) => match authorizer.authorize(&principal, parts) {
                     Ok(()) => Ok(principal),
                     Err(error) => Err((error, Some(principal))),
                 },
@@ -444,46 +478,66 @@ impl Decision {
         };
         match authorized {
             Ok(principal) => {
-                if let Some(name) = scheme_name {
-                    let observer = &self.config.schemes.observer;
-                    observer.granted(&parts, name, &principal, &self.credential, self.start);
-                }
-                let headers = self
-                    .scheme()
-                    .and_then(|s| s.response_headers(&self.credential, &parts))
+                let Some(scheme) = scheme else {
+                    // `verify` only decides for a registered scheme.
+                    let error = AuthError::new(ErrorKind::Unavailable);
+                    return Err(reject(config, parts, &error));
+                };
+                let observer = &config.schemes.observer;
+                observer.granted(
+                    parts,
+                    scheme.name(),
+                    &principal,
+                    &self.credential,
+                    self.start,
+                );
+                let headers = scheme
+                    .response_headers(&self.credential, parts)
                     .map(Box::new);
-                parts.extensions.insert(principal);
-                parts.extensions.insert(AuthContext {
-                    config: self.config,
+                let principal = principal.granted_by(AuthContext {
+                    config: Arc::clone(config),
                     scheme: Some(self.index),
                 });
-                Ok((parts, headers))
+                // One insert: the principal carries its layer. An anonymous
+                // mark left by a layer further out is no longer the latest
+                // decision (with no extensions yet, there is none to find).
+                if !parts.extensions.is_empty() {
+                    parts.extensions.remove::<AuthContext>();
+                }
+                parts.extensions.insert(principal);
+                Ok(headers)
             }
-            Err((error, principal)) => Err(self.deny(&parts, error, principal.as_ref())),
+            Err((error, principal)) => Err(self.deny(config, parts, error, principal.as_ref())),
         }
     }
 
     /// What [`extract`] answers for a malformed credential.
-    fn reject_malformed(&self, parts: &Parts, error: &AuthError) -> Response<Bytes> {
+    fn reject_malformed(
+        &self,
+        config: &Config,
+        parts: &Parts,
+        error: &AuthError,
+    ) -> Response<Bytes> {
         let scheme = error
             .scheme_index()
-            .and_then(|i| self.config.schemes.list.get(i))
+            .and_then(|i| config.schemes.list.get(i))
             .map(|s| s.name());
-        let observer = &self.config.schemes.observer;
+        let observer = &config.schemes.observer;
         observer.denied(parts, scheme, error, None, None, self.start);
-        reject(&self.config, parts, error)
+        reject(config, parts, error)
     }
 
     /// Logs the denial and builds the rejection.
     fn deny(
         &self,
+        config: &Config,
         parts: &Parts,
         error: AuthError,
         principal: Option<&Principal>,
     ) -> Response<Bytes> {
         let error = error.for_scheme(self.index);
-        let scheme_name = self.scheme().map(|s| s.name());
-        self.config.schemes.observer.denied(
+        let scheme_name = self.scheme(config).map(|s| s.name());
+        config.schemes.observer.denied(
             parts,
             scheme_name,
             &error,
@@ -491,7 +545,7 @@ impl Decision {
             Some(&self.credential),
             self.start,
         );
-        reject(&self.config, parts, &error)
+        reject(config, parts, &error)
     }
 }
 

@@ -189,7 +189,7 @@ pub(crate) fn denied_after_layer(
     principal: &Principal,
     start: Stopwatch,
 ) {
-    match parts.extensions.get::<crate::service::AuthContext>() {
+    match crate::service::context_of(&parts.extensions) {
         Some(context) => {
             let observer = &context.config.schemes.observer;
             observer.denied(parts, scheme, error, Some(principal), None, start);

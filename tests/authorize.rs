@@ -330,3 +330,86 @@ async fn a_derived_layer_inside_its_parent_authorizes_without_verifying_again() 
         .count();
     assert_eq!(granted, 2, "one verification per request, not two:\n{log}");
 }
+
+/// The principal a layer grants carries that layer privately: it compares
+/// and serializes exactly like the same identity built by hand.
+#[tokio::test]
+async fn the_granted_principal_is_only_the_identity() {
+    use tower::{service_fn, Layer, ServiceExt};
+
+    let (auth, keys) = layer();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let inner = {
+        let seen = seen.clone();
+        service_fn(move |request: http::Request<String>| {
+            let seen = seen.clone();
+            async move {
+                *seen.lock().unwrap() = request.extensions().get::<Principal>().cloned();
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+            }
+        })
+    };
+    let request = http::Request::get("/orders")
+        .header("x-api-key", &keys.reader)
+        .body(String::new())
+        .unwrap();
+    let response = auth.layer(inner).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let granted = seen.lock().unwrap().take().unwrap();
+    let by_hand = Principal::new(granted.subject(), granted.scheme())
+        .with_scopes(granted.scopes().clone())
+        .with_credential_id(granted.credential_id().unwrap());
+    assert!(granted == by_hand);
+    assert_eq!(
+        serde_json::to_value(&granted).unwrap(),
+        serde_json::to_value(&by_hand).unwrap()
+    );
+    assert_eq!(format!("{granted:?}"), format!("{by_hand:?}"));
+}
+
+/// An anonymous pass by an outer layer, then a grant by an inner one over
+/// other schemes: the grant is the latest decision, so an authorization
+/// layer further in answers with the inner layer's challenges.
+#[tokio::test]
+async fn a_grant_inside_an_anonymous_pass_is_the_latest_decision() {
+    use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+    let outer_kit = TestApiKeys::new("sk_live").unwrap();
+    let outer = AuthLayer::builder()
+        .scheme(outer_kit.scheme())
+        .realm("outer")
+        .anonymous_path("/orders")
+        .build()
+        .unwrap();
+    let inner_kit = TestApiKeys::new("sk_test").unwrap();
+    let key = inner_kit.issue("acct_inner", "orders:read");
+    let scheme = authgate::api_key::ApiKeyScheme::builder(inner_kit.store())
+        .prefix("sk_test")
+        .header("x-inner-key")
+        .build()
+        .unwrap();
+    let inner = AuthLayer::builder()
+        .scheme(scheme)
+        .realm("inner")
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(outer)
+        .layer(inner)
+        .layer(AuthorizeLayer::new(RequireScopes::all(["orders:write"])))
+        .service(service_fn(|_: http::Request<String>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        }));
+    let request = http::Request::get("/orders")
+        .header("x-inner-key", &key)
+        .body(String::new())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 403);
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(challenge.contains("realm=\"inner\""), "{challenge}");
+}

@@ -16,7 +16,7 @@ use crate::error::{AuthError, ErrorKind};
 use crate::future::ResponseFuture;
 use crate::principal::Principal;
 use crate::response::{ProblemDetails, Rejection, RejectionResponse};
-use crate::service::{reject, AuthContext};
+use crate::service::{context_of, reject, AuthContext};
 use crate::trace;
 
 /// Runs an [`Authorizer`] on the [`Principal`] an outer
@@ -151,7 +151,7 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let start = trace::Stopwatch::start();
         let (parts, body) = request.into_parts();
-        let context = parts.extensions.get::<AuthContext>();
+        let context = context_of(&parts.extensions);
         let result = match parts.extensions.get::<Principal>() {
             Some(principal) => self
                 .layer

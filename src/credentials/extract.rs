@@ -1,3 +1,5 @@
+use std::sync::{Mutex, PoisonError};
+
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
@@ -27,6 +29,29 @@ struct AuthorizationRoute {
     /// credential it has not seen before (see
     /// [`Credential::deferred_syntax`]).
     deferred: bool,
+}
+
+/// `name`, as a value whose clones write nothing: every credential found
+/// in a header carries a clone of its name, and a name made at run time
+/// (`HeaderName::from_bytes`) shares one reference count between all the
+/// threads that clone it, where a static name has none. Names are leaked
+/// once each, however many layers use them: they come from the
+/// configuration, never from requests, so there are as many as distinct
+/// names in it.
+fn shareable(name: &HeaderName) -> HeaderName {
+    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    let text = match names.iter().find(|known| **known == name.as_str()) {
+        Some(known) => *known,
+        None => {
+            let leaked: &'static str = Box::leak(name.as_str().into());
+            names.push(leaked);
+            leaked
+        }
+    };
+    // The text of a `HeaderName` is a valid lowercase name: exactly what
+    // `from_static` accepts, so this never panics.
+    HeaderName::from_static(text)
 }
 
 impl Extractor {
@@ -75,7 +100,7 @@ impl Extractor {
                 if self.headers.iter().any(|(h, _)| h == name) {
                     return Err(duplicate());
                 }
-                self.headers.push((name.clone(), index));
+                self.headers.push((shareable(name), index));
             }
             CredentialLocation::Query(name) => {
                 if name.is_empty() || !name.bytes().all(is_tchar) {
@@ -446,6 +471,17 @@ mod tests {
                 "{b}"
             );
         }
+    }
+
+    #[test]
+    fn header_names_are_kept_static_and_once() {
+        let name = HeaderName::from_bytes(b"X-Tenant-Key").unwrap();
+        let (one, two) = (shareable(&name), shareable(&name));
+        assert_eq!(one, name);
+        assert_eq!(one.as_str(), "x-tenant-key");
+        // The second layer with this name reuses the first one's text.
+        assert!(std::ptr::eq(one.as_str(), two.as_str()));
+        assert_eq!(shareable(&http::header::COOKIE), http::header::COOKIE);
     }
 
     #[test]

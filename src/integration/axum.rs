@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{AuthError, ErrorKind};
 use crate::principal::Principal;
 use crate::response::not_configured;
-use crate::service::{is_grpc, reject, AuthContext};
+use crate::service::{context_of, is_grpc, reject};
 use crate::trace;
 
 /// Rejection of the [`Principal`] and [`Claims`] extractors.
@@ -43,7 +43,7 @@ impl MissingPrincipal {
     /// The rejection for `error`, answered like the layer that ran would;
     /// the 500 when none did.
     fn new(parts: &Parts, error: &AuthError) -> Self {
-        match parts.extensions.get::<AuthContext>() {
+        match context_of(&parts.extensions) {
             Some(context) => {
                 let error = match context.scheme {
                     Some(index) => error.clone().for_scheme(index),

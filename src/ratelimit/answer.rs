@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Response};
 use super::quota::{gcra, Charge, Decision, Quota};
 use crate::error::{AuthError, ErrorKind};
 use crate::response::{ProblemDetails, Rejection, RejectionResponse};
-use crate::service::AuthContext;
+use crate::service::context_of;
 
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers).
 pub(crate) static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -208,10 +208,8 @@ pub(crate) fn too_many(
 
 /// 503: the limiter could not decide and is configured to say so.
 pub(crate) fn unavailable(parts: Head<'_>, error: AuthError) -> Response<Bytes> {
-    let retry = parts
-        .extensions
-        .get::<AuthContext>()
-        .map_or(Duration::from_secs(5), |c| c.config.retry_after);
+    let retry =
+        context_of(parts.extensions).map_or(Duration::from_secs(5), |c| c.config.retry_after);
     respond(parts, &error, retry)
 }
 
@@ -224,7 +222,7 @@ fn respond(parts: Head<'_>, error: &AuthError, retry_after: Duration) -> Respons
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     let rejection = Rejection::new(error, &[], grpc, retry_after);
-    let mut response = match parts.extensions.get::<AuthContext>() {
+    let mut response = match context_of(parts.extensions) {
         Some(context) => context.config.rejection.respond(&rejection),
         None => ProblemDetails.respond(&rejection),
     };

@@ -124,7 +124,7 @@ fn folded_multiply(x: u64, y: u64) -> u64 {
 }
 
 /// A cached answer that knows the generation it was read under.
-#[cfg_attr(not(any(feature = "api-key", feature = "hmac")), allow(dead_code))]
+#[cfg_attr(not(feature = "hmac"), allow(dead_code))]
 pub(crate) trait Tagged {
     /// The generation of the id's stripe before the store was asked.
     fn generation(&self) -> u64;
@@ -137,7 +137,7 @@ pub(crate) trait Tagged {
 /// read again. `load` must read the generation before asking the store.
 /// If invalidations keep racing, the third read answers uncached; a
 /// request can therefore wait for up to three store reads.
-#[cfg_attr(not(any(feature = "api-key", feature = "hmac")), allow(dead_code))]
+#[cfg_attr(not(feature = "hmac"), allow(dead_code))]
 pub(crate) async fn current<V, E, F, Fut>(
     cache: &Cache<Box<str>, Arc<V>>,
     generations: &Generations,

@@ -1,7 +1,8 @@
-//! Unknown API-key ids from a store that answers at once
-//! (`KeyStore::find_now`): refused on the spot, remembered in a bounded
-//! table of their own, indistinguishable from a wrong secret, and
-//! forgotten on `invalidate`.
+//! Unknown API-key ids: from a store that answers at once
+//! (`KeyStore::find_now`) refused on the spot, from a store with only
+//! `find` read once for all concurrent requests; either way remembered in a
+//! bounded table of their own (not the shared cache), indistinguishable
+//! from a wrong secret, and forgotten on `invalidate`.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
@@ -185,4 +186,126 @@ async fn a_flood_of_unknown_ids_does_not_evict_found_records() {
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(send(&layer, &keys.admin).await.status, StatusCode::OK);
     assert_eq!(store.finds(), 1, "the known key was read again");
+}
+
+/// A store that only has `find`, as one doing I/O: the in-memory store
+/// read at once (a snapshot), answered after `delay`, each read counted.
+#[derive(Clone)]
+struct FindOnly {
+    inner: InMemoryKeyStore,
+    finds: Arc<AtomicUsize>,
+    delay: Duration,
+}
+
+impl FindOnly {
+    fn new(inner: InMemoryKeyStore, delay: Duration) -> Self {
+        Self {
+            inner,
+            finds: Arc::default(),
+            delay,
+        }
+    }
+
+    fn finds(&self) -> usize {
+        self.finds.load(Ordering::SeqCst)
+    }
+}
+
+impl KeyStore for FindOnly {
+    async fn find(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.finds.fetch_add(1, Ordering::SeqCst);
+        let snapshot = self.inner.get(id);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        Ok(snapshot)
+    }
+}
+
+fn find_only_layer(scheme: &ApiKeyScheme<FindOnly>) -> AuthLayer {
+    AuthLayer::builder().scheme(scheme.clone()).build().unwrap()
+}
+
+/// Through `find` alone, an unknown id is read once for all concurrent
+/// requests, then refused from the table of unknown ids (no shared-cache
+/// insert), with the same answer as a wrong secret.
+#[tokio::test]
+async fn a_find_only_store_is_asked_once_per_unknown_id_even_concurrently() {
+    let (store, keys) = fixture();
+    let store = FindOnly::new(store, Duration::from_millis(50));
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let layer = find_only_layer(&scheme);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (layer, key) = (layer.clone(), keys.unknown.clone());
+            tokio::spawn(async move { send(&layer, &key).await.kind })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), Some(ErrorKind::UnknownKey));
+    }
+    assert_eq!(store.finds(), 1, "one read for 50 concurrent misses");
+    assert_eq!(scheme.cached_entries().await, 1, "kept as unknown");
+    let unknown = send(&layer, &keys.unknown).await;
+    assert_eq!(store.finds(), 1, "remembered");
+    let wrong = send(&layer, &keys.wrong_secret).await;
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(wrong.body, unknown.body);
+}
+
+/// An unknown-id read that began before the key was issued and
+/// `invalidate` was called ends after it: no request that begins after
+/// `invalidate` returned is refused from it, even one that joined it.
+#[tokio::test]
+async fn a_find_only_unknown_read_in_flight_across_invalidate_is_never_served_afterwards() {
+    let store = FindOnly::new(InMemoryKeyStore::new(), Duration::from_millis(300));
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let layer = find_only_layer(&scheme);
+    let key = ApiKeyGenerator::new("sk_live")
+        .unwrap()
+        .generate("acct", Scopes::empty())
+        .unwrap();
+    let plaintext = key.plaintext().expose().to_owned();
+    let in_flight = {
+        let (layer, plaintext) = (layer.clone(), plaintext.clone());
+        tokio::spawn(async move { send(&layer, &plaintext).await.kind })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.inner.insert(key.record().clone());
+    scheme.invalidate(key_id(&plaintext)).await;
+    // Joins the read under way, whose answer predates the invalidation.
+    let joined = {
+        let (layer, plaintext) = (layer.clone(), plaintext.clone());
+        tokio::spawn(async move { send(&layer, &plaintext).await.status })
+    };
+    let _ = in_flight.await.unwrap();
+    assert_eq!(joined.await.unwrap(), StatusCode::OK);
+    assert_eq!(send(&layer, &plaintext).await.status, StatusCode::OK);
+}
+
+/// A request that leads a read and goes away before it ends does not
+/// leave the requests that joined it waiting.
+#[tokio::test]
+async fn a_dropped_request_does_not_strand_the_ones_waiting_on_its_read() {
+    let (store, keys) = fixture();
+    let store = FindOnly::new(store, Duration::from_millis(200));
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let layer = find_only_layer(&scheme);
+    let leader = {
+        let (layer, key) = (layer.clone(), keys.admin.clone());
+        tokio::spawn(async move { send(&layer, &key).await.status })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let follower = {
+        let (layer, key) = (layer.clone(), keys.admin.clone());
+        tokio::spawn(async move { send(&layer, &key).await.status })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    leader.abort();
+    let status = tokio::time::timeout(Duration::from_secs(5), follower)
+        .await
+        .expect("the follower was left waiting")
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(store.finds(), 2, "the follower read again");
 }

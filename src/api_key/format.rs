@@ -10,8 +10,6 @@
 //!   so that a mistyped or truncated key is rejected before any look-up,
 //!   and secret scanners can recognise a real key.
 
-use std::fmt;
-
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::error::ConfigError;
@@ -26,6 +24,7 @@ pub(crate) const MAX_KEY_LEN: usize = 128;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// A syntactically valid key, borrowed from the presented credential.
+#[cfg(any(test, feature = "fuzzing"))]
 #[derive(Clone, Copy)]
 pub(crate) struct ParsedKey<'a> {
     pub(crate) prefix: &'a str,
@@ -34,8 +33,9 @@ pub(crate) struct ParsedKey<'a> {
     pub(crate) secret: &'a str,
 }
 
-impl fmt::Debug for ParsedKey<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+#[cfg(any(test, feature = "fuzzing"))]
+impl std::fmt::Debug for ParsedKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParsedKey")
             .field("prefix", &self.prefix)
             .field("id", &self.id)
@@ -51,40 +51,79 @@ pub(crate) enum FormatError {
     Checksum,
 }
 
+/// The separator, the id, the separator and the secret: the fixed-length
+/// end of every key.
+const TAIL: usize = 1 + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN;
+
+/// A syntactically valid key as bytes: what the scheme works on, with no
+/// UTF-8 check of the whole credential (every part is ASCII once checked).
+#[derive(Clone, Copy)]
+pub(crate) struct KeyBytes<'a> {
+    pub(crate) id: &'a [u8; ID_LEN],
+    /// The random part and the checksum: what is hashed and stored.
+    pub(crate) secret: &'a [u8; SECRET_LEN + CHECKSUM_LEN],
+    /// What `known_prefix` made of the prefix, when it knew it (then it was
+    /// not checked again).
+    pub(crate) known_prefix: Option<usize>,
+}
+
 /// Parses and checks a key without any look-up.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn parse(key: &str) -> Result<ParsedKey<'_>, FormatError> {
+    parse_bytes(key.as_bytes(), |_| None)?;
+    let head_end = key.len() - TAIL;
+    let id_end = head_end + 1 + ID_LEN;
+    // Every part is ASCII, so every split is on a char boundary.
+    match (
+        key.get(..head_end),
+        key.get(head_end + 1..id_end),
+        key.get(id_end + 1..),
+    ) {
+        (Some(prefix), Some(id), Some(secret)) => Ok(ParsedKey { prefix, id, secret }),
+        _ => Err(FormatError::Shape),
+    }
+}
+
+/// Parses and checks a key given as bytes; a prefix `known_prefix` knows
+/// (one the scheme was configured with, checked when it was: it answers
+/// its index) is not checked again.
 ///
 /// The id and the secret have fixed lengths and hold no `_`, so the two
 /// separators sit at fixed distances from the end: the key is split there
 /// rather than searched, as this runs on every request.
-pub(crate) fn parse(key: &str) -> Result<ParsedKey<'_>, FormatError> {
-    const TAIL: usize = 1 + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN;
+pub(crate) fn parse_bytes(
+    key: &[u8],
+    known_prefix: impl Fn(&[u8]) -> Option<usize>,
+) -> Result<KeyBytes<'_>, FormatError> {
     if key.len() > MAX_KEY_LEN || key.len() <= TAIL {
         return Err(FormatError::Shape);
     }
-    let bytes = key.as_bytes();
     let head_end = key.len() - TAIL;
     let id_end = head_end + 1 + ID_LEN;
-    let (Some(b'_'), Some(b'_')) = (bytes.get(head_end), bytes.get(id_end)) else {
+    let (Some(b'_'), Some(b'_')) = (key.get(head_end), key.get(id_end)) else {
         return Err(FormatError::Shape);
     };
-    // Both separators are ASCII, so every split below is on a char boundary.
     let (Some(prefix), Some(id), Some(secret)) = (
         key.get(..head_end),
-        key.get(head_end + 1..id_end),
-        key.get(id_end + 1..),
+        key.get(head_end + 1..id_end)
+            .and_then(|s| <&[u8; ID_LEN]>::try_from(s).ok()),
+        key.get(id_end + 1..)
+            .and_then(|s| <&[u8; SECRET_LEN + CHECKSUM_LEN]>::try_from(s).ok()),
     ) else {
         return Err(FormatError::Shape);
     };
-    if !is_base62(id.as_bytes()) || !is_base62(secret.as_bytes()) || !is_valid_prefix(prefix) {
+    let known = known_prefix(prefix);
+    if !is_base62(id) || !is_base62(secret) || !(known.is_some() || is_valid_prefix_bytes(prefix)) {
         return Err(FormatError::Shape);
     }
     let split = key.len() - CHECKSUM_LEN;
-    let (body, checksum) = (key.get(..split), key.get(split..));
-    match (body, checksum) {
-        (Some(body), Some(checksum))
-            if checksum.as_bytes() == encode_checksum(crc32(body.as_bytes())) =>
-        {
-            Ok(ParsedKey { prefix, id, secret })
+    match (key.get(..split), key.get(split..)) {
+        (Some(body), Some(checksum)) if decode_checksum(checksum) == Some(crc32(body)) => {
+            Ok(KeyBytes {
+                id,
+                secret,
+                known_prefix: known,
+            })
         }
         _ => Err(FormatError::Checksum),
     }
@@ -95,7 +134,10 @@ pub(crate) fn parse(key: &str) -> Result<ParsedKey<'_>, FormatError> {
 /// One pass over the bytes, as it runs on every request: a `_` may not
 /// start or end the prefix, nor follow another `_`.
 pub(crate) fn is_valid_prefix(prefix: &str) -> bool {
-    let bytes = prefix.as_bytes();
+    is_valid_prefix_bytes(prefix.as_bytes())
+}
+
+fn is_valid_prefix_bytes(bytes: &[u8]) -> bool {
     if bytes.is_empty() || bytes.len() > 32 {
         return false;
     }
@@ -126,30 +168,16 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// 1 for every byte that is not an ASCII letter or digit.
-const NOT_BASE62: [u8; 256] = {
-    let mut table = [1u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        #[allow(clippy::cast_possible_truncation)] // b < 256
-        let byte = b as u8;
-        // Evaluated at compile time, within bounds.
-        #[allow(clippy::indexing_slicing)]
-        if byte.is_ascii_alphanumeric() {
-            table[b] = 0;
-        }
-        b += 1;
-    }
-    table
-};
-
-/// Whether every byte is an ASCII letter or digit: a table look-up per
-/// byte and no early exit, as it runs over the fixed-length parts of every
-/// presented key.
-fn is_base62(s: &[u8]) -> bool {
+/// Whether every byte is an ASCII letter or digit: arithmetic on each
+/// byte and no early exit, over a fixed length, so that the compiler
+/// checks many bytes per instruction (this runs over the id and secret of
+/// every presented key).
+fn is_base62<const N: usize>(s: &[u8; N]) -> bool {
     s.iter().fold(0u8, |bad, &b| {
-        // Every u8 indexes the table: the fallback is never taken.
-        bad | NOT_BASE62.get(usize::from(b)).copied().unwrap_or(1)
+        let digit = b.wrapping_sub(b'0') < 10;
+        // Only `A`-`Z` and `a`-`z` land in `a`-`z` with the 0x20 bit set.
+        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+        bad | u8::from(!(digit | letter))
     }) == 0
 }
 
@@ -167,6 +195,47 @@ fn encode_checksum(mut crc: u32) -> [u8; CHECKSUM_LEN] {
         crc /= 62;
     }
     out
+}
+
+/// Marks a byte that is not a base62 digit in [`BASE62_VALUE`] (no digit
+/// value has this bit).
+const NOT_A_DIGIT: u8 = 0x80;
+
+/// The value of each base62 digit, [`NOT_A_DIGIT`] for other bytes.
+const BASE62_VALUE: [u8; 256] = {
+    let mut table = [NOT_A_DIGIT; 256];
+    let mut i = 0;
+    while i < 62 {
+        // Evaluated at compile time, within bounds; i < 62 fits a u8.
+        #[allow(clippy::indexing_slicing, clippy::cast_possible_truncation)]
+        {
+            table[BASE62[i] as usize] = i as u8;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// The value of six base62 digits (`None` for a byte that is not one):
+/// compared with the CRC rather than encoding the CRC, which divides.
+fn decode_checksum(digits: &[u8]) -> Option<u32> {
+    let mut value = 0u64;
+    let mut bad = 0u8;
+    for &b in digits {
+        // Every u8 indexes the table: the fallback is never taken.
+        let digit = BASE62_VALUE
+            .get(usize::from(b))
+            .copied()
+            .unwrap_or(NOT_A_DIGIT);
+        bad |= digit;
+        value = value * 62 + u64::from(digit);
+    }
+    if bad & NOT_A_DIGIT != 0 {
+        return None;
+    }
+    // Six digits are below 62^6 < 2^36: no overflow. A value past u32 is
+    // no CRC.
+    u32::try_from(value).ok()
 }
 
 fn base62_digit(n: u32) -> u8 {
@@ -219,7 +288,7 @@ pub(crate) fn generate(rng: &SystemRandom, prefix: &str) -> Result<NewKey, Rando
     key.extend(checksum.iter().map(|&b| char::from(b)));
     let plaintext = SecretString::new(key);
     let secret_part = plaintext.expose().rsplit_once('_').map_or("", |(_, s)| s);
-    let secret_hash = hash_secret(secret_part);
+    let secret_hash = hash_secret(secret_part.as_bytes());
     Ok(NewKey {
         plaintext,
         id,
@@ -228,8 +297,8 @@ pub(crate) fn generate(rng: &SystemRandom, prefix: &str) -> Result<NewKey, Rando
 }
 
 /// SHA-256 of the secret part: the only form in which a key is stored.
-pub(crate) fn hash_secret(secret: &str) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+pub(crate) fn hash_secret(secret: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, secret);
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
@@ -252,7 +321,7 @@ mod tests {
             let parsed = parse(key.plaintext.expose()).unwrap();
             assert_eq!(parsed.prefix, prefix);
             assert_eq!(parsed.id, key.id);
-            assert_eq!(hash_secret(parsed.secret), key.secret_hash);
+            assert_eq!(hash_secret(parsed.secret.as_bytes()), key.secret_hash);
         }
     }
 
@@ -298,6 +367,31 @@ mod tests {
         assert!(!is_valid_prefix("_"));
         assert!(!is_valid_prefix(&"a".repeat(33)));
         assert!(is_valid_prefix(&"a".repeat(32)));
+    }
+
+    #[test]
+    fn checksums_decode_to_the_crc_they_encode() {
+        for crc in [0, 1, 61, 62, 0xCBF4_3926, u32::MAX] {
+            assert_eq!(decode_checksum(&encode_checksum(crc)), Some(crc));
+        }
+        assert_eq!(decode_checksum(b"zzzzzz"), None, "past u32");
+        assert_eq!(decode_checksum(b"00_000"), None);
+    }
+
+    #[test]
+    fn a_known_prefix_is_not_checked_again_and_others_are() {
+        let rng = SystemRandom::new();
+        let key = generate(&rng, "sk_live").unwrap();
+        let text = key.plaintext.expose().as_bytes();
+        let parts = parse_bytes(text, |p| (p == b"sk_live").then_some(3)).unwrap();
+        assert_eq!(parts.known_prefix, Some(3));
+        assert_eq!(parts.id, key.id.as_bytes());
+        let parts = parse_bytes(text, |_| None).unwrap();
+        assert_eq!(parts.known_prefix, None);
+        assert_eq!(
+            parse_bytes(b"not a key", |_| Some(0)).err(),
+            Some(FormatError::Shape)
+        );
     }
 
     #[test]

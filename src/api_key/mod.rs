@@ -35,6 +35,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod flight;
 pub(crate) mod format;
 mod scheme;
 mod store;

@@ -3,12 +3,15 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::future::Cache;
 use subtle::ConstantTimeEq;
 
+use super::flight::{Claim, Flights};
 use super::format::{self, hash_secret, ID_LEN};
 use super::store::{KeyRecord, KeyStore};
 use super::unknown::UnknownIds;
@@ -18,7 +21,7 @@ use crate::credentials::{Credential, CredentialLocation};
 use crate::error::StoreError;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::hot::{self, HotTable};
-use crate::invalidation::{self, Generations, Tagged};
+use crate::invalidation::Generations;
 use crate::principal::Principal;
 use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};
 use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
@@ -34,11 +37,12 @@ pub const SCHEME_NAME: &str = "api_key";
 /// records and unknown ids alike for
 /// [`cache_ttl`](ApiKeySchemeBuilder::cache_ttl), so that response times do
 /// not tell an existing id from an unknown one; concurrent misses for one
-/// id share one store query; unknown ids that the store answers at once,
-/// through [`KeyStore::find_now`], are kept in a bounded table of their own
-/// and refused without touching the shared cache, so that a flood of
-/// never-seen keys neither costs a cache insert each nor evicts the records
-/// of real clients); the SHA-256 of the secret is
+/// id share one store query; unknown ids are kept in a bounded table of
+/// their own, not in the shared cache, so that a flood of never-seen keys
+/// neither costs a cache insert each nor evicts the records of real
+/// clients, and those the store answers at once, through
+/// [`KeyStore::find_now`], are refused without a task or timer); the
+/// SHA-256 of the secret is
 /// compared in constant time; then revocation, expiry and the rotation grace
 /// deadline are checked.
 ///
@@ -75,9 +79,12 @@ struct Inner<S> {
     authorization_scheme: Cow<'static, str>,
     locations: Vec<CredentialLocation>,
     cache: Cache<Box<str>, Lookup>,
-    /// Ids the store answered at once ([`KeyStore::find_now`]) that it
-    /// does not know: kept apart from `cache`, bounded on their own.
+    /// Ids the store does not know: kept apart from `cache`, bounded on
+    /// their own.
     unknown: UnknownIds,
+    /// Store reads under way, so that concurrent misses for one id share
+    /// one read.
+    flights: Flights<Outcome>,
     store_timeout: Duration,
     clock: SharedClock,
     metrics: (CacheMetrics, StoreMetrics),
@@ -177,20 +184,39 @@ struct Looked {
 
 type Lookup = Arc<Looked>;
 
-impl Tagged for Looked {
-    fn generation(&self) -> u64 {
-        self.generation
-    }
-}
+/// What a store read ends with, as its followers get it.
+type Outcome = Result<Lookup, Arc<LookupError>>;
 
 /// A cached look-up as this thread keeps it: see [`crate::hot`]. Unknown
 /// ids are kept too, so that an unknown id and a wrong secret keep taking
 /// the same path.
+///
+/// The table is indexed by [`quick_hash`] of the id, not by the scheme's
+/// keyed hash, so that a hit computes no keyed hash: the entry keeps the
+/// keyed hash (which names the id's stripe of generations) and the
+/// generation it was taken under, and is used only while that generation
+/// is current.
 struct HotKey {
     id: [u8; ID_LEN],
+    slot_key: u64,
+    generation: u64,
     /// The found record's look-up, with this thread's own copy of the
     /// principal; `None` for an unknown id.
     found: Option<(Lookup, Principal)>,
+}
+
+/// Where an id lives in this thread's table: a multiply-xor of its bytes.
+/// Not keyed: a client that makes its ids collide only evicts its own
+/// entries from a table of 32 (the entry holds the whole id, and the keyed
+/// hash guards the generations and the shared tables).
+fn quick_hash(id: &[u8; ID_LEN]) -> u64 {
+    let (mut low, mut high) = ([0u8; 8], [0u8; 8]);
+    let (a, b) = id.split_at(8);
+    low.copy_from_slice(a);
+    high.copy_from_slice(b);
+    let mixed = (u64::from_le_bytes(low) ^ u64::from_le_bytes(high).rotate_left(29))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    mixed ^ (mixed >> 32)
 }
 
 type HotKeys = HotTable<HotKey>;
@@ -199,19 +225,20 @@ thread_local! {
     static HOT_KEYS: RefCell<HotKeys> = const { RefCell::new(HotTable::new()) };
 }
 
-/// Whether two SHA-256 hashes are equal, in constant time: compared as
-/// four 64-bit words (four `subtle` comparisons rather than 32).
+/// Whether two SHA-256 hashes are equal, in constant time: the XOR of
+/// their four 64-bit words folded into one word (no early exit), which one
+/// `subtle` comparison tells from zero.
 fn same_hash(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    fn words(hash: &[u8; 32]) -> [u64; 4] {
-        let mut words = [0u64; 4];
-        for (word, bytes) in words.iter_mut().zip(hash.chunks_exact(8)) {
-            let mut buf = [0u8; 8];
-            buf.copy_from_slice(bytes);
-            *word = u64::from_ne_bytes(buf);
-        }
-        words
-    }
-    words(a).ct_eq(&words(b)).into()
+    let diff = a
+        .chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .fold(0u64, |diff, (a, b)| {
+            let (mut x, mut y) = ([0u8; 8], [0u8; 8]);
+            x.copy_from_slice(a);
+            y.copy_from_slice(b);
+            diff | (u64::from_ne_bytes(x) ^ u64::from_ne_bytes(y))
+        });
+    diff.ct_eq(&0).into()
 }
 
 /// Whole seconds since the Unix epoch (0 before it).
@@ -220,23 +247,99 @@ fn unix_secs(time: SystemTime) -> u64 {
 }
 
 impl<S: KeyStore> Inner<S> {
+    /// The decision for a key whose id the caches did not know: `prefix`
+    /// is the index of its configured prefix, `id` its id (checked ASCII),
+    /// `stripe` the id's keyed hash.
     async fn check(
         &self,
-        prefix: Box<str>,
-        id: Box<str>,
+        prefix: usize,
+        id: [u8; ID_LEN],
+        stripe: u64,
         presented_hash: [u8; 32],
     ) -> Result<Principal, AuthError> {
-        let stripe = self.generations.slot_key(&id);
-        let lookup = invalidation::current(&self.cache, &self.generations, &id, || {
-            self.load(&id, stripe)
-        })
-        .await
-        .map_err(|e| {
-            AuthError::unavailable(LookupError::Shared(e)).with_credential_id(id.clone())
-        })?;
+        let (Some(prefix), Ok(id)) = (self.prefixes.get(prefix), std::str::from_utf8(&id)) else {
+            // Never: both were checked before the key got here.
+            return Err(AuthError::new(ErrorKind::InvalidFormat));
+        };
+        let lookup = self
+            .lookup(id, stripe)
+            .await
+            .map_err(|e| AuthError::unavailable(LookupError::Shared(e)).with_credential_id(id))?;
         self.metrics.0.entries(self.cache.entry_count());
         let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
-        self.judge(found, &prefix, &id, &presented_hash, self.clock.now())
+        self.judge(found, prefix, id, &presented_hash, self.clock.now())
+    }
+
+    /// What the store says of `id` (with the keyed hash `stripe`), read
+    /// once for all concurrent misses, and never an answer read before the
+    /// last invalidation of the id's stripe: such an answer is read again.
+    /// If invalidations keep racing, the third read answers on its own; a
+    /// request can therefore wait for up to three store reads.
+    ///
+    /// A found record is kept in the shared cache; an unknown id in the
+    /// table of unknown ids, with no shared-cache insert.
+    async fn lookup(&self, id: &str, stripe: u64) -> Outcome {
+        for _ in 0..2 {
+            let outcome = match self.flights.claim(id, stripe) {
+                Claim::Leader(leader) => {
+                    let outcome = match self.kept(id, stripe) {
+                        Some(kept) => Ok(kept),
+                        None => self.read(id, stripe).await,
+                    };
+                    leader.finish(outcome.clone());
+                    outcome
+                }
+                Claim::Follower(flight) => match flight.wait().await {
+                    Some(outcome) => outcome,
+                    // The leader's request went away: claim again.
+                    None => continue,
+                },
+                Claim::Alone => return self.read(id, stripe).await,
+            };
+            match outcome {
+                Ok(lookup) if lookup.generation != self.generations.current(stripe) => {}
+                outcome => return outcome,
+            }
+        }
+        self.read(id, stripe).await
+    }
+
+    /// An answer a read that ended just before this request's claim left
+    /// behind (the request missed before that read ended). The shared
+    /// cache is asked whether it holds the id before it is read, as a
+    /// read records a look-up the request already recorded.
+    fn kept(&self, id: &str, stripe: u64) -> Option<Lookup> {
+        let generation = self.generations.current(stripe);
+        if self
+            .unknown
+            .contains(id.as_bytes(), stripe, generation, Instant::now())
+        {
+            return Some(Arc::new(Looked {
+                generation,
+                found: None,
+            }));
+        }
+        if !self.cache.contains_key(id) {
+            return None;
+        }
+        poll_once(self.cache.get(id))
+            .flatten()
+            .filter(|lookup| lookup.generation == generation)
+    }
+
+    /// Reads the store and keeps the answer: a found record in the shared
+    /// cache, an unknown id in the table of unknown ids.
+    async fn read(&self, id: &str, stripe: u64) -> Outcome {
+        let lookup = Arc::new(self.load(id, stripe).await.map_err(Arc::new)?);
+        if lookup.found.is_some() {
+            // Boxed: only found records pay for the size of moka's insert
+            // in the request's future.
+            Box::pin(self.cache.insert(id.into(), Arc::clone(&lookup))).await;
+        } else {
+            self.unknown
+                .insert(id.as_bytes(), stripe, lookup.generation, Instant::now());
+        }
+        Ok(lookup)
     }
 
     /// The decision for a presented key at `now`, given what the store
@@ -281,8 +384,13 @@ impl<S: KeyStore> Inner<S> {
     /// generation as it was before the question.
     async fn load(&self, id: &str, stripe: u64) -> Result<Looked, LookupError> {
         let generation = self.generations.current(stripe);
-        let find = self.store.find(id);
-        let found = if tokio::runtime::Handle::try_current().is_ok() {
+        let mut find = std::pin::pin!(self.store.find(id));
+        // A store that answers on the first poll (an in-memory one) needs
+        // no timer.
+        let first = std::future::poll_fn(|cx| Poll::Ready(find.as_mut().poll(cx))).await;
+        let found = if let Poll::Ready(found) = first {
+            found
+        } else if tokio::runtime::Handle::try_current().is_ok() {
             tokio::time::timeout(self.store_timeout, find)
                 .await
                 .inspect_err(|_| self.metrics.1.failed(Failure::Timeout))
@@ -332,38 +440,49 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
     }
 
     fn verify(&self, credential: &Credential, _: &VerifyContext<'_>) -> Verification {
-        let key = match format::parse(credential.value()) {
-            Ok(key) => key,
-            Err(_) => {
-                return Verification::ready(Err(AuthError::new(ErrorKind::InvalidFormat)
-                    .with_description("the API key is malformed or mistyped")));
-            }
+        let inner = &self.inner;
+        // The configured prefixes were checked when the scheme was built.
+        let known = |prefix: &[u8]| inner.prefixes.iter().position(|p| p.as_bytes() == prefix);
+        // Every part of a parsed key is ASCII: only the id is made text
+        // again (the prefix is the configured one it equals).
+        let parsed = format::parse_bytes(credential.value_bytes(), known).and_then(|key| {
+            Ok((
+                key,
+                std::str::from_utf8(key.id).map_err(|_| format::FormatError::Shape)?,
+            ))
+        });
+        let Ok((key, id)) = parsed else {
+            return Verification::ready(Err(AuthError::new(ErrorKind::InvalidFormat)
+                .with_description("the API key is malformed or mistyped")));
         };
-        if !self.inner.prefixes.iter().any(|p| p == key.prefix) {
+        let Some((prefix_index, prefix)) = key
+            .known_prefix
+            .and_then(|i| Some((i, inner.prefixes.get(i)?)))
+        else {
             return Verification::ready(Err(AuthError::new(ErrorKind::WrongEnvironment)
                 .with_description("the API key belongs to another environment")
-                .with_credential_id(key.id)));
-        }
+                .with_credential_id(id)));
+        };
+        let prefix = prefix.as_str();
         // Hash now, so that the pending future holds no secret.
         let presented_hash = hash_secret(key.secret);
         // A cached answer needs no I/O: decide on the spot, without boxing,
         // from this thread's table if it holds the key, else from the
         // shared cache.
-        let inner = &self.inner;
         let now = inner.clock.now();
         let secs = unix_secs(now);
-        let slot_key = inner.generations.slot_key(key.id);
-        let generation = inner.generations.current(slot_key);
+        let quick = quick_hash(key.id);
         let hit = HOT_KEYS
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
-                let hot = table.get(inner.id, generation, slot_key, secs)?;
-                (hot.id == key.id.as_bytes()).then(|| {
-                    let found = hot.found.as_ref().and_then(|(lookup, principal)| {
-                        lookup.found.as_ref().map(|c| (&c.record, principal))
-                    });
-                    inner.judge(found, key.prefix, key.id, &presented_hash, now)
-                })
+                let hot = table.get(inner.id, 0, quick, secs)?;
+                (hot.id == *key.id && hot.generation == inner.generations.current(hot.slot_key))
+                    .then(|| {
+                        let found = hot.found.as_ref().and_then(|(lookup, principal)| {
+                            lookup.found.as_ref().map(|c| (&c.record, principal))
+                        });
+                        inner.judge(found, prefix, id, &presented_hash, now)
+                    })
             })
             .ok()
             .flatten();
@@ -371,24 +490,28 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             inner.metrics.0.lookup(true);
             return Verification::ready(result);
         }
+        let slot_key = inner.generations.slot_key(id);
+        let generation = inner.generations.current(slot_key);
         let keep_hot = |found: Option<(Lookup, Principal)>| {
-            let Ok(id) = <[u8; ID_LEN]>::try_from(key.id.as_bytes()) else {
-                return;
-            };
             let _ = HOT_KEYS.try_with(|table| {
                 if let Ok(mut table) = table.try_borrow_mut() {
-                    table.put(inner.id, generation, slot_key, secs, HotKey { id, found });
+                    let hot = HotKey {
+                        id: *key.id,
+                        slot_key,
+                        generation,
+                        found,
+                    };
+                    table.put(inner.id, 0, quick, secs, hot);
                 }
             });
         };
         // Judged on the spot, without I/O: the record found, or none.
-        let judged = |found| {
-            Verification::ready(inner.judge(found, key.prefix, key.id, &presented_hash, now))
-        };
+        let judged =
+            |found| Verification::ready(inner.judge(found, prefix, id, &presented_hash, now));
         // An id known to be unknown is refused on the spot, from the table
         // of unknown ids: no shared-cache read.
         let instant = Instant::now();
-        let id_bytes = key.id.as_bytes();
+        let id_bytes = id.as_bytes();
         if inner
             .unknown
             .contains(id_bytes, slot_key, generation, instant)
@@ -399,7 +522,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         }
         // A shared entry read from the store before the last invalidation of
         // its stripe is never used: the slow path reads it again.
-        let current = poll_once(inner.cache.get(key.id))
+        let current = poll_once(inner.cache.get(id))
             .flatten()
             .filter(|lookup| lookup.generation == generation);
         if let Some(lookup) = current {
@@ -416,17 +539,21 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         // the spot too, and remembered apart: no task, no timer, no insert
         // into the shared cache. (A found record goes the way below, so
         // that it is cached with its principal.)
-        if let Some(Ok(None)) = inner.store.find_now(key.id) {
+        if let Some(Ok(None)) = inner.store.find_now(id) {
             inner
                 .unknown
                 .insert(id_bytes, slot_key, generation, instant);
             inner.metrics.0.lookup(false);
             return judged(None);
         }
-        let (prefix, id): (Box<str>, Box<str>) = (key.prefix.into(), key.id.into());
+        let id = *key.id;
         inner.metrics.0.lookup(false);
         let inner = Arc::clone(&self.inner);
-        Verification::pending(async move { inner.check(prefix, id, presented_hash).await })
+        Verification::pending(async move {
+            inner
+                .check(prefix_index, id, slot_key, presented_hash)
+                .await
+        })
     }
 }
 
@@ -524,10 +651,9 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
 
     /// Maximum number of cached look-ups. Defaults to 10 000.
     ///
-    /// Unknown ids a store answers at once ([`KeyStore::find_now`], as
-    /// [`InMemoryKeyStore`](super::InMemoryKeyStore) does) are kept apart,
-    /// in a table of at most this many entries too (and at most 65 536),
-    /// under 50 bytes each, allocated when the scheme is built.
+    /// Unknown ids are kept apart, in a table of at most this many entries
+    /// too (and at most 65 536), under 50 bytes each, allocated when the
+    /// scheme is built.
     ///
     /// Hits are served first from a small table per thread (32 entries,
     /// each used for at most a second after it was read from this cache,
@@ -608,6 +734,7 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
             .time_to_live(self.cache_ttl);
         let cache = metrics.0.watch_future(cache).build();
         let unknown = UnknownIds::new(self.cache_capacity, self.cache_ttl);
+        let flights = Flights::new();
         Ok(ApiKeyScheme {
             inner: Arc::new(Inner {
                 id: hot::next_owner(),
@@ -618,6 +745,7 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
                 locations,
                 cache,
                 unknown,
+                flights,
                 store_timeout: self.store_timeout,
                 clock: self.clock,
                 metrics,

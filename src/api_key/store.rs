@@ -146,9 +146,11 @@ pub trait KeyStore: Send + Sync + 'static {
     /// that does I/O.
     ///
     /// The scheme calls it on a cache miss, before `find`: an id this
-    /// answers as unknown is rejected on the spot, with no task, timer or
-    /// shared-cache insert, which keeps a flood of never-seen keys cheap.
-    /// Found records still go through `find` and the shared cache.
+    /// answers as unknown is rejected on the spot, with no task or timer,
+    /// which keeps a flood of never-seen keys cheap (an id `find` answers
+    /// as unknown is not inserted into the shared cache either, but waits
+    /// for `find`). Found records still go through `find` and the shared
+    /// cache.
     ///
     /// ```
     /// use authgate::api_key::{KeyRecord, KeyStore, StoreError};

@@ -1,0 +1,222 @@
+//! Single flight for store reads: concurrent misses for one id share one
+//! read, without going through the shared cache.
+//!
+//! The first request to miss claims the id and becomes the leader: it asks
+//! the store and hands the answer to every request that claimed the id in
+//! the meantime (the followers). The table holds only the flights under
+//! way (one small entry per id being read, removed when the read ends), so
+//! its size follows the requests in flight, never the ids seen; the
+//! answers themselves are kept by the caller (the shared cache for found
+//! records, the table of unknown ids for the rest), which is what lets an
+//! unknown id skip the shared cache's insert and its maintenance.
+//!
+//! A leader whose request is dropped before it answers abandons the
+//! flight: its followers are woken and claim the id again.
+
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Poll, Waker};
+
+use super::format::ID_LEN;
+
+/// Shards of the table of flights: few, as each holds only the reads under
+/// way.
+const SHARDS: usize = 64;
+
+enum State<T> {
+    /// The read is under way; these followers wait for it.
+    Running(Vec<Waker>),
+    Done(T),
+    /// The leader's request was dropped before the read ended.
+    Abandoned,
+}
+
+/// One read under way, shared by its leader and followers.
+pub(crate) struct Flight<T> {
+    state: Mutex<State<T>>,
+}
+
+impl<T: Clone> Flight<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The leader's answer, or `None` when it abandoned the flight.
+    pub(crate) async fn wait(&self) -> Option<T> {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            match &mut *state {
+                State::Done(value) => Poll::Ready(Some(value.clone())),
+                State::Abandoned => Poll::Ready(None),
+                State::Running(wakers) => {
+                    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        wakers.push(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    fn end(&self, end: State<T>) {
+        let wakers = match std::mem::replace(&mut *self.lock(), end) {
+            State::Running(wakers) => wakers,
+            State::Done(_) | State::Abandoned => Vec::new(),
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+struct Entry<T> {
+    id: [u8; ID_LEN],
+    flight: Arc<Flight<T>>,
+}
+
+/// The reads under way, by id.
+pub(crate) struct Flights<T> {
+    shards: Box<[Mutex<Vec<Entry<T>>>]>,
+}
+
+/// What [`Flights::claim`] made of the caller.
+pub(crate) enum Claim<'a, T: Clone> {
+    /// No read of the id was under way: the caller reads, then calls
+    /// [`Leader::finish`].
+    Leader(Leader<'a, T>),
+    /// A read of the id is under way: wait for its answer.
+    Follower(Arc<Flight<T>>),
+    /// The id is not one a parsed key has: read without single flight.
+    Alone,
+}
+
+impl<T: Clone> Flights<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn shard(&self, slot_key: u64) -> Option<&Mutex<Vec<Entry<T>>>> {
+        let index = usize::try_from(slot_key % self.shards.len() as u64).ok()?;
+        self.shards.get(index)
+    }
+
+    /// Leads the read of `id` (with the keyed hash `slot_key`), or follows
+    /// the one under way.
+    pub(crate) fn claim(&self, id: &str, slot_key: u64) -> Claim<'_, T> {
+        let (Ok(key), Some(shard)) = (
+            <[u8; ID_LEN]>::try_from(id.as_bytes()),
+            self.shard(slot_key),
+        ) else {
+            return Claim::Alone;
+        };
+        let mut entries = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = entries.iter().find(|e| e.id == key) {
+            return Claim::Follower(Arc::clone(&entry.flight));
+        }
+        let flight = Arc::new(Flight {
+            state: Mutex::new(State::Running(Vec::new())),
+        });
+        entries.push(Entry {
+            id: key,
+            flight: Arc::clone(&flight),
+        });
+        Claim::Leader(Leader {
+            shard,
+            flight,
+            ended: false,
+        })
+    }
+
+    /// The number of reads under way.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+}
+
+/// The request that reads the store for the others.
+pub(crate) struct Leader<'a, T: Clone> {
+    shard: &'a Mutex<Vec<Entry<T>>>,
+    flight: Arc<Flight<T>>,
+    ended: bool,
+}
+
+impl<T: Clone> Leader<'_, T> {
+    /// Hands `value` to the followers. Call it once the answer is kept
+    /// where later requests look (a request that claims the id after this
+    /// leads a new read).
+    pub(crate) fn finish(mut self, value: T) {
+        self.end(State::Done(value));
+    }
+
+    fn end(&mut self, end: State<T>) {
+        self.ended = true;
+        self.shard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|e| !Arc::ptr_eq(&e.flight, &self.flight));
+        self.flight.end(end);
+    }
+}
+
+impl<T: Clone> Drop for Leader<'_, T> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end(State::Abandoned);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    const ID: &str = "0123456789abcdef";
+
+    #[tokio::test]
+    async fn followers_get_the_leaders_answer_and_the_entry_goes() {
+        let flights = Flights::<u32>::new();
+        let Claim::Leader(leader) = flights.claim(ID, 3) else {
+            panic!("the first claim leads");
+        };
+        let Claim::Follower(flight) = flights.claim(ID, 3) else {
+            panic!("a second claim follows");
+        };
+        assert!(matches!(
+            flights.claim("fedcba9876543210", 3),
+            Claim::Leader(_)
+        ));
+        let waiting = tokio::spawn(async move { flight.wait().await });
+        tokio::task::yield_now().await;
+        leader.finish(7);
+        assert_eq!(waiting.await.unwrap(), Some(7));
+        assert_eq!(flights.len(), 0);
+        assert!(matches!(flights.claim(ID, 3), Claim::Leader(_)));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_releases_its_followers() {
+        let flights = Flights::<u32>::new();
+        let Claim::Leader(leader) = flights.claim(ID, 9) else {
+            panic!("the first claim leads");
+        };
+        let Claim::Follower(flight) = flights.claim(ID, 9) else {
+            panic!("a second claim follows");
+        };
+        drop(leader);
+        assert_eq!(flight.wait().await, None);
+        assert_eq!(flights.len(), 0);
+    }
+
+    #[test]
+    fn ids_of_another_length_fly_alone() {
+        let flights = Flights::<u32>::new();
+        assert!(matches!(flights.claim("short", 1), Claim::Alone));
+    }
+}

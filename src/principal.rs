@@ -7,7 +7,7 @@
 //! `request.extensions()`. It is reference-counted: cloning it is cheap.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -165,7 +165,7 @@ struct PrincipalData {
     #[serde(skip_serializing_if = "Option::is_none")]
     credential_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    claims: Option<Map<String, Value>>,
+    claims: Option<ClaimSet>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<Box<str>>,
 }
@@ -214,7 +214,28 @@ impl Principal {
     /// Sets the claims (for token schemes).
     #[must_use]
     pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
-        Arc::make_mut(&mut self.inner).claims = Some(claims);
+        Arc::make_mut(&mut self.inner).claims = Some(ClaimSet {
+            map: OnceLock::from(claims),
+            json: Vec::new(),
+            iss: None,
+            has_cnf: true,
+        });
+        self
+    }
+
+    /// Sets the claims of a JWT from its decoded claims, a JSON object
+    /// that [`TokenClaims`](crate::jwt::claims::TokenClaims) already read
+    /// (no repeated names), with what the layer itself reads from them:
+    /// `iss` and whether there is a `cnf`. The map handlers see is built
+    /// the first time they ask for it.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn with_token_claims(mut self, json: Vec<u8>, iss: Option<&str>, cnf: bool) -> Self {
+        Arc::make_mut(&mut self.inner).claims = Some(ClaimSet {
+            map: OnceLock::new(),
+            json,
+            iss: iss.map(|iss| Value::String(iss.to_owned())),
+            has_cnf: cnf,
+        });
         self
     }
 
@@ -278,7 +299,7 @@ impl Principal {
     /// All claims, for token schemes.
     #[must_use]
     pub fn claims(&self) -> Option<&Map<String, Value>> {
-        self.inner.claims.as_ref()
+        self.inner.claims.as_ref().map(ClaimSet::map)
     }
 
     /// One claim by name.
@@ -320,7 +341,7 @@ impl Principal {
     /// When the claims do not fit `T`, or there are none and `T` needs some.
     pub fn deserialize_claims<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
         match &self.inner.claims {
-            Some(claims) => T::deserialize(claims),
+            Some(claims) => T::deserialize(claims.map()),
             None => T::deserialize(&Map::new()),
         }
     }
@@ -333,9 +354,56 @@ impl fmt::Debug for Principal {
             .field("scheme", &self.inner.scheme)
             .field("scopes", &self.inner.scopes)
             .field("credential_id", &self.inner.credential_id)
-            .field("claims", &self.inner.claims.as_ref().map(Map::len))
+            .field("claims", &self.claims().map(Map::len))
             .field("plan", &self.inner.plan)
             .finish()
+    }
+}
+
+/// A principal's claims: a map, or (for a JWT) the decoded JSON the map
+/// is built from the first time it is asked for, so that a token no
+/// handler reads the claims of never pays for the map.
+#[derive(Clone)]
+struct ClaimSet {
+    map: OnceLock<Map<String, Value>>,
+    /// The decoded claims, when `map` is to be built from them.
+    json: Vec<u8>,
+    /// `iss`, which the layer reads (DPoP modes, rate-limit keys), as a
+    /// value ready to lend before the map is built.
+    iss: Option<Value>,
+    /// Whether there is a `cnf` (or may be: true when unknown).
+    has_cnf: bool,
+}
+
+impl ClaimSet {
+    fn map(&self) -> &Map<String, Value> {
+        // The JSON was read once already: an object without repeated
+        // names, so this parse succeeds.
+        self.map
+            .get_or_init(|| serde_json::from_slice(&self.json).unwrap_or_default())
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        if let Some(map) = self.map.get() {
+            return map.get(name);
+        }
+        match name {
+            "iss" => self.iss.as_ref(),
+            "cnf" if !self.has_cnf => None,
+            _ => self.map().get(name),
+        }
+    }
+}
+
+impl PartialEq for ClaimSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.map() == other.map()
+    }
+}
+
+impl Serialize for ClaimSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.map().serialize(serializer)
     }
 }
 

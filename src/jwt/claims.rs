@@ -255,6 +255,24 @@ const SCOPE: usize = 8;
 const SCP: usize = 9;
 const CNF: usize = 10;
 
+/// The index of `name` in [`KNOWN`].
+fn known_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "iss" => ISS,
+        "sub" => SUB,
+        "aud" => AUD,
+        "exp" => EXP,
+        "nbf" => NBF,
+        "iat" => IAT,
+        "jti" => JTI,
+        "client_id" => CLIENT_ID,
+        "scope" => SCOPE,
+        "scp" => SCP,
+        "cnf" => CNF,
+        _ => return None,
+    })
+}
+
 /// What the checks need from a JWT's claims, read in one pass over the
 /// decoded JSON, which also refuses a repeated member name at any depth
 /// (see [`parse_claims`] for why). Nothing here is trusted before the
@@ -294,10 +312,9 @@ impl<'a> TokenClaims<'a> {
 
     /// Whether claim `name` is present.
     pub(crate) fn has(&self, name: &str) -> bool {
-        KNOWN
-            .iter()
-            .position(|k| *k == name)
-            .is_some_and(|i| self.known[i].is_present())
+        known_index(name)
+            .and_then(|i| self.known.get(i))
+            .is_some_and(Loose::is_present)
     }
 
     /// The `client_id`, if it is a string.
@@ -337,7 +354,7 @@ impl<'de> de::Visitor<'de> for ClaimsSeed<'_> {
             for (present, required) in claims.required.iter_mut().zip(&rules.required) {
                 *present |= *required == name;
             }
-            let known = KNOWN.iter().position(|k| *k == name);
+            let known = known_index(&name);
             let custom = rules.scope_claim.as_deref() == Some(&*name);
             let new = match known {
                 Some(i) => {
@@ -519,6 +536,14 @@ mod tests {
             assert!(parse_claims(json.as_bytes()).is_err(), "{json}");
             assert!(token_claims(json).is_err(), "{json}");
         }
+    }
+
+    #[test]
+    fn known_names_have_their_index() {
+        for (i, name) in KNOWN.iter().enumerate() {
+            assert_eq!(known_index(name), Some(i));
+        }
+        assert_eq!(known_index("Iss"), None);
     }
 
     fn token_claims(json: &str) -> Result<TokenClaims<'_>, AuthError> {

@@ -5,13 +5,11 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use jsonwebtoken::Algorithm;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use super::crypto;
+use super::{b64, crypto};
 use super::key::JwtKey;
 use crate::error::{AuthError, ErrorKind};
 
@@ -130,23 +128,22 @@ pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>
         return Err(invalid("the token is not a compact JWS"));
     };
     let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| invalid("the token is not valid base64url"))
+        b64::decode(part.as_bytes()).ok_or_else(|| invalid("the token is not valid base64url"))
     };
     // The header is read once, where it was decoded: on the stack when it
     // is short (it nearly always is), and checked for repeated names by
     // the same pass that reads it.
     let mut stack = [0u8; HEADER_ON_STACK];
     let heap;
-    let header_bytes: &[u8] = match URL_SAFE_NO_PAD.decode_slice(h, &mut stack) {
-        Ok(len) => stack.get(..len).unwrap_or_default(),
-        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+    let header_bytes: &[u8] = match b64::decoded_len(h.as_bytes()) {
+        Some(len) if len <= HEADER_ON_STACK => {
+            let len = b64::decode_slice(h.as_bytes(), &mut stack)
+                .ok_or_else(|| invalid("the token is not valid base64url"))?;
+            stack.get(..len).unwrap_or_default()
+        }
+        _ => {
             heap = decode(h)?;
             &heap
-        }
-        Err(base64::DecodeSliceError::DecodeError(_)) => {
-            return Err(invalid("the token is not valid base64url"))
         }
     };
     let header: Header = serde_json::from_slice(header_bytes)

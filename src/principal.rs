@@ -226,14 +226,14 @@ impl Principal {
     /// Sets the claims of a JWT from its decoded claims, a JSON object
     /// that [`TokenClaims`](crate::jwt::claims::TokenClaims) already read
     /// (no repeated names), with what the layer itself reads from them:
-    /// `iss` and whether there is a `cnf`. The map handlers see is built
-    /// the first time they ask for it.
+    /// `iss` (the issuer's, shared) and whether there is a `cnf`. The map
+    /// handlers see is built the first time they ask for it.
     #[cfg(feature = "jwt")]
-    pub(crate) fn with_token_claims(mut self, json: Vec<u8>, iss: Option<&str>, cnf: bool) -> Self {
+    pub(crate) fn with_token_claims(mut self, json: Vec<u8>, iss: Arc<Value>, cnf: bool) -> Self {
         Arc::make_mut(&mut self.inner).claims = Some(ClaimSet {
             map: OnceLock::new(),
             json,
-            iss: iss.map(|iss| Value::String(iss.to_owned())),
+            iss: Some(iss),
             has_cnf: cnf,
         });
         self
@@ -370,7 +370,7 @@ struct ClaimSet {
     json: Vec<u8>,
     /// `iss`, which the layer reads (DPoP modes, rate-limit keys), as a
     /// value ready to lend before the map is built.
-    iss: Option<Value>,
+    iss: Option<Arc<Value>>,
     /// Whether there is a `cnf` (or may be: true when unknown).
     has_cnf: bool,
 }
@@ -388,7 +388,7 @@ impl ClaimSet {
             return map.get(name);
         }
         match name {
-            "iss" => self.iss.as_ref(),
+            "iss" => self.iss.as_deref(),
             "cnf" if !self.has_cnf => None,
             _ => self.map().get(name),
         }

@@ -117,6 +117,9 @@ struct Inner {
 
 struct IssuerState {
     iss: String,
+    /// `iss` as the claim value its principals lend before they build
+    /// their claims map.
+    iss_claim: Arc<serde_json::Value>,
     audiences: Vec<String>,
     algorithms: Vec<Algorithm>,
     keys: Keys,
@@ -542,7 +545,7 @@ impl Inner {
         // `iss` is the issuer's: `validate` compared them.
         validated.principal = validated
             .principal
-            .with_token_claims(payload, Some(&issuer.iss), cnf);
+            .with_token_claims(payload, Arc::clone(&issuer.iss_claim), cnf);
         let principal = validated.principal.clone();
         if let Some(cache) = &self.cache {
             let plain_bearer = !cnf && self.dpop.mode_for(Some(&issuer.iss)).accepts_bearer();
@@ -1001,6 +1004,7 @@ impl JwtSchemeBuilder {
             };
             let state = IssuerState {
                 iss: issuer.iss.clone(),
+                iss_claim: Arc::new(serde_json::Value::String(issuer.iss.clone())),
                 audiences: issuer.audiences,
                 algorithms,
                 keys,

@@ -214,32 +214,34 @@ impl<'de> de::Visitor<'de> for NameVisitor {
     }
 }
 
-/// The member names already seen in one object: a short list (no
-/// allocation until the first name, no hashing), a set past
-/// [`Names::LIST`] names, so that a hostile object of thousands of members
-/// costs linear time.
+/// The member names already seen in one object: a short list on the
+/// stack (no allocation, no hashing), a set past [`Names::LIST`] names, so
+/// that a hostile object of thousands of members costs linear time.
 #[derive(Default)]
 pub(crate) struct Names<'de> {
-    list: Vec<Cow<'de, str>>,
+    list: [Cow<'de, str>; Names::LIST],
+    len: usize,
     set: Option<HashSet<Cow<'de, str>>>,
 }
 
 impl<'de> Names<'de> {
-    const LIST: usize = 16;
+    const LIST: usize = 8;
 
     /// Adds `name`; false when it was already there.
     pub(crate) fn insert(&mut self, name: Cow<'de, str>) -> bool {
         if let Some(set) = &mut self.set {
             return set.insert(name);
         }
-        if self.list.iter().any(|n| *n == name) {
+        let seen = self.list.get(..self.len).unwrap_or_default();
+        if seen.iter().any(|n| *n == name) {
             return false;
         }
-        if self.list.len() < Self::LIST {
-            self.list.push(name);
+        if let Some(slot) = self.list.get_mut(self.len) {
+            *slot = name;
+            self.len += 1;
             return true;
         }
-        let mut set: HashSet<Cow<'de, str>> = self.list.drain(..).collect();
+        let mut set: HashSet<Cow<'de, str>> = std::mem::take(&mut self.list).into_iter().collect();
         let new = set.insert(name);
         self.set = Some(set);
         new

@@ -412,3 +412,47 @@ impl Serialize for Principal {
         self.inner.serialize(serializer)
     }
 }
+
+#[cfg(all(test, feature = "jwt"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn token_claims_read_before_and_after_their_map_is_built() {
+        let json = br#"{"iss":"https://i","sub":"alice","tenant":"acme","n":[1,2.5]}"#;
+        let iss = Arc::new(json!("https://i"));
+        let token = || {
+            Principal::new("alice", "jwt").with_token_claims(json.to_vec(), Arc::clone(&iss), false)
+        };
+        let expected: Map<String, Value> = serde_json::from_slice(json).unwrap();
+        let from_map = Principal::new("alice", "jwt").with_claims(expected.clone());
+
+        // What the layer reads needs no map.
+        let p = token();
+        assert_eq!(p.claim("iss"), Some(&json!("https://i")));
+        assert_eq!(p.claim("cnf"), None);
+        assert!(p.inner.claims.as_ref().unwrap().map.get().is_none());
+        // Anything else builds it, once; clones share it.
+        assert_eq!(p.claim("tenant"), Some(&json!("acme")));
+        assert_eq!(p.claims(), Some(&expected));
+        assert_eq!(p.claim("iss"), Some(&json!("https://i")));
+        assert_eq!(p.clone().claim("n"), Some(&json!([1, 2.5])));
+
+        let p = token();
+        #[derive(serde::Deserialize)]
+        struct Tenant {
+            tenant: String,
+        }
+        assert_eq!(p.deserialize_claims::<Tenant>().unwrap().tenant, "acme");
+        assert!(token() == from_map);
+        assert_eq!(
+            serde_json::to_value(token()).unwrap(),
+            serde_json::to_value(&from_map).unwrap()
+        );
+        assert!(format!("{:?}", token()).contains("claims: Some(4)"));
+    }
+}

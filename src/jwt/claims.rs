@@ -628,8 +628,7 @@ mod tests {
         ] {
             let json = format!("{{{base}{extra}}}");
             let claims = TokenClaims::parse(json.as_bytes(), &required).unwrap();
-            let result =
-                required.validate(&header, &claims, "https://i", &audiences, 1000, "jwt");
+            let result = required.validate(&header, &claims, "https://i", &audiences, 1000, "jwt");
             assert_eq!(result.is_ok(), ok, "{json}");
         }
         // Types are judged after the signature, by `validate`.

@@ -543,9 +543,10 @@ impl Inner {
         (cache_key, generation): (u64, u64),
     ) -> Principal {
         // `iss` is the issuer's: `validate` compared them.
-        validated.principal = validated
-            .principal
-            .with_token_claims(payload, Arc::clone(&issuer.iss_claim), cnf);
+        validated.principal =
+            validated
+                .principal
+                .with_token_claims(payload, Arc::clone(&issuer.iss_claim), cnf);
         let principal = validated.principal.clone();
         if let Some(cache) = &self.cache {
             let plain_bearer = !cnf && self.dpop.mode_for(Some(&issuer.iss)).accepts_bearer();

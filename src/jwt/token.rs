@@ -9,8 +9,8 @@ use jsonwebtoken::Algorithm;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use super::{b64, crypto};
 use super::key::JwtKey;
+use super::{b64, crypto};
 use crate::error::{AuthError, ErrorKind};
 
 /// Tokens longer than this are refused before any decoding.
@@ -233,7 +233,7 @@ impl<'de> Names<'de> {
             return set.insert(name);
         }
         let seen = self.list.get(..self.len).unwrap_or_default();
-        if seen.iter().any(|n| *n == name) {
+        if seen.contains(&name) {
             return false;
         }
         if let Some(slot) = self.list.get_mut(self.len) {

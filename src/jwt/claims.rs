@@ -7,6 +7,7 @@ use std::fmt;
 
 use jsonwebtoken::Algorithm;
 use serde::de::{self, Deserialize, Deserializer};
+#[cfg(any(feature = "introspection", feature = "fuzzing", test))]
 use serde_json::{Map, Value};
 
 use super::token::{invalid, Header, Name, Names, UniqueNames, NUMBER_TOKEN};
@@ -57,6 +58,7 @@ pub(crate) struct ClaimRules {
 ///
 /// For introspection answers; a JWT's claims are read by
 /// [`TokenClaims::parse`].
+#[cfg(any(feature = "introspection", feature = "fuzzing", test))]
 pub(crate) fn parse_claims(payload: &[u8]) -> Result<Map<String, Value>, AuthError> {
     serde_json::from_slice::<Map<String, Value>>(payload)
         .ok()
@@ -65,6 +67,7 @@ pub(crate) fn parse_claims(payload: &[u8]) -> Result<Map<String, Value>, AuthErr
 }
 /// The member count of every object in a valid JSON text: in JSON, a `:`
 /// outside a string separates exactly one member's name from its value.
+#[cfg(any(feature = "introspection", feature = "fuzzing", test))]
 fn members_in_text(json: &[u8]) -> usize {
     let (mut count, mut in_string, mut escaped) = (0usize, false, false);
     for &b in json {
@@ -86,6 +89,7 @@ fn members_in_text(json: &[u8]) -> usize {
 }
 
 /// The member count of every object in parsed claims, without recursion.
+#[cfg(any(feature = "introspection", feature = "fuzzing", test))]
 fn members_in_map(claims: &Map<String, Value>) -> usize {
     let mut count = claims.len();
     let mut pending: Vec<&Value> = claims.values().collect();

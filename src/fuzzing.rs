@@ -215,16 +215,16 @@ pub fn jwt(data: &[u8]) {
     assert!(all.contains(&jws.alg));
     assert!(jws.header.crit.is_none(), "crit must be refused");
     claims(&jws.payload);
-    if let Ok(claims) = crate::jwt::claims::parse_claims(&jws.payload) {
-        let rules = ClaimRules {
-            leeway: 60,
-            required: vec!["sub".to_owned(), "jti".to_owned()],
-            typ: Some("at+jwt".to_owned()),
-            scope_claim: Some("scope".to_owned()),
-        };
+    let rules = ClaimRules {
+        leeway: 60,
+        required: vec!["sub".to_owned(), "jti".to_owned()],
+        typ: Some("at+jwt".to_owned()),
+        scope_claim: Some("scope".to_owned()),
+    };
+    if let Ok(claims) = crate::jwt::claims::TokenClaims::parse(&jws.payload, &rules) {
         let _ = rules.validate(
             &jws.header,
-            claims,
+            &claims,
             "https://issuer.example",
             &["api".to_owned()],
             1_700_000_000,
@@ -237,6 +237,18 @@ pub fn jwt(data: &[u8]) {
 /// remembers every name.
 #[cfg(feature = "jwt")]
 pub fn claims(data: &[u8]) {
+    let rules = crate::jwt::claims::ClaimRules {
+        leeway: 0,
+        required: Vec::new(),
+        typ: None,
+        scope_claim: None,
+    };
+    // The JWT scheme's one-pass reader and the introspection reader agree.
+    assert_eq!(
+        crate::jwt::claims::TokenClaims::parse(data, &rules).is_ok(),
+        crate::jwt::claims::parse_claims(data).is_ok(),
+        "the claim readers disagree"
+    );
     let parsed = crate::jwt::claims::parse_claims(data);
     if let Ok(claims) = &parsed {
         assert!(crate::jwt::token::has_unique_names(data));

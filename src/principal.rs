@@ -7,7 +7,7 @@
 //! `request.extensions()`. It is reference-counted: cloning it is cheap.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -181,7 +181,7 @@ struct PrincipalData {
     #[serde(skip_serializing_if = "Option::is_none")]
     credential_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    claims: Option<Map<String, Value>>,
+    claims: Option<ClaimSet>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<Box<str>>,
 }
@@ -243,7 +243,28 @@ impl Principal {
     /// Sets the claims (for token schemes).
     #[must_use]
     pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
-        Arc::make_mut(&mut self.inner).claims = Some(claims);
+        Arc::make_mut(&mut self.inner).claims = Some(ClaimSet {
+            map: OnceLock::from(claims),
+            json: Vec::new(),
+            iss: None,
+            has_cnf: true,
+        });
+        self
+    }
+
+    /// Sets the claims of a JWT from its decoded claims, a JSON object
+    /// that [`TokenClaims`](crate::jwt::claims::TokenClaims) already read
+    /// (no repeated names), with what the layer itself reads from them:
+    /// `iss` (the issuer's, shared) and whether there is a `cnf`. The map
+    /// handlers see is built the first time they ask for it.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn with_token_claims(mut self, json: Vec<u8>, iss: Arc<Value>, cnf: bool) -> Self {
+        Arc::make_mut(&mut self.inner).claims = Some(ClaimSet {
+            map: OnceLock::new(),
+            json,
+            iss: Some(iss),
+            has_cnf: cnf,
+        });
         self
     }
 
@@ -307,7 +328,7 @@ impl Principal {
     /// All claims, for token schemes.
     #[must_use]
     pub fn claims(&self) -> Option<&Map<String, Value>> {
-        self.inner.claims.as_ref()
+        self.inner.claims.as_ref().map(ClaimSet::map)
     }
 
     /// One claim by name.
@@ -349,7 +370,7 @@ impl Principal {
     /// When the claims do not fit `T`, or there are none and `T` needs some.
     pub fn deserialize_claims<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
         match &self.inner.claims {
-            Some(claims) => T::deserialize(claims),
+            Some(claims) => T::deserialize(claims.map()),
             None => T::deserialize(&Map::new()),
         }
     }
@@ -362,14 +383,105 @@ impl fmt::Debug for Principal {
             .field("scheme", &self.inner.scheme)
             .field("scopes", &self.inner.scopes)
             .field("credential_id", &self.inner.credential_id)
-            .field("claims", &self.inner.claims.as_ref().map(Map::len))
+            .field("claims", &self.claims().map(Map::len))
             .field("plan", &self.inner.plan)
             .finish()
+    }
+}
+
+/// A principal's claims: a map, or (for a JWT) the decoded JSON the map
+/// is built from the first time it is asked for, so that a token no
+/// handler reads the claims of never pays for the map.
+#[derive(Clone)]
+struct ClaimSet {
+    map: OnceLock<Map<String, Value>>,
+    /// The decoded claims, when `map` is to be built from them.
+    json: Vec<u8>,
+    /// `iss`, which the layer reads (DPoP modes, rate-limit keys), as a
+    /// value ready to lend before the map is built.
+    iss: Option<Arc<Value>>,
+    /// Whether there is a `cnf` (or may be: true when unknown).
+    has_cnf: bool,
+}
+
+impl ClaimSet {
+    fn map(&self) -> &Map<String, Value> {
+        // The JSON was read once already: an object without repeated
+        // names, so this parse succeeds.
+        self.map
+            .get_or_init(|| serde_json::from_slice(&self.json).unwrap_or_default())
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        if let Some(map) = self.map.get() {
+            return map.get(name);
+        }
+        match name {
+            "iss" => self.iss.as_deref(),
+            "cnf" if !self.has_cnf => None,
+            _ => self.map().get(name),
+        }
+    }
+}
+
+impl PartialEq for ClaimSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.map() == other.map()
+    }
+}
+
+impl Serialize for ClaimSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.map().serialize(serializer)
     }
 }
 
 impl Serialize for Principal {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.inner.serialize(serializer)
+    }
+}
+
+#[cfg(all(test, feature = "jwt"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn token_claims_read_before_and_after_their_map_is_built() {
+        let json = br#"{"iss":"https://i","sub":"alice","tenant":"acme","n":[1,2.5]}"#;
+        let iss = Arc::new(json!("https://i"));
+        let token = || {
+            Principal::new("alice", "jwt").with_token_claims(json.to_vec(), Arc::clone(&iss), false)
+        };
+        let expected: Map<String, Value> = serde_json::from_slice(json).unwrap();
+        let from_map = Principal::new("alice", "jwt").with_claims(expected.clone());
+
+        // What the layer reads needs no map.
+        let p = token();
+        assert_eq!(p.claim("iss"), Some(&json!("https://i")));
+        assert_eq!(p.claim("cnf"), None);
+        assert!(p.inner.claims.as_ref().unwrap().map.get().is_none());
+        // Anything else builds it, once; clones share it.
+        assert_eq!(p.claim("tenant"), Some(&json!("acme")));
+        assert_eq!(p.claims(), Some(&expected));
+        assert_eq!(p.claim("iss"), Some(&json!("https://i")));
+        assert_eq!(p.clone().claim("n"), Some(&json!([1, 2.5])));
+
+        let p = token();
+        #[derive(serde::Deserialize)]
+        struct Tenant {
+            tenant: String,
+        }
+        assert_eq!(p.deserialize_claims::<Tenant>().unwrap().tenant, "acme");
+        assert!(token() == from_map);
+        assert_eq!(
+            serde_json::to_value(token()).unwrap(),
+            serde_json::to_value(&from_map).unwrap()
+        );
+        assert!(format!("{:?}", token()).contains("claims: Some(4)"));
     }
 }

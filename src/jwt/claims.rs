@@ -2,22 +2,34 @@
 //! leeway, issuer, audience, required claims, `typ`, and the mapping of a
 //! validated token to a [`Principal`].
 
+use std::borrow::Cow;
+use std::fmt;
+
 use jsonwebtoken::Algorithm;
+use serde::de::{self, Deserialize, Deserializer};
+#[cfg(any(feature = "introspection", feature = "fuzzing", test))]
 use serde_json::{Map, Value};
 
-use super::token::{invalid, Header};
+use super::token::{invalid, Header, Name, Names, UniqueNames, NUMBER_TOKEN};
 use crate::error::{AuthError, ErrorKind};
 use crate::principal::{Principal, Scopes};
 
 /// The claims of a token that passed every check, with what the token
-/// cache and revocation need.
+/// cache and revocation need. The token's `jti` is the principal's
+/// [`credential_id`](Principal::credential_id).
 #[derive(Debug, Clone)]
 pub(crate) struct Validated {
     pub(crate) principal: Principal,
     pub(crate) exp: f64,
     pub(crate) nbf: Option<f64>,
     pub(crate) iat: Option<f64>,
-    pub(crate) jti: Option<String>,
+}
+
+impl Validated {
+    /// The token's `jti`, if it is a string.
+    pub(crate) fn jti(&self) -> Option<&str> {
+        self.principal.credential_id()
+    }
 }
 
 /// Settings shared by every issuer of a scheme.
@@ -43,15 +55,19 @@ pub(crate) struct ClaimRules {
 /// remembers names, and leaves the values to serde_json whatever its
 /// features (e.g. `arbitrary_precision`). serde_json's recursion limit
 /// bounds the nesting.
+///
+/// For introspection answers; a JWT's claims are read by
+/// [`TokenClaims::parse`].
+#[cfg(any(feature = "introspection", feature = "fuzzing", test))]
 pub(crate) fn parse_claims(payload: &[u8]) -> Result<Map<String, Value>, AuthError> {
     serde_json::from_slice::<Map<String, Value>>(payload)
         .ok()
         .filter(|claims| members_in_text(payload) == members_in_map(claims))
         .ok_or_else(|| invalid("the token's claims are not a JSON object"))
 }
-
 /// The member count of every object in a valid JSON text: in JSON, a `:`
 /// outside a string separates exactly one member's name from its value.
+#[cfg(any(feature = "introspection", feature = "fuzzing", test))]
 fn members_in_text(json: &[u8]) -> usize {
     let (mut count, mut in_string, mut escaped) = (0usize, false, false);
     for &b in json {
@@ -73,6 +89,7 @@ fn members_in_text(json: &[u8]) -> usize {
 }
 
 /// The member count of every object in parsed claims, without recursion.
+#[cfg(any(feature = "introspection", feature = "fuzzing", test))]
 fn members_in_map(claims: &Map<String, Value>) -> usize {
     let mut count = claims.len();
     let mut pending: Vec<&Value> = claims.values().collect();
@@ -89,15 +106,289 @@ fn members_in_map(claims: &Map<String, Value>) -> usize {
     count
 }
 
-/// Reads a NumericDate (RFC 7519 §2): a JSON number, possibly fractional.
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, AuthError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .map(Some)
-            .ok_or_else(|| invalid("a time claim is not a number")),
+/// A claim's value as the checks read it, borrowed from the decoded
+/// claims where it has no escapes.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Loose<'a> {
+    /// No such claim.
+    #[default]
+    Absent,
+    Str(Cow<'a, str>),
+    /// A JSON number.
+    Num(f64),
+    /// An array, with its string items (the others are ignored).
+    Strs(Vec<Cow<'a, str>>),
+    /// An object, `true`, `false` or `null`.
+    Other,
+}
+
+impl Loose<'_> {
+    fn is_present(&self) -> bool {
+        !matches!(self, Loose::Absent)
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Loose::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A NumericDate (RFC 7519 §2): a JSON number, possibly fractional.
+    fn numeric_date(&self) -> Result<Option<f64>, AuthError> {
+        match self {
+            Loose::Absent => Ok(None),
+            Loose::Num(f) if f.is_finite() => Ok(Some(*f)),
+            _ => Err(invalid("a time claim is not a number")),
+        }
+    }
+
+    /// The strings of a claim that is a string or an array of strings
+    /// (`aud`, `scope`).
+    fn strings(&self) -> &[Cow<'_, str>] {
+        match self {
+            Loose::Str(s) => std::slice::from_ref(s),
+            Loose::Strs(items) => items,
+            _ => &[],
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Loose<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseVisitor)
+    }
+}
+
+struct LooseVisitor;
+
+impl<'de> de::Visitor<'de> for LooseVisitor {
+    type Value = Loose<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value without repeated member names")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Loose<'de>, E> {
+        Ok(Loose::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Loose<'de>, E> {
+        Ok(Loose::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Loose<'de>, E> {
+        Ok(Loose::Str(Cow::Owned(v)))
+    }
+
+    // Numbers as `serde_json::Value::as_f64` reads them.
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_u64<E>(self, v: u64) -> Result<Loose<'de>, E> {
+        Ok(Loose::Num(v as f64))
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_i64<E>(self, v: i64) -> Result<Loose<'de>, E> {
+        Ok(Loose::Num(v as f64))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Loose<'de>, E> {
+        Ok(Loose::Num(v))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Loose<'de>, E> {
+        Ok(Loose::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Loose<'de>, E> {
+        Ok(Loose::Other)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut access: A) -> Result<Loose<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = access.next_element::<Loose<'de>>()? {
+            if let Loose::Str(s) = item {
+                items.push(s);
+            }
+        }
+        Ok(Loose::Strs(items))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Loose<'de>, A::Error> {
+        let mut names = Names::default();
+        let mut first = true;
+        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
+            if first && name == NUMBER_TOKEN {
+                // A number, under serde_json's `arbitrary_precision`.
+                let text = access.next_value::<Cow<'de, str>>()?;
+                return Ok(text.parse().map_or(Loose::Other, Loose::Num));
+            }
+            first = false;
+            access.next_value::<UniqueNames>()?;
+            if !names.insert(name) {
+                return Err(de::Error::custom("repeated member name"));
+            }
+        }
+        Ok(Loose::Other)
+    }
+}
+
+/// The registered claims the checks read, in the order of [`TokenClaims::known`].
+const KNOWN: [&str; 11] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "scp",
+    "cnf",
+];
+const ISS: usize = 0;
+const SUB: usize = 1;
+const AUD: usize = 2;
+const EXP: usize = 3;
+const NBF: usize = 4;
+const IAT: usize = 5;
+const JTI: usize = 6;
+const CLIENT_ID: usize = 7;
+const SCOPE: usize = 8;
+const SCP: usize = 9;
+const CNF: usize = 10;
+
+/// The index of `name` in [`KNOWN`].
+fn known_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "iss" => ISS,
+        "sub" => SUB,
+        "aud" => AUD,
+        "exp" => EXP,
+        "nbf" => NBF,
+        "iat" => IAT,
+        "jti" => JTI,
+        "client_id" => CLIENT_ID,
+        "scope" => SCOPE,
+        "scp" => SCP,
+        "cnf" => CNF,
+        _ => return None,
+    })
+}
+
+/// What the checks need from a JWT's claims, read in one pass over the
+/// decoded JSON, which also refuses a repeated member name at any depth
+/// (see [`parse_claims`] for why). Nothing here is trusted before the
+/// signature is checked: the parse fails only on what is not a JSON
+/// object, and the claims' types are judged by [`ClaimRules::validate`].
+///
+/// The claims a handler reads are not built here: the principal keeps the
+/// decoded JSON and builds its map the first time it is asked.
+#[derive(Debug, Default)]
+pub(crate) struct TokenClaims<'a> {
+    known: [Loose<'a>; KNOWN.len()],
+    /// The value of [`ClaimRules::scope_claim`], when it is set.
+    custom_scope: Loose<'a>,
+    /// Whether each of [`ClaimRules::required`] is present.
+    required: Vec<bool>,
+}
+
+impl<'a> TokenClaims<'a> {
+    /// Reads `payload`, the decoded claims of a JWT.
+    pub(crate) fn parse(payload: &'a [u8], rules: &ClaimRules) -> Result<Self, AuthError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(payload);
+        let claims = de::DeserializeSeed::deserialize(ClaimsSeed { rules }, &mut deserializer)
+            .and_then(|claims| deserializer.end().map(|()| claims))
+            .map_err(|_| invalid("the token's claims are not a JSON object"))?;
+        Ok(claims)
+    }
+
+    /// The unverified `iss`, to pick the issuer by.
+    pub(crate) fn iss(&self) -> Option<&str> {
+        self.known[ISS].as_str()
+    }
+
+    /// Whether the token has a `cnf` claim.
+    pub(crate) fn has_cnf(&self) -> bool {
+        self.known[CNF].is_present()
+    }
+
+    /// Whether claim `name` is present.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        known_index(name)
+            .and_then(|i| self.known.get(i))
+            .is_some_and(Loose::is_present)
+    }
+
+    /// The `client_id`, if it is a string.
+    pub(crate) fn client_id(&self) -> Option<&str> {
+        self.known[CLIENT_ID].as_str()
+    }
+}
+
+struct ClaimsSeed<'r> {
+    rules: &'r ClaimRules,
+}
+
+impl<'de> de::DeserializeSeed<'de> for ClaimsSeed<'_> {
+    type Value = TokenClaims<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for ClaimsSeed<'_> {
+    type Value = TokenClaims<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let rules = self.rules;
+        let mut claims = TokenClaims {
+            required: vec![false; rules.required.len()],
+            ..TokenClaims::default()
+        };
+        let mut names = Names::default();
+        let mut seen = 0u16;
+        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
+            for (present, required) in claims.required.iter_mut().zip(&rules.required) {
+                *present |= *required == name;
+            }
+            let known = known_index(&name);
+            let custom = rules.scope_claim.as_deref() == Some(&*name);
+            let new = match known {
+                Some(i) => {
+                    let bit = 1u16 << i;
+                    let new = seen & bit == 0;
+                    seen |= bit;
+                    new
+                }
+                None => names.insert(name),
+            };
+            if !new {
+                return Err(de::Error::custom("repeated member name"));
+            }
+            match (known, custom) {
+                (Some(i), custom) => {
+                    let value = access.next_value::<Loose<'de>>()?;
+                    if custom {
+                        claims.custom_scope = value.clone();
+                    }
+                    if let Some(slot) = claims.known.get_mut(i) {
+                        *slot = value;
+                    }
+                }
+                (None, true) => claims.custom_scope = access.next_value()?,
+                (None, false) => {
+                    access.next_value::<UniqueNames>()?;
+                }
+            }
+        }
+        Ok(claims)
     }
 }
 
@@ -144,20 +435,24 @@ impl ClaimRules {
         Ok(())
     }
 
+    /// Checks a token's claims once its signature verified, and builds
+    /// its principal (without the claims themselves, which the caller
+    /// attaches: they borrow from its buffer).
     pub(crate) fn validate(
         &self,
         header: &Header,
-        claims: Map<String, Value>,
+        claims: &TokenClaims<'_>,
         issuer: &str,
         audiences: &[String],
         now: u64,
         scheme: &'static str,
     ) -> Result<Validated, AuthError> {
         // Time first (after the signature), then who the token is for.
-        let exp =
-            numeric_date(&claims, "exp")?.ok_or_else(|| invalid("the token has no expiry"))?;
-        let nbf = numeric_date(&claims, "nbf")?;
-        let iat = numeric_date(&claims, "iat")?;
+        let exp = claims.known[EXP]
+            .numeric_date()?
+            .ok_or_else(|| invalid("the token has no expiry"))?;
+        let nbf = claims.known[NBF].numeric_date()?;
+        let iat = claims.known[IAT].numeric_date()?;
         self.check_times(now, exp, nbf, iat)?;
         if let Some(expected) = &self.typ {
             if !header
@@ -168,60 +463,44 @@ impl ClaimRules {
                 return Err(invalid("the token is not of the expected type"));
             }
         }
-        if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        if claims.iss() != Some(issuer) {
             return Err(invalid("the token's issuer is not trusted"));
         }
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => audiences.iter().any(|a| a == aud),
-            Some(Value::Array(auds)) => auds
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|aud| audiences.iter().any(|a| a == aud)),
-            _ => false,
-        };
+        let audience_ok = claims.known[AUD]
+            .strings()
+            .iter()
+            .any(|aud| audiences.iter().any(|a| a == aud));
         if !audience_ok {
             return Err(invalid("the token is not meant for this audience"));
         }
-        if let Some(missing) = self
-            .required
-            .iter()
-            .find(|c| !claims.contains_key(c.as_str()))
-        {
-            let _ = missing;
+        if claims.required.contains(&false) {
             return Err(invalid("the token lacks a required claim"));
         }
-        let subject = match claims.get("sub") {
-            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+        let subject = match claims.known[SUB].as_str() {
+            Some(sub) if !sub.is_empty() => sub,
             _ => return Err(invalid("the token has no subject")),
         };
-        let scopes = self.scopes(&claims);
-        let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
-        let mut principal = Principal::new(subject, scheme).with_scopes(scopes);
-        if let Some(jti) = &jti {
-            principal = principal.with_credential_id(jti.clone());
+        let mut principal = Principal::new(subject, scheme).with_scopes(self.scopes(claims));
+        if let Some(jti) = claims.known[JTI].as_str() {
+            principal = principal.with_credential_id(jti);
         }
         Ok(Validated {
-            principal: principal.with_claims(claims),
+            principal,
             exp,
             nbf,
             iat,
-            jti,
         })
     }
 
-    fn scopes(&self, claims: &Map<String, Value>) -> Scopes {
-        let from = |v: &Value| match v {
-            Value::String(s) => Scopes::parse(s),
-            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-            _ => Scopes::empty(),
+    fn scopes(&self, claims: &TokenClaims<'_>) -> Scopes {
+        let from = |v: &Loose<'_>| match v {
+            Loose::Str(s) => Scopes::parse(s),
+            other => other.strings().iter().collect(),
         };
         match &self.scope_claim {
-            Some(name) => claims.get(name).map(from).unwrap_or_default(),
-            None => claims
-                .get("scope")
-                .or_else(|| claims.get("scp"))
-                .map(from)
-                .unwrap_or_default(),
+            Some(_) => from(&claims.custom_scope),
+            None if claims.known[SCOPE].is_present() => from(&claims.known[SCOPE]),
+            None => from(&claims.known[SCP]),
         }
     }
 }
@@ -259,6 +538,120 @@ mod tests {
             r#"{"a":1,"\u0061":2}"#,
         ] {
             assert!(parse_claims(json.as_bytes()).is_err(), "{json}");
+            assert!(token_claims(json).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn known_names_have_their_index() {
+        for (i, name) in KNOWN.iter().enumerate() {
+            assert_eq!(known_index(name), Some(i));
+        }
+        assert_eq!(known_index("Iss"), None);
+    }
+
+    fn token_claims(json: &str) -> Result<TokenClaims<'_>, AuthError> {
+        TokenClaims::parse(json.as_bytes(), &rules(0))
+    }
+
+    #[test]
+    fn the_one_pass_reader_refuses_repeated_names_everywhere() {
+        for json in [
+            // Registered claims, custom ones, past the short list of names.
+            r#"{"exp":1,"exp":2}"#,
+            r#"{"iss":"a","sub":"b","iss":"a"}"#,
+            r#"{"x":1,"y":2,"x":3}"#,
+            r#"{"a0":0,"a1":0,"a2":0,"a3":0,"a4":0,"a5":0,"a6":0,"a7":0,"a8":0,"a9":0,
+                "b0":0,"b1":0,"b2":0,"b3":0,"b4":0,"b5":0,"b6":0,"b7":0,"a3":0}"#,
+            r#"{"\u0065xp":1,"exp":2}"#,
+            // Inside the values the checks read, and the others.
+            r#"{"aud":["api",{"a":1,"a":2}]}"#,
+            r#"{"scope":[{"a":1,"a":2}]}"#,
+            r#"{"cnf":{"jkt":"a","jkt":"b"}}"#,
+            r#"{"jti":{"a":[{"b":1,"b":1}]}}"#,
+            r#"{"exp":{"a":1,"a":1}}"#,
+        ] {
+            assert!(token_claims(json).is_err(), "{json}");
+            assert!(parse_claims(json.as_bytes()).is_err(), "{json}");
+        }
+        let many: String = (0..100)
+            .map(|i| format!(r#""c{i}":{i}"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(token_claims(&format!("{{{many}}}")).is_ok());
+        assert!(token_claims(&format!(r#"{{{many},"c77":0}}"#)).is_err());
+        for json in ["[]", "1", r#""x""#, "{} {}", r#"{"a":1} x"#, "{", ""] {
+            assert!(token_claims(json).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn the_one_pass_reader_reads_what_the_checks_need() {
+        let json = r#"{"iss":"https://i","sub":"al\u0069ce","aud":["x",1,"api"],
+            "exp":2000,"nbf":1.5,"iat":-3,"jti":"j","client_id":"c",
+            "scope":"a b","scp":["c"],"cnf":{"jkt":"t"},"other":{"iss":"no"}}"#;
+        let claims = token_claims(json).unwrap();
+        assert_eq!(claims.iss(), Some("https://i"));
+        assert!(claims.has_cnf() && claims.has("client_id") && !claims.has("other"));
+        assert_eq!(claims.client_id(), Some("c"));
+        let header = Header {
+            alg: "RS256".into(),
+            kid: None,
+            typ: None,
+            crit: None,
+        };
+        let audiences = ["api".to_owned()];
+        let v = rules(0)
+            .validate(&header, &claims, "https://i", &audiences, 1000, "jwt")
+            .unwrap();
+        assert_eq!(v.principal.subject(), "alice");
+        assert_eq!((v.exp, v.nbf, v.iat), (2000.0, Some(1.5), Some(-3.0)));
+        assert_eq!(v.jti(), Some("j"));
+        assert_eq!(v.principal.scopes().to_string(), "a b");
+        // `scope` wins over `scp` even when it is not usable.
+        let claims = token_claims(r#"{"scope":7,"scp":["c"]}"#).unwrap();
+        assert!(rules(0).scopes(&claims).is_empty());
+        let claims = token_claims(r#"{"scp":["c",2,"d"]}"#).unwrap();
+        assert_eq!(rules(0).scopes(&claims).to_string(), "c d");
+        // A configured scope claim, even one with another role.
+        let mut custom = rules(0);
+        custom.scope_claim = Some("sub".to_owned());
+        let claims = TokenClaims::parse(br#"{"scope":"a","sub":"x y"}"#, &custom).unwrap();
+        assert_eq!(custom.scopes(&claims).to_string(), "x y");
+        custom.scope_claim = Some("perms".to_owned());
+        let claims = TokenClaims::parse(br#"{"perms":["p"],"scope":"a"}"#, &custom).unwrap();
+        assert_eq!(custom.scopes(&claims).to_string(), "p");
+        // Required claims, registered or not, of any type.
+        let mut required = rules(0);
+        required.required = vec!["tenant".to_owned(), "nbf".to_owned()];
+        let base = r#""iss":"https://i","sub":"s","aud":"api","exp":2000"#;
+        for (extra, ok) in [
+            (r#","tenant":null,"nbf":1"#, true),
+            (r#","tenant":{}"#, false),
+            (r#","nbf":1"#, false),
+        ] {
+            let json = format!("{{{base}{extra}}}");
+            let claims = TokenClaims::parse(json.as_bytes(), &required).unwrap();
+            let result = required.validate(&header, &claims, "https://i", &audiences, 1000, "jwt");
+            assert_eq!(result.is_ok(), ok, "{json}");
+        }
+        // Types are judged after the signature, by `validate`.
+        for json in [
+            r#"{"iss":"https://i","sub":"s","aud":"api","exp":"2000"}"#,
+            r#"{"iss":"https://i","sub":"s","aud":"api","exp":2000,"nbf":true}"#,
+            r#"{"iss":"https://i","sub":"s","aud":"api"}"#,
+            r#"{"iss":"https://i","sub":"","aud":"api","exp":2000}"#,
+            r#"{"iss":"https://i","sub":7,"aud":"api","exp":2000}"#,
+            r#"{"iss":"https://i","sub":"s","aud":{"api":1},"exp":2000}"#,
+            r#"{"iss":["https://i"],"sub":"s","aud":"api","exp":2000}"#,
+        ] {
+            let claims = token_claims(json).unwrap();
+            assert!(
+                rules(0)
+                    .validate(&header, &claims, "https://i", &audiences, 1000, "jwt")
+                    .is_err(),
+                "{json}"
+            );
         }
     }
 
@@ -273,6 +666,7 @@ mod tests {
             r#"{}"#,
         ] {
             assert!(parse_claims(json.as_bytes()).is_ok(), "{json}");
+            assert!(token_claims(json).is_ok(), "{json}");
         }
         assert!(parse_claims(b"[1,2]").is_err());
         assert!(parse_claims(br#"{"a":1} x"#).is_err());

@@ -41,6 +41,7 @@
 //! # Ok::<(), authgate::ConfigError>(())
 //! ```
 
+mod b64;
 pub(crate) mod binding;
 pub(crate) mod claims;
 mod crypto;

@@ -5,9 +5,7 @@
 //! cached: both rules depend only on the token itself, so a cached token
 //! passed them.
 
-use serde_json::Value;
-
-use super::claims::Validated;
+use super::claims::{TokenClaims, Validated};
 use super::token::{invalid, Header};
 use crate::error::AuthError;
 
@@ -25,9 +23,12 @@ pub(crate) struct Profile {
 
 impl Profile {
     /// Whether a validated token meets the profile.
-    pub(crate) fn check(&self, header: &Header, token: &Validated) -> Result<(), AuthError> {
-        let claims = token.principal.claims();
-        let has = |name: &str| claims.is_some_and(|c| c.contains_key(name));
+    pub(crate) fn check(
+        &self,
+        header: &Header,
+        claims: &TokenClaims<'_>,
+        token: &Validated,
+    ) -> Result<(), AuthError> {
         if self.strict {
             // RFC 9068 §2.1: `at+jwt`, or its full media type; §4 makes
             // resource servers reject anything else.
@@ -37,11 +38,10 @@ impl Profile {
             if !typ_ok {
                 return Err(invalid("the token is not an RFC 9068 access token (typ)"));
             }
-            if !REQUIRED.iter().all(|name| has(name)) {
+            if !REQUIRED.iter().all(|name| claims.has(name)) {
                 return Err(invalid("the access token lacks a claim RFC 9068 requires"));
             }
-            let client_id = claims.and_then(|c| c.get("client_id"));
-            if !matches!(client_id, Some(Value::String(id)) if !id.is_empty()) {
+            if claims.client_id().is_none_or(str::is_empty) {
                 return Err(invalid("the access token's client_id is not a string"));
             }
         }
@@ -62,19 +62,36 @@ impl Profile {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::principal::Principal;
-    use serde_json::json;
+    #![allow(clippy::unwrap_used)]
 
-    fn token(claims: Value, iat: Option<f64>) -> Validated {
-        let map = claims.as_object().cloned().unwrap_or_default();
+    use super::*;
+    use crate::jwt::claims::ClaimRules;
+    use crate::principal::Principal;
+    use serde_json::{json, Value};
+
+    fn token(iat: Option<f64>) -> Validated {
         Validated {
-            principal: Principal::new("alice", "jwt").with_claims(map),
+            principal: Principal::new("alice", "jwt"),
             exp: 1_000.0,
             nbf: None,
             iat,
-            jti: None,
         }
+    }
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            leeway: 0,
+            required: Vec::new(),
+            typ: None,
+            scope_claim: None,
+        }
+    }
+
+    /// Checks `claims` (JSON) with `profile`.
+    fn check(profile: Profile, typ: Option<&str>, claims: &Value, iat: Option<f64>) -> bool {
+        let json = serde_json::to_vec(claims).unwrap();
+        let parsed = TokenClaims::parse(&json, &rules()).unwrap();
+        profile.check(&header(typ), &parsed, &token(iat)).is_ok()
     }
 
     fn header(typ: Option<&str>) -> Header {
@@ -94,23 +111,25 @@ mod tests {
         };
         let full = json!({"iss": "i", "exp": 1000, "aud": "a", "sub": "s",
                           "client_id": "c", "iat": 900, "jti": "j"});
-        let ok = token(full.clone(), Some(900.0));
-        assert!(strict.check(&header(Some("at+jwt")), &ok).is_ok());
-        assert!(strict
-            .check(&header(Some("application/AT+JWT")), &ok)
-            .is_ok());
-        assert!(strict.check(&header(Some("JWT")), &ok).is_err());
-        assert!(strict.check(&header(None), &ok).is_err());
+        let ok = |typ| check(strict, typ, &full, Some(900.0));
+        assert!(ok(Some("at+jwt")));
+        assert!(ok(Some("application/AT+JWT")));
+        assert!(!ok(Some("JWT")));
+        assert!(!ok(None));
         for missing in REQUIRED {
             let mut claims = full.clone();
             claims.as_object_mut().map(|c| c.remove(missing));
-            let t = token(claims, Some(900.0));
             assert!(
-                strict.check(&header(Some("at+jwt")), &t).is_err(),
+                !check(strict, Some("at+jwt"), &claims, Some(900.0)),
                 "{missing}"
             );
         }
-        assert!(Profile::default().check(&header(None), &ok).is_ok());
+        for client_id in [json!(""), json!(7), json!(["c"]), json!(null)] {
+            let mut claims = full.clone();
+            claims["client_id"] = client_id;
+            assert!(!check(strict, Some("at+jwt"), &claims, Some(900.0)));
+        }
+        assert!(check(Profile::default(), None, &full, Some(900.0)));
     }
 
     #[test]
@@ -119,12 +138,8 @@ mod tests {
             strict: false,
             max_lifetime: Some(100),
         };
-        assert!(p
-            .check(&header(None), &token(json!({}), Some(900.0)))
-            .is_ok());
-        assert!(p
-            .check(&header(None), &token(json!({}), Some(899.0)))
-            .is_err());
-        assert!(p.check(&header(None), &token(json!({}), None)).is_err());
+        assert!(check(p, None, &json!({}), Some(900.0)));
+        assert!(!check(p, None, &json!({}), Some(899.0)));
+        assert!(!check(p, None, &json!({}), None));
     }
 }

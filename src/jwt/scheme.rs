@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::Algorithm;
 use moka::sync::Cache;
 use moka::Expiry;
-use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::claims::{self, ClaimRules, Validated, ALL_ALGORITHMS};
+use super::claims::{ClaimRules, TokenClaims, Validated, ALL_ALGORITHMS};
 use super::issuer::{Issuer, KeySource, DEFAULT_ALGORITHMS};
 use super::jwks::{self, JwksCache, JwksFetcher, JwksSettings, Location};
 use super::key::{self, JwtKey};
@@ -118,6 +117,9 @@ struct Inner {
 
 struct IssuerState {
     iss: String,
+    /// `iss` as the claim value its principals lend before they build
+    /// their claims map.
+    iss_claim: Arc<serde_json::Value>,
     audiences: Vec<String>,
     algorithms: Vec<Algorithm>,
     keys: Keys,
@@ -128,8 +130,9 @@ enum Keys {
     Jwks(Arc<JwksCache>),
 }
 
-/// A parsed token, its unverified claims and the issuer they name.
-type Prepared<'t> = (Jws<'t>, Map<String, Value>, Arc<IssuerState>);
+/// A token whose signature and claims passed, before it is admitted:
+/// its checked facts and whether it has a `cnf` claim.
+type Checked = (Validated, bool);
 
 /// A validated token, kept until its `exp`.
 struct CachedToken {
@@ -456,8 +459,7 @@ impl Inner {
             return Ok(());
         };
         let revoked = v
-            .jti
-            .as_deref()
+            .jti()
             .is_some_and(|jti| revocation.is_jti_revoked(iss, jti))
             || revocation
                 .revoked_before(iss, v.principal.subject())
@@ -469,21 +471,32 @@ impl Inner {
                 });
         if revoked {
             let err = AuthError::new(ErrorKind::Revoked);
-            return Err(match &v.jti {
-                Some(jti) => err.with_credential_id(jti.clone()),
+            return Err(match v.jti() {
+                Some(jti) => err.with_credential_id(jti.to_owned()),
                 None => err,
             });
         }
         Ok(())
     }
 
-    /// Everything that can be decided before a key is chosen.
-    fn prepare<'t>(&self, token: &'t str) -> Result<Prepared<'t>, AuthError> {
-        let jws = token::parse(token, &ALL_ALGORITHMS)?;
-        let claims = claims::parse_claims(&jws.payload)?;
+    /// Parses a token; its decoded claims are taken out, for
+    /// [`TokenClaims`] to borrow.
+    fn prepare<'t>(token: &'t str) -> Result<(Jws<'t>, Vec<u8>), AuthError> {
+        let mut jws = token::parse(token, &ALL_ALGORITHMS)?;
+        let payload = std::mem::take(&mut jws.payload);
+        Ok((jws, payload))
+    }
+
+    /// The issuer the unverified claims name, if it is configured and
+    /// accepts the token's algorithm: all that can be decided before a key
+    /// is chosen.
+    fn issuer_of(
+        &self,
+        jws: &Jws<'_>,
+        claims: &TokenClaims<'_>,
+    ) -> Result<Arc<IssuerState>, AuthError> {
         let issuer = claims
-            .get("iss")
-            .and_then(Value::as_str)
+            .iss()
             .and_then(|iss| self.issuers.get(iss))
             .cloned()
             .ok_or_else(|| {
@@ -493,37 +506,50 @@ impl Inner {
         if !issuer.algorithms.contains(&jws.alg) {
             return Err(invalid("the token's algorithm is not accepted"));
         }
-        Ok((jws, claims, issuer))
+        Ok(issuer)
     }
 
-    fn finish(
+    /// The signature, then the claims.
+    fn check(
         &self,
         jws: &Jws<'_>,
-        claims: Map<String, Value>,
-        issuer: &Arc<IssuerState>,
+        claims: TokenClaims<'_>,
+        issuer: &IssuerState,
         key: &JwtKey,
-        token: &str,
-        (cache_key, generation): (u64, u64),
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Checked, AuthError> {
         token::check_signature(jws, key)?;
         let now = self.clock.unix_now();
         let validated = self.rules.validate(
             &jws.header,
-            claims,
+            &claims,
             &issuer.iss,
             &issuer.audiences,
             now,
             SCHEME_NAME,
         )?;
-        self.profile.check(&jws.header, &validated)?;
+        self.profile.check(&jws.header, &claims, &validated)?;
         self.check_revocation(&issuer.iss, &validated)?;
+        Ok((validated, claims.has_cnf()))
+    }
+
+    /// Gives a checked token's principal its claims (`payload`, which
+    /// [`check`](Self::check) read) and caches it.
+    fn admit(
+        &self,
+        (mut validated, cnf): Checked,
+        payload: Vec<u8>,
+        issuer: &Arc<IssuerState>,
+        token: &str,
+        (cache_key, generation): (u64, u64),
+    ) -> Principal {
+        // `iss` is the issuer's: `validate` compared them.
+        validated.principal =
+            validated
+                .principal
+                .with_token_claims(payload, Arc::clone(&issuer.iss_claim), cnf);
         let principal = validated.principal.clone();
         if let Some(cache) = &self.cache {
-            let plain_bearer = principal.claim("cnf").is_none()
-                && self
-                    .dpop
-                    .mode_for(principal.claim("iss").and_then(Value::as_str))
-                    .accepts_bearer();
+            let plain_bearer = !cnf && self.dpop.mode_for(Some(&issuer.iss)).accepts_bearer();
             cache.insert(
                 cache_key,
                 Arc::new(CachedToken {
@@ -536,7 +562,7 @@ impl Inner {
             );
             self.metrics.entries(cache.entry_count());
         }
-        Ok(principal)
+        principal
     }
 
     /// Verifies `credential`'s token; with the result, whether it was a
@@ -567,8 +593,16 @@ impl Inner {
         if self.known_forged(key.0, token) {
             return Verification::ready(Err(AuthError::new(ErrorKind::BadSignature)));
         }
-        let (jws, claims, issuer) = match self.prepare(token) {
+        let (jws, payload) = match Self::prepare(token) {
             Ok(prepared) => prepared,
+            Err(e) => return Verification::ready(Err(e)),
+        };
+        let claims = match TokenClaims::parse(&payload, &self.rules) {
+            Ok(claims) => claims,
+            Err(e) => return Verification::ready(Err(e)),
+        };
+        let issuer = match self.issuer_of(&jws, &claims) {
+            Ok(issuer) => issuer,
             Err(e) => return Verification::ready(Err(e)),
         };
         match &issuer.keys {
@@ -579,7 +613,9 @@ impl Inner {
                     jws.alg,
                     KidlessKeys::StandIn,
                 ) {
-                    Selection::Found(k) => self.finish(&jws, claims, &issuer, k, token, key),
+                    Selection::Found(k) => self
+                        .check(&jws, claims, &issuer, k)
+                        .map(|checked| self.admit(checked, payload, &issuer, token, key)),
                     Selection::Unknown | Selection::Mismatch => Err(jwks::no_fit()),
                 };
                 self.remember_forged(key.0, token, &result);
@@ -587,15 +623,21 @@ impl Inner {
             }
             Keys::Jwks(cache) => {
                 if let Some(k) = cache.key_now(jws.header.kid.as_deref(), jws.alg) {
-                    return Verification::ready(self.finish(&jws, claims, &issuer, &k, token, key));
+                    return Verification::ready(
+                        self.check(&jws, claims, &issuer, &k)
+                            .map(|checked| self.admit(checked, payload, &issuer, token, key)),
+                    );
                 }
                 let cache = Arc::clone(cache);
                 let inner = Arc::clone(self);
                 let owned = Zeroizing::new(token.to_owned());
                 Verification::pending(async move {
-                    let (jws, claims, issuer) = inner.prepare(&owned)?;
+                    let (jws, payload) = Self::prepare(&owned)?;
+                    let claims = TokenClaims::parse(&payload, &inner.rules)?;
+                    let issuer = inner.issuer_of(&jws, &claims)?;
                     let k = cache.key_for(jws.header.kid.as_deref(), jws.alg).await?;
-                    inner.finish(&jws, claims, &issuer, &k, &owned, key)
+                    let checked = inner.check(&jws, claims, &issuer, &k)?;
+                    Ok(inner.admit(checked, payload, &issuer, &owned, key))
                 })
             }
         }
@@ -963,6 +1005,7 @@ impl JwtSchemeBuilder {
             };
             let state = IssuerState {
                 iss: issuer.iss.clone(),
+                iss_claim: Arc::new(serde_json::Value::String(issuer.iss.clone())),
                 audiences: issuer.audiences,
                 algorithms,
                 keys,

@@ -1,21 +1,23 @@
 //! Compact JWS parsing (RFC 7515 §7.1) and signature verification over a
 //! set of keys: the part of validation that does not look at claims.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use jsonwebtoken::Algorithm;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use super::crypto;
 use super::key::JwtKey;
+use super::{b64, crypto};
 use crate::error::{AuthError, ErrorKind};
 
 /// Tokens longer than this are refused before any decoding.
 pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Protected headers up to this many bytes are decoded on the stack.
+const HEADER_ON_STACK: usize = 256;
 
 /// The protected header fields authgate reads; `jku`, `x5u` and `jwk` are
 /// never followed (RFC 8725 §3.10).
@@ -56,7 +58,10 @@ impl<'de> de::Visitor<'de> for HeaderVisitor {
             crit: None,
         };
         let mut alg = None;
-        while let Some(name) = access.next_key::<std::borrow::Cow<'de, str>>()? {
+        // A repeated parameter means what the parser makes of it: refused,
+        // here and at any depth of the values (`UniqueNames`).
+        let mut names = Names::default();
+        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
             match name.as_ref() {
                 "alg" => alg = Some(access.next_value::<String>()?),
                 "kid" => header.kid = Some(access.next_value()?),
@@ -76,14 +81,19 @@ impl<'de> de::Visitor<'de> for HeaderVisitor {
                     access.next_value::<Vec<String>>()?;
                 }
                 "jwk" => {
-                    access.next_value::<serde_json::Map<String, serde_json::Value>>()?;
+                    if !access.next_value::<UniqueNames>()?.object {
+                        return Err(de::Error::custom("jwk is not an object"));
+                    }
                 }
                 "b64" => {
                     access.next_value::<bool>()?;
                 }
                 _ => {
-                    access.next_value::<de::IgnoredAny>()?;
+                    access.next_value::<UniqueNames>()?;
                 }
+            }
+            if !names.insert(name) {
+                return Err(de::Error::custom("repeated member name"));
             }
         }
         header.alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;
@@ -118,16 +128,25 @@ pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>
         return Err(invalid("the token is not a compact JWS"));
     };
     let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| invalid("the token is not valid base64url"))
+        b64::decode(part.as_bytes()).ok_or_else(|| invalid("the token is not valid base64url"))
     };
-    let header_bytes = decode(h)?;
-    if !has_unique_names(&header_bytes) {
-        // A repeated parameter means what the parser makes of it.
-        return Err(invalid("the token header is not valid"));
-    }
-    let header: Header = serde_json::from_slice(&header_bytes)
+    // The header is read once, where it was decoded: on the stack when it
+    // is short (it nearly always is), and checked for repeated names by
+    // the same pass that reads it.
+    let mut stack = [0u8; HEADER_ON_STACK];
+    let heap;
+    let header_bytes: &[u8] = match b64::decoded_len(h.as_bytes()) {
+        Some(len) if len <= HEADER_ON_STACK => {
+            let len = b64::decode_slice(h.as_bytes(), &mut stack)
+                .ok_or_else(|| invalid("the token is not valid base64url"))?;
+            stack.get(..len).unwrap_or_default()
+        }
+        _ => {
+            heap = decode(h)?;
+            &heap
+        }
+    };
+    let header: Header = serde_json::from_slice(header_bytes)
         .map_err(|_| invalid("the token header is not valid"))?;
     if header.crit.is_some() {
         // RFC 7515 §4.1.11: we understand no extension, so none may be critical.
@@ -157,14 +176,88 @@ pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>
 }
 
 /// Whether `json` is one JSON value in which no object repeats a member
-/// name: checked on the protected header and on the claims.
+/// name: checked on DPoP proofs and introspection answers (the JWT header
+/// and claims check it in the pass that reads them).
 pub(crate) fn has_unique_names(json: &[u8]) -> bool {
     serde_json::from_slice::<UniqueNames>(json).is_ok()
 }
 
-/// Deserializes any JSON value, keeping nothing, and fails on an object
-/// that repeats a member name (`serde_json::Value` silently keeps the last).
-struct UniqueNames;
+/// A member name, borrowed from the JSON text unless it has escapes.
+/// (serde's own `Cow<str>` always allocates.)
+pub(crate) struct Name<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+struct NameVisitor;
+
+impl<'de> de::Visitor<'de> for NameVisitor {
+    type Value = Name<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Owned(v)))
+    }
+}
+
+/// The member names already seen in one object: a short list on the
+/// stack (no allocation, no hashing), a set past [`Names::LIST`] names, so
+/// that a hostile object of thousands of members costs linear time.
+#[derive(Default)]
+pub(crate) struct Names<'de> {
+    list: [Cow<'de, str>; Names::LIST],
+    len: usize,
+    set: Option<HashSet<Cow<'de, str>>>,
+}
+
+impl<'de> Names<'de> {
+    const LIST: usize = 8;
+
+    /// Adds `name`; false when it was already there.
+    pub(crate) fn insert(&mut self, name: Cow<'de, str>) -> bool {
+        if let Some(set) = &mut self.set {
+            return set.insert(name);
+        }
+        let seen = self.list.get(..self.len).unwrap_or_default();
+        if seen.contains(&name) {
+            return false;
+        }
+        if let Some(slot) = self.list.get_mut(self.len) {
+            *slot = name;
+            self.len += 1;
+            return true;
+        }
+        let mut set: HashSet<Cow<'de, str>> = std::mem::take(&mut self.list).into_iter().collect();
+        let new = set.insert(name);
+        self.set = Some(set);
+        new
+    }
+}
+
+/// The member name under which serde_json's `arbitrary_precision` feature
+/// hands a number to `deserialize_any` (as a one-member map).
+pub(crate) const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Deserializes any JSON value, keeping only whether it is an object, and
+/// fails on an object that repeats a member name (`serde_json::Value`
+/// silently keeps the last).
+pub(crate) struct UniqueNames {
+    pub(crate) object: bool,
+}
 
 impl<'de> Deserialize<'de> for UniqueNames {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -174,6 +267,8 @@ impl<'de> Deserialize<'de> for UniqueNames {
 
 struct UniqueNamesVisitor;
 
+const SCALAR: UniqueNames = UniqueNames { object: false };
+
 impl<'de> de::Visitor<'de> for UniqueNamesVisitor {
     type Value = UniqueNames;
 
@@ -182,43 +277,50 @@ impl<'de> de::Visitor<'de> for UniqueNamesVisitor {
     }
 
     fn visit_bool<E>(self, _: bool) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
+        Ok(SCALAR)
     }
 
     fn visit_i64<E>(self, _: i64) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
+        Ok(SCALAR)
     }
 
     fn visit_u64<E>(self, _: u64) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
+        Ok(SCALAR)
     }
 
     fn visit_f64<E>(self, _: f64) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
+        Ok(SCALAR)
     }
 
     fn visit_str<E>(self, _: &str) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
+        Ok(SCALAR)
     }
 
     fn visit_unit<E>(self) -> Result<UniqueNames, E> {
-        Ok(UniqueNames)
+        Ok(SCALAR)
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut access: A) -> Result<UniqueNames, A::Error> {
         while access.next_element::<UniqueNames>()?.is_some() {}
-        Ok(UniqueNames)
+        Ok(SCALAR)
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<UniqueNames, A::Error> {
-        let mut names = HashSet::new();
-        while let Some(name) = access.next_key::<String>()? {
+        let mut names = Names::default();
+        let mut first = true;
+        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
+            if first && name == NUMBER_TOKEN {
+                // A number, under serde_json's `arbitrary_precision`.
+                access.next_value::<de::IgnoredAny>()?;
+                return Ok(SCALAR);
+            }
+            first = false;
             access.next_value::<UniqueNames>()?;
             if !names.insert(name) {
                 return Err(de::Error::custom("repeated member name"));
             }
         }
-        Ok(UniqueNames)
+        Ok(UniqueNames { object: true })
     }
 }
 

@@ -189,7 +189,7 @@ mod tests {
             let value = next(&mut state);
             let pair = (value % 7, value % 97 + 1);
             let fingerprint = Fingerprint::new(pair.0, pair.1);
-            if value % 3 == 0 {
+            if value.is_multiple_of(3) {
                 assert_eq!(
                     set.remove(&fingerprint),
                     model.remove(&pair),
@@ -223,13 +223,13 @@ mod tests {
         }
         assert_eq!(set.len(), all.len());
         for (i, f) in all.iter().enumerate() {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 assert!(set.remove(f));
                 assert!(!set.remove(f));
             }
         }
         for (i, f) in all.iter().enumerate() {
-            assert_eq!(set.contains(f), i % 2 == 1);
+            assert_eq!(set.contains(f), !i.is_multiple_of(2));
         }
     }
 

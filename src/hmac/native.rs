@@ -402,17 +402,16 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
             .inner
             .hot
             .get(state.slot, key_id, state.parsed_at, |found| found.is_some());
-        // Checked ASCII by the parse: only the rare paths below need text.
+        if known == Some(true) {
+            return None;
+        }
+        // Checked ASCII by the parse: only the rarer paths below need text.
         let key_id = std::str::from_utf8(key_id).ok()?;
-        match known {
-            Some(true) => return None,
-            Some(false) => {
-                return Some(Box::pin(std::future::ready(Err(AuthError::new(
-                    ErrorKind::UnknownKey,
-                )
-                .with_credential_id(key_id)))))
-            }
-            None => {}
+        if known == Some(false) {
+            return Some(Box::pin(std::future::ready(Err(AuthError::new(
+                ErrorKind::UnknownKey,
+            )
+            .with_credential_id(key_id)))));
         }
         match self.inner.secrets.cached(key_id) {
             Some(Ok(_)) => None,
@@ -463,6 +462,15 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
             nonce: params.nonce,
         };
         let judged = Judged::from(&params);
+        // With a cached record: the answer, with no I/O.
+        let decide_cached = |canonical: &str| {
+            self.inner.judge_cached(&judged, slot, canonical, now).map(
+                |judged_now| match judged_now {
+                    Ok(principal) => self.inner.admit(&judged, principal),
+                    Err(e) => Verification::ready(Err(e)),
+                },
+            )
+        };
         // The canonical string goes into this thread's buffer: a cached
         // record needs no I/O, so the request is decided on the spot,
         // without boxing and without allocating.
@@ -478,12 +486,8 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
             );
             let decided = match written {
                 Err(e) => Ok(invalid(e.description())),
-                Ok(()) => match self.inner.judge_cached(&judged, slot, &buffer, now) {
-                    Some(Ok(principal)) => Ok(self.inner.admit(&judged, principal)),
-                    Some(Err(e)) => Ok(Verification::ready(Err(e))),
-                    // The store must be asked: the string goes with it.
-                    None => Err(buffer.clone()),
-                },
+                // The store must be asked: the string goes with it.
+                Ok(()) => decide_cached(&buffer).ok_or_else(|| buffer.clone()),
             };
             if buffer.capacity() > MAX_KEPT_CANONICAL {
                 *buffer = String::new();
@@ -495,9 +499,8 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
             Ok(Some(Err(canonical))) => canonical,
             // No buffer on this thread (being torn down, or in use).
             _ => match canonical_string(&parts.method, &parts.uri, &parts.headers, signed, body) {
-                Ok(text) => match self.inner.judge_cached(&judged, slot, &text, now) {
-                    Some(Ok(principal)) => return self.inner.admit(&judged, principal),
-                    Some(Err(e)) => return Verification::ready(Err(e)),
+                Ok(text) => match decide_cached(&text) {
+                    Some(decided) => return decided,
                     None => text,
                 },
                 Err(e) => return invalid(e.description()),

@@ -33,6 +33,8 @@ use crate::error::AuthError;
 mod cache;
 #[path = "hmac/fingerprint_set.rs"]
 mod fingerprint_set;
+#[path = "hmac/siphash.rs"]
+mod siphash;
 
 pub use cache::ReplayCache;
 

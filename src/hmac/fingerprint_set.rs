@@ -8,8 +8,14 @@
 //! removes another, so each touched line is a cache miss.
 //!
 //! Fingerprints are keyed hashes, so their low word is a uniform index that
-//! nobody outside the process can aim. Removal shifts the following run
-//! back (no tombstones), so probe runs stay as short as the load allows.
+//! nobody outside the process can aim. Its *top* bits pick the slot: the
+//! table then keeps its members in the order of their words, and doubling
+//! it moves each one to about twice its old position, so the rehash reads
+//! the old table and writes the new one front to back instead of one
+//! cache miss per member. The new table is a zeroed allocation (an empty
+//! slot is all zeros), which the system hands out already cleared. Removal
+//! shifts the following run back (no tombstones), so probe runs stay as
+//! short as the load allows.
 
 /// A 128-bit keyed fingerprint; `(0, 0)` is never stored (see [`Self::new`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -39,8 +45,12 @@ impl Fingerprint {
 /// A set of fingerprints.
 #[derive(Default)]
 pub(super) struct FingerprintSet {
-    /// A power of two long (or empty); `Fingerprint::EMPTY` marks a free slot.
-    slots: Vec<Fingerprint>,
+    /// A power of two long (or empty); all zeros (`Fingerprint::EMPTY`)
+    /// marks a free slot. Words rather than `Fingerprint`s, so that a new
+    /// table is a zeroed allocation.
+    slots: Vec<[u64; 2]>,
+    /// `64 - log2(slots.len())`: the shift that turns a word into a slot.
+    shift: u32,
     len: usize,
 }
 
@@ -52,22 +62,22 @@ impl FingerprintSet {
         self.slots.len().wrapping_sub(1)
     }
 
-    /// Where `fingerprint` would sit in a table of `mask + 1` slots.
-    fn home(fingerprint: Fingerprint, mask: usize) -> usize {
-        // Truncating the word is the point: its low bits pick the slot.
-        (fingerprint.1 as usize) & mask
+    /// Where `fingerprint` would sit: the top bits of its word.
+    fn home(&self, fingerprint: Fingerprint) -> usize {
+        // Below the table's length once shifted: the cast is exact.
+        fingerprint.1.checked_shr(self.shift).unwrap_or(0) as usize
     }
 
     /// The slot holding `fingerprint`, or the empty slot where it would go.
     fn find(&self, fingerprint: Fingerprint) -> Option<(usize, bool)> {
         let mask = self.mask();
-        let mut index = Self::home(fingerprint, mask);
+        let mut index = self.home(fingerprint);
         // At most `len` occupied slots come before an empty one: the load
         // is kept below one, so this always ends.
         for _ in 0..self.slots.len() {
-            match self.slots.get(index) {
-                Some(&slot) if slot == fingerprint => return Some((index, true)),
-                Some(&slot) if slot == Fingerprint::EMPTY => return Some((index, false)),
+            match self.slots.get(index).map(|&[a, b]| Fingerprint(a, b)) {
+                Some(slot) if slot == fingerprint => return Some((index, true)),
+                Some(slot) if slot == Fingerprint::EMPTY => return Some((index, false)),
                 Some(_) => index = (index + 1) & mask,
                 None => return None,
             }
@@ -90,7 +100,7 @@ impl FingerprintSet {
             Some((_, true)) => false,
             Some((index, false)) => {
                 if let Some(slot) = self.slots.get_mut(index) {
-                    *slot = fingerprint;
+                    *slot = [fingerprint.0, fingerprint.1];
                     self.len += 1;
                 }
                 true
@@ -111,13 +121,14 @@ impl FingerprintSet {
         let mut next = hole;
         loop {
             next = (next + 1) & mask;
-            let Some(&candidate) = self.slots.get(next) else {
+            let Some(&[a, b]) = self.slots.get(next) else {
                 break;
             };
+            let candidate = Fingerprint(a, b);
             if candidate == Fingerprint::EMPTY {
                 break;
             }
-            let home = Self::home(candidate, mask);
+            let home = self.home(candidate);
             let stays = if hole <= next {
                 hole < home && home <= next
             } else {
@@ -125,31 +136,36 @@ impl FingerprintSet {
             };
             if !stays {
                 if let Some(slot) = self.slots.get_mut(hole) {
-                    *slot = candidate;
+                    *slot = [candidate.0, candidate.1];
                 }
                 hole = next;
             }
         }
         if let Some(slot) = self.slots.get_mut(hole) {
-            *slot = Fingerprint::EMPTY;
+            *slot = [0, 0];
         }
         self.len -= 1;
         true
     }
 
-    /// Doubles the table (or allocates the first one).
+    /// Doubles the table (or allocates the first one). The old table is
+    /// read in order, which is (but for a run wrapping past its end) the
+    /// order of the members' homes, so the writes move front to back too.
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(MIN_SLOTS);
-        let old = std::mem::replace(&mut self.slots, vec![Fingerprint::EMPTY; size]);
+        // Zeroed: every slot empty, with no pass over the memory.
+        let old = std::mem::replace(&mut self.slots, vec![[0u64; 2]; size]);
+        self.shift = 64 - size.trailing_zeros();
         let mask = self.mask();
-        for fingerprint in old {
+        for [a, b] in old {
+            let fingerprint = Fingerprint(a, b);
             if fingerprint == Fingerprint::EMPTY {
                 continue;
             }
-            let mut index = Self::home(fingerprint, mask);
+            let mut index = self.home(fingerprint);
             while let Some(slot) = self.slots.get_mut(index) {
-                if *slot == Fingerprint::EMPTY {
-                    *slot = fingerprint;
+                if *slot == [0, 0] {
+                    *slot = [a, b];
                     break;
                 }
                 index = (index + 1) & mask;
@@ -183,11 +199,20 @@ mod tests {
         let mut state = 0x9e37_79b9_7f4a_7c15;
         let mut set = FingerprintSet::default();
         let mut model = HashSet::new();
-        // Few distinct low words: long runs that wrap around the table,
-        // the cases backward shifting has to get right.
+        // Few distinct words, bunched at both ends of the word range (the
+        // top bits pick the slot): long runs from the first slot and runs
+        // that wrap past the last one, the cases backward shifting has to
+        // get right.
+        let word = |n: u64| {
+            if n % 2 == 0 {
+                n / 2 + 1
+            } else {
+                u64::MAX - n / 2
+            }
+        };
         for round in 0..200_000 {
             let value = next(&mut state);
-            let pair = (value % 7, value % 97 + 1);
+            let pair = (value % 7, word(value % 97));
             let fingerprint = Fingerprint::new(pair.0, pair.1);
             if value.is_multiple_of(3) {
                 assert_eq!(
@@ -201,13 +226,37 @@ mod tests {
             assert_eq!(set.len(), model.len());
         }
         for high in 0..7 {
-            for low in 1..=97 {
+            for n in 0..97 {
                 assert_eq!(
-                    set.contains(&Fingerprint::new(high, low)),
-                    model.contains(&(high, low))
+                    set.contains(&Fingerprint::new(high, word(n))),
+                    model.contains(&(high, word(n)))
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_grown_table_keeps_every_member_findable() {
+        // Members inserted while the table doubles many times, with words
+        // at the top of the range (runs that wrap) among uniform ones.
+        let mut state = 11;
+        let mut set = FingerprintSet::default();
+        let mut all = Vec::new();
+        for i in 0..20_000u64 {
+            let low = if i % 5 == 0 {
+                u64::MAX - i
+            } else {
+                next(&mut state)
+            };
+            let fingerprint = Fingerprint::new(i, low);
+            assert!(set.insert(fingerprint));
+            all.push(fingerprint);
+        }
+        for f in &all {
+            assert!(set.contains(f));
+            assert!(!set.insert(*f));
+        }
+        assert_eq!(set.len(), all.len());
     }
 
     #[test]

@@ -52,12 +52,13 @@
 use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::fingerprint_set::{Fingerprint, FingerprintSet};
+use super::siphash::Fingerprinter;
 use crate::error::ErrorKind;
 use crate::telemetry::CacheMetrics;
 
@@ -70,7 +71,7 @@ const SHARDS: usize = 32;
 ///
 /// Only requests whose signature verified are recorded, so forged requests
 /// cannot fill it. Entries are 128-bit fingerprints keyed with a per-cache
-/// random secret (two SipHash outputs), so long nonces cost no more memory
+/// random secret (SipHash-1-3 in its 128-bit mode), so long nonces cost no more memory
 /// than short ones and nobody can aim two nonces at one entry; a chance
 /// collision (about 2⁻¹²⁸ per pair) refuses a request, it never admits one.
 /// Clones share the cache: give one to several schemes to reject a nonce
@@ -109,7 +110,8 @@ struct Shared {
     /// Timestamped admissions below this are refused: one more than the
     /// newest timestamp among the nonces forgotten so far.
     floor: AtomicU64,
-    keys: [RandomState; 2],
+    /// The fingerprints' secret key, drawn once per cache.
+    key: (u64, u64),
     clock: Monotonic,
 }
 
@@ -152,7 +154,7 @@ impl ReplayCache {
                 ttl,
                 metrics: CacheMetrics::new("replay"),
                 floor: AtomicU64::new(0),
-                keys: [RandomState::new(), RandomState::new()],
+                key: random_key(),
                 clock,
             }),
         }
@@ -334,25 +336,25 @@ impl Shared {
         }
     }
 
-    /// 128 bits, keyed: length-prefixed, so `("ab", "c")` and `("a", "bc")`
-    /// differ. The parts are laid out in one buffer first when they fit, so
-    /// that each hasher takes one write instead of five.
+    /// 128 bits, keyed (one SipHash-1-3 pass in its 128-bit mode):
+    /// length-prefixed, so `("ab", "c")` and `("a", "bc")` differ.
     fn fingerprint(&self, scheme: &str, key_id: &str, nonce: &str) -> Fingerprint {
-        let mut buffer = [0u8; 256];
-        let laid_out = lay_out(&mut buffer, scheme, key_id, nonce);
-        let [high, low] = self.keys.each_ref().map(|keys| {
-            let mut hasher = keys.build_hasher();
-            if let Some(bytes) = laid_out {
-                hasher.write(bytes);
-            } else {
+        let (k0, k1) = self.key;
+        let mut hasher = Fingerprinter::new(k0, k1);
+        // Laid out in one buffer first when they fit: one pass over whole
+        // words instead of carrying partial words between the parts.
+        let mut buffer = [0u8; 128];
+        match lay_out(&mut buffer, scheme, key_id, nonce) {
+            Some(bytes) => hasher.write(bytes),
+            None => {
                 for part in [scheme, key_id] {
                     hasher.write(&(part.len() as u64).to_le_bytes());
                     hasher.write(part.as_bytes());
                 }
                 hasher.write(nonce.as_bytes());
             }
-            hasher.finish()
-        });
+        }
+        let (high, low) = hasher.finish();
         Fingerprint::new(high, low)
     }
 }
@@ -374,6 +376,21 @@ fn lay_out<'b>(buffer: &'b mut [u8], scheme: &str, key_id: &str, nonce: &str) ->
     }
     put(rest, nonce.as_bytes())?;
     buffer.get(..total)
+}
+
+/// A random 128-bit key for the fingerprints: from the system's random
+/// source, or the standard library's per-process random hasher keys if
+/// that fails (it does not on the platforms ring supports).
+fn random_key() -> (u64, u64) {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_ok() {
+        let (a, b) = bytes.split_at(8);
+        let word = |half: &[u8]| <[u8; 8]>::try_from(half).map_or(0, u64::from_le_bytes);
+        return (word(a), word(b));
+    }
+    let state = RandomState::new();
+    (state.hash_one(0u8), state.hash_one(1u8))
 }
 
 /// A shard's map and queue are consistent between any two statements that
@@ -415,23 +432,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_nonce_too_long_for_the_buffer_is_remembered_as_well() {
+    fn fingerprints_are_length_prefixed_and_long_nonces_remembered() {
         let cache = ReplayCache::new(10, Duration::from_secs(60));
         let long = "n".repeat(300);
         assert_eq!(cache.admit("k", &long), Ok(()));
         assert_eq!(cache.admit("k", &long), Err(ErrorKind::Replayed));
+        assert_eq!(cache.admit("k", &"n".repeat(299)), Ok(()));
+        let shared = &cache.shared;
         // Both paths hash the same bytes: a fingerprint does not depend on
         // which one laid them out.
-        let shared = &cache.shared;
-        let mut buffer = [0u8; 256];
+        let mut buffer = [0u8; 128];
         let bytes = lay_out(&mut buffer, "s", "key", "nonce").unwrap().to_vec();
         assert_eq!(
             bytes,
             b"\x01\0\0\0\0\0\0\0s\x03\0\0\0\0\0\0\0keynonce".to_vec()
         );
         assert!(lay_out(&mut [0u8; 20], "s", "key", "nonce").is_none());
+        let (k0, k1) = shared.key;
+        let streamed = |parts: &[&[u8]]| {
+            let mut hasher = Fingerprinter::new(k0, k1);
+            for part in parts {
+                hasher.write(part);
+            }
+            let (high, low) = hasher.finish();
+            Fingerprint::new(high, low)
+        };
+        let long = "n".repeat(150);
+        for nonce in ["nonce", long.as_str()] {
+            let expected = streamed(&[
+                &1u64.to_le_bytes(),
+                b"s",
+                &3u64.to_le_bytes(),
+                b"key",
+                nonce.as_bytes(),
+            ]);
+            assert!(
+                shared.fingerprint("s", "key", nonce) == expected,
+                "{}",
+                nonce.len()
+            );
+        }
         assert!(shared.fingerprint("s", "key", "nonce") == shared.fingerprint("s", "key", "nonce"));
         assert!(shared.fingerprint("ab", "c", "n") != shared.fingerprint("a", "bc", "n"));
+        assert!(shared.fingerprint("a", "b", "cn") != shared.fingerprint("a", "bc", "n"));
+        // Another cache draws another key.
+        let other = ReplayCache::new(10, Duration::from_secs(60));
+        assert!(shared.fingerprint("s", "k", "n") != other.shared.fingerprint("s", "k", "n"));
     }
 
     fn driven(capacity: u64, ttl: Duration) -> (ReplayCache, Arc<Mutex<Instant>>) {

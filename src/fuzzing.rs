@@ -280,12 +280,12 @@ pub fn hmac_native(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(params) = crate::hmac::canonical::parse_params(text) {
-        assert!(crate::hmac::canonical::is_id(params.key_id));
+    if let Ok(params) = crate::hmac::params::parse_params(text) {
+        assert!(crate::hmac::params::is_id(params.key_id));
         assert_eq!(params.signature.len(), 32);
         assert_eq!(params.ts_text.parse::<u64>().ok(), Some(params.ts));
     }
-    let _ = crate::hmac::canonical::parse_header_list(text);
+    let _ = crate::hmac::params::parse_header_list(text);
     let _ = crate::hmac::canonical::canonical_query(Some(text));
 }
 

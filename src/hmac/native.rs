@@ -7,11 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::request::Parts;
 use http::HeaderName;
 
-use super::canonical::{
-    self, canonical_string, write_canonical_string, FormatError, Params, ParsedParams, Signed,
-    SCHEME,
-};
+use super::canonical::{canonical_string, write_canonical_string, Signed, SCHEME};
 use super::encoding::{body_of, check_window};
+use super::params::{self, FormatError, Params, ParsedParams};
 use super::secrets::{match_keys, KeyMatch};
 use super::store::{CachedStore, SecretRecord, SecretStore};
 use crate::clock::{Clock, SharedClock, SystemClock};
@@ -336,7 +334,7 @@ impl<S: SecretStore> Inner<S> {
             // Another type was kept with the credential first (never for
             // a credential this scheme extracted): parse on the spot.
             None => {
-                let params = canonical::parse_params(value)?;
+                let params = params::parse_params(value)?;
                 let slot = self.hot.slot(params.key_id.as_bytes());
                 Ok((params, slot))
             }
@@ -385,7 +383,7 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
                 .params
                 .as_ref()
                 .is_ok_and(|parsed| check_window(parsed.ts(), state.parsed_at, window).is_ok()),
-            None => canonical::parse_params(credential.value())
+            None => params::parse_params(credential.value())
                 .is_ok_and(|p| check_window(p.ts, self.inner.clock.unix_now(), window).is_ok()),
         }
     }
@@ -667,7 +665,7 @@ impl<S: SecretStore> HmacSchemeBuilder<S> {
                 why: "must be greater than zero",
             });
         }
-        let required_headers = canonical::parse_header_list(&self.required_headers.join(";"))
+        let required_headers = params::parse_header_list(&self.required_headers.join(";"))
             .map_err(|_| ConfigError::InvalidName {
                 name: self.required_headers.join(";"),
                 why: "required signed headers must be distinct lowercase header names",

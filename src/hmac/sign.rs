@@ -7,8 +7,9 @@ use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue, Request};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::canonical::{self, canonical_string, FormatError, HeaderList, Signed, SCHEME};
+use super::canonical::{canonical_string, Signed, SCHEME};
 use super::encoding::b64;
+use super::params::{self, FormatError, HeaderList};
 use super::secrets::HmacKey;
 use crate::error::ConfigError;
 
@@ -78,7 +79,7 @@ impl Signer {
     /// When `key_id` is not 1 to 128 of `A-Z a-z 0-9 - . _ ~`.
     pub fn new(key_id: impl Into<String>, key: HmacKey) -> Result<Self, ConfigError> {
         let key_id = key_id.into();
-        if !canonical::is_id(&key_id) {
+        if !params::is_id(&key_id) {
             return Err(ConfigError::InvalidName {
                 name: key_id,
                 why: "a key id is 1 to 128 characters of A-Z a-z 0-9 - . _ ~",
@@ -203,7 +204,7 @@ impl Signer {
         ts: u64,
         nonce: &str,
     ) -> Result<String, SignError> {
-        if !canonical::is_id(nonce) {
+        if !params::is_id(nonce) {
             return Err(SignError::InvalidNonce);
         }
         // Checked in `sign_header`.

@@ -33,63 +33,22 @@ pub(crate) const STRIPES: usize = 4096;
 /// the stripe.
 pub(crate) struct Generations {
     counters: [AtomicU64; STRIPES],
-    /// The secret keys of [`slot_key`](Self::slot_key), drawn per instance.
-    keys: [u64; 2],
+    /// [`slot_key`](Self::slot_key)'s hash, keyed per instance.
+    hasher: SlotHasher,
 }
 
 impl Generations {
     pub(crate) fn new() -> Self {
-        // `RandomState` keys come from the system's randomness; two hashes
-        // of fixed inputs under one of them are two secret 64-bit keys.
-        let random = RandomState::new();
         Self {
             counters: [const { AtomicU64::new(0) }; STRIPES],
-            keys: [random.hash_one(0u64), random.hash_one(1u64)],
+            hasher: SlotHasher::new(),
         }
     }
 
-    /// The keyed hash of `id`: which stripe it is in (and, for callers that
-    /// keep per-thread tables, where it lives there).
-    ///
-    /// Every request with an id pays for it, so it is a folded multiply per
-    /// 8 bytes under two secret keys (the construction of foldhash and
-    /// wyhash) rather than SipHash: about a tenth of the instructions for
-    /// a 24-byte id. It is not collision-resistant against someone who
-    /// knows the keys, and it need not be, because no decision rests on
-    /// two ids hashing apart:
-    ///
-    /// - A generation is read and bumped through this same function of the
-    ///   id, so `invalidate(id)` always makes `id`'s answers stale whatever
-    ///   else shares its stripe. Ids that collide (as thousands do anyway:
-    ///   there are [`STRIPES`] stripes) only make each other's invalidations
-    ///   look like theirs: a spurious reload, never a stale grant.
-    /// - The per-thread tables and the table of unknown API-key ids use it
-    ///   only to find a slot; a hit is used only after the whole id (or
-    ///   token) stored there compares equal, so a collision is a miss.
-    ///
-    /// The keys keep a client from choosing ids that crowd one stripe or
-    /// slot (which would cost reloads and misses, not grants).
+    /// The keyed hash of `id` ([`SlotHasher`]): which stripe it is in
+    /// (and, for callers that keep per-thread tables, where it lives there).
     pub(crate) fn slot_key(&self, id: &str) -> u64 {
-        let [k0, k1] = self.keys;
-        let bytes = id.as_bytes();
-        // The length goes in first, so that ids differing only in trailing
-        // zero bytes (the padding of the last chunk) hash apart.
-        let mut state = k0 ^ (bytes.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            state = folded_multiply(state ^ u64::from_le_bytes(word), k1);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            if let Some(head) = word.get_mut(..rest.len()) {
-                head.copy_from_slice(rest);
-            }
-            state = folded_multiply(state ^ u64::from_le_bytes(word), k1);
-        }
-        folded_multiply(state, k0 ^ k1)
+        self.hasher.hash(id.as_bytes())
     }
 
     fn counter(&self, slot_key: u64) -> &AtomicU64 {
@@ -110,6 +69,67 @@ impl Generations {
     pub(crate) fn bump(&self, id: &str) {
         self.counter(self.slot_key(id))
             .fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The keyed hash of an id (an API-key id, an HMAC key id, a token) for
+/// [`Generations`] stripes and per-thread table slots.
+///
+/// Every request with an id pays for it, so this is a folded multiply per
+/// 8 bytes under two secret keys (the construction of foldhash and
+/// wyhash) rather than SipHash: about a tenth of the instructions for
+/// a 24-byte id. It is not collision-resistant against someone who
+/// knows the keys, and it need not be, because no decision rests on
+/// two ids hashing apart:
+///
+/// - A generation is read and bumped through this same function of the
+///   id, so `invalidate(id)` always makes `id`'s answers stale whatever
+///   else shares its stripe. Ids that collide (as thousands do anyway:
+///   there are [`STRIPES`] stripes) only make each other's invalidations
+///   look like theirs: a spurious reload, never a stale grant.
+/// - The per-thread tables and the table of unknown API-key ids use it
+///   only to find a slot; a hit is used only after the whole id (or
+///   token) stored there compares equal, so a collision is a miss.
+///
+/// The keys keep a client from choosing ids that crowd one stripe or
+/// slot (which would cost reloads and misses, not grants).
+#[derive(Clone, Copy)]
+pub(crate) struct SlotHasher {
+    keys: [u64; 2],
+}
+
+impl SlotHasher {
+    /// A hasher under two fresh secret keys.
+    pub(crate) fn new() -> Self {
+        // `RandomState` keys come from the system's randomness; two hashes
+        // of fixed inputs under one of them are two secret 64-bit keys.
+        let random = RandomState::new();
+        Self {
+            keys: [random.hash_one(0u64), random.hash_one(1u64)],
+        }
+    }
+
+    /// The hash of `bytes`.
+    pub(crate) fn hash(&self, bytes: &[u8]) -> u64 {
+        let [k0, k1] = self.keys;
+        // The length goes in first, so that ids differing only in trailing
+        // zero bytes (the padding of the last chunk) hash apart.
+        let mut state = k0 ^ (bytes.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            state = folded_multiply(state ^ u64::from_le_bytes(word), k1);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            if let Some(head) = word.get_mut(..rest.len()) {
+                head.copy_from_slice(rest);
+            }
+            state = folded_multiply(state ^ u64::from_le_bytes(word), k1);
+        }
+        folded_multiply(state, k0 ^ k1)
     }
 }
 

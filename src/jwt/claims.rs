@@ -772,4 +772,78 @@ mod tests {
         assert!(typ_matches("application/at+jwt", "at+jwt"));
         assert!(!typ_matches("JWT", "at+jwt"));
     }
+    /// Differential: the one-pass reader, the introspection reader and
+    /// the map a principal builds later agree on which claims are JSON
+    /// objects without repeated names, over JSON texts written out by hand
+    /// (so that they can repeat names and hold any escape) from the pieces
+    /// that matter: escaped names, the private number token, numbers out
+    /// of range, lone surrogates, nesting.
+    #[test]
+    fn the_claim_readers_agree() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        let names = [
+            r#""a""#,
+            r#""\u0061""#,
+            r#""exp""#,
+            r#""\u0065xp""#,
+            r#""aud""#,
+            r#""sub""#,
+            r#""scope""#,
+            r#""$serde_json::private::Number""#,
+        ];
+        let scalars = [
+            "1",
+            "-0",
+            "1.5",
+            "1e400",
+            "18446744073709551616",
+            r#""\ud800""#,
+            r#""\ud83d\ude00""#,
+            "null",
+            "true",
+            r#""x\\y""#,
+            r#""s\"t""#,
+            r#""4102444800""#,
+        ];
+        let leaf = proptest::sample::select(scalars.to_vec()).prop_map(str::to_owned);
+        let value = leaf.prop_recursive(4, 24, 4, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|items| format!("[{}]", items.join(","))),
+                proptest::collection::vec((proptest::sample::select(names.to_vec()), inner), 0..4)
+                    .prop_map(|members| {
+                        let members: Vec<String> =
+                            members.iter().map(|(n, v)| format!("{n}:{v}")).collect();
+                        format!("{{{}}}", members.join(","))
+                    }),
+            ]
+        });
+        let claims =
+            proptest::collection::vec((proptest::sample::select(names.to_vec()), value), 0..4)
+                .prop_map(|members| {
+                    let members: Vec<String> =
+                        members.iter().map(|(n, v)| format!("{n}:{v}")).collect();
+                    format!("{{{}}}", members.join(","))
+                });
+        let mut runner = TestRunner::new(Config {
+            cases: 5_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&claims, |json| {
+                let one_pass = token_claims(&json).is_ok();
+                prop_assert_eq!(one_pass, parse_claims(json.as_bytes()).is_ok(), "{}", json);
+                if one_pass {
+                    let map = serde_json::from_slice::<Map<String, Value>>(json.as_bytes());
+                    prop_assert!(map.is_ok(), "{}", json);
+                    let unique = super::super::token::has_unique_names(json.as_bytes());
+                    prop_assert!(unique, "{}", json);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }

@@ -483,3 +483,40 @@ pub fn verify_compact(
     }
     Ok(parsed.payload)
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    use super::*;
+
+    fn token(header: &str) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"s"}"#);
+        format!("{}.{payload}.AA", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    /// Regression: a header member named after serde_json's private number
+    /// token had its value skipped unread, so repeated names and values
+    /// serde_json refuses hid inside it.
+    #[test]
+    fn the_private_number_token_hides_nothing_in_a_header() {
+        assert!(!numbers_are_maps(), "serde_json has arbitrary_precision");
+        assert!(parse(
+            &token(r#"{"alg":"HS256","x":{"a":1}}"#),
+            &[Algorithm::HS256]
+        )
+        .is_ok());
+        for header in [
+            r#"{"alg":"HS256","x":{"a":1,"a":2}}"#,
+            r#"{"alg":"HS256","x":{"$serde_json::private::Number":{"a":1,"a":2}}}"#,
+            r#"{"alg":"HS256","x":{"$serde_json::private::Number":"\ud800"}}"#,
+            r#"{"alg":"HS256","jwk":{"$serde_json::private::Number":{"kty":"a","kty":"b"}}}"#,
+        ] {
+            assert!(
+                parse(&token(header), &[Algorithm::HS256]).is_err(),
+                "{header}"
+            );
+        }
+    }
+}

@@ -309,3 +309,121 @@ async fn a_dropped_request_does_not_strand_the_ones_waiting_on_its_read() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(store.finds(), 2, "the follower read again");
 }
+
+/// A store doing I/O whose reads take 0 to 2 ms (a read taken at once
+/// answers on the first poll): concurrent reads overlap every step of an
+/// invalidation.
+#[derive(Clone)]
+struct Jittery {
+    inner: InMemoryKeyStore,
+    reads: Arc<AtomicUsize>,
+}
+
+impl KeyStore for Jittery {
+    async fn find(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let n = self.reads.fetch_add(1, Ordering::SeqCst);
+        let snapshot = self.inner.get(id);
+        let delay = u64::try_from(n % 3).unwrap();
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        Ok(snapshot)
+    }
+}
+
+/// Many requests on two threads while a key is invalidated again and
+/// again, then revoked and invalidated:
+/// none that begins after `invalidate` returned is granted, whichever
+/// table (per-thread, shared, a read in flight) it is answered from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_begun_after_invalidate_is_granted_a_revoked_key() {
+    use std::sync::atomic::AtomicBool;
+    for round in 0..100u64 {
+        let store = Jittery {
+            inner: InMemoryKeyStore::new(),
+            reads: Arc::default(),
+        };
+        let key = ApiKeyGenerator::new("sk_live")
+            .unwrap()
+            .generate("acct", Scopes::empty())
+            .unwrap();
+        store.inner.insert(key.record().clone());
+        let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+        let layer = AuthLayer::builder().scheme(scheme.clone()).build().unwrap();
+        let plaintext = key.plaintext().expose().to_owned();
+        let (revoked, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let workers: Vec<_> = (0..6)
+            .map(|_| {
+                let (layer, plaintext) = (layer.clone(), plaintext.clone());
+                let (revoked, stop) = (Arc::clone(&revoked), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let mut late_grants = 0usize;
+                    while !stop.load(Ordering::SeqCst) {
+                        let after = revoked.load(Ordering::SeqCst);
+                        let status = send(&layer, &plaintext).await.status;
+                        if after && status == StatusCode::OK {
+                            late_grants += 1;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    late_grants
+                })
+            })
+            .collect();
+        // Invalidations before the revocation keep reads in flight, so
+        // that the one after it finds some under way.
+        for _ in 0..(2 + round % 5) {
+            scheme.invalidate(&key.record().id).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(store.inner.revoke(&key.record().id));
+        scheme.invalidate(&key.record().id).await;
+        revoked.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        stop.store(true, Ordering::SeqCst);
+        for worker in workers {
+            assert_eq!(
+                worker.await.unwrap(),
+                0,
+                "round {round}: granted after invalidate"
+            );
+        }
+    }
+}
+
+/// A found record's read that began before the key was revoked and
+/// `invalidate` was called ends after it: a request that begins after
+/// `invalidate` returned and joins that read is not granted from it.
+#[tokio::test]
+async fn a_found_record_read_in_flight_across_invalidate_grants_no_later_request() {
+    let store = FindOnly::new(InMemoryKeyStore::new(), Duration::from_millis(300));
+    let key = ApiKeyGenerator::new("sk_live")
+        .unwrap()
+        .generate("acct", Scopes::empty())
+        .unwrap();
+    store.inner.insert(key.record().clone());
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let layer = find_only_layer(&scheme);
+    let plaintext = key.plaintext().expose().to_owned();
+    let in_flight = {
+        let (layer, plaintext) = (layer.clone(), plaintext.clone());
+        tokio::spawn(async move { send(&layer, &plaintext).await.status })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store.inner.revoke(&key.record().id));
+    scheme.invalidate(&key.record().id).await;
+    // Joins the read under way, whose answer predates the revocation.
+    let joined = {
+        let (layer, plaintext) = (layer.clone(), plaintext.clone());
+        tokio::spawn(async move { send(&layer, &plaintext).await.kind })
+    };
+    let _ = in_flight.await.unwrap();
+    assert_eq!(joined.await.unwrap(), Some(ErrorKind::Revoked));
+    assert_eq!(
+        send(&layer, &plaintext).await.kind,
+        Some(ErrorKind::Revoked)
+    );
+}

@@ -10,7 +10,7 @@ use serde::de::{self, Deserialize, Deserializer};
 #[cfg(any(feature = "introspection", feature = "fuzzing", test))]
 use serde_json::{Map, Value};
 
-use super::token::{invalid, Header, Name, Names, UniqueNames, NUMBER_TOKEN};
+use super::token::{invalid, numbers_are_maps, Header, Name, Names, UniqueNames, NUMBER_TOKEN};
 use crate::error::{AuthError, ErrorKind};
 use crate::principal::{Principal, Scopes};
 
@@ -218,7 +218,7 @@ impl<'de> de::Visitor<'de> for LooseVisitor {
         let mut names = Names::default();
         let mut first = true;
         while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
-            if first && name == NUMBER_TOKEN {
+            if first && name == NUMBER_TOKEN && numbers_are_maps() {
                 // A number, under serde_json's `arbitrary_precision`.
                 let text = access.next_value::<Cow<'de, str>>()?;
                 return Ok(text.parse().map_or(Loose::Other, Loose::Num));
@@ -655,6 +655,50 @@ mod tests {
         }
     }
 
+    /// Regression: the readers took any object whose first member is
+    /// serde_json's private number token for a number (as serde_json does
+    /// only under its `arbitrary_precision` feature, off in this build),
+    /// and skipped its value unread: `exp` as an object passed as a
+    /// NumericDate, repeated names hid inside it, and a value serde_json
+    /// refuses (a lone surrogate) passed, so the principal's claims map,
+    /// built later from the same JSON, came out empty.
+    #[test]
+    fn the_private_number_token_is_an_ordinary_member_name() {
+        // What the expectations below assume of this build.
+        assert!(!numbers_are_maps(), "serde_json has arbitrary_precision");
+        let header = Header {
+            alg: "RS256".into(),
+            kid: None,
+            typ: None,
+            crit: None,
+        };
+        let audiences = ["api".to_owned()];
+        let exp = r#"{"iss":"https://i","sub":"s","aud":"api",
+            "exp":{"$serde_json::private::Number":"4102444800"}}"#;
+        let claims = token_claims(exp).unwrap();
+        assert!(rules(0)
+            .validate(&header, &claims, "https://i", &audiences, 1000, "jwt")
+            .is_err());
+        for json in [
+            r#"{"x":{"$serde_json::private::Number":{"a":1,"a":2}}}"#,
+            r#"{"exp":{"$serde_json::private::Number":{"a":1,"a":2}}}"#,
+            r#"{"x":[{"$serde_json::private::Number":[{"a":1,"a":2}]}]}"#,
+            r#"{"x":{"$serde_json::private::Number":"\ud800"}}"#,
+            r#"{"x":{"$serde_json::private::Number":1e400}}"#,
+        ] {
+            assert!(token_claims(json).is_err(), "{json}");
+            assert!(parse_claims(json.as_bytes()).is_err(), "{json}");
+            assert!(
+                !super::super::token::has_unique_names(json.as_bytes()),
+                "{json}"
+            );
+        }
+        // As a plain name, it is a claim like any other.
+        let plain = r#"{"x":{"$serde_json::private::Number":"1"},"y":1}"#;
+        assert!(token_claims(plain).is_ok());
+        assert!(parse_claims(plain.as_bytes()).is_ok());
+    }
+
     #[test]
     fn colons_and_quotes_inside_strings_are_not_members() {
         for json in [
@@ -727,5 +771,79 @@ mod tests {
         assert!(typ_matches("at+jwt", "at+JWT"));
         assert!(typ_matches("application/at+jwt", "at+jwt"));
         assert!(!typ_matches("JWT", "at+jwt"));
+    }
+    /// Differential: the one-pass reader, the introspection reader and
+    /// the map a principal builds later agree on which claims are JSON
+    /// objects without repeated names, over JSON texts written out by hand
+    /// (so that they can repeat names and hold any escape) from the pieces
+    /// that matter: escaped names, the private number token, numbers out
+    /// of range, lone surrogates, nesting.
+    #[test]
+    fn the_claim_readers_agree() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        let names = [
+            r#""a""#,
+            r#""\u0061""#,
+            r#""exp""#,
+            r#""\u0065xp""#,
+            r#""aud""#,
+            r#""sub""#,
+            r#""scope""#,
+            r#""$serde_json::private::Number""#,
+        ];
+        let scalars = [
+            "1",
+            "-0",
+            "1.5",
+            "1e400",
+            "18446744073709551616",
+            r#""\ud800""#,
+            r#""\ud83d\ude00""#,
+            "null",
+            "true",
+            r#""x\\y""#,
+            r#""s\"t""#,
+            r#""4102444800""#,
+        ];
+        let leaf = proptest::sample::select(scalars.to_vec()).prop_map(str::to_owned);
+        let value = leaf.prop_recursive(4, 24, 4, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|items| format!("[{}]", items.join(","))),
+                proptest::collection::vec((proptest::sample::select(names.to_vec()), inner), 0..4)
+                    .prop_map(|members| {
+                        let members: Vec<String> =
+                            members.iter().map(|(n, v)| format!("{n}:{v}")).collect();
+                        format!("{{{}}}", members.join(","))
+                    }),
+            ]
+        });
+        let claims =
+            proptest::collection::vec((proptest::sample::select(names.to_vec()), value), 0..4)
+                .prop_map(|members| {
+                    let members: Vec<String> =
+                        members.iter().map(|(n, v)| format!("{n}:{v}")).collect();
+                    format!("{{{}}}", members.join(","))
+                });
+        let mut runner = TestRunner::new(Config {
+            cases: 5_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&claims, |json| {
+                let one_pass = token_claims(&json).is_ok();
+                prop_assert_eq!(one_pass, parse_claims(json.as_bytes()).is_ok(), "{}", json);
+                if one_pass {
+                    let map = serde_json::from_slice::<Map<String, Value>>(json.as_bytes());
+                    prop_assert!(map.is_ok(), "{}", json);
+                    let unique = super::super::token::has_unique_names(json.as_bytes());
+                    prop_assert!(unique, "{}", json);
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -252,6 +252,47 @@ impl<'de> Names<'de> {
 /// hands a number to `deserialize_any` (as a one-member map).
 pub(crate) const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
+/// Whether serde_json hands numbers to `deserialize_any` as a one-member
+/// map under [`NUMBER_TOKEN`]: only under its `arbitrary_precision`
+/// feature, which any crate of the build may turn on. Without it, a
+/// member of that name is one a token spelled out, an ordinary name whose
+/// value is read like any other. Asked of serde_json once.
+pub(crate) fn numbers_are_maps() -> bool {
+    static MAPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MAPS.get_or_init(|| serde_json::from_slice::<NumberProbe>(b"0").is_ok_and(|p| p.0))
+}
+
+/// Whether serde_json gave the number `0` as a map.
+struct NumberProbe(bool);
+
+impl<'de> Deserialize<'de> for NumberProbe {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NumberProbeVisitor)
+    }
+}
+
+struct NumberProbeVisitor;
+
+impl<'de> de::Visitor<'de> for NumberProbeVisitor {
+    type Value = NumberProbe;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number")
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<NumberProbe, E> {
+        Ok(NumberProbe(false))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<NumberProbe, A::Error> {
+        while access
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(NumberProbe(true))
+    }
+}
+
 /// Deserializes any JSON value, keeping only whether it is an object, and
 /// fails on an object that repeats a member name (`serde_json::Value`
 /// silently keeps the last).
@@ -309,9 +350,11 @@ impl<'de> de::Visitor<'de> for UniqueNamesVisitor {
         let mut names = Names::default();
         let mut first = true;
         while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
-            if first && name == NUMBER_TOKEN {
-                // A number, under serde_json's `arbitrary_precision`.
-                access.next_value::<de::IgnoredAny>()?;
+            if first && name == NUMBER_TOKEN && numbers_are_maps() {
+                // A number, under serde_json's `arbitrary_precision`: its
+                // text, as a string (read, not skipped: a value skipped
+                // unread could hide anything).
+                access.next_value::<Cow<'de, str>>()?;
                 return Ok(SCALAR);
             }
             first = false;
@@ -439,4 +482,41 @@ pub fn verify_compact(
         }
     }
     Ok(parsed.payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    use super::*;
+
+    fn token(header: &str) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"s"}"#);
+        format!("{}.{payload}.AA", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    /// Regression: a header member named after serde_json's private number
+    /// token had its value skipped unread, so repeated names and values
+    /// serde_json refuses hid inside it.
+    #[test]
+    fn the_private_number_token_hides_nothing_in_a_header() {
+        assert!(!numbers_are_maps(), "serde_json has arbitrary_precision");
+        assert!(parse(
+            &token(r#"{"alg":"HS256","x":{"a":1}}"#),
+            &[Algorithm::HS256]
+        )
+        .is_ok());
+        for header in [
+            r#"{"alg":"HS256","x":{"a":1,"a":2}}"#,
+            r#"{"alg":"HS256","x":{"$serde_json::private::Number":{"a":1,"a":2}}}"#,
+            r#"{"alg":"HS256","x":{"$serde_json::private::Number":"\ud800"}}"#,
+            r#"{"alg":"HS256","jwk":{"$serde_json::private::Number":{"kty":"a","kty":"b"}}}"#,
+        ] {
+            assert!(
+                parse(&token(header), &[Algorithm::HS256]).is_err(),
+                "{header}"
+            );
+        }
+    }
 }

@@ -585,4 +585,235 @@ mod tests {
             .join(";");
         assert_eq!(parse_header_list(&full).unwrap().len(), MAX_SIGNED_HEADERS);
     }
+
+    /// The parser before it worked on bytes (`af13736`), kept as the
+    /// reference the byte parser must agree with.
+    mod reference {
+        use super::super::{is_id, is_ows, FormatError, HeaderList, MAX_PARAMS};
+        use crate::hmac::canonical::trim_ows;
+
+        pub(super) type Parsed<'a> = (&'a str, &'a str, u64, &'a str, &'a str, [u8; 32]);
+
+        struct Scan<'a> {
+            text: &'a str,
+            at: usize,
+        }
+
+        impl<'a> Scan<'a> {
+            fn rest(&self) -> &'a [u8] {
+                self.text.as_bytes().get(self.at..).unwrap_or_default()
+            }
+            fn done(&self) -> bool {
+                self.at >= self.text.len()
+            }
+            fn skip_ows(&mut self) {
+                self.at += self.rest().iter().take_while(|&&b| is_ows(b)).count();
+            }
+            fn eat(&mut self, byte: u8) -> bool {
+                let next = self.rest().first() == Some(&byte);
+                self.at += usize::from(next);
+                next
+            }
+            fn take_while(&mut self, keep: impl Fn(u8) -> bool) -> &'a str {
+                let from = self.at;
+                self.at += self.rest().iter().take_while(|&&b| keep(b)).count();
+                self.text.get(from..self.at).unwrap_or_default()
+            }
+        }
+
+        pub(super) fn parse(input: &str) -> Result<Parsed<'_>, FormatError> {
+            let bad = FormatError::Params;
+            let mut scan = Scan {
+                text: trim_ows(input),
+                at: 0,
+            };
+            let mut slots: [Option<&str>; 5] = [None; 5];
+            let mut count = 0;
+            while !scan.done() {
+                count += 1;
+                if count > MAX_PARAMS {
+                    return Err(bad("too many parameters"));
+                }
+                let name = scan.take_while(|b| b != b'=' && b != b',' && !is_ows(b));
+                scan.skip_ows();
+                if !scan.eat(b'=') {
+                    return Err(bad("a parameter has no value"));
+                }
+                scan.skip_ows();
+                let value = if scan.eat(b'"') {
+                    let value = scan.take_while(|b| b != b'"' && b != b'\\');
+                    if scan.eat(b'\\') {
+                        return Err(bad("a quoted value contains a backslash"));
+                    }
+                    if !scan.eat(b'"') {
+                        return Err(bad("a quoted value is not closed"));
+                    }
+                    trim_ows(value)
+                } else {
+                    trim_ows(scan.take_while(|b| b != b','))
+                };
+                scan.skip_ows();
+                if scan.eat(b',') {
+                    scan.skip_ows();
+                    if scan.done() {
+                        return Err(bad("a trailing comma"));
+                    }
+                } else if !scan.done() {
+                    return Err(bad("parameters must be separated by commas"));
+                }
+                let names = ["keyid", "ts", "nonce", "headers", "signature"];
+                let Some(i) = names.iter().position(|n| name.eq_ignore_ascii_case(n)) else {
+                    return Err(bad("an unknown parameter"));
+                };
+                if slots[i].replace(value).is_some() {
+                    return Err(bad("a parameter is repeated"));
+                }
+            }
+            let [key_id, ts, nonce, headers, signature] = slots;
+            let key_id = key_id.filter(|v| is_id(v)).ok_or(bad("keyId"))?;
+            let ts_text = ts.ok_or(bad("ts"))?;
+            let ts = super::super::super::encoding::parse_timestamp(ts_text).ok_or(bad("ts"))?;
+            let nonce = nonce.filter(|v| is_id(v)).ok_or(bad("nonce"))?;
+            let headers = HeaderList::parse(headers.unwrap_or(""))?.as_str();
+            let signature = signature
+                .and_then(|s| super::super::super::encoding::unb64_32_bytes(s.as_bytes()))
+                .ok_or(bad("signature"))?;
+            Ok((key_id, ts_text, ts, nonce, headers, signature))
+        }
+    }
+
+    /// Differential: the byte parser accepts exactly what the reference
+    /// accepts, with the same values, over inputs built from the pieces
+    /// that matter (names in any case, separators, white space, quotes,
+    /// backslashes, non-ASCII, repeated and missing parameters).
+    #[test]
+    fn the_byte_parser_agrees_with_the_reference_parser() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        let sig = super::super::encoding::b64(&[7u8; 32]);
+        let sig2 = super::super::encoding::b64(&[9u8; 32]);
+        let pieces: Vec<String> = [
+            "keyId",
+            "KEYID",
+            "ts",
+            "Ts",
+            "nonce",
+            "headers",
+            "signature",
+            "extra",
+            "=",
+            "=",
+            ",",
+            ",",
+            ", ",
+            " ",
+            "\t",
+            "\"",
+            "\"",
+            "\\",
+            "k1",
+            "k/1",
+            "1700000000",
+            "12",
+            "-1",
+            "n-1",
+            "host;x-a",
+            "host",
+            "Host",
+            ";",
+            "",
+            "é",
+            "\u{80}",
+            "x",
+            "a b",
+            sig.as_str(),
+            sig2.as_str(),
+            "AAAA",
+            "keyId=k1",
+            "ts=1",
+            "nonce=n",
+            "headers=\"\"",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([format!("signature={sig}"), format!("signature=\"{sig}\"")])
+        .collect();
+        let strategy = proptest::collection::vec(proptest::sample::select(pieces), 0..24)
+            .prop_map(|parts| parts.concat());
+        let mut runner = TestRunner::new(Config {
+            cases: 4_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&strategy, |text| {
+                let new = ParsedParams::parse(text.as_bytes()).map(|p| {
+                    let p = p.params(&text).expect("spans inside the text");
+                    (
+                        p.key_id,
+                        p.ts_text,
+                        p.ts,
+                        p.nonce,
+                        p.headers.as_str(),
+                        p.signature,
+                    )
+                });
+                let old = reference::parse(&text);
+                prop_assert_eq!(new.is_ok(), old.is_ok(), "{:?}: {:?} {:?}", text, new, old);
+                if let (Ok(new), Ok(old)) = (new, old) {
+                    prop_assert_eq!(new, old, "{:?}", text);
+                }
+                Ok(())
+            })
+            .unwrap();
+        // And well-formed headers with every parameter, in any order.
+        let params = [
+            "keyId=k1".to_owned(),
+            "ts=\"1700000000\"".to_owned(),
+            "nonce=n-1".to_owned(),
+            "headers=\"host;x-a\"".to_owned(),
+            format!("signature=\"{sig}\""),
+        ];
+        let orders = Just(params.to_vec()).prop_shuffle();
+        runner
+            .run(&(orders, " ?\t?", " ?"), |(order, before, after)| {
+                let text = order.join(&format!("{before},{after}"));
+                let new = ParsedParams::parse(text.as_bytes()).map(|p| p.ts());
+                prop_assert_eq!(new.ok(), reference::parse(&text).ok().map(|p| p.2));
+                prop_assert!(reference::parse(&text).is_ok(), "{:?}", text);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn the_quote_search_finds_the_first_quote_or_backslash() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let bytes = proptest::collection::vec(
+            prop_oneof![
+                Just(b'"'),
+                Just(b'\\'),
+                Just(0u8),
+                Just(0x80u8),
+                Just(0xa2u8),
+                Just(0xdcu8),
+                any::<u8>()
+            ],
+            0..40,
+        );
+        let mut runner = TestRunner::new(Config {
+            cases: 4_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&bytes, |bytes| {
+                let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\');
+                prop_assert_eq!(find_quote_or_backslash(&bytes), naive, "{:?}", bytes);
+                Ok(())
+            })
+            .unwrap();
+    }
 }

@@ -7,7 +7,7 @@
 //! many megabytes and every request inserts one random fingerprint and
 //! removes another, so each touched line is a cache miss.
 //!
-//! Fingerprints are keyed hashes, so their low word is a uniform index that
+//! Fingerprints are keyed hashes, so their second word is a uniform number
 //! nobody outside the process can aim. Its *top* bits pick the slot: the
 //! table then keeps its members in the order of their words, and doubling
 //! it moves each one to about twice its old position, so the rehash reads
@@ -204,7 +204,7 @@ mod tests {
         // that wrap past the last one, the cases backward shifting has to
         // get right.
         let word = |n: u64| {
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 n / 2 + 1
             } else {
                 u64::MAX - n / 2

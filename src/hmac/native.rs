@@ -238,10 +238,9 @@ impl<S: SecretStore> Inner<S> {
         params: &Judged<'_>,
         slot: u64,
         canonical: &str,
-        now: SystemTime,
+        (now, secs): (SystemTime, u64),
     ) -> Option<Result<Principal, AuthError>> {
         let unknown = || AuthError::new(ErrorKind::UnknownKey).with_credential_id(params.key_id);
-        let secs = unix_secs(now);
         let hit = self
             .hot
             .get(slot, params.key_id.as_bytes(), secs, |found| match found {
@@ -431,7 +430,8 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
         let with_id = |e: AuthError| e.with_credential_id(params.key_id);
         // One clock reading for the window and the rotation deadlines.
         let now = self.inner.clock.now();
-        if let Err(e) = check_window(params.ts, unix_secs(now), self.inner.window.as_secs()) {
+        let secs = unix_secs(now);
+        if let Err(e) = check_window(params.ts, secs, self.inner.window.as_secs()) {
             return Verification::ready(Err(with_id(e)));
         }
         if !self
@@ -456,7 +456,7 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
         let judged = Judged::from(&params);
         // With a cached record: the answer, with no I/O.
         let decide_cached = |canonical: &str| {
-            self.inner.judge_cached(&judged, slot, canonical, now).map(
+            self.inner.judge_cached(&judged, slot, canonical, (now, secs)).map(
                 |judged_now| match judged_now {
                     Ok(principal) => self.inner.admit(&judged, principal),
                     Err(e) => Verification::ready(Err(e)),

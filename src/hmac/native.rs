@@ -456,12 +456,12 @@ impl<S: SecretStore> Scheme for HmacScheme<S> {
         let judged = Judged::from(&params);
         // With a cached record: the answer, with no I/O.
         let decide_cached = |canonical: &str| {
-            self.inner.judge_cached(&judged, slot, canonical, (now, secs)).map(
-                |judged_now| match judged_now {
+            self.inner
+                .judge_cached(&judged, slot, canonical, (now, secs))
+                .map(|judged_now| match judged_now {
                     Ok(principal) => self.inner.admit(&judged, principal),
                     Err(e) => Verification::ready(Err(e)),
-                },
-            )
+                })
         };
         // The canonical string goes into this thread's buffer: a cached
         // record needs no I/O, so the request is decided on the spot,

@@ -6,7 +6,7 @@ use std::mem;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -16,6 +16,7 @@ use tower_service::Service;
 
 use super::answer;
 use super::backend::{CheckState, LimitError, RateLimiter};
+use super::future::{Finish, Stage, Then};
 use super::metrics::LimitMetrics;
 use super::quota::{Charge, Decision, Quota};
 use crate::body::ResponseBody;
@@ -246,19 +247,16 @@ where
                 // Take the service that was polled ready; leave a clone behind.
                 let clone = self.inner.clone();
                 let mut inner = mem::replace(&mut self.inner, clone);
-                let then: Then<S::Future> =
+                let then: Then<S::Future, Option<Charger>> =
                     Box::new(move |result| match gate(&charger.config, &parts, result) {
                         Ok(()) => {
                             let future = inner.call(Request::from_parts(parts, body));
-                            FailedAuthFuture::inner(future, Some(charger))
+                            Stage::inner(future, Some(charger))
                         }
-                        Err(response) => FailedAuthFuture::rejected(response),
+                        Err(response) => Stage::rejected(response),
                     });
                 FailedAuthFuture {
-                    state: State::Checking {
-                        check,
-                        then: Some(then),
-                    },
+                    stage: Stage::checking(check, then),
                 }
             }
         }
@@ -302,47 +300,32 @@ fn gate(
     }
 }
 
-type PendingCheck = Pin<Box<dyn Future<Output = Result<Decision, LimitError>> + Send>>;
-type Then<F> = Box<dyn FnOnce(Result<Decision, LimitError>) -> FailedAuthFuture<F> + Send>;
+impl Finish for Option<Charger> {
+    fn finish<B>(self, response: &mut Response<B>) {
+        if let Some(charger) = self {
+            charger.charge_if_failed(response);
+        }
+    }
+}
 
 pin_project! {
     /// The response future of [`FailedAuthThrottle`].
     pub struct FailedAuthFuture<F> {
         #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Checking {
-            check: PendingCheck,
-            then: Option<Then<F>>,
-        },
-        Inner {
-            #[pin]
-            future: F,
-            charger: Option<Charger>,
-        },
-        Rejected {
-            response: Option<Response<Bytes>>,
-        },
+        stage: Stage<F, Option<Charger>>,
     }
 }
 
 impl<F> FailedAuthFuture<F> {
     fn inner(future: F, charger: Option<Charger>) -> Self {
         Self {
-            state: State::Inner { future, charger },
+            stage: Stage::inner(future, charger),
         }
     }
 
     fn rejected(response: Response<Bytes>) -> Self {
         Self {
-            state: State::Rejected {
-                response: Some(response),
-            },
+            stage: Stage::rejected(response),
         }
     }
 }
@@ -353,31 +336,8 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            match self.as_mut().project().state.project() {
-                StateProj::Checking { check, then } => {
-                    let result = ready!(check.as_mut().poll(cx));
-                    let Some(then) = then.take() else {
-                        // The state is replaced right below; never reached.
-                        return Poll::Pending;
-                    };
-                    let next = then(result);
-                    self.set(next);
-                }
-                StateProj::Inner { future, charger } => {
-                    let response = ready!(future.poll(cx))?;
-                    if let Some(charger) = charger.take() {
-                        charger.charge_if_failed(&response);
-                    }
-                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
-                }
-                StateProj::Rejected { response } => {
-                    let response = response.take().unwrap_or_default();
-                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
-                }
-            }
-        }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().stage.poll(cx)
     }
 }
 

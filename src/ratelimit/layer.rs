@@ -16,7 +16,7 @@ use tower_service::Service;
 use super::answer::{self, PolicyHeaders};
 use super::backend::{CheckState, LimitError, RateLimiter};
 pub use super::future::RateLimitFuture;
-use super::future::{Headers, State, Then};
+use super::future::{Headers, Stage, Then};
 use super::local::InProcessLimiter;
 use super::metrics::LimitMetrics;
 use super::plans::Plans;
@@ -547,19 +547,14 @@ impl<S> RateLimit<S> {
                 let clone = self.inner.clone();
                 let mut inner = mem::replace(&mut self.inner, clone);
                 let config = Arc::clone(config);
-                let then: Then<S::Future> =
+                let then: Then<S::Future, Headers> =
                     Box::new(
                         move |result| match decide(&config, &request, &quota, result) {
-                            Ok(headers) => RateLimitFuture::inner(inner.call(request), headers),
-                            Err(response) => RateLimitFuture::rejected(response),
+                            Ok(headers) => Stage::inner(inner.call(request), headers),
+                            Err(response) => Stage::rejected(response),
                         },
                     );
-                RateLimitFuture {
-                    state: State::Checking {
-                        check,
-                        then: Some(then),
-                    },
-                }
+                Stage::checking(check, then).into()
             }
         }
     }

@@ -3,27 +3,21 @@
 
 use std::any::Any;
 use std::fmt;
-use std::mem;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::request::Parts;
-use http::{Request, Response};
 use tower_layer::Layer;
-use tower_service::Service;
 
-use super::answer::{self, PolicyHeaders};
-use super::backend::{CheckState, LimitError, RateLimiter};
-pub use super::future::RateLimitFuture;
-use super::future::{Headers, Stage, Then};
+use super::answer::PolicyHeaders;
+use super::backend::{CheckState, RateLimiter};
 use super::local::InProcessLimiter;
 use super::metrics::LimitMetrics;
 use super::plans::Plans;
-use super::quota::{Charge, Decision, Quota};
-use crate::body::ResponseBody;
-use crate::error::{AuthError, ConfigError};
+use super::quota::{Charge, Quota};
+use crate::error::ConfigError;
 use crate::principal::Principal;
+
+use super::service::RateLimit;
 
 /// Schemes whose credential id names one long-lived key (an API key id, an
 /// HMAC key id): counted per key. Others (a JWT's `jti` changes with every
@@ -95,23 +89,23 @@ pub struct RateLimitLayer {
     config: Arc<LimitConfig>,
 }
 
-struct LimitConfig {
-    limiter: Backend,
-    quota: Quota,
-    quota_for: Option<Arc<QuotaFor>>,
-    plans: Plans,
-    key_by: KeyBy,
-    policy: String,
+pub(super) struct LimitConfig {
+    pub(super) limiter: Backend,
+    pub(super) quota: Quota,
+    pub(super) quota_for: Option<Arc<QuotaFor>>,
+    pub(super) plans: Plans,
+    pub(super) key_by: KeyBy,
+    pub(super) policy: String,
     /// The policy's header values, made when it is named.
-    headers: PolicyHeaders,
-    headers_on_success: bool,
-    metrics: LimitMetrics,
+    pub(super) headers: PolicyHeaders,
+    pub(super) headers_on_success: bool,
+    pub(super) metrics: LimitMetrics,
 }
 
 /// The in-process limiter is called directly (no key written out, no
 /// boxed answer); any other through the trait.
 #[derive(Clone)]
-enum Backend {
+pub(super) enum Backend {
     Local(InProcessLimiter),
     Shared(Arc<dyn RateLimiter>),
 }
@@ -134,7 +128,7 @@ impl Backend {
     /// The decision for the caller whose key is the concatenation of
     /// `parts`.
     #[inline]
-    fn check(&self, parts: &[&str], quota: &Quota) -> CheckState {
+    pub(super) fn check(&self, parts: &[&str], quota: &Quota) -> CheckState {
         match self {
             Self::Local(local) => {
                 CheckState::Ready(Ok(local.decide_parts(parts, quota, Charge::Acquire)))
@@ -145,7 +139,7 @@ impl Backend {
 }
 
 #[derive(Clone)]
-enum KeyBy {
+pub(super) enum KeyBy {
     Credential,
     Subject,
     Custom(Arc<KeyFn>),
@@ -345,7 +339,7 @@ impl LimitConfig {
     /// [`quota_for`](RateLimitLayer::quota_for)'s, else its
     /// [plan](RateLimitLayer::plan)'s, else the layer's.
     #[inline]
-    fn select(&self, principal: &Principal) -> (Quota, &PolicyHeaders) {
+    pub(super) fn select(&self, principal: &Principal) -> (Quota, &PolicyHeaders) {
         if let Some(quota) = self.quota_for.as_ref().and_then(|f| f(principal)) {
             return (quota, &self.headers);
         }
@@ -361,7 +355,7 @@ impl LimitConfig {
     /// `policy:scheme:<length of iss>:iss:subject`; never written out for
     /// the in-process limiter.
     #[inline]
-    fn check(&self, principal: &Principal, quota: &Quota) -> CheckState {
+    pub(super) fn check(&self, principal: &Principal, quota: &Quota) -> CheckState {
         let scheme = principal.scheme();
         let id = match (&self.key_by, principal.credential_id()) {
             (KeyBy::Credential, Some(id)) if KEYED_SCHEMES.contains(&scheme) => id,
@@ -436,181 +430,10 @@ impl fmt::Debug for RateLimitLayer {
     }
 }
 
-/// The service [`RateLimitLayer`] wraps around yours.
-#[derive(Clone)]
-pub struct RateLimit<S> {
-    inner: S,
-    config: Arc<LimitConfig>,
-}
-
-impl<S> RateLimit<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Consumes the middleware, returning the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimit")
-            .field("inner", &self.inner)
-            .field("policy", &self.config.policy)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    ReqBody: Send + 'static,
-{
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = RateLimitFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    #[inline]
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let config = &self.config;
-        // The request stays whole (no split into parts and back): only a
-        // custom key function or a rejection needs the parts.
-        let Some(principal) = request.extensions().get::<Principal>() else {
-            return RateLimitFuture::inner(self.inner.call(request), None);
-        };
-        let (quota, headers) = config.select(principal);
-        let state = match &config.key_by {
-            KeyBy::Custom(key_fn) => {
-                let (parts, body) = request.into_parts();
-                let key = parts
-                    .extensions
-                    .get::<Principal>()
-                    .and_then(|principal| key_fn(principal, &parts));
-                let request = Request::from_parts(parts, body);
-                let Some(key) = key else {
-                    return RateLimitFuture::inner(self.inner.call(request), None);
-                };
-                let state = config.limiter.check(&[&config.policy, ":", &key], &quota);
-                return self.answer(request, state, quota);
-            }
-            _ => config.check(principal, &quota),
-        };
-        match state {
-            // The common case, inline: the in-process limiter's answer.
-            CheckState::Ready(Ok(decision)) if decision.is_allowed() => {
-                config.metrics.allowed();
-                let headers = if config.headers_on_success {
-                    headers.values(&quota, &decision)
-                } else {
-                    None
-                };
-                RateLimitFuture::inner(self.inner.call(request), headers)
-            }
-            state => self.answer(request, state, quota),
-        }
-    }
-}
-
-impl<S> RateLimit<S> {
-    /// The answer when the decision is not an in-process pass: a
-    /// rejection, a Redis round trip, or a custom key's.
-    fn answer<ReqBody, ResBody>(
-        &mut self,
-        request: Request<ReqBody>,
-        state: CheckState,
-        quota: Quota,
-    ) -> RateLimitFuture<S::Future>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-        ReqBody: Send + 'static,
-    {
-        let config = &self.config;
-        match state {
-            CheckState::Ready(result) => match decide(config, &request, &quota, result) {
-                Ok(headers) => RateLimitFuture::inner(self.inner.call(request), headers),
-                Err(response) => RateLimitFuture::rejected(response),
-            },
-            CheckState::Pending(check) => {
-                // Take the service that was polled ready; leave a clone behind.
-                let clone = self.inner.clone();
-                let mut inner = mem::replace(&mut self.inner, clone);
-                let config = Arc::clone(config);
-                let then: Then<S::Future, Headers> =
-                    Box::new(
-                        move |result| match decide(&config, &request, &quota, result) {
-                            Ok(headers) => Stage::inner(inner.call(request), headers),
-                            Err(response) => Stage::rejected(response),
-                        },
-                    );
-                Stage::checking(check, then).into()
-            }
-        }
-    }
-}
-
-/// The headers for a passed request, or the rejection.
-// The rejection is moved once; boxing it would only add an allocation.
-#[allow(clippy::result_large_err)]
-fn decide<B>(
-    config: &LimitConfig,
-    request: &Request<B>,
-    quota: &Quota,
-    result: Result<Decision, LimitError>,
-) -> Result<Headers, Response<Bytes>> {
-    // Off the in-process pass path: the layer's headers render any other
-    // quota's policy value (no second call to `quota_for`).
-    let headers = &config.headers;
-    match result {
-        Ok(decision) if decision.is_allowed() => {
-            config.metrics.allowed();
-            Ok(config
-                .headers_on_success
-                .then(|| headers.values(quota, &decision))
-                .flatten())
-        }
-        Ok(decision) => {
-            config.metrics.limited();
-            tracing::info!(
-                target: "authgate",
-                policy = %config.policy,
-                reason = "rate_limited",
-                status = 429,
-                retry_after_ms = u64::try_from(decision.retry_after().as_millis()).unwrap_or(u64::MAX),
-                "rate limit reached"
-            );
-            Err(answer::too_many(
-                answer::Head::of(request),
-                headers,
-                quota,
-                &decision,
-            ))
-        }
-        Err(error) => {
-            config.metrics.unavailable();
-            tracing::warn!(target: "authgate", policy = %config.policy, reason = "unavailable", status = 503, error = %error, "rate limiter unavailable");
-            Err(answer::unavailable(
-                answer::Head::of(request),
-                AuthError::unavailable(error),
-            ))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{Request, Response};
 
     #[test]
     fn decimal_writes_any_length_without_allocating() {

@@ -67,11 +67,14 @@ mod plans;
 mod quota;
 #[cfg(feature = "redis")]
 mod redis;
+mod service;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{OnRedisError, RedisLimiter, RedisLimiterBuilder};
 pub use backend::{LimitCheck, LimitError, RateLimiter};
 pub use failed_auth::{FailedAuthFuture, FailedAuthLayer, FailedAuthThrottle};
-pub use layer::{RateLimit, RateLimitFuture, RateLimitLayer};
+pub use future::RateLimitFuture;
+pub use layer::RateLimitLayer;
 pub use local::{InProcessLimiter, DEFAULT_CAPACITY};
 pub use quota::{Charge, Decision, Quota};
+pub use service::RateLimit;

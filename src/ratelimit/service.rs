@@ -10,16 +10,14 @@ use bytes::Bytes;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::answer::{self};
+use super::answer;
 use super::backend::{CheckState, LimitError};
-use super::future::RateLimitFuture;
-use super::future::{Headers, Stage, Then};
+use super::future::{Headers, RateLimitFuture, Stage, Then};
+use super::layer::{KeyBy, LimitConfig};
 use super::quota::{Decision, Quota};
 use crate::body::ResponseBody;
 use crate::error::AuthError;
 use crate::principal::Principal;
-
-use super::layer::{KeyBy, LimitConfig};
 
 /// The service [`RateLimitLayer`] wraps around yours.
 #[derive(Clone)]

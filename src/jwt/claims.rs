@@ -440,7 +440,7 @@ impl ClaimRules {
     /// attaches: they borrow from its buffer).
     pub(crate) fn validate(
         &self,
-        header: &Header,
+        header: &Header<'_>,
         claims: &TokenClaims<'_>,
         issuer: &str,
         audiences: &[String],
@@ -595,7 +595,7 @@ mod tests {
         assert!(claims.has_cnf() && claims.has("client_id") && !claims.has("other"));
         assert_eq!(claims.client_id(), Some("c"));
         let header = Header {
-            alg: "RS256".into(),
+            alg: Some(Algorithm::RS256),
             kid: None,
             typ: None,
             crit: None,

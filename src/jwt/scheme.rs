@@ -20,7 +20,7 @@ use super::jwks::{self, JwksCache, JwksFetcher, JwksSettings, Location};
 use super::key::{self, JwtKey};
 use super::profile::Profile;
 use super::revocation::Revocation;
-use super::token::{self, invalid, Jws, KidlessKeys, Selection};
+use super::token::{self, invalid, Jws, KidlessKeys, Scratch, Selection};
 use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
@@ -106,7 +106,7 @@ struct Inner {
     /// never change: the same forgery presented again is answered after a
     /// hash and a comparison instead of a signature check. Bounded like
     /// the token cache, each entry kept [`FORGED_TTL`].
-    forged: Option<Cache<u64, Arc<Zeroizing<String>>, KeyIsHash>>,
+    forged: Option<Cache<u64, Arc<Zeroizing<Vec<u8>>>, KeyIsHash>>,
     /// The secret keys of [`cache_key`].
     hash_keys: HashKeys,
     clock: SharedClock,
@@ -141,7 +141,7 @@ struct CachedToken {
     /// verification in flight across [`JwtScheme::clear_token_cache`] never
     /// serves later requests.
     generation: u64,
-    token: Zeroizing<String>,
+    token: Zeroizing<Vec<u8>>,
     issuer: Arc<IssuerState>,
     validated: Validated,
     /// No `cnf` claim, and DPoP (if configured) accepts its issuer's tokens
@@ -362,7 +362,7 @@ impl Inner {
         let key = cache_key(self.hash_keys, token.as_bytes());
         let now = self.clock.unix_now();
         let same = |entry: &CachedToken| {
-            entry.generation == generation && same_token(entry.token.as_bytes(), token.as_bytes())
+            entry.generation == generation && same_token(&entry.token, token.as_bytes())
         };
         HOT_TOKENS
             .try_with(|table| {
@@ -393,7 +393,7 @@ impl Inner {
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
                 let (entry, principal) = table.get(self.id, generation, key, now)?;
-                same_token(entry.token.as_bytes(), token)
+                same_token(&entry.token, token)
                     .then(|| (self.judge_cached(now, entry, principal), entry.plain_bearer))
             })
             .ok()
@@ -402,7 +402,7 @@ impl Inner {
             return hit;
         }
         let entry = cache.get(&key)?;
-        if entry.generation != generation || !same_token(entry.token.as_bytes(), token) {
+        if entry.generation != generation || !same_token(&entry.token, token) {
             return None;
         }
         let _ = HOT_TOKENS.try_with(|table| {
@@ -424,18 +424,18 @@ impl Inner {
     }
 
     /// Whether `token` is one whose signature already failed.
-    fn known_forged(&self, key: u64, token: &str) -> bool {
+    fn known_forged(&self, key: u64, token: &[u8]) -> bool {
         self.forged
             .as_ref()
             .and_then(|forged| forged.get(&key))
-            .is_some_and(|entry| same_token(entry.as_bytes(), token.as_bytes()))
+            .is_some_and(|entry| same_token(&entry[..], token))
     }
 
     /// Remembers `token` as forged when `result` says its signature failed.
-    fn remember_forged(&self, key: u64, token: &str, result: &Result<Principal, AuthError>) {
+    fn remember_forged(&self, key: u64, token: &[u8], result: &Result<Principal, AuthError>) {
         if let (Some(forged), Err(error)) = (&self.forged, result) {
             if error.kind() == ErrorKind::BadSignature {
-                forged.insert(key, Arc::new(Zeroizing::new(token.to_owned())));
+                forged.insert(key, Arc::new(Zeroizing::new(token.to_vec())));
             }
         }
     }
@@ -481,8 +481,11 @@ impl Inner {
 
     /// Parses a token; its decoded claims are taken out, for
     /// [`TokenClaims`] to borrow.
-    fn prepare<'t>(token: &'t str) -> Result<(Jws<'t>, Vec<u8>), AuthError> {
-        let mut jws = token::parse(token, &ALL_ALGORITHMS)?;
+    fn prepare<'t>(
+        token: &'t [u8],
+        scratch: &'t mut Scratch,
+    ) -> Result<(Jws<'t>, Vec<u8>), AuthError> {
+        let mut jws = token::parse(token, scratch, &ALL_ALGORITHMS)?;
         let payload = std::mem::take(&mut jws.payload);
         Ok((jws, payload))
     }
@@ -539,7 +542,7 @@ impl Inner {
         (mut validated, cnf): Checked,
         payload: Vec<u8>,
         issuer: &Arc<IssuerState>,
-        token: &str,
+        token: &[u8],
         (cache_key, generation): (u64, u64),
     ) -> Principal {
         // `iss` is the issuer's: `validate` compared them.
@@ -554,7 +557,7 @@ impl Inner {
                 cache_key,
                 Arc::new(CachedToken {
                     generation,
-                    token: Zeroizing::new(token.to_owned()),
+                    token: Zeroizing::new(token.to_vec()),
                     issuer: Arc::clone(issuer),
                     validated,
                     plain_bearer,
@@ -579,23 +582,33 @@ impl Inner {
             self.metrics.lookup(true);
             return (Verification::ready(result), plain);
         }
-        // Not seen before: the syntax check the extractor left to us.
-        if let Err(error) = credential.deferred_syntax() {
-            return (Verification::ready(Err(error)), false);
-        }
         if self.cache.is_some() {
             self.metrics.lookup(false);
         }
-        (self.verify_uncached(credential.value(), key), false)
+        (self.verify_uncached(credential, bytes, key), false)
     }
 
-    fn verify_uncached(self: &Arc<Self>, token: &str, key: (u64, u64)) -> Verification {
+    /// Verifies a token not in the cache. The token68 check the extractor
+    /// may have left to the scheme (`deferred_syntax`) is made only when
+    /// the token does not parse: one that does is strict base64url in
+    /// three parts, hence token68, and a token remembered as forged parsed.
+    fn verify_uncached(
+        self: &Arc<Self>,
+        credential: &Credential,
+        token: &[u8],
+        key: (u64, u64),
+    ) -> Verification {
         if self.known_forged(key.0, token) {
             return Verification::ready(Err(AuthError::new(ErrorKind::BadSignature)));
         }
-        let (jws, payload) = match Self::prepare(token) {
+        let mut scratch = Scratch::new();
+        let (jws, payload) = match Self::prepare(token, &mut scratch) {
             Ok(prepared) => prepared,
-            Err(e) => return Verification::ready(Err(e)),
+            Err(e) => {
+                // The extraction's answer to a credential that is not token68.
+                let error = credential.deferred_syntax().err().unwrap_or(e);
+                return Verification::ready(Err(error));
+            }
         };
         let claims = match TokenClaims::parse(&payload, &self.rules) {
             Ok(claims) => claims,
@@ -630,9 +643,10 @@ impl Inner {
                 }
                 let cache = Arc::clone(cache);
                 let inner = Arc::clone(self);
-                let owned = Zeroizing::new(token.to_owned());
+                let owned = Zeroizing::new(token.to_vec());
                 Verification::pending(async move {
-                    let (jws, payload) = Self::prepare(&owned)?;
+                    let mut scratch = Scratch::new();
+                    let (jws, payload) = Self::prepare(&owned, &mut scratch)?;
                     let claims = TokenClaims::parse(&payload, &inner.rules)?;
                     let issuer = inner.issuer_of(&jws, &claims)?;
                     let k = cache.key_for(jws.header.kid.as_deref(), jws.alg).await?;
@@ -1028,7 +1042,7 @@ impl JwtSchemeBuilder {
         let forged = (self.cache_capacity > 0).then(|| {
             Cache::builder()
                 .max_capacity(self.cache_capacity)
-                .weigher(|_, token: &Arc<Zeroizing<String>>| {
+                .weigher(|_, token: &Arc<Zeroizing<Vec<u8>>>| {
                     u32::try_from(token.len() / 1024 + 1).unwrap_or(u32::MAX)
                 })
                 .time_to_live(FORGED_TTL)

@@ -19,6 +19,10 @@ pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Protected headers up to this many bytes are decoded on the stack.
 const HEADER_ON_STACK: usize = 256;
 
+/// Signatures up to this many bytes (RSA-4096, and every shorter
+/// algorithm) are decoded on the stack.
+const SIGNATURE_ON_STACK: usize = 512;
+
 /// The protected header fields authgate reads; `jku`, `x5u` and `jwk` are
 /// never followed (RFC 8725 §3.10).
 ///
@@ -26,16 +30,21 @@ const HEADER_ON_STACK: usize = 256;
 /// array, by position), and the registered parameters authgate knows must
 /// have their RFC 7515 / RFC 7797 types, even those it does not use: a
 /// header other implementations would read differently is refused.
+///
+/// Its strings borrow from the decoded header (no allocation unless they
+/// have escapes); `alg` is read into the algorithm it names.
 #[derive(Debug)]
-pub(crate) struct Header {
-    pub(crate) alg: String,
-    pub(crate) kid: Option<String>,
-    pub(crate) typ: Option<String>,
+pub(crate) struct Header<'a> {
+    /// The algorithm `alg` names; `None` when it names none that
+    /// jsonwebtoken knows (the header must have an `alg` string).
+    pub(crate) alg: Option<Algorithm>,
+    pub(crate) kid: Option<Cow<'a, str>>,
+    pub(crate) typ: Option<Cow<'a, str>>,
     /// Never set on a parsed header: any `crit` is refused.
     pub(crate) crit: Option<Vec<String>>,
 }
 
-impl<'de> Deserialize<'de> for Header {
+impl<'de> Deserialize<'de> for Header<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(HeaderVisitor)
     }
@@ -44,15 +53,15 @@ impl<'de> Deserialize<'de> for Header {
 struct HeaderVisitor;
 
 impl<'de> de::Visitor<'de> for HeaderVisitor {
-    type Value = Header;
+    type Value = Header<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JOSE header object")
     }
 
-    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Header, A::Error> {
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Header<'de>, A::Error> {
         let mut header = Header {
-            alg: String::new(),
+            alg: None,
             kid: None,
             typ: None,
             crit: None,
@@ -62,10 +71,14 @@ impl<'de> de::Visitor<'de> for HeaderVisitor {
         // here and at any depth of the values (`UniqueNames`).
         let mut names = Names::default();
         while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
+            // `Name` takes a JSON string and nothing else, like `String`.
             match name.as_ref() {
-                "alg" => alg = Some(access.next_value::<String>()?),
-                "kid" => header.kid = Some(access.next_value()?),
-                "typ" => header.typ = Some(access.next_value()?),
+                "alg" => {
+                    let Name(value) = access.next_value::<Name<'de>>()?;
+                    alg = Some(value.parse::<Algorithm>().ok());
+                }
+                "kid" => header.kid = Some(access.next_value::<Name<'de>>()?.0),
+                "typ" => header.typ = Some(access.next_value::<Name<'de>>()?.0),
                 // RFC 7515 §4.1.11: an array of at least one name.
                 "crit" => {
                     let crit: Vec<String> = access.next_value()?;
@@ -101,14 +114,70 @@ impl<'de> de::Visitor<'de> for HeaderVisitor {
     }
 }
 
-/// A compact JWS split into its parts, base64url-decoded.
+/// A compact JWS split into its parts, base64url-decoded: the payload
+/// into a vector (a principal keeps it), the header and the signature into
+/// the caller's [`Scratch`].
 #[derive(Debug)]
 pub(crate) struct Jws<'a> {
-    pub(crate) header: Header,
+    pub(crate) header: Header<'a>,
     pub(crate) alg: Algorithm,
-    pub(crate) signing_input: &'a str,
+    pub(crate) signing_input: &'a [u8],
     pub(crate) payload: Vec<u8>,
-    pub(crate) signature: Vec<u8>,
+    pub(crate) signature: &'a [u8],
+}
+
+/// Room for the parts of a compact JWS that are read only while it is
+/// checked, its header and its signature: arrays on the caller's stack
+/// for the usual sizes, vectors past them.
+pub(crate) struct Scratch {
+    header: [u8; HEADER_ON_STACK],
+    signature: [u8; SIGNATURE_ON_STACK],
+    header_heap: Vec<u8>,
+    signature_heap: Vec<u8>,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Self {
+        Self {
+            header: [0; HEADER_ON_STACK],
+            signature: [0; SIGNATURE_ON_STACK],
+            header_heap: Vec::new(),
+            signature_heap: Vec::new(),
+        }
+    }
+}
+
+/// Decodes `part` into `array` when it fits, else into `heap`.
+fn decode_into<'a>(part: &[u8], array: &'a mut [u8], heap: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    let len = b64::decoded_len(part)?;
+    let out: &'a mut [u8] = if len <= array.len() {
+        array
+    } else {
+        *heap = vec![0; len];
+        heap
+    };
+    let written = b64::decode_slice(part, &mut *out)?;
+    let out: &'a [u8] = out;
+    out.get(..written)
+}
+
+/// The index of the first `.` in `bytes`, eight bytes per step.
+fn find_dot(bytes: &[u8]) -> Option<usize> {
+    const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut start = 0;
+    for word in &mut words {
+        let w = <[u8; 8]>::try_from(word).map_or(0, u64::from_ne_bytes) ^ DOTS;
+        // Nonzero exactly when some byte of `w` is zero (a `.` in `word`).
+        if w.wrapping_sub(LOW) & !w & HIGH != 0 {
+            break;
+        }
+        start += 8;
+    }
+    let rest = bytes.get(start..).unwrap_or_default();
+    rest.iter().position(|&b| b == b'.').map(|i| start + i)
 }
 
 pub(crate) fn invalid(description: &'static str) -> AuthError {
@@ -117,36 +186,61 @@ pub(crate) fn invalid(description: &'static str) -> AuthError {
 
 /// Splits and decodes a compact JWS, and checks what the header alone can
 /// tell: a known, allowed algorithm and no `crit`.
-pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>, AuthError> {
+///
+/// Every part is strict base64url (RFC 7515 §7.1), so a token that parses
+/// holds only `A-Z a-z 0-9 - _ .`: it is token68 (RFC 7235 §2.1).
+pub(crate) fn parse<'a>(
+    token: &'a [u8],
+    scratch: &'a mut Scratch,
+    allowed: &[Algorithm],
+) -> Result<Jws<'a>, AuthError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(invalid("the token is too long"));
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid("the token is not a compact JWS"));
+    let not_compact = || invalid("the token is not a compact JWS");
+    let h_len = find_dot(token).ok_or_else(not_compact)?;
+    let after = token.get(h_len + 1..).unwrap_or_default();
+    let p_len = find_dot(after).ok_or_else(not_compact)?;
+    let (Some(h), Some(p), Some(s), Some(signing_input)) = (
+        token.get(..h_len),
+        after.get(..p_len),
+        after.get(p_len + 1..),
+        token.get(..h_len + 1 + p_len),
+    ) else {
+        return Err(not_compact());
     };
-    let decode = |part: &str| {
-        b64::decode(part.as_bytes()).ok_or_else(|| invalid("the token is not valid base64url"))
-    };
-    // The header is read once, where it was decoded: on the stack when it
-    // is short (it nearly always is), and checked for repeated names by
-    // the same pass that reads it.
-    let mut stack = [0u8; HEADER_ON_STACK];
-    let heap;
-    let header_bytes: &[u8] = match b64::decoded_len(h.as_bytes()) {
-        Some(len) if len <= HEADER_ON_STACK => {
-            let len = b64::decode_slice(h.as_bytes(), &mut stack)
-                .ok_or_else(|| invalid("the token is not valid base64url"))?;
-            stack.get(..len).unwrap_or_default()
+    // The signature is not searched for a third `.`: the base64url decoder
+    // refuses one, and only then is the token told apart from one that is
+    // merely not base64url, as a JWS of more than three parts.
+    parse_parts(h, p, s, signing_input, scratch, allowed).map_err(|e| {
+        if s.contains(&b'.') {
+            not_compact()
+        } else {
+            e
         }
-        _ => {
-            heap = decode(h)?;
-            &heap
-        }
-    };
-    let header: Header = serde_json::from_slice(header_bytes)
+    })
+}
+
+fn parse_parts<'a>(
+    h: &[u8],
+    p: &[u8],
+    s: &[u8],
+    signing_input: &'a [u8],
+    scratch: &'a mut Scratch,
+    allowed: &[Algorithm],
+) -> Result<Jws<'a>, AuthError> {
+    let not_base64url = || invalid("the token is not valid base64url");
+    let Scratch {
+        header,
+        signature,
+        header_heap,
+        signature_heap,
+    } = scratch;
+    // The header is read once, where it was decoded, and checked for
+    // repeated names by the same pass that reads it; its strings borrow
+    // from it.
+    let header_bytes = decode_into(h, header, header_heap).ok_or_else(not_base64url)?;
+    let header: Header<'a> = serde_json::from_slice(header_bytes)
         .map_err(|_| invalid("the token header is not valid"))?;
     if header.crit.is_some() {
         // RFC 7515 §4.1.11: we understand no extension, so none may be critical.
@@ -154,18 +248,13 @@ pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>
     }
     let alg = header
         .alg
-        .parse::<Algorithm>()
-        .ok()
         .filter(|a| allowed.contains(a))
         .ok_or_else(|| invalid("the token's algorithm is not accepted"))?;
-    let payload = decode(p)?;
-    let signature = decode(s)?;
+    let payload = b64::decode(p).ok_or_else(not_base64url)?;
+    let signature = decode_into(s, signature, signature_heap).ok_or_else(not_base64url)?;
     if signature.is_empty() {
         return Err(invalid("the token is not signed"));
     }
-    let signing_input = token
-        .get(..h.len() + 1 + p.len())
-        .ok_or_else(|| invalid("the token is not a compact JWS"))?;
     Ok(Jws {
         header,
         alg,
@@ -389,12 +478,7 @@ pub(crate) fn check_signature(jws: &Jws<'_>, key: &JwtKey) -> Result<(), AuthErr
     if !key.fits(jws.alg) {
         return Err(AuthError::new(ErrorKind::BadSignature));
     }
-    if crypto::verify(
-        jws.alg,
-        key.decoding(),
-        jws.signing_input.as_bytes(),
-        &jws.signature,
-    ) {
+    if crypto::verify(jws.alg, key.decoding(), jws.signing_input, jws.signature) {
         Ok(())
     } else {
         Err(AuthError::new(ErrorKind::BadSignature))
@@ -426,7 +510,8 @@ pub fn verify_compact(
     keys: &[JwtKey],
     algorithms: &[Algorithm],
 ) -> Result<Vec<u8>, AuthError> {
-    let parsed = parse(jws, algorithms)?;
+    let mut scratch = Scratch::new();
+    let parsed = parse(jws.as_bytes(), &mut scratch, algorithms)?;
     match select(
         keys,
         parsed.header.kid.as_deref(),

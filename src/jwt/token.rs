@@ -9,6 +9,7 @@ use jsonwebtoken::Algorithm;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+use super::claims::Loose;
 use super::key::JwtKey;
 use super::{b64, crypto};
 use crate::error::{AuthError, ErrorKind};
@@ -34,6 +35,7 @@ const SIGNATURE_ON_STACK: usize = 512;
 /// Its strings borrow from the decoded header (no allocation unless they
 /// have escapes); `alg` is read into the algorithm it names.
 #[derive(Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 pub(crate) struct Header<'a> {
     /// The algorithm `alg` names; `None` when it names none that
     /// jsonwebtoken knows (the header must have an `alg` string).
@@ -112,6 +114,40 @@ impl<'de> de::Visitor<'de> for HeaderVisitor {
         header.alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;
         Ok(header)
     }
+}
+
+/// A header read by the [flat reader](super::flat): `None` unless it is a
+/// flat object that [`HeaderVisitor`] would accept, which then reads the
+/// same header from it.
+fn flat_header(json: &[u8]) -> Option<Header<'_>> {
+    let mut header = Header {
+        alg: None,
+        kid: None,
+        typ: None,
+        crit: None,
+    };
+    let mut alg = None;
+    let mut names = Names::default();
+    super::flat::read_object(json, |name, value| {
+        let text = match value {
+            Loose::Str(Cow::Borrowed(text)) => Some(text),
+            _ => None,
+        };
+        match name {
+            "alg" => alg = Some(text?.parse::<Algorithm>().ok()),
+            "kid" => header.kid = Some(Cow::Borrowed(text?)),
+            "typ" => header.typ = Some(Cow::Borrowed(text?)),
+            "cty" | "jku" | "x5u" | "x5t" | "x5t#S256" => {
+                text?;
+            }
+            // Refused or checked further by the full reader.
+            "crit" | "x5c" | "jwk" | "b64" => return None,
+            _ => {}
+        }
+        names.insert(Cow::Borrowed(name)).then_some(())
+    })?;
+    header.alg = alg?;
+    Some(header)
 }
 
 /// A compact JWS split into its parts, base64url-decoded: the payload
@@ -240,8 +276,11 @@ fn parse_parts<'a>(
     // repeated names by the same pass that reads it; its strings borrow
     // from it.
     let header_bytes = decode_into(h, header, header_heap).ok_or_else(not_base64url)?;
-    let header: Header<'a> = serde_json::from_slice(header_bytes)
-        .map_err(|_| invalid("the token header is not valid"))?;
+    let header = match flat_header(header_bytes) {
+        Some(header) => header,
+        None => serde_json::from_slice::<Header<'a>>(header_bytes)
+            .map_err(|_| invalid("the token header is not valid"))?,
+    };
     if header.crit.is_some() {
         // RFC 7515 §4.1.11: we understand no extension, so none may be critical.
         return Err(invalid("the token has critical header parameters"));
@@ -524,4 +563,65 @@ pub fn verify_compact(
         }
     }
     Ok(parsed.payload)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn the_flat_reader_reads_headers_as_serde_json_does(json in crate::jwt::flat::json_objects()) {
+            if let Some(flat) = flat_header(json.as_bytes()) {
+                let full = serde_json::from_slice::<Header<'_>>(json.as_bytes());
+                prop_assert_eq!(Some(flat), full.ok(), "{}", json);
+            }
+        }
+    }
+
+    #[test]
+    fn usual_headers_take_the_flat_reader() {
+        let json = br#"{"alg":"RS256","typ":"at+jwt","kid":"k1","x5t#S256":"abc","ext":7}"#;
+        let flat = flat_header(json).unwrap();
+        assert_eq!(flat.alg, Some(Algorithm::RS256));
+        assert_eq!(flat.kid.as_deref(), Some("k1"));
+        assert_eq!(Some(flat), serde_json::from_slice::<Header<'_>>(json).ok());
+        // An algorithm jsonwebtoken does not know is read as none.
+        assert_eq!(flat_header(br#"{"alg":"XS1"}"#).unwrap().alg, None);
+    }
+
+    #[test]
+    fn a_jws_of_more_than_three_parts_is_not_compact() {
+        let mut scratch = Scratch::new();
+        for token in [&b"e30.e30.AA.AA"[..], b"e30.e30.AA.", b"e30.e30..", b"!.e30.AA.AA"] {
+            let error = parse(token, &mut scratch, &ALL).unwrap_err();
+            assert_eq!(error.to_string(), invalid("the token is not a compact JWS").to_string());
+        }
+    }
+
+    #[test]
+    fn dots_are_found_past_a_word() {
+        for len in 0..40 {
+            let mut bytes = vec![b'a'; len];
+            assert_eq!(find_dot(&bytes), None);
+            for at in 0..len {
+                bytes.fill(b'a');
+                bytes[at] = b'.';
+                assert_eq!(find_dot(&bytes), Some(at), "{len} {at}");
+                // A byte one below or above `.` is not one.
+                bytes[at] = b'-';
+                assert_eq!(find_dot(&bytes), None);
+                bytes[at] = b'/';
+                assert_eq!(find_dot(&bytes), None);
+            }
+        }
+    }
+
+    const ALL: [Algorithm; 1] = [Algorithm::HS256];
 }

@@ -1,14 +1,17 @@
 //! A fast reader for the JSON objects that JWT headers and claims nearly
 //! always are: one object whose members are strings without escapes,
 //! small non-negative integers, `true`, `false`, `null` or arrays of such
-//! strings, in ASCII.
+//! strings.
 //!
 //! It decides nothing on its own: it either reads an object of that shape,
 //! with exactly the values serde_json would give (see the tests, which
 //! compare the two), or gives up, and serde_json (with the checks built on
-//! it) reads the text instead. Anything unusual (escapes, non-ASCII,
-//! nesting, fractions, exponents, signs, long numbers, malformed text)
+//! it) reads the text instead. Anything unusual (escapes, control
+//! characters, nesting, fractions, exponents, signs, long numbers, malformed text)
 //! takes that path, and so does every error.
+//!
+//! The text is checked to be UTF-8 once, as a whole; strings are then
+//! found eight bytes per step.
 
 use std::borrow::Cow;
 
@@ -23,7 +26,8 @@ pub(crate) fn read_object<'a>(
     json: &'a [u8],
     mut member: impl FnMut(&'a str, Loose<'a>) -> Option<()>,
 ) -> Option<()> {
-    let mut cursor = Cursor { json, at: 0 };
+    let text = std::str::from_utf8(json).ok()?;
+    let mut cursor = Cursor { text, json, at: 0 };
     cursor.skip_space();
     cursor.eat(b'{')?;
     cursor.skip_space();
@@ -51,8 +55,28 @@ pub(crate) fn read_object<'a>(
 }
 
 struct Cursor<'a> {
+    text: &'a str,
+    /// `text`'s bytes.
     json: &'a [u8],
     at: usize,
+}
+
+/// Whether an eight-byte word of a string holds a byte that ends it or
+/// that the reader leaves to serde_json: `"`, `\` or a control character
+/// (never missing one; a byte after one may be flagged too).
+fn has_string_special(word: u64) -> bool {
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    const SPACES: u64 = u64::from_ne_bytes([0x20; 8]);
+    let zero = |w: u64| w.wrapping_sub(LOW) & !w;
+    let below_space = word.wrapping_sub(SPACES) & !word;
+    (zero(word ^ QUOTES) | zero(word ^ BACKSLASHES) | below_space) & HIGH != 0
+}
+
+fn is_string_special(byte: u8) -> bool {
+    byte == b'"' || byte == b'\\' || byte < 0x20
 }
 
 impl<'a> Cursor<'a> {
@@ -77,19 +101,30 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// The rest of a string whose opening quote was read: printable ASCII
-    /// without a backslash, up to the closing quote.
+    /// The rest of a string whose opening quote was read, without
+    /// backslash or control character, up to the closing quote.
     fn string(&mut self) -> Option<&'a str> {
-        let rest = self.json.get(self.at..)?;
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))?;
-        let text = rest.get(..len)?;
+        let start = self.at;
+        let rest = self.json.get(start..)?;
+        let mut words = rest.chunks_exact(8);
+        let mut skipped = 0;
+        for word in &mut words {
+            if has_string_special(<[u8; 8]>::try_from(word).map_or(0, u64::from_ne_bytes)) {
+                break;
+            }
+            skipped += 8;
+        }
+        let len = skipped
+            + rest
+                .get(skipped..)?
+                .iter()
+                .position(|&b| is_string_special(b))?;
         if rest.get(len) != Some(&b'"') {
             return None;
         }
-        self.at += len + 1;
-        std::str::from_utf8(text).ok()
+        self.at = start + len + 1;
+        // Both ends are next to a `"`: on character boundaries.
+        self.text.get(start..start + len)
     }
 
     fn value(&mut self) -> Option<Loose<'a>> {
@@ -235,6 +270,10 @@ mod tests {
             ]
         );
         assert_eq!(read("{}").unwrap(), Vec::new());
+        assert_eq!(
+            read("{\"é\":\"ü 0123456789abcdef\u{7f}\"}").unwrap(),
+            vec![("é", Loose::Str("ü 0123456789abcdef\u{7f}".into()))]
+        );
         assert_eq!(read("{\"n\":999999999999999}").unwrap(), vec![("n", Loose::Num(999_999_999_999_999.0))]);
     }
 
@@ -242,7 +281,7 @@ mod tests {
     fn gives_up_on_anything_else() {
         for json in [
             "", "{", "}", "[]", "{}x", "{},", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":1 \"b\":2}",
-            "{a:1}", "{\"a\":\"\\u0041\"}", "{\"a\\\"\":1}", "{\"é\":1}", "{\"a\":\"é\"}",
+            "{a:1}", "{\"a\":\"\\u0041\"}", "{\"a\\\"\":1}", "{\"a\":\"\n\"}",
             "{\"a\":\"\u{1}\"}", "{\"a\":-1}", "{\"a\":1.0}", "{\"a\":1e3}", "{\"a\":01}",
             "{\"a\":1000000000000000}", "{\"a\":{}}", "{\"a\":[1]}", "{\"a\":[[]]}",
             "{\"a\":tru}", "{\"a\":truex}", "{\"a\":[\"b\",]}", "{\"a\":\"b}", "\u{a0}{}",

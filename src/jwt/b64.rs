@@ -140,10 +140,15 @@ pub(crate) fn decode_slice(input: &[u8], out: &mut [u8]) -> Option<usize> {
 /// Decodes `input` into a new vector.
 pub(crate) fn decode(input: &[u8]) -> Option<Vec<u8>> {
     // Allocated, then zeroed: `vec![0; n]` asks the allocator for zeroed
-    // memory (`calloc`), which costs more for the short parts of a JWS.
+    // memory (`calloc`), which costs about 270 instructions more per JWT
+    // here (callgrind, `jwt_first_seen_rs256`).
     let len = decoded_len(input)?;
-    let mut out = Vec::with_capacity(len);
-    out.resize(len, 0);
+    #[allow(clippy::slow_vector_initialization)]
+    let mut out = {
+        let mut out = Vec::with_capacity(len);
+        out.resize(len, 0);
+        out
+    };
     decode_slice(input, &mut out)?;
     Some(out)
 }

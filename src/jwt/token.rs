@@ -599,9 +599,17 @@ mod tests {
     #[test]
     fn a_jws_of_more_than_three_parts_is_not_compact() {
         let mut scratch = Scratch::new();
-        for token in [&b"e30.e30.AA.AA"[..], b"e30.e30.AA.", b"e30.e30..", b"!.e30.AA.AA"] {
+        for token in [
+            &b"e30.e30.AA.AA"[..],
+            b"e30.e30.AA.",
+            b"e30.e30..",
+            b"!.e30.AA.AA",
+        ] {
             let error = parse(token, &mut scratch, &ALL).unwrap_err();
-            assert_eq!(error.to_string(), invalid("the token is not a compact JWS").to_string());
+            assert_eq!(
+                error.to_string(),
+                invalid("the token is not a compact JWS").to_string()
+            );
         }
     }
 

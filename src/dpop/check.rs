@@ -1,6 +1,7 @@
 //! The proof check itself (RFC 9449 §4.3): one proof, one request, one
 //! access token and the key the token is bound to.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -425,17 +426,21 @@ impl DpopVerifier {
         if !key.fits(alg) {
             return Err(invalid("the DPoP proof's alg does not fit its jwk"));
         }
+        let signature = decode(s)?;
         let jws = Jws {
             header: Header {
-                alg: alg_name.to_owned(),
+                alg: Some(alg),
                 kid: None,
-                typ: typ.map(str::to_owned),
+                typ: typ.map(Cow::Borrowed),
                 crit: None,
             },
             alg,
-            signing_input: proof.get(..h.len() + 1 + p.len()).unwrap_or_default(),
+            signing_input: proof
+                .as_bytes()
+                .get(..h.len() + 1 + p.len())
+                .unwrap_or_default(),
             payload: Vec::new(),
-            signature: decode(s)?,
+            signature: &signature,
         };
         check_signature(&jws, &key).map_err(|_| {
             proof_error(

@@ -29,7 +29,8 @@ impl SignedAnswers {
         let text = std::str::from_utf8(body)
             .map_err(|_| CallError::Malformed("the signed answer is not text"))?
             .trim();
-        let jws = token::parse(text, &self.algorithms)
+        let mut scratch = token::Scratch::new();
+        let jws = token::parse(text.as_bytes(), &mut scratch, &self.algorithms)
             .map_err(|_| CallError::Malformed("the signed answer is not a JWS"))?;
         // RFC 9701 §5: `typ` is `token-introspection+jwt`.
         let typ_ok = jws.header.typ.as_deref().is_some_and(|t| {

@@ -5,8 +5,10 @@
 //! tests compare it with): only the URL-safe alphabet, no `=`, no length
 //! of the form 4n + 1, and the unused bits of the last character zero, so
 //! that one byte string has exactly one encoding. What it adds is speed:
-//! a table lookup per character, three bytes per four characters written
-//! into a slice, no intermediate buffer.
+//! one table lookup per character that yields its bits already in place
+//! (and, for a byte outside the alphabet, a bit no character sets), six
+//! bytes per eight characters written into a slice, no intermediate
+//! buffer.
 
 /// Marks a byte outside the alphabet.
 const INVALID: u8 = 0xFF;
@@ -31,6 +33,43 @@ fn value(byte: u8) -> u8 {
     VALUES[usize::from(byte)]
 }
 
+/// Set in a [`placed`] table's entry for a byte outside the alphabet:
+/// above the 24 bits four characters decode to.
+const BAD: u32 = 1 << 24;
+
+/// Each byte's 6-bit value shifted left by `shift`, or [`BAD`].
+#[allow(clippy::indexing_slicing)]
+const fn placed(shift: u32) -> [u32; 256] {
+    let mut table = [BAD; 256];
+    let mut i = 0;
+    while i < 256 {
+        if VALUES[i] != INVALID {
+            table[i] = (VALUES[i] as u32) << shift;
+        }
+        i += 1;
+    }
+    table
+}
+
+/// The tables of the four characters of a group, first to last.
+const FIRST: [u32; 256] = placed(18);
+const SECOND: [u32; 256] = placed(12);
+const THIRD: [u32; 256] = placed(6);
+const FOURTH: [u32; 256] = placed(0);
+
+/// The 24 bits of four characters, with [`BAD`] set if one is not in the
+/// alphabet.
+fn group(a: u8, b: u8, c: u8, d: u8) -> u32 {
+    // A `u8` indexes a 256-entry table: always in bounds.
+    #[allow(clippy::indexing_slicing)]
+    {
+        FIRST[usize::from(a)]
+            | SECOND[usize::from(b)]
+            | THIRD[usize::from(c)]
+            | FOURTH[usize::from(d)]
+    }
+}
+
 /// The decoded length of `input`, if its length is possible.
 pub(crate) fn decoded_len(input: &[u8]) -> Option<usize> {
     let tail = match input.len() % 4 {
@@ -52,15 +91,14 @@ pub(crate) fn decode_slice(input: &[u8], out: &mut [u8]) -> Option<usize> {
     let mut octets = input.chunks_exact(8);
     let mut sextets = out.chunks_exact_mut(6);
     for (chunk, bytes) in (&mut octets).zip(&mut sextets) {
-        let (mut n, mut bad) = (0u64, 0u8);
-        for &c in chunk {
-            let v = value(c);
-            bad |= v;
-            n = n << 6 | u64::from(v);
-        }
-        if bad & 0x80 != 0 {
+        let &[a, b, c, d, e, f, g, h] = chunk else {
+            return None;
+        };
+        let (high, low) = (group(a, b, c, d), group(e, f, g, h));
+        if (high | low) & BAD != 0 {
             return None;
         }
+        let n = u64::from(high) << 24 | u64::from(low);
         bytes.copy_from_slice(n.to_be_bytes().get(2..)?);
     }
     let chunks = octets.remainder().chunks_exact(4);
@@ -68,11 +106,10 @@ pub(crate) fn decode_slice(input: &[u8], out: &mut [u8]) -> Option<usize> {
     let mut written = sextets.into_remainder().chunks_exact_mut(3);
     for (chunk, bytes) in chunks.zip(&mut written) {
         let &[a, b, c, d] = chunk else { return None };
-        let (a, b, c, d) = (value(a), value(b), value(c), value(d));
-        if (a | b | c | d) & 0x80 != 0 {
+        let n = group(a, b, c, d);
+        if n & BAD != 0 {
             return None;
         }
-        let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
         bytes.copy_from_slice(n.to_be_bytes().get(1..)?);
     }
     let rest = written.into_remainder();
@@ -102,7 +139,16 @@ pub(crate) fn decode_slice(input: &[u8], out: &mut [u8]) -> Option<usize> {
 
 /// Decodes `input` into a new vector.
 pub(crate) fn decode(input: &[u8]) -> Option<Vec<u8>> {
-    let mut out = vec![0; decoded_len(input)?];
+    // Allocated, then zeroed: `vec![0; n]` asks the allocator for zeroed
+    // memory (`calloc`), which costs about 270 instructions more per JWT
+    // here (callgrind, `jwt_first_seen_rs256`).
+    let len = decoded_len(input)?;
+    #[allow(clippy::slow_vector_initialization)]
+    let mut out = {
+        let mut out = Vec::with_capacity(len);
+        out.resize(len, 0);
+        out
+    };
     decode_slice(input, &mut out)?;
     Some(out)
 }

@@ -109,6 +109,7 @@ fn members_in_map(claims: &Map<String, Value>) -> usize {
 /// A claim's value as the checks read it, borrowed from the decoded
 /// claims where it has no escapes.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(test, derive(PartialEq))]
 pub(crate) enum Loose<'a> {
     /// No such claim.
     #[default]
@@ -286,6 +287,7 @@ fn known_index(name: &str) -> Option<usize> {
 /// The claims a handler reads are not built here: the principal keeps the
 /// decoded JSON and builds its map the first time it is asked.
 #[derive(Debug, Default)]
+#[cfg_attr(test, derive(PartialEq))]
 pub(crate) struct TokenClaims<'a> {
     known: [Loose<'a>; KNOWN.len()],
     /// The value of [`ClaimRules::scope_claim`], when it is set.
@@ -295,8 +297,27 @@ pub(crate) struct TokenClaims<'a> {
 }
 
 impl<'a> TokenClaims<'a> {
-    /// Reads `payload`, the decoded claims of a JWT.
+    /// Reads `payload`, the decoded claims of a JWT: with the [flat
+    /// reader](super::flat) when it can, else with serde_json.
     pub(crate) fn parse(payload: &'a [u8], rules: &ClaimRules) -> Result<Self, AuthError> {
+        match Self::parse_flat(payload, rules) {
+            Some(claims) => Ok(claims),
+            None => Self::parse_json(payload, rules),
+        }
+    }
+
+    /// The claims of a flat object without repeated names, or `None`.
+    fn parse_flat(payload: &'a [u8], rules: &ClaimRules) -> Option<Self> {
+        let mut collector = Collector::new(rules);
+        super::flat::read_object(payload, |name, value| {
+            let slot = collector.name(Cow::Borrowed(name))?;
+            collector.store(slot, value);
+            Some(())
+        })?;
+        Some(collector.claims)
+    }
+
+    fn parse_json(payload: &'a [u8], rules: &ClaimRules) -> Result<Self, AuthError> {
         let mut deserializer = serde_json::Deserializer::from_slice(payload);
         let claims = de::DeserializeSeed::deserialize(ClaimsSeed { rules }, &mut deserializer)
             .and_then(|claims| deserializer.end().map(|()| claims))
@@ -347,48 +368,98 @@ impl<'de> de::Visitor<'de> for ClaimsSeed<'_> {
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let rules = self.rules;
-        let mut claims = TokenClaims {
-            required: vec![false; rules.required.len()],
-            ..TokenClaims::default()
-        };
-        let mut names = Names::default();
-        let mut seen = 0u16;
+        let mut collector = Collector::new(self.rules);
         while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
-            for (present, required) in claims.required.iter_mut().zip(&rules.required) {
-                *present |= *required == name;
-            }
-            let known = known_index(&name);
-            let custom = rules.scope_claim.as_deref() == Some(&*name);
-            let new = match known {
-                Some(i) => {
-                    let bit = 1u16 << i;
-                    let new = seen & bit == 0;
-                    seen |= bit;
-                    new
-                }
-                None => names.insert(name),
-            };
-            if !new {
-                return Err(de::Error::custom("repeated member name"));
-            }
-            match (known, custom) {
-                (Some(i), custom) => {
-                    let value = access.next_value::<Loose<'de>>()?;
-                    if custom {
-                        claims.custom_scope = value.clone();
-                    }
-                    if let Some(slot) = claims.known.get_mut(i) {
-                        *slot = value;
-                    }
-                }
-                (None, true) => claims.custom_scope = access.next_value()?,
-                (None, false) => {
+            let slot = collector
+                .name(name)
+                .ok_or_else(|| de::Error::custom("repeated member name"))?;
+            match slot {
+                // Not read, but checked for repeated names at any depth.
+                Slot::Ignored => {
                     access.next_value::<UniqueNames>()?;
+                }
+                slot => {
+                    let value = access.next_value::<Loose<'de>>()?;
+                    collector.store(slot, value);
                 }
             }
         }
-        Ok(claims)
+        Ok(collector.claims)
+    }
+}
+
+/// Where a member's value goes.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// A [`KNOWN`] claim; also the custom scope claim when the flag says so.
+    Known(usize, bool),
+    /// The custom scope claim, not a known one.
+    Custom,
+    /// Neither: not kept.
+    Ignored,
+}
+
+/// Builds [`TokenClaims`] member by member, for both readers.
+struct Collector<'de, 'r> {
+    rules: &'r ClaimRules,
+    claims: TokenClaims<'de>,
+    /// The names seen that are not known claims.
+    names: Names<'de>,
+    /// The known claims seen, one bit each.
+    seen: u16,
+}
+
+impl<'de, 'r> Collector<'de, 'r> {
+    fn new(rules: &'r ClaimRules) -> Self {
+        Self {
+            rules,
+            claims: TokenClaims {
+                required: vec![false; rules.required.len()],
+                ..TokenClaims::default()
+            },
+            names: Names::default(),
+            seen: 0,
+        }
+    }
+
+    /// Registers the name of the next member: where its value goes, or
+    /// `None` when the object already had a member of that name.
+    fn name(&mut self, name: Cow<'de, str>) -> Option<Slot> {
+        let rules = self.rules;
+        for (present, required) in self.claims.required.iter_mut().zip(&rules.required) {
+            *present |= *required == name;
+        }
+        let known = known_index(&name);
+        let custom = rules.scope_claim.as_deref() == Some(&*name);
+        let new = match known {
+            Some(i) => {
+                let bit = 1u16 << i;
+                let new = self.seen & bit == 0;
+                self.seen |= bit;
+                new
+            }
+            None => self.names.insert(name),
+        };
+        new.then_some(match (known, custom) {
+            (Some(i), custom) => Slot::Known(i, custom),
+            (None, true) => Slot::Custom,
+            (None, false) => Slot::Ignored,
+        })
+    }
+
+    fn store(&mut self, slot: Slot, value: Loose<'de>) {
+        match slot {
+            Slot::Known(i, custom) => {
+                if custom {
+                    self.claims.custom_scope = value.clone();
+                }
+                if let Some(known) = self.claims.known.get_mut(i) {
+                    *known = value;
+                }
+            }
+            Slot::Custom => self.claims.custom_scope = value,
+            Slot::Ignored => {}
+        }
     }
 }
 
@@ -440,7 +511,7 @@ impl ClaimRules {
     /// attaches: they borrow from its buffer).
     pub(crate) fn validate(
         &self,
-        header: &Header,
+        header: &Header<'_>,
         claims: &TokenClaims<'_>,
         issuer: &str,
         audiences: &[String],
@@ -542,6 +613,36 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn the_flat_reader_reads_claims_as_serde_json_does(json in crate::jwt::flat::json_objects()) {
+            for rules in [rules(0), custom_rules(Some("custom")), custom_rules(Some("scope"))] {
+                if let Some(flat) = TokenClaims::parse_flat(json.as_bytes(), &rules) {
+                    let full = TokenClaims::parse_json(json.as_bytes(), &rules);
+                    proptest::prop_assert_eq!(Some(flat), full.ok(), "{}", json);
+                }
+            }
+        }
+    }
+
+    fn custom_rules(scope_claim: Option<&str>) -> ClaimRules {
+        ClaimRules {
+            required: vec!["req".to_owned(), "sub".to_owned()],
+            scope_claim: scope_claim.map(str::to_owned),
+            ..rules(0)
+        }
+    }
+
+    #[test]
+    fn usual_claims_take_the_flat_reader() {
+        let json = br#"{"iss":"https://i","aud":["api","x"],"sub":"alice","exp":4000000000,
+            "iat":1700000000,"jti":"j","scope":"orders:read orders:write","admin":false}"#;
+        let flat = TokenClaims::parse_flat(json, &rules(0)).unwrap();
+        assert_eq!(Some(flat), TokenClaims::parse_json(json, &rules(0)).ok());
+    }
+
     #[test]
     fn known_names_have_their_index() {
         for (i, name) in KNOWN.iter().enumerate() {
@@ -595,7 +696,7 @@ mod tests {
         assert!(claims.has_cnf() && claims.has("client_id") && !claims.has("other"));
         assert_eq!(claims.client_id(), Some("c"));
         let header = Header {
-            alg: "RS256".into(),
+            alg: Some(Algorithm::RS256),
             kid: None,
             typ: None,
             crit: None,
@@ -667,7 +768,7 @@ mod tests {
         // What the expectations below assume of this build.
         assert!(!numbers_are_maps(), "serde_json has arbitrary_precision");
         let header = Header {
-            alg: "RS256".into(),
+            alg: Some(Algorithm::RS256),
             kid: None,
             typ: None,
             crit: None,

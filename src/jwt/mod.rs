@@ -47,6 +47,7 @@ pub(crate) mod claims;
 mod crypto;
 mod der;
 mod ed25519;
+mod flat;
 #[cfg(feature = "jwks-http")]
 pub(crate) mod http;
 mod issuer;

@@ -25,7 +25,7 @@ impl Profile {
     /// Whether a validated token meets the profile.
     pub(crate) fn check(
         &self,
-        header: &Header,
+        header: &Header<'_>,
         claims: &TokenClaims<'_>,
         token: &Validated,
     ) -> Result<(), AuthError> {
@@ -94,11 +94,11 @@ mod tests {
         profile.check(&header(typ), &parsed, &token(iat)).is_ok()
     }
 
-    fn header(typ: Option<&str>) -> Header {
+    fn header(typ: Option<&str>) -> Header<'_> {
         Header {
-            alg: "RS256".into(),
+            alg: Some(jsonwebtoken::Algorithm::RS256),
             kid: None,
-            typ: typ.map(str::to_owned),
+            typ: typ.map(Into::into),
             crit: None,
         }
     }

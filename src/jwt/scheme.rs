@@ -20,7 +20,7 @@ use super::jwks::{self, JwksCache, JwksFetcher, JwksSettings, Location};
 use super::key::{self, JwtKey};
 use super::profile::Profile;
 use super::revocation::Revocation;
-use super::token::{self, invalid, Jws, KidlessKeys, Selection};
+use super::token::{self, invalid, Jws, KidlessKeys, Scratch, Selection};
 use crate::clock::{SharedClock, SystemClock};
 use crate::credentials::{Credential, CredentialLocation};
 use crate::error::{AuthError, ConfigError, ErrorKind};
@@ -106,7 +106,7 @@ struct Inner {
     /// never change: the same forgery presented again is answered after a
     /// hash and a comparison instead of a signature check. Bounded like
     /// the token cache, each entry kept [`FORGED_TTL`].
-    forged: Option<Cache<u64, Arc<Zeroizing<String>>, KeyIsHash>>,
+    forged: Option<ForgedTokens>,
     /// The secret keys of [`cache_key`].
     hash_keys: HashKeys,
     clock: SharedClock,
@@ -114,6 +114,9 @@ struct Inner {
     /// DPoP-bound tokens (RFC 9449): checked on every request, cached or not.
     dpop: crate::dpop::DpopVerifier,
 }
+
+/// Tokens whose signature failed, by [`cache_key`].
+type ForgedTokens = Cache<u64, Arc<Zeroizing<Vec<u8>>>, KeyIsHash>;
 
 struct IssuerState {
     iss: String,
@@ -141,7 +144,7 @@ struct CachedToken {
     /// verification in flight across [`JwtScheme::clear_token_cache`] never
     /// serves later requests.
     generation: u64,
-    token: Zeroizing<String>,
+    token: Zeroizing<Vec<u8>>,
     issuer: Arc<IssuerState>,
     validated: Validated,
     /// No `cnf` claim, and DPoP (if configured) accepts its issuer's tokens
@@ -255,30 +258,42 @@ const FORGED_TTL: Duration = Duration::from_secs(3600);
 /// Whether two tokens are equal, in constant time for equal lengths.
 ///
 /// Every byte pair is XORed and ORed into one accumulator, with no branch
-/// on the data (32 bytes per step, which the compiler turns into vector
-/// instructions), and that accumulator compared with `subtle`: the
-/// cache-hit path is meant to stay well under a microsecond, and a
-/// per-byte `ct_eq` over a kilobyte token costs more than everything else
-/// on it.
+/// on the data (64 bytes per step, which the compiler turns into vector
+/// instructions; the last step takes the last 64 bytes, overlapping the
+/// one before, instead of a byte at a time), and that accumulator compared
+/// with `subtle`: the cache-hit path is meant to stay well under a
+/// microsecond, and a per-byte `ct_eq` over a kilobyte token costs more
+/// than everything else on it.
 fn same_token(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (ac, bc) = (a.chunks_exact(32), b.chunks_exact(32));
-    let mut difference = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    let mut lanes = [0u8; 32];
-    for (x, y) in ac.zip(bc) {
-        for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
-            *lane |= x ^ y;
+    let difference = if a.len() < LANES {
+        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))
+    } else {
+        let mut lanes = [0u8; LANES];
+        let mut step = |x: &[u8], y: &[u8]| {
+            if let (Ok(x), Ok(y)) = (<&[u8; LANES]>::try_from(x), <&[u8; LANES]>::try_from(y)) {
+                for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
+                    *lane |= x ^ y;
+                }
+            }
+        };
+        for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+            step(x, y);
         }
-    }
-    difference |= lanes.iter().fold(0u8, |acc, lane| acc | lane);
+        let last = a.len() - LANES;
+        step(
+            a.get(last..).unwrap_or_default(),
+            b.get(last..).unwrap_or_default(),
+        );
+        lanes.iter().fold(0u8, |acc, lane| acc | lane)
+    };
     difference.ct_eq(&0).into()
 }
+
+/// The bytes [`same_token`] compares per step.
+const LANES: usize = 64;
 
 /// The secret keys of [`cache_key`], drawn once per scheme.
 #[derive(Clone, Copy)]
@@ -362,7 +377,7 @@ impl Inner {
         let key = cache_key(self.hash_keys, token.as_bytes());
         let now = self.clock.unix_now();
         let same = |entry: &CachedToken| {
-            entry.generation == generation && same_token(entry.token.as_bytes(), token.as_bytes())
+            entry.generation == generation && same_token(&entry.token, token.as_bytes())
         };
         HOT_TOKENS
             .try_with(|table| {
@@ -393,7 +408,7 @@ impl Inner {
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
                 let (entry, principal) = table.get(self.id, generation, key, now)?;
-                same_token(entry.token.as_bytes(), token)
+                same_token(&entry.token, token)
                     .then(|| (self.judge_cached(now, entry, principal), entry.plain_bearer))
             })
             .ok()
@@ -402,7 +417,7 @@ impl Inner {
             return hit;
         }
         let entry = cache.get(&key)?;
-        if entry.generation != generation || !same_token(entry.token.as_bytes(), token) {
+        if entry.generation != generation || !same_token(&entry.token, token) {
             return None;
         }
         let _ = HOT_TOKENS.try_with(|table| {
@@ -424,18 +439,18 @@ impl Inner {
     }
 
     /// Whether `token` is one whose signature already failed.
-    fn known_forged(&self, key: u64, token: &str) -> bool {
+    fn known_forged(&self, key: u64, token: &[u8]) -> bool {
         self.forged
             .as_ref()
             .and_then(|forged| forged.get(&key))
-            .is_some_and(|entry| same_token(entry.as_bytes(), token.as_bytes()))
+            .is_some_and(|entry| same_token(&entry[..], token))
     }
 
     /// Remembers `token` as forged when `result` says its signature failed.
-    fn remember_forged(&self, key: u64, token: &str, result: &Result<Principal, AuthError>) {
+    fn remember_forged(&self, key: u64, token: &[u8], result: &Result<Principal, AuthError>) {
         if let (Some(forged), Err(error)) = (&self.forged, result) {
             if error.kind() == ErrorKind::BadSignature {
-                forged.insert(key, Arc::new(Zeroizing::new(token.to_owned())));
+                forged.insert(key, Arc::new(Zeroizing::new(token.to_vec())));
             }
         }
     }
@@ -481,8 +496,11 @@ impl Inner {
 
     /// Parses a token; its decoded claims are taken out, for
     /// [`TokenClaims`] to borrow.
-    fn prepare<'t>(token: &'t str) -> Result<(Jws<'t>, Vec<u8>), AuthError> {
-        let mut jws = token::parse(token, &ALL_ALGORITHMS)?;
+    fn prepare<'t>(
+        token: &'t [u8],
+        scratch: &'t mut Scratch,
+    ) -> Result<(Jws<'t>, Vec<u8>), AuthError> {
+        let mut jws = token::parse(token, scratch, &ALL_ALGORITHMS)?;
         let payload = std::mem::take(&mut jws.payload);
         Ok((jws, payload))
     }
@@ -539,7 +557,7 @@ impl Inner {
         (mut validated, cnf): Checked,
         payload: Vec<u8>,
         issuer: &Arc<IssuerState>,
-        token: &str,
+        token: &[u8],
         (cache_key, generation): (u64, u64),
     ) -> Principal {
         // `iss` is the issuer's: `validate` compared them.
@@ -554,7 +572,7 @@ impl Inner {
                 cache_key,
                 Arc::new(CachedToken {
                     generation,
-                    token: Zeroizing::new(token.to_owned()),
+                    token: Zeroizing::new(token.to_vec()),
                     issuer: Arc::clone(issuer),
                     validated,
                     plain_bearer,
@@ -579,23 +597,33 @@ impl Inner {
             self.metrics.lookup(true);
             return (Verification::ready(result), plain);
         }
-        // Not seen before: the syntax check the extractor left to us.
-        if let Err(error) = credential.deferred_syntax() {
-            return (Verification::ready(Err(error)), false);
-        }
         if self.cache.is_some() {
             self.metrics.lookup(false);
         }
-        (self.verify_uncached(credential.value(), key), false)
+        (self.verify_uncached(credential, bytes, key), false)
     }
 
-    fn verify_uncached(self: &Arc<Self>, token: &str, key: (u64, u64)) -> Verification {
+    /// Verifies a token not in the cache. The token68 check the extractor
+    /// may have left to the scheme (`deferred_syntax`) is made only when
+    /// the token does not parse: one that does is strict base64url in
+    /// three parts, hence token68, and a token remembered as forged parsed.
+    fn verify_uncached(
+        self: &Arc<Self>,
+        credential: &Credential,
+        token: &[u8],
+        key: (u64, u64),
+    ) -> Verification {
         if self.known_forged(key.0, token) {
             return Verification::ready(Err(AuthError::new(ErrorKind::BadSignature)));
         }
-        let (jws, payload) = match Self::prepare(token) {
+        let mut scratch = Scratch::new();
+        let (jws, payload) = match Self::prepare(token, &mut scratch) {
             Ok(prepared) => prepared,
-            Err(e) => return Verification::ready(Err(e)),
+            Err(e) => {
+                // The extraction's answer to a credential that is not token68.
+                let error = credential.deferred_syntax().err().unwrap_or(e);
+                return Verification::ready(Err(error));
+            }
         };
         let claims = match TokenClaims::parse(&payload, &self.rules) {
             Ok(claims) => claims,
@@ -630,9 +658,10 @@ impl Inner {
                 }
                 let cache = Arc::clone(cache);
                 let inner = Arc::clone(self);
-                let owned = Zeroizing::new(token.to_owned());
+                let owned = Zeroizing::new(token.to_vec());
                 Verification::pending(async move {
-                    let (jws, payload) = Self::prepare(&owned)?;
+                    let mut scratch = Scratch::new();
+                    let (jws, payload) = Self::prepare(&owned, &mut scratch)?;
                     let claims = TokenClaims::parse(&payload, &inner.rules)?;
                     let issuer = inner.issuer_of(&jws, &claims)?;
                     let k = cache.key_for(jws.header.kid.as_deref(), jws.alg).await?;
@@ -1028,7 +1057,7 @@ impl JwtSchemeBuilder {
         let forged = (self.cache_capacity > 0).then(|| {
             Cache::builder()
                 .max_capacity(self.cache_capacity)
-                .weigher(|_, token: &Arc<Zeroizing<String>>| {
+                .weigher(|_, token: &Arc<Zeroizing<Vec<u8>>>| {
                     u32::try_from(token.len() / 1024 + 1).unwrap_or(u32::MAX)
                 })
                 .time_to_live(FORGED_TTL)
@@ -1146,13 +1175,16 @@ mod tests {
         assert!(!same_token(b"abcdefghijk", b"abcdefghijx"));
         assert!(!same_token(b"abcdefgXijk", b"abcdefghijk"));
         assert!(!same_token(b"abc", b"abcd"));
-        // Every position of a long token, in the vector part and the tail.
-        let token: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
-        assert!(same_token(&token, &token.clone()));
-        for i in 0..token.len() {
-            let mut other = token.clone();
-            other[i] ^= 1;
-            assert!(!same_token(&token, &other), "byte {i}");
+        // Every position of tokens of every length around the steps, in
+        // the vector part and the overlapping last step.
+        for len in 0..200u8 {
+            let token: Vec<u8> = (0..len).map(|i| b'a' + i % 26).collect();
+            assert!(same_token(&token, &token.clone()));
+            for i in 0..token.len() {
+                let mut other = token.clone();
+                other[i] ^= 1;
+                assert!(!same_token(&token, &other), "length {len}, byte {i}");
+            }
         }
     }
 

@@ -9,6 +9,7 @@ use jsonwebtoken::Algorithm;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+use super::claims::Loose;
 use super::key::JwtKey;
 use super::{b64, crypto};
 use crate::error::{AuthError, ErrorKind};
@@ -19,6 +20,10 @@ pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Protected headers up to this many bytes are decoded on the stack.
 const HEADER_ON_STACK: usize = 256;
 
+/// Signatures up to this many bytes (RSA-4096, and every shorter
+/// algorithm) are decoded on the stack.
+const SIGNATURE_ON_STACK: usize = 512;
+
 /// The protected header fields authgate reads; `jku`, `x5u` and `jwk` are
 /// never followed (RFC 8725 §3.10).
 ///
@@ -26,16 +31,22 @@ const HEADER_ON_STACK: usize = 256;
 /// array, by position), and the registered parameters authgate knows must
 /// have their RFC 7515 / RFC 7797 types, even those it does not use: a
 /// header other implementations would read differently is refused.
+///
+/// Its strings borrow from the decoded header (no allocation unless they
+/// have escapes); `alg` is read into the algorithm it names.
 #[derive(Debug)]
-pub(crate) struct Header {
-    pub(crate) alg: String,
-    pub(crate) kid: Option<String>,
-    pub(crate) typ: Option<String>,
+#[cfg_attr(test, derive(PartialEq))]
+pub(crate) struct Header<'a> {
+    /// The algorithm `alg` names; `None` when it names none that
+    /// jsonwebtoken knows (the header must have an `alg` string).
+    pub(crate) alg: Option<Algorithm>,
+    pub(crate) kid: Option<Cow<'a, str>>,
+    pub(crate) typ: Option<Cow<'a, str>>,
     /// Never set on a parsed header: any `crit` is refused.
     pub(crate) crit: Option<Vec<String>>,
 }
 
-impl<'de> Deserialize<'de> for Header {
+impl<'de> Deserialize<'de> for Header<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(HeaderVisitor)
     }
@@ -44,15 +55,15 @@ impl<'de> Deserialize<'de> for Header {
 struct HeaderVisitor;
 
 impl<'de> de::Visitor<'de> for HeaderVisitor {
-    type Value = Header;
+    type Value = Header<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JOSE header object")
     }
 
-    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Header, A::Error> {
+    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Header<'de>, A::Error> {
         let mut header = Header {
-            alg: String::new(),
+            alg: None,
             kid: None,
             typ: None,
             crit: None,
@@ -62,10 +73,14 @@ impl<'de> de::Visitor<'de> for HeaderVisitor {
         // here and at any depth of the values (`UniqueNames`).
         let mut names = Names::default();
         while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
+            // `Name` takes a JSON string and nothing else, like `String`.
             match name.as_ref() {
-                "alg" => alg = Some(access.next_value::<String>()?),
-                "kid" => header.kid = Some(access.next_value()?),
-                "typ" => header.typ = Some(access.next_value()?),
+                "alg" => {
+                    let Name(value) = access.next_value::<Name<'de>>()?;
+                    alg = Some(value.parse::<Algorithm>().ok());
+                }
+                "kid" => header.kid = Some(access.next_value::<Name<'de>>()?.0),
+                "typ" => header.typ = Some(access.next_value::<Name<'de>>()?.0),
                 // RFC 7515 §4.1.11: an array of at least one name.
                 "crit" => {
                     let crit: Vec<String> = access.next_value()?;
@@ -101,14 +116,104 @@ impl<'de> de::Visitor<'de> for HeaderVisitor {
     }
 }
 
-/// A compact JWS split into its parts, base64url-decoded.
+/// A header read by the [flat reader](super::flat): `None` unless it is a
+/// flat object that [`HeaderVisitor`] would accept, which then reads the
+/// same header from it.
+fn flat_header(json: &[u8]) -> Option<Header<'_>> {
+    let mut header = Header {
+        alg: None,
+        kid: None,
+        typ: None,
+        crit: None,
+    };
+    let mut alg = None;
+    let mut names = Names::default();
+    super::flat::read_object(json, |name, value| {
+        let text = match value {
+            Loose::Str(Cow::Borrowed(text)) => Some(text),
+            _ => None,
+        };
+        match name {
+            "alg" => alg = Some(text?.parse::<Algorithm>().ok()),
+            "kid" => header.kid = Some(Cow::Borrowed(text?)),
+            "typ" => header.typ = Some(Cow::Borrowed(text?)),
+            "cty" | "jku" | "x5u" | "x5t" | "x5t#S256" => {
+                text?;
+            }
+            // Refused or checked further by the full reader.
+            "crit" | "x5c" | "jwk" | "b64" => return None,
+            _ => {}
+        }
+        names.insert(Cow::Borrowed(name)).then_some(())
+    })?;
+    header.alg = alg?;
+    Some(header)
+}
+
+/// A compact JWS split into its parts, base64url-decoded: the payload
+/// into a vector (a principal keeps it), the header and the signature into
+/// the caller's [`Scratch`].
 #[derive(Debug)]
 pub(crate) struct Jws<'a> {
-    pub(crate) header: Header,
+    pub(crate) header: Header<'a>,
     pub(crate) alg: Algorithm,
-    pub(crate) signing_input: &'a str,
+    pub(crate) signing_input: &'a [u8],
     pub(crate) payload: Vec<u8>,
-    pub(crate) signature: Vec<u8>,
+    pub(crate) signature: &'a [u8],
+}
+
+/// Room for the parts of a compact JWS that are read only while it is
+/// checked, its header and its signature: arrays on the caller's stack
+/// for the usual sizes, vectors past them.
+pub(crate) struct Scratch {
+    header: [u8; HEADER_ON_STACK],
+    signature: [u8; SIGNATURE_ON_STACK],
+    header_heap: Vec<u8>,
+    signature_heap: Vec<u8>,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Self {
+        Self {
+            header: [0; HEADER_ON_STACK],
+            signature: [0; SIGNATURE_ON_STACK],
+            header_heap: Vec::new(),
+            signature_heap: Vec::new(),
+        }
+    }
+}
+
+/// Decodes `part` into `array` when it fits, else into `heap`.
+fn decode_into<'a>(part: &[u8], array: &'a mut [u8], heap: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    let len = b64::decoded_len(part)?;
+    let out: &'a mut [u8] = if len <= array.len() {
+        array
+    } else {
+        *heap = vec![0; len];
+        heap
+    };
+    let written = b64::decode_slice(part, &mut *out)?;
+    let out: &'a [u8] = out;
+    out.get(..written)
+}
+
+/// The index of the first `.` in `bytes`, eight bytes per step.
+fn find_dot(bytes: &[u8]) -> Option<usize> {
+    const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut start = 0;
+    for word in &mut words {
+        let w = <[u8; 8]>::try_from(word).map_or(0, u64::from_ne_bytes) ^ DOTS;
+        // Nonzero exactly when some byte of `w` is zero (a `.` in `word`).
+        if w.wrapping_sub(LOW) & !w & HIGH != 0 {
+            break;
+        }
+        start += 8;
+    }
+    let rest = bytes.get(start..).unwrap_or_default();
+    rest.iter().position(|&b| b == b'.').map(|i| start + i)
 }
 
 pub(crate) fn invalid(description: &'static str) -> AuthError {
@@ -117,55 +222,78 @@ pub(crate) fn invalid(description: &'static str) -> AuthError {
 
 /// Splits and decodes a compact JWS, and checks what the header alone can
 /// tell: a known, allowed algorithm and no `crit`.
-pub(crate) fn parse<'a>(token: &'a str, allowed: &[Algorithm]) -> Result<Jws<'a>, AuthError> {
+///
+/// Every part is strict base64url (RFC 7515 §7.1), so a token that parses
+/// holds only `A-Z a-z 0-9 - _ .`: it is token68 (RFC 7235 §2.1).
+pub(crate) fn parse<'a>(
+    token: &'a [u8],
+    scratch: &'a mut Scratch,
+    allowed: &[Algorithm],
+) -> Result<Jws<'a>, AuthError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(invalid("the token is too long"));
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid("the token is not a compact JWS"));
+    let not_compact = || invalid("the token is not a compact JWS");
+    let h_len = find_dot(token).ok_or_else(not_compact)?;
+    let after = token.get(h_len + 1..).unwrap_or_default();
+    let p_len = find_dot(after).ok_or_else(not_compact)?;
+    let (Some(h), Some(p), Some(s), Some(signing_input)) = (
+        token.get(..h_len),
+        after.get(..p_len),
+        after.get(p_len + 1..),
+        token.get(..h_len + 1 + p_len),
+    ) else {
+        return Err(not_compact());
     };
-    let decode = |part: &str| {
-        b64::decode(part.as_bytes()).ok_or_else(|| invalid("the token is not valid base64url"))
-    };
-    // The header is read once, where it was decoded: on the stack when it
-    // is short (it nearly always is), and checked for repeated names by
-    // the same pass that reads it.
-    let mut stack = [0u8; HEADER_ON_STACK];
-    let heap;
-    let header_bytes: &[u8] = match b64::decoded_len(h.as_bytes()) {
-        Some(len) if len <= HEADER_ON_STACK => {
-            let len = b64::decode_slice(h.as_bytes(), &mut stack)
-                .ok_or_else(|| invalid("the token is not valid base64url"))?;
-            stack.get(..len).unwrap_or_default()
+    // The signature is not searched for a third `.`: the base64url decoder
+    // refuses one, and only then is the token told apart from one that is
+    // merely not base64url, as a JWS of more than three parts.
+    parse_parts(h, p, s, signing_input, scratch, allowed).map_err(|e| {
+        if s.contains(&b'.') {
+            not_compact()
+        } else {
+            e
         }
-        _ => {
-            heap = decode(h)?;
-            &heap
-        }
+    })
+}
+
+fn parse_parts<'a>(
+    h: &[u8],
+    p: &[u8],
+    s: &[u8],
+    signing_input: &'a [u8],
+    scratch: &'a mut Scratch,
+    allowed: &[Algorithm],
+) -> Result<Jws<'a>, AuthError> {
+    let not_base64url = || invalid("the token is not valid base64url");
+    let Scratch {
+        header,
+        signature,
+        header_heap,
+        signature_heap,
+    } = scratch;
+    // The header is read once, where it was decoded, and checked for
+    // repeated names by the same pass that reads it; its strings borrow
+    // from it.
+    let header_bytes = decode_into(h, header, header_heap).ok_or_else(not_base64url)?;
+    let header = match flat_header(header_bytes) {
+        Some(header) => header,
+        None => serde_json::from_slice::<Header<'a>>(header_bytes)
+            .map_err(|_| invalid("the token header is not valid"))?,
     };
-    let header: Header = serde_json::from_slice(header_bytes)
-        .map_err(|_| invalid("the token header is not valid"))?;
     if header.crit.is_some() {
         // RFC 7515 §4.1.11: we understand no extension, so none may be critical.
         return Err(invalid("the token has critical header parameters"));
     }
     let alg = header
         .alg
-        .parse::<Algorithm>()
-        .ok()
         .filter(|a| allowed.contains(a))
         .ok_or_else(|| invalid("the token's algorithm is not accepted"))?;
-    let payload = decode(p)?;
-    let signature = decode(s)?;
+    let payload = b64::decode(p).ok_or_else(not_base64url)?;
+    let signature = decode_into(s, signature, signature_heap).ok_or_else(not_base64url)?;
     if signature.is_empty() {
         return Err(invalid("the token is not signed"));
     }
-    let signing_input = token
-        .get(..h.len() + 1 + p.len())
-        .ok_or_else(|| invalid("the token is not a compact JWS"))?;
     Ok(Jws {
         header,
         alg,
@@ -432,12 +560,7 @@ pub(crate) fn check_signature(jws: &Jws<'_>, key: &JwtKey) -> Result<(), AuthErr
     if !key.fits(jws.alg) {
         return Err(AuthError::new(ErrorKind::BadSignature));
     }
-    if crypto::verify(
-        jws.alg,
-        key.decoding(),
-        jws.signing_input.as_bytes(),
-        &jws.signature,
-    ) {
+    if crypto::verify(jws.alg, key.decoding(), jws.signing_input, jws.signature) {
         Ok(())
     } else {
         Err(AuthError::new(ErrorKind::BadSignature))
@@ -469,7 +592,8 @@ pub fn verify_compact(
     keys: &[JwtKey],
     algorithms: &[Algorithm],
 ) -> Result<Vec<u8>, AuthError> {
-    let parsed = parse(jws, algorithms)?;
+    let mut scratch = Scratch::new();
+    let parsed = parse(jws.as_bytes(), &mut scratch, algorithms)?;
     match select(
         keys,
         parsed.header.kid.as_deref(),
@@ -486,10 +610,73 @@ pub fn verify_compact(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
+    use proptest::prelude::*;
 
     use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn the_flat_reader_reads_headers_as_serde_json_does(json in crate::jwt::flat::json_objects()) {
+            if let Some(flat) = flat_header(json.as_bytes()) {
+                let full = serde_json::from_slice::<Header<'_>>(json.as_bytes());
+                prop_assert_eq!(Some(flat), full.ok(), "{}", json);
+            }
+        }
+    }
+
+    #[test]
+    fn usual_headers_take_the_flat_reader() {
+        let json = br#"{"alg":"RS256","typ":"at+jwt","kid":"k1","x5t#S256":"abc","ext":7}"#;
+        let flat = flat_header(json).unwrap();
+        assert_eq!(flat.alg, Some(Algorithm::RS256));
+        assert_eq!(flat.kid.as_deref(), Some("k1"));
+        assert_eq!(Some(flat), serde_json::from_slice::<Header<'_>>(json).ok());
+        // An algorithm jsonwebtoken does not know is read as none.
+        assert_eq!(flat_header(br#"{"alg":"XS1"}"#).unwrap().alg, None);
+    }
+
+    #[test]
+    fn a_jws_of_more_than_three_parts_is_not_compact() {
+        let mut scratch = Scratch::new();
+        for token in [
+            &b"e30.e30.AA.AA"[..],
+            b"e30.e30.AA.",
+            b"e30.e30..",
+            b"!.e30.AA.AA",
+        ] {
+            let error = parse(token, &mut scratch, &ALL).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                invalid("the token is not a compact JWS").to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn dots_are_found_past_a_word() {
+        for len in 0..40 {
+            let mut bytes = vec![b'a'; len];
+            assert_eq!(find_dot(&bytes), None);
+            for at in 0..len {
+                bytes.fill(b'a');
+                bytes[at] = b'.';
+                assert_eq!(find_dot(&bytes), Some(at), "{len} {at}");
+                // A byte one below or above `.` is not one.
+                bytes[at] = b'-';
+                assert_eq!(find_dot(&bytes), None);
+                bytes[at] = b'/';
+                assert_eq!(find_dot(&bytes), None);
+            }
+        }
+    }
+
+    const ALL: [Algorithm; 1] = [Algorithm::HS256];
 
     fn token(header: &str) -> String {
         let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"s"}"#);
@@ -502,8 +689,10 @@ mod tests {
     #[test]
     fn the_private_number_token_hides_nothing_in_a_header() {
         assert!(!numbers_are_maps(), "serde_json has arbitrary_precision");
+        let mut scratch = Scratch::new();
         assert!(parse(
-            &token(r#"{"alg":"HS256","x":{"a":1}}"#),
+            token(r#"{"alg":"HS256","x":{"a":1}}"#).as_bytes(),
+            &mut scratch,
             &[Algorithm::HS256]
         )
         .is_ok());
@@ -514,7 +703,7 @@ mod tests {
             r#"{"alg":"HS256","jwk":{"$serde_json::private::Number":{"kty":"a","kty":"b"}}}"#,
         ] {
             assert!(
-                parse(&token(header), &[Algorithm::HS256]).is_err(),
+                parse(token(header).as_bytes(), &mut scratch, &[Algorithm::HS256]).is_err(),
                 "{header}"
             );
         }

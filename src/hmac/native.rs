@@ -34,9 +34,9 @@ pub const SCHEME_NAME: &str = "hmac";
 /// Verification order: parameters, timestamp window, signed headers present,
 /// the key id's record through a bounded cache, the signature against every
 /// secret of the record in constant time (rotation), then the nonce in the
-/// [`ReplayCache`]: a second request with the same key id and nonce is
+/// [`ReplayCache`](crate::hmac::ReplayCache): a second request with the same key id and nonce is
 /// answered 401 `replayed`, whatever the wall clock did in between (see
-/// [`ReplayCache::admit_signed`]).
+/// [`ReplayCache::admit_signed`](crate::hmac::ReplayCache::admit_signed)).
 ///
 /// # Example
 ///

@@ -19,7 +19,7 @@ use crate::body::ResponseBody;
 use crate::error::AuthError;
 use crate::principal::Principal;
 
-/// The service [`RateLimitLayer`] wraps around yours.
+/// The service [`RateLimitLayer`](super::RateLimitLayer) wraps around yours.
 #[derive(Clone)]
 pub struct RateLimit<S> {
     pub(super) inner: S,

@@ -373,3 +373,79 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod string_tests {
+    use super::*;
+
+    /// Strings of every length around the eight-byte steps, with each
+    /// byte the reader must stop at (or must not) at every position, as a
+    /// member name and as a value: read as serde_json reads them, or not
+    /// read at all.
+    #[test]
+    fn strings_across_the_steps_read_as_serde_json_reads_them() {
+        let specials: [&[u8]; 12] = [
+            b"\"",
+            b"\\",
+            b"\\u0065",
+            b"\x00",
+            b"\x1f",
+            b"\n",
+            b" ",
+            b"\x7f",
+            "é".as_bytes(),
+            "\u{20ac}".as_bytes(),
+            b"\xff",
+            b"!",
+        ];
+        for len in 0..34 {
+            for at in 0..=len {
+                for special in specials {
+                    let mut text = vec![b'a'; len];
+                    text.splice(at..at, special.iter().copied());
+                    for as_name in [false, true] {
+                        let mut json = Vec::new();
+                        if as_name {
+                            json.extend_from_slice(b"{\"");
+                            json.extend_from_slice(&text);
+                            json.extend_from_slice(b"\":\"v\",\"x\":1}");
+                        } else {
+                            json.extend_from_slice(b"{\"k\":\"");
+                            json.extend_from_slice(&text);
+                            json.extend_from_slice(b"\",\"x\":1}");
+                        }
+                        let full = serde_json::from_slice::<serde_json::Value>(&json).ok();
+                        let mut members = Vec::new();
+                        let flat = read_object(&json, |name, value| {
+                            members.push((name.to_owned(), value));
+                            Some(())
+                        });
+                        let label = String::from_utf8_lossy(&json).into_owned();
+                        if flat.is_some() {
+                            let full = full.expect(&label);
+                            let object = full.as_object().expect(&label);
+                            assert_eq!(object.len(), members.len(), "{label}");
+                            for (name, value) in &members {
+                                match (object.get(name), value) {
+                                    (Some(serde_json::Value::String(s)), Loose::Str(t)) => {
+                                        assert_eq!(s, t, "{label}");
+                                    }
+                                    (Some(serde_json::Value::Number(n)), Loose::Num(m)) => {
+                                        assert_eq!(n.as_f64(), Some(*m), "{label}");
+                                    }
+                                    other => panic!("{label}: {other:?}"),
+                                }
+                            }
+                        } else {
+                            // Only escapes, control characters and invalid text are left.
+                            let plain =
+                                !special.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                                    && std::str::from_utf8(special).is_ok();
+                            assert!(!plain, "{label}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

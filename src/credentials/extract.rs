@@ -4,7 +4,7 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 
-use super::location::{AuthorizationSyntax, Credential, CredentialLocation};
+use super::location::{configured, AuthorizationSyntax, Credential, CredentialLocation};
 use super::query;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 
@@ -13,8 +13,8 @@ use crate::error::{AuthError, ConfigError, ErrorKind};
 #[derive(Debug, Default)]
 pub(crate) struct Extractor {
     authorization: Vec<AuthorizationRoute>,
-    headers: Vec<(HeaderName, usize)>,
-    queries: Vec<(String, usize)>,
+    headers: Vec<HeaderRoute>,
+    queries: Vec<(String, usize, &'static CredentialLocation)>,
     /// The scheme that owns the connection's client certificate.
     peer_certificate: Option<usize>,
 }
@@ -23,12 +23,19 @@ pub(crate) struct Extractor {
 struct AuthorizationRoute {
     scheme: String,
     syntax: AuthorizationSyntax,
-    location: CredentialLocation,
+    location: &'static CredentialLocation,
     index: usize,
-    /// The token68 check is left to the scheme, which makes it only for a
-    /// credential it has not seen before (see
+    /// The token68 check is left to the scheme (this index), which makes
+    /// it only for a credential it has not seen before (see
     /// [`Credential::deferred_syntax`]).
-    deferred: bool,
+    deferred: Option<u32>,
+}
+
+#[derive(Debug)]
+struct HeaderRoute {
+    name: HeaderName,
+    index: usize,
+    location: &'static CredentialLocation,
 }
 
 /// `name`, as a value whose clones write nothing: every credential found
@@ -85,9 +92,12 @@ impl Extractor {
                 self.authorization.push(AuthorizationRoute {
                     scheme: scheme.to_string(),
                     syntax: *syntax,
-                    location: location.clone(),
+                    location: configured(&location),
                     index,
-                    deferred: defer && *syntax == AuthorizationSyntax::Token68,
+                    // An index past u32 (never) is checked here instead.
+                    deferred: (defer && *syntax == AuthorizationSyntax::Token68)
+                        .then(|| u32::try_from(index).ok())
+                        .flatten(),
                 });
             }
             CredentialLocation::Header(name) => {
@@ -97,10 +107,14 @@ impl Extractor {
                         why: "use CredentialLocation::Authorization for the Authorization header",
                     });
                 }
-                if self.headers.iter().any(|(h, _)| h == name) {
+                if self.headers.iter().any(|route| route.name == name) {
                     return Err(duplicate());
                 }
-                self.headers.push((shareable(name), index));
+                self.headers.push(HeaderRoute {
+                    name: shareable(name),
+                    index,
+                    location: configured(&location),
+                });
             }
             CredentialLocation::Query(name) => {
                 if name.is_empty() || !name.bytes().all(is_tchar) {
@@ -109,10 +123,11 @@ impl Extractor {
                         why: "a query parameter name must be a non-empty token",
                     });
                 }
-                if self.queries.iter().any(|(q, _)| q == name) {
+                if self.queries.iter().any(|(q, _, _)| q == name) {
                     return Err(duplicate());
                 }
-                self.queries.push((name.to_string(), index));
+                self.queries
+                    .push((name.to_string(), index, configured(&location)));
             }
             CredentialLocation::PeerCertificate => {
                 if self.peer_certificate.is_some() {
@@ -146,7 +161,12 @@ impl Extractor {
             }
         }
 
-        for (name, index) in &self.headers {
+        for HeaderRoute {
+            name,
+            index,
+            location,
+        } in &self.headers
+        {
             let mut values = parts.headers.get_all(name).iter();
             let Some(value) = values.next() else {
                 continue;
@@ -163,20 +183,14 @@ impl Extractor {
                     "the credential header is empty or not visible ASCII",
                 ));
             }
-            found = Some((
-                *index,
-                Credential::from_header(
-                    CredentialLocation::Header(name.clone()),
-                    value,
-                    start,
-                    end,
-                ),
-            ));
+            let credential = Credential::from_header(location, value, start, end)
+                .ok_or_else(|| malformed(*index, "the credential header is too long"))?;
+            found = Some((*index, credential));
         }
 
         if !self.queries.is_empty() {
             if let Some(query) = parts.uri.query() {
-                for (name, index) in &self.queries {
+                for (name, index, location) in &self.queries {
                     let mut values = query::values(query, name);
                     let Some(value) = values.next() else {
                         continue;
@@ -188,13 +202,7 @@ impl Extractor {
                     let value = value.filter(|v| !v.expose().is_empty()).ok_or_else(|| {
                         malformed(*index, "the credential parameter is empty or badly encoded")
                     })?;
-                    found = Some((
-                        *index,
-                        Credential::from_secret(
-                            CredentialLocation::Query(name.clone().into()),
-                            value,
-                        ),
-                    ));
+                    found = Some((*index, Credential::from_configured_secret(location, value)));
                 }
             }
         }
@@ -208,7 +216,8 @@ impl Extractor {
         if found.is_none() {
             if let Some(index) = self.peer_certificate.filter(|_| peer_certificate(parts)) {
                 // The scheme reads the chain from the extensions.
-                let credential = Credential::new(CredentialLocation::PeerCertificate, "");
+                static PEER: CredentialLocation = CredentialLocation::PeerCertificate;
+                let credential = Credential::from_configured_secret(&PEER, "".into());
                 return Ok(Some((index, credential)));
             }
         }
@@ -257,16 +266,12 @@ impl Extractor {
                 not_visible()
             });
         }
-        if route.deferred {
-            return Ok(Some((
-                route.index,
-                Credential::from_header_unchecked(
-                    route.location.clone(),
-                    value,
-                    (rest_start, rest_end),
-                    route.index,
-                ),
-            )));
+        let too_long = || malformed(route.index, "the Authorization header is too long");
+        if let Some(deferred) = route.deferred {
+            let span = (rest_start, rest_end);
+            let credential =
+                Credential::from_header_unchecked(route.location, value, span, deferred);
+            return Ok(Some((route.index, credential.ok_or_else(too_long)?)));
         }
         match route.syntax {
             AuthorizationSyntax::Token68 => {
@@ -278,10 +283,8 @@ impl Extractor {
                 }
             }
         }
-        Ok(Some((
-            route.index,
-            Credential::from_header(route.location.clone(), value, rest_start, rest_end),
-        )))
+        let credential = Credential::from_header(route.location, value, rest_start, rest_end);
+        Ok(Some((route.index, credential.ok_or_else(too_long)?)))
     }
 }
 

@@ -149,30 +149,61 @@ impl Extractor {
         let mut unsupported = false;
         let mut count = 0usize;
 
-        let mut authorization = parts.headers.get_all(AUTHORIZATION).iter();
-        if let Some(value) = authorization.next() {
-            if authorization.next().is_some() {
-                return Err(ambiguous());
+        // With header routes, a small request is read in one pass for all
+        // the names wanted, rather than hashed once per name.
+        let headers = &parts.headers;
+        let scan = !self.headers.is_empty()
+            && self.headers.len() <= SCANNED_ROUTES
+            && headers.len() <= SCANNED_VALUES;
+        let mut routes = [Seen::None; SCANNED_ROUTES];
+        let authorization = if scan {
+            let mut authorization = Seen::None;
+            for (name, value) in headers {
+                if *name == AUTHORIZATION {
+                    authorization.add(value);
+                } else if let Some(i) = self.headers.iter().position(|r| r.name == *name) {
+                    if let Some(seen) = routes.get_mut(i) {
+                        seen.add(value);
+                    }
+                }
             }
-            count += 1;
-            match self.parse_authorization(value)? {
-                Some(hit) => found = Some(hit),
-                None => unsupported = true,
+            authorization
+        } else {
+            Seen::of(headers, &AUTHORIZATION)
+        };
+
+        match authorization {
+            Seen::None => {}
+            Seen::Several => return Err(ambiguous()),
+            Seen::One(value) => {
+                count += 1;
+                match self.parse_authorization(value)? {
+                    Some(hit) => found = Some(hit),
+                    None => unsupported = true,
+                }
             }
         }
 
-        for HeaderRoute {
-            name,
-            index,
-            location,
-        } in &self.headers
+        for (
+            i,
+            HeaderRoute {
+                name,
+                index,
+                location,
+            },
+        ) in self.headers.iter().enumerate()
         {
-            let mut values = parts.headers.get_all(name).iter();
-            let Some(value) = values.next() else {
-                continue;
+            let seen = match routes.get(i) {
+                Some(seen) if scan => *seen,
+                _ => Seen::of(headers, name),
+            };
+            let value = match seen {
+                Seen::None => continue,
+                Seen::Several => return Err(ambiguous()),
+                Seen::One(value) => value,
             };
             count += 1;
-            if values.next().is_some() || count > 1 {
+            if count > 1 {
                 return Err(ambiguous());
             }
             let bytes = value.as_bytes();
@@ -303,6 +334,45 @@ pub(crate) fn check_token68(
     } else {
         malformed(index, "the credentials contain characters outside token68")
     })
+}
+
+/// At most this many header routes are looked for in one pass.
+const SCANNED_ROUTES: usize = 4;
+
+/// A request with at most this many header values is read in one pass
+/// (when header routes are configured): about 25 instructions a value
+/// (the step and two name compares), where hashing and probing for two
+/// names costs about 250 (callgrind); a larger request is looked up by
+/// name, so that the cost stays bounded.
+const SCANNED_VALUES: usize = 8;
+
+/// What a request holds of one header name.
+#[derive(Clone, Copy)]
+enum Seen<'a> {
+    None,
+    One(&'a HeaderValue),
+    /// Two values or more: ambiguous.
+    Several,
+}
+
+impl<'a> Seen<'a> {
+    /// One more value of the name.
+    fn add(&mut self, value: &'a HeaderValue) {
+        *self = match self {
+            Self::None => Self::One(value),
+            _ => Self::Several,
+        };
+    }
+
+    /// The values of `name`, looked up.
+    fn of(headers: &'a http::HeaderMap, name: &HeaderName) -> Self {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Self::None,
+            (Some(value), None) => Self::One(value),
+            (Some(_), Some(_)) => Self::Several,
+        }
+    }
 }
 
 /// Whether the request's connection presented a client certificate.
@@ -507,6 +577,61 @@ mod tests {
             .unwrap();
         assert_eq!(index, 0);
         assert_eq!(cred.value(), "tok.en");
+    }
+
+    /// A small request is read in one pass, a large one looked up by name:
+    /// both find the same credential and the same ambiguities.
+    #[test]
+    fn one_pass_and_look_ups_agree() {
+        let e = extractor();
+        type Case<'a> = (&'a [(&'a str, &'a [u8])], Result<Option<usize>, ErrorKind>);
+        let cases: [Case<'_>; 7] = [
+            (&[], Ok(None)),
+            (&[("x-api-key", b" k ")], Ok(Some(1))),
+            (&[("authorization", b"Bearer a")], Ok(Some(0))),
+            (
+                &[("x-api-key", b"k"), ("x-api-key", b"k")],
+                Err(ErrorKind::Ambiguous),
+            ),
+            (
+                &[
+                    ("authorization", b"Bearer a"),
+                    ("authorization", b"Bearer a"),
+                ],
+                Err(ErrorKind::Ambiguous),
+            ),
+            (
+                &[("x-api-key", b"k"), ("authorization", b"Bearer a")],
+                Err(ErrorKind::Ambiguous),
+            ),
+            (&[("x-api-key", b"k\xff")], Err(ErrorKind::Malformed)),
+        ];
+        for filler in [0, 3, SCANNED_VALUES, SCANNED_VALUES + 8] {
+            for (headers, expected) in &cases {
+                let padding: Vec<(String, &[u8])> = (0..filler)
+                    .map(|i| (format!("x-filler-{i}"), &b"v"[..]))
+                    .collect();
+                let mut all: Vec<(&str, &[u8])> =
+                    padding.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+                all.splice(filler / 2..filler / 2, headers.iter().copied());
+                let got = e.extract(&parts(&all, "/"));
+                match (got, expected) {
+                    (Ok(found), Ok(index)) => {
+                        assert_eq!(found.as_ref().map(|f| f.0), *index, "{filler} {headers:?}");
+                        if let Some((_, credential)) = found {
+                            assert_eq!(
+                                credential.value(),
+                                if *index == Some(1) { "k" } else { "a" }
+                            );
+                        }
+                    }
+                    (Err(error), Err(kind)) => {
+                        assert_eq!(error.kind(), *kind, "{filler} {headers:?}")
+                    }
+                    (got, _) => panic!("{filler} {headers:?}: {:?}", got.map(|f| f.map(|f| f.0))),
+                }
+            }
+        }
     }
 
     #[test]

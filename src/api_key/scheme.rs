@@ -21,7 +21,7 @@ use crate::credentials::{Credential, CredentialLocation};
 use crate::error::StoreError;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::hot::{self, HotTable};
-use crate::invalidation::Generations;
+use crate::invalidation::{Generations, IdHasher};
 use crate::principal::Principal;
 use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};
 use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
@@ -78,7 +78,8 @@ struct Inner<S> {
     prefixes: Vec<String>,
     authorization_scheme: Cow<'static, str>,
     locations: Vec<CredentialLocation>,
-    cache: Cache<Box<str>, Lookup>,
+    /// Keyed by ids under [`IdHasher`], not SipHash.
+    cache: Cache<Box<str>, Lookup, IdHasher>,
     /// Ids the store does not know: kept apart from `cache`, bounded on
     /// their own.
     unknown: UnknownIds,
@@ -743,7 +744,10 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
         let cache = Cache::builder()
             .max_capacity(self.cache_capacity)
             .time_to_live(self.cache_ttl);
-        let cache = metrics.0.watch_future(cache).build();
+        let cache = metrics
+            .0
+            .watch_future(cache)
+            .build_with_hasher(IdHasher::default());
         let unknown = UnknownIds::new(self.cache_capacity, self.cache_ttl);
         let flights = Flights::new();
         Ok(ApiKeyScheme {

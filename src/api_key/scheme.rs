@@ -21,7 +21,7 @@ use crate::credentials::{Credential, CredentialLocation};
 use crate::error::StoreError;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::hot::{self, HotTable};
-use crate::invalidation::Generations;
+use crate::invalidation::{Generations, IdHasher};
 use crate::principal::Principal;
 use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};
 use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
@@ -78,7 +78,8 @@ struct Inner<S> {
     prefixes: Vec<String>,
     authorization_scheme: Cow<'static, str>,
     locations: Vec<CredentialLocation>,
-    cache: Cache<Box<str>, Lookup>,
+    /// Keyed by ids under [`IdHasher`], not SipHash.
+    cache: Cache<Box<str>, Lookup, IdHasher>,
     /// Ids the store does not know: kept apart from `cache`, bounded on
     /// their own.
     unknown: UnknownIds,
@@ -241,6 +242,18 @@ fn same_hash(a: &[u8; 32], b: &[u8; 32]) -> bool {
     diff.ct_eq(&0).into()
 }
 
+/// A parsed key's id as text: base62, so the check never fails (an empty
+/// id if it did, which names no record).
+fn id_text(id: &[u8; ID_LEN]) -> &str {
+    std::str::from_utf8(id).unwrap_or_default()
+}
+
+/// The refusal of a key that is not of the format.
+fn malformed_key() -> Verification {
+    Verification::ready(Err(AuthError::new(ErrorKind::InvalidFormat)
+        .with_description("the API key is malformed or mistyped")))
+}
+
 /// Whole seconds since the Unix epoch (0 before it).
 fn unix_secs(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -257,6 +270,7 @@ impl<S: KeyStore> Inner<S> {
         stripe: u64,
         presented_hash: [u8; 32],
     ) -> Result<Principal, AuthError> {
+        let id_bytes = id;
         let (Some(prefix), Ok(id)) = (self.prefixes.get(prefix), std::str::from_utf8(&id)) else {
             // Never: both were checked before the key got here.
             return Err(AuthError::new(ErrorKind::InvalidFormat));
@@ -267,7 +281,7 @@ impl<S: KeyStore> Inner<S> {
             .map_err(|e| AuthError::unavailable(LookupError::Shared(e)).with_credential_id(id))?;
         self.metrics.0.entries(self.cache.entry_count());
         let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
-        self.judge(found, prefix, id, &presented_hash, self.clock.now())
+        self.judge(found, prefix, &id_bytes, &presented_hash, self.clock.now())
     }
 
     /// What the store says of `id` (with the keyed hash `stripe`), read
@@ -348,16 +362,16 @@ impl<S: KeyStore> Inner<S> {
         &self,
         found: Option<(&KeyRecord, &Principal)>,
         prefix: &str,
-        id: &str,
+        id: &[u8; ID_LEN],
         presented_hash: &[u8; 32],
         now: SystemTime,
     ) -> Result<Principal, AuthError> {
         let Some((record, principal)) = found else {
             // Same work as a hit, so timing does not tell unknown ids apart.
             let _ = same_hash(presented_hash, &[0u8; 32]);
-            return Err(AuthError::new(ErrorKind::UnknownKey).with_credential_id(id));
+            return Err(AuthError::new(ErrorKind::UnknownKey).with_credential_id(id_text(id)));
         };
-        let denied = |kind| Err(AuthError::new(kind).with_credential_id(id));
+        let denied = |kind| Err(AuthError::new(kind).with_credential_id(id_text(id)));
         if record.prefix != prefix {
             return denied(ErrorKind::WrongEnvironment);
         }
@@ -375,7 +389,7 @@ impl<S: KeyStore> Inner<S> {
             return denied(ErrorKind::Rotated);
         }
         if let Some(usage) = &self.usage {
-            usage.touch(id, now);
+            usage.touch(id_text(id), now);
         }
         Ok(principal.clone())
     }
@@ -444,16 +458,11 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         // The configured prefixes were checked when the scheme was built.
         let known = |prefix: &[u8]| inner.prefixes.iter().position(|p| p.as_bytes() == prefix);
         // Every part of a parsed key is ASCII: only the id is made text
-        // again (the prefix is the configured one it equals).
-        let parsed = format::parse_bytes(credential.value_bytes(), known).and_then(|key| {
-            Ok((
-                key,
-                std::str::from_utf8(key.id).map_err(|_| format::FormatError::Shape)?,
-            ))
-        });
-        let Ok((key, id)) = parsed else {
-            return Verification::ready(Err(AuthError::new(ErrorKind::InvalidFormat)
-                .with_description("the API key is malformed or mistyped")));
+        // again (the prefix is the configured one it equals), and only when
+        // this thread's table does not decide (the hit of a valid key
+        // never needs it as text).
+        let Ok(key) = format::parse_bytes(credential.value_bytes(), known) else {
+            return malformed_key();
         };
         let Some((prefix_index, prefix)) = key
             .known_prefix
@@ -461,7 +470,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         else {
             return Verification::ready(Err(AuthError::new(ErrorKind::WrongEnvironment)
                 .with_description("the API key belongs to another environment")
-                .with_credential_id(id)));
+                .with_credential_id(id_text(key.id))));
         };
         let prefix = prefix.as_str();
         // Hash now, so that the pending future holds no secret.
@@ -481,7 +490,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
                         let found = hot.found.as_ref().and_then(|(lookup, principal)| {
                             lookup.found.as_ref().map(|c| (&c.record, principal))
                         });
-                        inner.judge(found, prefix, id, &presented_hash, now)
+                        inner.judge(found, prefix, key.id, &presented_hash, now)
                     })
             })
             .ok()
@@ -490,6 +499,9 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             inner.metrics.0.lookup(true);
             return Verification::ready(result);
         }
+        let Ok(id) = std::str::from_utf8(key.id) else {
+            return malformed_key();
+        };
         let slot_key = inner.generations.slot_key(id);
         let generation = inner.generations.current(slot_key);
         let keep_hot = |found: Option<(Lookup, Principal)>| {
@@ -507,7 +519,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         };
         // Judged on the spot, without I/O: the record found, or none.
         let judged =
-            |found| Verification::ready(inner.judge(found, prefix, id, &presented_hash, now));
+            |found| Verification::ready(inner.judge(found, prefix, key.id, &presented_hash, now));
         // An id known to be unknown is refused on the spot, from the table
         // of unknown ids: no shared-cache read.
         let instant = Instant::now();
@@ -732,7 +744,10 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
         let cache = Cache::builder()
             .max_capacity(self.cache_capacity)
             .time_to_live(self.cache_ttl);
-        let cache = metrics.0.watch_future(cache).build();
+        let cache = metrics
+            .0
+            .watch_future(cache)
+            .build_with_hasher(IdHasher::default());
         let unknown = UnknownIds::new(self.cache_capacity, self.cache_ttl);
         let flights = Flights::new();
         Ok(ApiKeyScheme {
@@ -826,6 +841,53 @@ mod tests {
         assert!(!matches!(
             verify_now(&scheme, plaintext),
             VerificationState::Ready(Ok(_))
+        ));
+    }
+
+    /// The id is made text only when a denial names it: every denial of a
+    /// well-formed key still carries it, from this thread's table too.
+    #[test]
+    fn denials_name_the_key_id_from_every_path() {
+        let store = InMemoryKeyStore::new();
+        let generator = ApiKeyGenerator::new("sk_live").unwrap();
+        let good = generator.generate("acct", Scopes::empty()).unwrap();
+        // A record whose stored hash is not the key's: a wrong secret.
+        let wrong = generator.generate("acct2", Scopes::empty()).unwrap();
+        let mut wrong_record = wrong.record().clone();
+        wrong_record.secret_hash = [7; 32];
+        store.insert(good.record().clone());
+        store.insert(wrong_record);
+        let unknown = generator.generate("nobody", Scopes::empty()).unwrap();
+        let scheme = ApiKeyScheme::new(store, "sk_live").unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for (key, id, kind) in [
+            (
+                wrong.plaintext().expose(),
+                wrong.record().id.as_str(),
+                ErrorKind::BadSignature,
+            ),
+            (
+                unknown.plaintext().expose(),
+                unknown.record().id.as_str(),
+                ErrorKind::UnknownKey,
+            ),
+        ] {
+            // Cold (shared cache or store), then from this thread's table.
+            for _ in 0..3 {
+                let error = match verify_now(&scheme, key) {
+                    VerificationState::Ready(result) => result.unwrap_err(),
+                    VerificationState::Pending(later) => runtime.block_on(later).unwrap_err(),
+                };
+                assert_eq!(error.kind(), kind);
+                assert_eq!(error.credential_id(), Some(id));
+            }
+        }
+        assert!(matches!(
+            verify_now(&scheme, good.plaintext().expose()),
+            VerificationState::Pending(_) | VerificationState::Ready(Ok(_))
         ));
     }
 }

@@ -11,6 +11,7 @@ use ring::rand::SystemRandom;
 
 use super::format::{self, RandomError};
 use crate::error::{ConfigError, StoreError};
+use crate::invalidation::IdHasher;
 use crate::principal::Scopes;
 use crate::secret::SecretString;
 
@@ -239,7 +240,7 @@ impl<S: KeyStore> KeyStore for Arc<S> {
 /// ```
 #[derive(Clone, Default)]
 pub struct InMemoryKeyStore {
-    records: Arc<RwLock<HashMap<String, KeyRecord>>>,
+    records: Arc<RwLock<HashMap<String, KeyRecord, IdHasher>>>,
 }
 
 impl InMemoryKeyStore {
@@ -310,7 +311,7 @@ impl InMemoryKeyStore {
             .cloned()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, KeyRecord>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, KeyRecord, IdHasher>> {
         // A panic elsewhere while holding the lock cannot leave a HashMap of
         // whole records half-written, so a poisoned lock is still usable.
         self.records.write().unwrap_or_else(PoisonError::into_inner)

@@ -1,7 +1,7 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use http::{HeaderName, HeaderValue};
 
@@ -107,16 +107,43 @@ impl fmt::Display for CredentialLocation {
 /// assert_eq!(cred.value(), "abc.def");
 /// assert!(!format!("{cred:?}").contains("abc.def"));
 /// ```
+///
+/// Kept small (at most 128 bytes with the rest of a request's decision):
+/// it is built and moved on every request, and a larger value is moved by
+/// a `memcpy` call rather than by a few register moves.
 #[derive(Clone)]
 pub struct Credential {
-    location: CredentialLocation,
+    location: Place,
     value: Value,
     /// What the owning scheme parsed from `value`, kept so that the
     /// scheme's pre-body checks and its verification parse it once.
     parsed: OnceLock<Arc<dyn Any + Send + Sync>>,
     /// The index of the scheme whose `Authorization` token68 syntax check
     /// the extractor left to it (see [`Credential::deferred_syntax`]).
-    deferred: Option<usize>,
+    deferred: Option<u32>,
+}
+
+/// Where a credential was found: a configured location (shared, never
+/// copied per request), or one given to [`Credential::new`].
+#[derive(Clone)]
+enum Place {
+    Configured(&'static CredentialLocation),
+    Given(Box<CredentialLocation>),
+}
+
+/// `location`, as a value every credential found there can point to: one
+/// copy for the life of the process per distinct location. Locations come
+/// from the configuration, never from requests, so there are as many as
+/// distinct locations in it, however many layers are built.
+pub(crate) fn configured(location: &CredentialLocation) -> &'static CredentialLocation {
+    static LOCATIONS: Mutex<Vec<&'static CredentialLocation>> = Mutex::new(Vec::new());
+    let mut known = LOCATIONS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = known.iter().find(|known| **known == location) {
+        return found;
+    }
+    let leaked: &'static CredentialLocation = Box::leak(Box::new(location.clone()));
+    known.push(leaked);
+    leaked
 }
 
 /// Where a credential's bytes live.
@@ -124,12 +151,36 @@ pub struct Credential {
 enum Value {
     /// A view of a header value, already checked to be visible ASCII:
     /// cloning a `HeaderValue` shares its bytes, it does not copy them.
+    /// The bounds are `u32` (the extractor refuses longer values) to keep
+    /// the credential small.
     Header {
         header: HeaderValue,
-        start: usize,
-        end: usize,
+        start: u32,
+        end: u32,
     },
     Owned(SecretString),
+}
+
+impl Value {
+    /// `header[start..end]`, or `None` when a bound does not fit a `u32`.
+    fn header(header: &HeaderValue, start: usize, end: usize) -> Option<Self> {
+        Some(Self::Header {
+            header: header.clone(),
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Header { header, start, end } => {
+                let range = usize::try_from(*start).unwrap_or(usize::MAX)
+                    ..usize::try_from(*end).unwrap_or(usize::MAX);
+                header.as_bytes().get(range).unwrap_or_default()
+            }
+            Self::Owned(secret) => secret.expose().as_bytes(),
+        }
+    }
 }
 
 impl Credential {
@@ -137,7 +188,7 @@ impl Credential {
     #[must_use]
     pub fn new(location: CredentialLocation, value: &str) -> Self {
         Self {
-            location,
+            location: Place::Given(Box::new(location)),
             value: Value::Owned(SecretString::from(value)),
             parsed: OnceLock::new(),
             deferred: None,
@@ -145,20 +196,31 @@ impl Credential {
     }
 
     /// A credential that is `header[start..end]`, which the extractor has
-    /// checked to be visible ASCII.
+    /// checked to be visible ASCII; `None` when a bound does not fit a
+    /// `u32` (no server accepts such a header).
     pub(crate) fn from_header(
-        location: CredentialLocation,
+        location: &'static CredentialLocation,
         header: &HeaderValue,
         start: usize,
         end: usize,
+    ) -> Option<Self> {
+        Some(Self {
+            location: Place::Configured(location),
+            value: Value::header(header, start, end)?,
+            parsed: OnceLock::new(),
+            deferred: None,
+        })
+    }
+
+    /// A credential found at a configured location, already held as a
+    /// secret (decoded from the query string).
+    pub(crate) fn from_configured_secret(
+        location: &'static CredentialLocation,
+        value: SecretString,
     ) -> Self {
         Self {
-            location,
-            value: Value::Header {
-                header: header.clone(),
-                start,
-                end,
-            },
+            location: Place::Configured(location),
+            value: Value::Owned(value),
             parsed: OnceLock::new(),
             deferred: None,
         }
@@ -170,14 +232,14 @@ impl Credential {
     /// anything of a credential it has not seen before (a credential equal
     /// to one it verified before is token68, as that one was).
     pub(crate) fn from_header_unchecked(
-        location: CredentialLocation,
+        location: &'static CredentialLocation,
         header: &HeaderValue,
         (start, end): (usize, usize),
-        index: usize,
-    ) -> Self {
-        let mut credential = Self::from_header(location, header, start, end);
+        index: u32,
+    ) -> Option<Self> {
+        let mut credential = Self::from_header(location, header, start, end)?;
         credential.deferred = Some(index);
-        credential
+        Some(credential)
     }
 
     /// The check the extractor left to the scheme: `Err` with exactly the
@@ -187,7 +249,12 @@ impl Credential {
     pub(crate) fn deferred_syntax(&self) -> Result<(), AuthError> {
         match (&self.value, self.deferred) {
             (Value::Header { header, start, end }, Some(index)) => {
-                super::extract::check_token68(header.as_bytes(), (*start, *end), index)
+                let wide = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+                super::extract::check_token68(
+                    header.as_bytes(),
+                    (wide(*start), wide(*end)),
+                    wide(index),
+                )
             }
             _ => Ok(()),
         }
@@ -197,7 +264,7 @@ impl Credential {
     #[must_use]
     pub fn from_secret(location: CredentialLocation, value: SecretString) -> Self {
         Self {
-            location,
+            location: Place::Given(Box::new(location)),
             value: Value::Owned(value),
             parsed: OnceLock::new(),
             deferred: None,
@@ -207,7 +274,10 @@ impl Credential {
     /// Where it was found.
     #[must_use]
     pub fn location(&self) -> &CredentialLocation {
-        &self.location
+        match &self.location {
+            Place::Configured(location) => location,
+            Place::Given(location) => location,
+        }
     }
 
     /// The credential itself (for `Authorization`, the part after the scheme
@@ -216,11 +286,7 @@ impl Credential {
     pub fn value(&self) -> &str {
         match &self.value {
             // ASCII, so this check is one fast pass and never fails.
-            Value::Header { header, start, end } => header
-                .as_bytes()
-                .get(*start..*end)
-                .and_then(|bytes| std::str::from_utf8(bytes).ok())
-                .unwrap_or_default(),
+            value @ Value::Header { .. } => std::str::from_utf8(value.bytes()).unwrap_or_default(),
             Value::Owned(secret) => secret.expose(),
         }
     }
@@ -230,12 +296,7 @@ impl Credential {
     /// re-borrowing spans it has already checked.
     #[cfg_attr(not(any(feature = "jwt", feature = "hmac")), allow(dead_code))]
     pub(crate) fn value_bytes(&self) -> &[u8] {
-        match &self.value {
-            Value::Header { header, start, end } => {
-                header.as_bytes().get(*start..*end).unwrap_or_default()
-            }
-            Value::Owned(secret) => secret.expose().as_bytes(),
-        }
+        self.value.bytes()
     }
 }
 
@@ -259,8 +320,29 @@ impl Credential {
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credential")
-            .field("location", &self.location)
+            .field("location", self.location())
             .field("value", &"<redacted>")
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_locations_are_kept_once_and_found_again() {
+        let location = CredentialLocation::header("x-tenant-key-interned").unwrap();
+        let (one, two) = (configured(&location), configured(&location.clone()));
+        assert!(std::ptr::eq(one, two));
+        assert_eq!(one, &location);
+        let header = HeaderValue::from_static("  abc  ");
+        let credential = Credential::from_header(one, &header, 2, 5).unwrap();
+        assert_eq!(credential.location(), &location);
+        assert_eq!(credential.value(), "abc");
+        assert_eq!(credential.clone().value_bytes(), b"abc");
+        if usize::BITS > 32 {
+            assert!(Credential::from_header(one, &header, 2, usize::MAX).is_none());
+        }
     }
 }

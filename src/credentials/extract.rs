@@ -4,7 +4,10 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 
-use super::location::{configured, AuthorizationSyntax, Credential, CredentialLocation};
+use super::location::{
+    configured, AuthorizationSyntax, ConfiguredLocation, Credential, CredentialLocation,
+    MAX_INTERNED,
+};
 use super::query;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 
@@ -14,7 +17,7 @@ use crate::error::{AuthError, ConfigError, ErrorKind};
 pub(crate) struct Extractor {
     authorization: Vec<AuthorizationRoute>,
     headers: Vec<HeaderRoute>,
-    queries: Vec<(String, usize, &'static CredentialLocation)>,
+    queries: Vec<(String, usize, ConfiguredLocation)>,
     /// The scheme that owns the connection's client certificate.
     peer_certificate: Option<usize>,
 }
@@ -23,7 +26,7 @@ pub(crate) struct Extractor {
 struct AuthorizationRoute {
     scheme: String,
     syntax: AuthorizationSyntax,
-    location: &'static CredentialLocation,
+    location: ConfiguredLocation,
     index: usize,
     /// The token68 check is left to the scheme (this index), which makes
     /// it only for a credential it has not seen before (see
@@ -35,7 +38,7 @@ struct AuthorizationRoute {
 struct HeaderRoute {
     name: HeaderName,
     index: usize,
-    location: &'static CredentialLocation,
+    location: ConfiguredLocation,
 }
 
 /// `name`, as a value whose clones write nothing: every credential found
@@ -43,13 +46,15 @@ struct HeaderRoute {
 /// (`HeaderName::from_bytes`) shares one reference count between all the
 /// threads that clone it, where a static name has none. Names are leaked
 /// once each, however many layers use them: they come from the
-/// configuration, never from requests, so there are as many as distinct
-/// names in it.
+/// configuration, never from requests. Past [`MAX_INTERNED`] distinct
+/// names (an application making ever new ones, one per tenant), a name is
+/// used as it is instead, so the list stays bounded.
 fn shareable(name: &HeaderName) -> HeaderName {
     static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
     let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
     let text = match names.iter().find(|known| **known == name.as_str()) {
         Some(known) => *known,
+        None if names.len() >= MAX_INTERNED => return name.clone(),
         None => {
             let leaked: &'static str = Box::leak(name.as_str().into());
             names.push(leaked);
@@ -248,7 +253,10 @@ impl Extractor {
             if let Some(index) = self.peer_certificate.filter(|_| peer_certificate(parts)) {
                 // The scheme reads the chain from the extensions.
                 static PEER: CredentialLocation = CredentialLocation::PeerCertificate;
-                let credential = Credential::from_configured_secret(&PEER, "".into());
+                let credential = Credential::from_configured_secret(
+                    &ConfiguredLocation::Interned(&PEER),
+                    "".into(),
+                );
                 return Ok(Some((index, credential)));
             }
         }
@@ -301,7 +309,7 @@ impl Extractor {
         if let Some(deferred) = route.deferred {
             let span = (rest_start, rest_end);
             let credential =
-                Credential::from_header_unchecked(route.location, value, span, deferred);
+                Credential::from_header_unchecked(&route.location, value, span, deferred);
             return Ok(Some((route.index, credential.ok_or_else(too_long)?)));
         }
         match route.syntax {
@@ -314,7 +322,7 @@ impl Extractor {
                 }
             }
         }
-        let credential = Credential::from_header(route.location, value, rest_start, rest_end);
+        let credential = Credential::from_header(&route.location, value, rest_start, rest_end);
         Ok(Some((route.index, credential.ok_or_else(too_long)?)))
     }
 }

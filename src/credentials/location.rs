@@ -128,22 +128,62 @@ pub struct Credential {
 #[derive(Clone)]
 enum Place {
     Configured(&'static CredentialLocation),
+    /// A configured location past the interning bound (see [`configured`]).
+    Shared(Arc<CredentialLocation>),
     Given(Box<CredentialLocation>),
 }
 
+/// A configured location as the extractor's routes hold it.
+#[derive(Clone, Debug)]
+pub(crate) enum ConfiguredLocation {
+    /// Kept once for the life of the process: a credential points to it
+    /// and writes nothing (the common case).
+    Interned(&'static CredentialLocation),
+    /// Past [`MAX_INTERNED`] distinct locations: reference-counted, one
+    /// shared count per credential found there.
+    Shared(Arc<CredentialLocation>),
+}
+
+impl ConfiguredLocation {
+    /// The location itself.
+    #[cfg(test)]
+    pub(crate) fn get(&self) -> &CredentialLocation {
+        match self {
+            Self::Interned(location) => location,
+            Self::Shared(location) => location,
+        }
+    }
+
+    fn place(&self) -> Place {
+        match self {
+            Self::Interned(location) => Place::Configured(location),
+            Self::Shared(location) => Place::Shared(Arc::clone(location)),
+        }
+    }
+}
+
+/// Most distinct configured locations kept for the life of the process.
+/// Locations come from the configuration, never from requests; an
+/// application that builds layers with ever new header or parameter names
+/// (one per tenant, say) gets reference-counted ones past this bound
+/// instead of an ever-growing list.
+pub(crate) const MAX_INTERNED: usize = 1024;
+
 /// `location`, as a value every credential found there can point to: one
-/// copy for the life of the process per distinct location. Locations come
-/// from the configuration, never from requests, so there are as many as
-/// distinct locations in it, however many layers are built.
-pub(crate) fn configured(location: &CredentialLocation) -> &'static CredentialLocation {
+/// copy for the life of the process per distinct location, up to
+/// [`MAX_INTERNED`] of them, however many layers are built.
+pub(crate) fn configured(location: &CredentialLocation) -> ConfiguredLocation {
     static LOCATIONS: Mutex<Vec<&'static CredentialLocation>> = Mutex::new(Vec::new());
     let mut known = LOCATIONS.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(found) = known.iter().find(|known| **known == location) {
-        return found;
+        return ConfiguredLocation::Interned(found);
+    }
+    if known.len() >= MAX_INTERNED {
+        return ConfiguredLocation::Shared(Arc::new(location.clone()));
     }
     let leaked: &'static CredentialLocation = Box::leak(Box::new(location.clone()));
     known.push(leaked);
-    leaked
+    ConfiguredLocation::Interned(leaked)
 }
 
 /// Where a credential's bytes live.
@@ -199,13 +239,13 @@ impl Credential {
     /// checked to be visible ASCII; `None` when a bound does not fit a
     /// `u32` (no server accepts such a header).
     pub(crate) fn from_header(
-        location: &'static CredentialLocation,
+        location: &ConfiguredLocation,
         header: &HeaderValue,
         start: usize,
         end: usize,
     ) -> Option<Self> {
         Some(Self {
-            location: Place::Configured(location),
+            location: location.place(),
             value: Value::header(header, start, end)?,
             parsed: OnceLock::new(),
             deferred: None,
@@ -215,11 +255,11 @@ impl Credential {
     /// A credential found at a configured location, already held as a
     /// secret (decoded from the query string).
     pub(crate) fn from_configured_secret(
-        location: &'static CredentialLocation,
+        location: &ConfiguredLocation,
         value: SecretString,
     ) -> Self {
         Self {
-            location: Place::Configured(location),
+            location: location.place(),
             value: Value::Owned(value),
             parsed: OnceLock::new(),
             deferred: None,
@@ -232,7 +272,7 @@ impl Credential {
     /// anything of a credential it has not seen before (a credential equal
     /// to one it verified before is token68, as that one was).
     pub(crate) fn from_header_unchecked(
-        location: &'static CredentialLocation,
+        location: &ConfiguredLocation,
         header: &HeaderValue,
         (start, end): (usize, usize),
         index: u32,
@@ -276,6 +316,7 @@ impl Credential {
     pub fn location(&self) -> &CredentialLocation {
         match &self.location {
             Place::Configured(location) => location,
+            Place::Shared(location) => location,
             Place::Given(location) => location,
         }
     }
@@ -334,15 +375,43 @@ mod tests {
     fn configured_locations_are_kept_once_and_found_again() {
         let location = CredentialLocation::header("x-tenant-key-interned").unwrap();
         let (one, two) = (configured(&location), configured(&location.clone()));
-        assert!(std::ptr::eq(one, two));
-        assert_eq!(one, &location);
+        let (ConfiguredLocation::Interned(a), ConfiguredLocation::Interned(b)) = (&one, &two)
+        else {
+            panic!("the first locations are interned");
+        };
+        assert!(std::ptr::eq(*a, *b));
+        assert_eq!(one.get(), &location);
         let header = HeaderValue::from_static("  abc  ");
-        let credential = Credential::from_header(one, &header, 2, 5).unwrap();
+        let credential = Credential::from_header(&one, &header, 2, 5).unwrap();
         assert_eq!(credential.location(), &location);
         assert_eq!(credential.value(), "abc");
         assert_eq!(credential.clone().value_bytes(), b"abc");
         if usize::BITS > 32 {
-            assert!(Credential::from_header(one, &header, 2, usize::MAX).is_none());
+            assert!(Credential::from_header(&one, &header, 2, usize::MAX).is_none());
         }
+    }
+
+    /// Regression: every distinct configured location was kept for the
+    /// life of the process, so an application building layers with ever
+    /// new header names (one per tenant) grew an unbounded list. Past
+    /// `MAX_INTERNED` they are reference-counted instead, and still work.
+    #[test]
+    fn configured_locations_are_interned_up_to_a_bound() {
+        let mut shared = None;
+        for i in 0..=MAX_INTERNED {
+            let name = format!("x-bound-test-{i}");
+            let location = CredentialLocation::header(&name).unwrap();
+            if let ConfiguredLocation::Shared(_) = configured(&location) {
+                shared = Some(location);
+                break;
+            }
+        }
+        let location = shared.expect("past the bound, locations are not interned");
+        let again = configured(&location);
+        assert!(matches!(again, ConfiguredLocation::Shared(_)));
+        let header = HeaderValue::from_static("key");
+        let credential = Credential::from_header(&again, &header, 0, 3).unwrap();
+        assert_eq!(credential.location(), &location);
+        assert_eq!(credential.value(), "key");
     }
 }

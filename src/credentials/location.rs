@@ -173,8 +173,16 @@ pub(crate) const MAX_INTERNED: usize = 1024;
 /// copy for the life of the process per distinct location, up to
 /// [`MAX_INTERNED`] of them, however many layers are built.
 pub(crate) fn configured(location: &CredentialLocation) -> ConfiguredLocation {
-    static LOCATIONS: Mutex<Vec<&'static CredentialLocation>> = Mutex::new(Vec::new());
-    let mut known = LOCATIONS.lock().unwrap_or_else(PoisonError::into_inner);
+    static LOCATIONS: Registry = Mutex::new(Vec::new());
+    configured_in(&LOCATIONS, location)
+}
+
+/// The locations kept for the life of the process.
+type Registry = Mutex<Vec<&'static CredentialLocation>>;
+
+/// [`configured`], in `registry`.
+fn configured_in(registry: &Registry, location: &CredentialLocation) -> ConfiguredLocation {
+    let mut known = registry.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(found) = known.iter().find(|known| **known == location) {
         return ConfiguredLocation::Interned(found);
     }
@@ -373,8 +381,10 @@ mod tests {
 
     #[test]
     fn configured_locations_are_kept_once_and_found_again() {
+        static REGISTRY: Registry = Mutex::new(Vec::new());
         let location = CredentialLocation::header("x-tenant-key-interned").unwrap();
-        let (one, two) = (configured(&location), configured(&location.clone()));
+        let one = configured_in(&REGISTRY, &location);
+        let two = configured_in(&REGISTRY, &location.clone());
         let (ConfiguredLocation::Interned(a), ConfiguredLocation::Interned(b)) = (&one, &two)
         else {
             panic!("the first locations are interned");
@@ -397,17 +407,24 @@ mod tests {
     /// `MAX_INTERNED` they are reference-counted instead, and still work.
     #[test]
     fn configured_locations_are_interned_up_to_a_bound() {
-        let mut shared = None;
-        for i in 0..=MAX_INTERNED {
-            let name = format!("x-bound-test-{i}");
-            let location = CredentialLocation::header(&name).unwrap();
-            if let ConfiguredLocation::Shared(_) = configured(&location) {
-                shared = Some(location);
-                break;
-            }
+        static REGISTRY: Registry = Mutex::new(Vec::new());
+        for i in 0..MAX_INTERNED {
+            let location = CredentialLocation::header(&format!("x-bound-test-{i}")).unwrap();
+            let kept = configured_in(&REGISTRY, &location);
+            assert!(matches!(kept, ConfiguredLocation::Interned(_)), "{i}");
         }
-        let location = shared.expect("past the bound, locations are not interned");
-        let again = configured(&location);
+        let location = CredentialLocation::header("x-bound-test-past").unwrap();
+        assert!(matches!(
+            configured_in(&REGISTRY, &location),
+            ConfiguredLocation::Shared(_)
+        ));
+        // One already kept is still found.
+        let first = CredentialLocation::header("x-bound-test-0").unwrap();
+        assert!(matches!(
+            configured_in(&REGISTRY, &first),
+            ConfiguredLocation::Interned(_)
+        ));
+        let again = configured_in(&REGISTRY, &location);
         assert!(matches!(again, ConfiguredLocation::Shared(_)));
         let header = HeaderValue::from_static("key");
         let credential = Credential::from_header(&again, &header, 0, 3).unwrap();

@@ -476,6 +476,35 @@ fn per_request(c: &mut Criterion) {
                 .iter(|| call_once(api_keys.clone(), request(&uri, header, &empty), status))
         });
     }
+    // Unknown id and wrong secret interleaved: each case times only its
+    // own requests, with a request of the other case between two of them,
+    // so that both run with the same allocator state, caches and branch
+    // history (separate runs of the two cases differ by more than that).
+    for (name, timed, other) in [
+        ("api_key_unknown_id_interleaved", &unknown_key, &wrong_key),
+        ("api_key_wrong_secret_interleaved", &wrong_key, &unknown_key),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let api_keys = api_keys.clone();
+                let (uri, empty) = (uri.clone(), empty.clone());
+                let (timed, other) = (timed.clone(), other.clone());
+                let name = x_api_key.clone();
+                async move {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        let untimed = request(&uri, Some((&name, &other)), &empty);
+                        call_once(api_keys.clone(), untimed, StatusCode::UNAUTHORIZED).await;
+                        let measured = request(&uri, Some((&name, &timed)), &empty);
+                        let start = Instant::now();
+                        call_once(api_keys.clone(), measured, StatusCode::UNAUTHORIZED).await;
+                        spent += start.elapsed();
+                    }
+                    spent
+                }
+            })
+        });
+    }
     group.bench_function("api_key_scope_check", |b| {
         let header = Some((&x_api_key, &good_key));
         b.to_async(&rt).iter(|| {

@@ -944,8 +944,12 @@ fn flood(c: &mut Criterion) {
 
 // ------------------------------------------------------------- concurrency
 
-/// Runs `iters` requests spread over 64 tasks on a runtime of `workers`
-/// threads, all through clones of one service, and returns the wall time.
+/// Runs `iters` requests spread over 64 tasks on `rt` (a runtime of one or
+/// two worker threads), all through clones of one service, and returns the
+/// wall time.
+///
+/// The runtime lives for the whole group, as a server's does, instead of
+/// being built (and its threads started) for every sample.
 ///
 /// Each task builds its own requests (with its own copy of the header
 /// value) on the thread that sends them: requests built by the bench's main
@@ -954,7 +958,7 @@ fn flood(c: &mut Criterion) {
 /// layer. The building is timed too, the same for every case, `bare`
 /// included.
 fn hammer<S, B>(
-    workers: usize,
+    rt: &tokio::runtime::Runtime,
     service: &S,
     header: Option<(&HeaderName, &str)>,
     iters: u64,
@@ -965,11 +969,6 @@ where
     S::Future: Send,
 {
     const TASKS: u64 = 64;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .unwrap();
     let header = header.map(|(name, value)| (name.clone(), value.to_owned()));
     rt.block_on(async {
         let start = Instant::now();
@@ -1021,14 +1020,19 @@ fn concurrency(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(10));
     let bare = service_fn(echo);
     for workers in [1, 2] {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .unwrap();
         group.bench_function(format!("bare_{workers}_workers"), |b| {
-            b.iter_custom(|iters| hammer(workers, &bare, None, iters))
+            b.iter_custom(|iters| hammer(&rt, &bare, None, iters))
         });
         group.bench_function(format!("api_key_valid_{workers}_workers"), |b| {
-            b.iter_custom(|iters| hammer(workers, &api_keys, Some((&x_api_key, &good_key)), iters))
+            b.iter_custom(|iters| hammer(&rt, &api_keys, Some((&x_api_key, &good_key)), iters))
         });
         group.bench_function(format!("jwt_cached_rs256_{workers}_workers"), |b| {
-            b.iter_custom(|iters| hammer(workers, &jwt, Some((&AUTHORIZATION, &bearer)), iters))
+            b.iter_custom(|iters| hammer(&rt, &jwt, Some((&AUTHORIZATION, &bearer)), iters))
         });
     }
     group.finish();

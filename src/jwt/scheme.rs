@@ -83,8 +83,28 @@ pub struct JwtScheme {
 }
 
 /// This thread's table of cached tokens, each with its own copy of the
-/// principal: see [`crate::hot`].
-type HotTokens = HotTable<(Arc<CachedToken>, Principal)>;
+/// principal, and of tokens remembered as forged: see [`crate::hot`].
+type HotTokens = HotTable<HotToken>;
+
+/// An entry of [`HotTokens`].
+enum HotToken {
+    /// A validated token, with this thread's copy of its principal.
+    Valid(Arc<CachedToken>, Principal),
+    /// A token whose signature failed (from [`Inner::forged`]): the same
+    /// forgery presented again is refused without a shared-cache read.
+    Forged(Arc<Zeroizing<Vec<u8>>>),
+}
+
+/// What the token caches say of a presented token.
+enum Cached {
+    /// A validated token: its judgement now, and whether it is a [plain
+    /// bearer token](CachedToken::plain_bearer).
+    Hit(Result<Principal, AuthError>, bool),
+    /// A token this thread's table holds as forged.
+    Forged,
+    /// Neither.
+    Miss,
+}
 
 thread_local! {
     static HOT_TOKENS: RefCell<HotTokens> = const { RefCell::new(HotTable::new()) };
@@ -382,8 +402,10 @@ impl Inner {
         HOT_TOKENS
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
-                let (entry, _) = table.get(self.id, generation, key, now)?;
-                Some(same(entry))
+                match table.get(self.id, generation, key, now)? {
+                    HotToken::Valid(entry, _) => Some(same(entry)),
+                    HotToken::Forged(_) => None,
+                }
             })
             .ok()
             .flatten()
@@ -396,61 +418,80 @@ impl Inner {
     ///
     /// With the result, whether the entry is a [plain bearer
     /// token](CachedToken::plain_bearer).
-    fn cached(
-        &self,
-        key: u64,
-        token: &[u8],
-        generation: u64,
-    ) -> Option<(Result<Principal, AuthError>, bool)> {
-        let cache = self.cache.as_ref()?;
+    fn cached(&self, key: u64, token: &[u8], generation: u64) -> Cached {
+        let Some(cache) = self.cache.as_ref() else {
+            return Cached::Miss;
+        };
         let now = self.clock.unix_now();
-        let hit = HOT_TOKENS
+        let hot = HOT_TOKENS
             .try_with(|table| {
                 let table = table.try_borrow().ok()?;
-                let (entry, principal) = table.get(self.id, generation, key, now)?;
-                same_token(&entry.token, token)
-                    .then(|| (self.judge_cached(now, entry, principal), entry.plain_bearer))
+                match table.get(self.id, generation, key, now)? {
+                    HotToken::Valid(entry, principal) => {
+                        same_token(&entry.token, token).then(|| {
+                            Cached::Hit(
+                                self.judge_cached(now, entry, principal),
+                                entry.plain_bearer,
+                            )
+                        })
+                    }
+                    HotToken::Forged(forged) => {
+                        same_token(&forged[..], token).then_some(Cached::Forged)
+                    }
+                }
             })
             .ok()
             .flatten();
-        if hit.is_some() {
-            return hit;
+        if let Some(hot) = hot {
+            return hot;
         }
-        let entry = cache.get(&key)?;
+        let Some(entry) = cache.get(&key) else {
+            return Cached::Miss;
+        };
         if entry.generation != generation || !same_token(&entry.token, token) {
-            return None;
+            return Cached::Miss;
         }
-        let _ = HOT_TOKENS.try_with(|table| {
-            if let Ok(mut table) = table.try_borrow_mut() {
-                let principal = entry.validated.principal.unshared();
-                table.put(
-                    self.id,
-                    generation,
-                    key,
-                    now,
-                    (Arc::clone(&entry), principal),
-                );
-            }
-        });
-        Some((
-            self.judge_cached(now, &entry, &entry.validated.principal),
-            entry.plain_bearer,
-        ))
+        let result = self.judge_cached(now, &entry, &entry.validated.principal);
+        let plain = entry.plain_bearer;
+        let principal = entry.validated.principal.unshared();
+        keep_hot(
+            self.id,
+            generation,
+            key,
+            now,
+            HotToken::Valid(entry, principal),
+        );
+        Cached::Hit(result, plain)
     }
 
-    /// Whether `token` is one whose signature already failed.
-    fn known_forged(&self, key: u64, token: &[u8]) -> bool {
-        self.forged
-            .as_ref()
-            .and_then(|forged| forged.get(&key))
-            .is_some_and(|entry| same_token(&entry[..], token))
+    /// Whether `token` is one whose signature already failed (the shared
+    /// table of forgeries; this thread's table was asked first). A hit is
+    /// kept in this thread's table.
+    fn known_forged(&self, (key, generation): (u64, u64), token: &[u8]) -> bool {
+        let Some(entry) = self.forged.as_ref().and_then(|forged| forged.get(&key)) else {
+            return false;
+        };
+        if !same_token(&entry[..], token) {
+            return false;
+        }
+        let now = self.clock.unix_now();
+        keep_hot(self.id, generation, key, now, HotToken::Forged(entry));
+        true
     }
 
     /// Remembers `token` as forged when `result` says its signature failed.
-    fn remember_forged(&self, key: u64, token: &[u8], result: &Result<Principal, AuthError>) {
+    fn remember_forged(
+        &self,
+        (key, generation): (u64, u64),
+        token: &[u8],
+        result: &Result<Principal, AuthError>,
+    ) {
         if let (Some(forged), Err(error)) = (&self.forged, result) {
             if error.kind() == ErrorKind::BadSignature {
-                forged.insert(key, Arc::new(Zeroizing::new(token.to_vec())));
+                let entry = Arc::new(Zeroizing::new(token.to_vec()));
+                forged.insert(key, Arc::clone(&entry));
+                let now = self.clock.unix_now();
+                keep_hot(self.id, generation, key, now, HotToken::Forged(entry));
             }
         }
     }
@@ -593,9 +634,17 @@ impl Inner {
         // which is equal to one that passed both when it was cached.
         let bytes = credential.value_bytes();
         let key = (cache_key(self.hash_keys, bytes), generation);
-        if let Some((result, plain)) = self.cached(key.0, bytes, generation) {
-            self.metrics.lookup(true);
-            return (Verification::ready(result), plain);
+        match self.cached(key.0, bytes, generation) {
+            Cached::Hit(result, plain) => {
+                self.metrics.lookup(true);
+                return (Verification::ready(result), plain);
+            }
+            Cached::Forged => {
+                // Counted as before this thread kept it: a token-cache miss.
+                self.metrics.lookup(false);
+                return (forged(), false);
+            }
+            Cached::Miss => {}
         }
         if self.cache.is_some() {
             self.metrics.lookup(false);
@@ -613,8 +662,8 @@ impl Inner {
         token: &[u8],
         key: (u64, u64),
     ) -> Verification {
-        if self.known_forged(key.0, token) {
-            return Verification::ready(Err(AuthError::new(ErrorKind::BadSignature)));
+        if self.known_forged(key, token) {
+            return forged();
         }
         let mut scratch = Scratch::new();
         let (jws, payload) = match Self::prepare(token, &mut scratch) {
@@ -646,7 +695,7 @@ impl Inner {
                         .map(|checked| self.admit(checked, payload, &issuer, token, key)),
                     Selection::Unknown | Selection::Mismatch => Err(jwks::no_fit()),
                 };
-                self.remember_forged(key.0, token, &result);
+                self.remember_forged(key, token, &result);
                 Verification::ready(result)
             }
             Keys::Jwks(cache) => {
@@ -671,6 +720,21 @@ impl Inner {
             }
         }
     }
+}
+
+/// The answer to a token remembered as forged: what its signature check
+/// answered.
+fn forged() -> Verification {
+    Verification::ready(Err(AuthError::new(ErrorKind::BadSignature)))
+}
+
+/// Keeps `value` in this thread's table of tokens.
+fn keep_hot(owner: u64, generation: u64, key: u64, now: u64, value: HotToken) {
+    let _ = HOT_TOKENS.try_with(|table| {
+        if let Ok(mut table) = table.try_borrow_mut() {
+            table.put(owner, generation, key, now, value);
+        }
+    });
 }
 
 impl Scheme for JwtScheme {
@@ -1160,13 +1224,83 @@ mod tests {
         let key = cache_key(inner.hash_keys, token.as_bytes());
         let before = inner.generation.load(Ordering::SeqCst);
         assert!(
-            inner.cached(key, token.as_bytes(), before).is_some(),
+            matches!(inner.cached(key, token.as_bytes(), before), Cached::Hit(..)),
             "cached"
         );
         // The first half of `clear_token_cache`: the shared entry is still
         // there.
         inner.generation.fetch_add(1, Ordering::SeqCst);
-        assert!(inner.cached(key, token.as_bytes(), before + 1).is_none());
+        assert!(matches!(
+            inner.cached(key, token.as_bytes(), before + 1),
+            Cached::Miss
+        ));
+    }
+
+    /// A forgery of a static key's token is answered from this thread's
+    /// table once remembered, every time, and only for its own bytes: a
+    /// forged entry under another token's key never refuses that token.
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::panic)]
+    fn forgeries_are_refused_from_this_threads_table_and_only_they() {
+        crate::jwt::install_default();
+        let secret = [9u8; 32];
+        let scheme = JwtScheme::builder()
+            .issuer(
+                crate::jwt::Issuer::new("https://login.example")
+                    .audience("api")
+                    .key(JwtKey::shared_secret(&secret).unwrap()),
+            )
+            .build()
+            .unwrap();
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &serde_json::json!({
+                "iss": "https://login.example", "aud": "api", "sub": "alice",
+                "exp": 4_000_000_000u64,
+            }),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
+        // One signature character changed (not the last, whose low bits
+        // base64url may ignore).
+        let mut forged = token.clone().into_bytes();
+        let at = forged.len() - 5;
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        let inner = &scheme.inner;
+        let verdict = |text: &str| {
+            let credential = Credential::new(CredentialLocation::authorization("Bearer"), text);
+            match inner.verify_now(&credential).0 .0 {
+                crate::scheme::VerificationState::Ready(result) => result.map_err(|e| e.kind()),
+                crate::scheme::VerificationState::Pending(_) => panic!("static keys answer now"),
+            }
+        };
+        let generation = inner.generation.load(Ordering::SeqCst);
+        let forged_key = cache_key(inner.hash_keys, forged.as_bytes());
+        assert!(matches!(
+            inner.cached(forged_key, forged.as_bytes(), generation),
+            Cached::Miss
+        ));
+        for _ in 0..3 {
+            assert_eq!(verdict(&forged).unwrap_err(), ErrorKind::BadSignature);
+            assert!(matches!(
+                inner.cached(forged_key, forged.as_bytes(), generation),
+                Cached::Forged
+            ));
+        }
+        assert_eq!(verdict(&token).unwrap().subject(), "alice");
+        // A forged entry under the valid token's own key (a collision of
+        // the keyed hash) holds other bytes: the valid token is still
+        // granted, and cached as valid again.
+        let key = cache_key(inner.hash_keys, token.as_bytes());
+        let now = inner.clock.unix_now();
+        let other = Arc::new(Zeroizing::new(forged.clone().into_bytes()));
+        keep_hot(inner.id, generation, key, now, HotToken::Forged(other));
+        assert!(matches!(
+            inner.cached(key, token.as_bytes(), generation),
+            Cached::Hit(Ok(_), _)
+        ));
+        assert_eq!(verdict(&token).unwrap().subject(), "alice");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::response::{
 };
 use crate::scheme::{Challenge, Scheme};
 use crate::service::Auth;
+use crate::shared::{Shards, SharedConfig};
 use crate::trace::Observer;
 
 /// A tower [`Layer`] that authenticates every request with one of its
@@ -54,14 +55,22 @@ use crate::trace::Observer;
 /// # }
 /// ```
 pub struct AuthLayer<M = Untouched> {
-    config: Arc<Config>,
+    shards: Arc<Shards>,
     mode: PhantomData<fn() -> M>,
+}
+
+impl<M> AuthLayer<M> {
+    /// The configuration's shards, for tests.
+    #[cfg(test)]
+    pub(crate) fn shards(&self) -> Arc<Shards> {
+        Arc::clone(&self.shards)
+    }
 }
 
 impl<M> Clone for AuthLayer<M> {
     fn clone(&self) -> Self {
         Self {
-            config: Arc::clone(&self.config),
+            shards: Arc::clone(&self.shards),
             mode: PhantomData,
         }
     }
@@ -140,15 +149,16 @@ impl<M: BodyMode> AuthLayer<M> {
     /// ```
     #[must_use]
     pub fn with_authorizer(&self, authorizer: impl Authorizer) -> Self {
+        let config = self.shards.config();
         Self {
-            config: Arc::new(Config {
-                schemes: Arc::clone(&self.config.schemes),
-                anonymous: self.config.anonymous.clone(),
+            shards: Shards::new(Config {
+                schemes: Arc::clone(&config.schemes),
+                anonymous: config.anonymous.clone(),
                 authorizer: Some(Arc::new(authorizer)),
-                rejection: Arc::clone(&self.config.rejection),
-                retry_after: self.config.retry_after,
-                body_limit: self.config.body_limit,
-                body_timeout: self.config.body_timeout,
+                rejection: Arc::clone(&config.rejection),
+                retry_after: config.retry_after,
+                body_limit: config.body_limit,
+                body_timeout: config.body_timeout,
             }),
             mode: PhantomData,
         }
@@ -179,14 +189,14 @@ impl<S, M: BodyMode> Layer<S> for AuthLayer<M> {
     type Service = Auth<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Auth::new(inner, Arc::clone(&self.config))
+        Auth::new(inner, SharedConfig::of_layer(&self.shards))
     }
 }
 
 impl<M: BodyMode> fmt::Debug for AuthLayer<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthLayer")
-            .field("config", &self.config)
+            .field("config", self.shards.config())
             .field("bodies", &ModeName::<M>::new())
             .finish()
     }
@@ -577,7 +587,7 @@ impl<M: BodyMode> AuthLayerBuilder<M> {
             None => None,
         };
         Ok(AuthLayer {
-            config: Arc::new(Config {
+            shards: Shards::new(Config {
                 schemes: Arc::new(Schemes {
                     observer,
                     metadata,

@@ -632,6 +632,7 @@ mod router;
 mod scheme;
 mod secret;
 mod service;
+mod shared;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

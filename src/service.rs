@@ -24,6 +24,7 @@ use crate::request_body::{
 };
 use crate::response::Rejection;
 use crate::scheme::{poll_once, Scheme, VerificationState, VerifyContext};
+use crate::shared::SharedConfig;
 use crate::trace;
 
 /// The middleware service built by [`AuthLayer`](crate::AuthLayer).
@@ -53,12 +54,12 @@ use crate::trace;
 /// ```
 pub struct Auth<S, M = Untouched> {
     inner: S,
-    config: Arc<Config>,
+    config: SharedConfig,
     mode: PhantomData<fn() -> M>,
 }
 
 impl<S, M> Auth<S, M> {
-    pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
+    pub(crate) fn new(inner: S, config: SharedConfig) -> Self {
         Self {
             inner,
             config,
@@ -84,7 +85,8 @@ impl<S, M> Auth<S, M> {
 
 impl<S: Clone, M> Clone for Auth<S, M> {
     fn clone(&self) -> Self {
-        Self::new(self.inner.clone(), Arc::clone(&self.config))
+        // The calling thread's share of the configuration (see `shared`).
+        Self::new(self.inner.clone(), self.config.clone())
     }
 }
 
@@ -204,7 +206,7 @@ where
         // Take the service that was polled ready; leave a clone behind.
         let clone = self.inner.clone();
         let mut inner = mem::replace(&mut self.inner, clone);
-        let config = Arc::clone(&self.config);
+        let config = self.config.clone();
         let then: BodyContinuation<S::Future> = Box::new(move |read| match read {
             Ok(bytes) => {
                 let body = ReqBody::from(bytes.clone());
@@ -218,9 +220,9 @@ where
 
 /// Lets authorization layers further in know that authentication ran and
 /// found no credential on an anonymous path.
-fn mark_anonymous(config: &Arc<Config>, parts: &mut Parts) {
+fn mark_anonymous(config: &SharedConfig, parts: &mut Parts) {
     parts.extensions.insert(AuthContext {
-        config: Arc::clone(config),
+        config: config.clone(),
         scheme: None,
     });
 }
@@ -237,7 +239,7 @@ enum Extracted {
     Found(Decision),
 }
 
-fn extract(config: &Arc<Config>, parts: &Parts) -> Extracted {
+fn extract(config: &SharedConfig, parts: &Parts) -> Extracted {
     let start = trace::Stopwatch::start();
     // RFC 9728: the protected-resource metadata needs no credential.
     if let Some(document) = (config.schemes.metadata.as_ref()).and_then(|m| m.answer(parts)) {
@@ -315,7 +317,7 @@ fn is_anonymous(config: &Config, parts: &Parts) -> bool {
 /// authorizer of a derived layer always runs on an authenticated request,
 /// whatever path this layer sees (a nested router strips its prefix).
 fn authorize_again(
-    config: &Arc<Config>,
+    config: &SharedConfig,
     parts: &Parts,
     start: trace::Stopwatch,
 ) -> Option<Extracted> {
@@ -361,7 +363,7 @@ fn authorize_again(
 #[inline(always)]
 fn verify<S, B, ResBody>(
     inner: &mut S,
-    config: &Arc<Config>,
+    config: &SharedConfig,
     decision: Decision,
     mut parts: Parts,
     body: B,
@@ -391,7 +393,7 @@ where
             // Take the service that was polled ready; leave a clone behind.
             let clone = inner.clone();
             let mut inner = mem::replace(inner, clone);
-            let config = Arc::clone(config);
+            let config = config.clone();
             let then: Continuation<S::Future> =
                 Box::new(
                     move |result| match decision.decide(&config, &mut parts, result) {
@@ -414,7 +416,7 @@ where
 /// request passed anonymously.
 #[derive(Clone)]
 pub(crate) struct AuthContext {
-    pub(crate) config: Arc<Config>,
+    pub(crate) config: SharedConfig,
     /// The scheme that verified the principal; `None` on an anonymous pass.
     pub(crate) scheme: Option<usize>,
 }
@@ -451,7 +453,7 @@ impl Decision {
     #[allow(clippy::result_large_err)]
     fn decide(
         &self,
-        config: &Arc<Config>,
+        config: &SharedConfig,
         parts: &mut Parts,
         result: Result<Principal, AuthError>,
     ) -> Result<Option<Box<http::HeaderMap>>, Response<Bytes>> {
@@ -494,8 +496,10 @@ impl Decision {
                 let headers = scheme
                     .response_headers(&self.credential, parts)
                     .map(Box::new);
+                // This thread's share of the configuration: no count that
+                // other cores write (see `shared`).
                 let principal = principal.granted_by(AuthContext {
-                    config: Arc::clone(config),
+                    config: config.clone(),
                     scheme: Some(self.index),
                 });
                 // One insert: the principal carries its layer. An anonymous

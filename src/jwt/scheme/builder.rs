@@ -199,7 +199,7 @@ impl JwtSchemeBuilder {
 
     /// Checks the settings and builds the scheme. Also installs the ring
     /// provider as jsonwebtoken's process default if none is installed
-    /// (see [`install_default`](super::install_default)).
+    /// (see [`install_default`](crate::jwt::install_default)).
     ///
     /// # Errors
     ///

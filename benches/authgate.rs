@@ -38,6 +38,7 @@ use std::convert::Infallible;
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore, KeyRecord, KeyStore};
@@ -945,8 +946,13 @@ fn flood(c: &mut Criterion) {
 // ------------------------------------------------------------- concurrency
 
 /// Runs `iters` requests spread over 64 tasks on `rt` (a runtime of one or
-/// two worker threads), all through clones of one service, and returns the
-/// wall time.
+/// two worker threads), each through its own clone of one service, and
+/// returns the wall time.
+///
+/// The tasks share the service the layer made, and each request clones it
+/// on the worker that sends it, as an axum router clones a route's service
+/// per request (a clone made once per task on the bench's thread would be
+/// a clone of a clone, which `authgate` holds differently).
 ///
 /// The runtime lives for the whole group, as a server's does, instead of
 /// being built (and its threads started) for every sample.
@@ -959,13 +965,17 @@ fn flood(c: &mut Criterion) {
 /// included.
 fn hammer<S, B>(
     rt: &tokio::runtime::Runtime,
-    service: &S,
+    service: &Arc<S>,
     header: Option<(&HeaderName, &str)>,
     iters: u64,
 ) -> Duration
 where
     B: Send + 'static,
-    S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
     S::Future: Send,
 {
     const TASKS: u64 = 64;
@@ -975,7 +985,7 @@ where
         let tasks: Vec<_> = (0..TASKS)
             .map(|task| {
                 let share = iters / TASKS + u64::from(task < iters % TASKS);
-                let service = service.clone();
+                let service = Arc::clone(service);
                 let header = header.clone();
                 tokio::spawn(async move {
                     let uri = Uri::from_static("/orders");
@@ -983,7 +993,7 @@ where
                     let header = header.map(|(name, text)| (name, shared_value(&text)));
                     for _ in 0..share {
                         let request = request(&uri, header.as_ref().map(|(n, v)| (n, v)), &empty);
-                        let response = service.clone().oneshot(request).await.unwrap();
+                        let response = S::clone(&service).oneshot(request).await.unwrap();
                         assert_eq!(response.status(), StatusCode::OK);
                     }
                 })
@@ -1004,21 +1014,25 @@ fn concurrency(c: &mut Criterion) {
         .generate("acct", Scopes::parse("orders:read"))
         .unwrap();
     store.insert(good.record().clone());
-    let api_keys = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
-        .build()
-        .unwrap()
-        .layer(service_fn(echo));
+    let api_keys = Arc::new(
+        AuthLayer::builder()
+            .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+            .build()
+            .unwrap()
+            .layer(service_fn(echo)),
+    );
     let good_key = good.plaintext().expose().to_owned();
     let rs256 = jwt_fixtures().into_iter().next().unwrap();
     let bearer = format!("Bearer {}", rs256.token);
-    let jwt = jwt_layer(Issuer::new(ISS).key(rs256.key.clone()), 10_000).layer(service_fn(echo));
+    let jwt = Arc::new(
+        jwt_layer(Issuer::new(ISS).key(rs256.key.clone()), 10_000).layer(service_fn(echo)),
+    );
 
     let mut group = c.benchmark_group("concurrency");
     group.throughput(Throughput::Elements(1));
     // Longer samples: each one also pays for spawning 64 tasks.
     group.measurement_time(Duration::from_secs(10));
-    let bare = service_fn(echo);
+    let bare = Arc::new(service_fn(echo));
     for workers in [1, 2] {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)

@@ -77,6 +77,37 @@ impl<V> HotTable<V> {
         current.then_some(&slot.value)
     }
 
+    /// Keeps `value` for `key`, unless its slot holds an entry taken in
+    /// second `now` that `keep` says must stay: a table that also holds
+    /// what requests without a valid credential put there (forgeries) must
+    /// not let them push out the entries of valid ones.
+    pub(crate) fn put_unless(
+        &mut self,
+        owner: u64,
+        generation: u64,
+        key: u64,
+        now: u64,
+        value: V,
+        keep: impl FnOnce(&V) -> bool,
+    ) {
+        let Some(slot) = self.slots.get_mut(Self::index(owner, key)) else {
+            return;
+        };
+        if slot
+            .as_ref()
+            .is_some_and(|s| s.taken_at == now && keep(&s.value))
+        {
+            return;
+        }
+        *slot = Some(Slot {
+            owner,
+            generation,
+            key,
+            taken_at: now,
+            value,
+        });
+    }
+
     /// Keeps `value` for `key`, replacing whatever shared its slot.
     pub(crate) fn put(&mut self, owner: u64, generation: u64, key: u64, now: u64, value: V) {
         if let Some(slot) = self.slots.get_mut(Self::index(owner, key)) {
@@ -114,5 +145,14 @@ mod tests {
         table.put(1, 0, other, 100, "b");
         assert_eq!(table.get(1, 0, 42, 100), None);
         assert_eq!(table.get(1, 0, other, 100), Some(&"b"));
+        // `put_unless` leaves an entry of this second that must stay, and
+        // replaces one of an earlier second or one that may go.
+        table.put_unless(1, 0, 42, 100, "c", |v| *v == "b");
+        assert_eq!(table.get(1, 0, other, 100), Some(&"b"));
+        table.put_unless(1, 0, 42, 100, "c", |v| *v == "x");
+        assert_eq!(table.get(1, 0, 42, 100), Some(&"c"));
+        table.put(1, 0, other, 99, "b");
+        table.put_unless(1, 0, 42, 100, "d", |_| true);
+        assert_eq!(table.get(1, 0, 42, 100), Some(&"d"));
     }
 }

@@ -699,12 +699,15 @@ mod tests {
     fn forgeries_are_refused_from_this_threads_table_and_only_they() {
         crate::jwt::install_default();
         let secret = [9u8; 32];
+        // A clock that stays in one second: this thread's entries are used
+        // only within the second they were taken in.
         let scheme = JwtScheme::builder()
             .issuer(
                 crate::jwt::Issuer::new("https://login.example")
                     .audience("api")
                     .key(JwtKey::shared_secret(&secret).unwrap()),
             )
+            .clock(crate::clock::ManualClock::at_unix(1_700_000_000))
             .build()
             .unwrap();
         let token = jsonwebtoken::encode(
@@ -756,5 +759,17 @@ mod tests {
             Cached::Hit(Ok(_), _)
         ));
         assert_eq!(verdict(&token).unwrap().subject(), "alice");
+        // Now that the valid token holds its slot, a forgery for the same
+        // slot does not push it out (regression: replayed forgeries used to
+        // send the thread's valid tokens back to the shared cache).
+        let other = Arc::new(Zeroizing::new(forged.clone().into_bytes()));
+        keep_hot(inner.id, generation, key, now, HotToken::Forged(other));
+        let held = HOT_TOKENS.with(|table| {
+            matches!(
+                table.borrow().get(inner.id, generation, key, now),
+                Some(HotToken::Valid(..))
+            )
+        });
+        assert!(held, "the valid token keeps its slot");
     }
 }

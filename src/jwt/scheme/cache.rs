@@ -151,7 +151,14 @@ impl std::hash::Hasher for PassThrough {
 pub(super) fn keep_hot(owner: u64, generation: u64, key: u64, now: u64, value: HotToken) {
     let _ = HOT_TOKENS.try_with(|table| {
         if let Ok(mut table) = table.try_borrow_mut() {
-            table.put(owner, generation, key, now, value);
+            // A forgery (anyone can send those, fresh ones at no cost once
+            // remembered) never pushes out a validated token of this second:
+            // else a few dozen of them replayed in turn would send the
+            // thread's valid tokens back to the shared cache.
+            let forged = matches!(value, HotToken::Forged(_));
+            table.put_unless(owner, generation, key, now, value, |held| {
+                forged && matches!(held, HotToken::Valid(..))
+            });
         }
     });
 }

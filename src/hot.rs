@@ -109,16 +109,12 @@ impl<V> HotTable<V> {
     }
 
     /// Keeps `value` for `key`, replacing whatever shared its slot.
+    #[cfg_attr(
+        not(any(feature = "api-key", feature = "hmac", feature = "introspection")),
+        allow(dead_code)
+    )] // the JWT tables use `put_unless`
     pub(crate) fn put(&mut self, owner: u64, generation: u64, key: u64, now: u64, value: V) {
-        if let Some(slot) = self.slots.get_mut(Self::index(owner, key)) {
-            *slot = Some(Slot {
-                owner,
-                generation,
-                key,
-                taken_at: now,
-                value,
-            });
-        }
+        self.put_unless(owner, generation, key, now, value, |_| false);
     }
 }
 

@@ -643,22 +643,18 @@ fn presented_as_bearer(credential: &Credential) -> bool {
 mod tests {
     use super::*;
 
-    /// Regression (issue 13.3b): `clear_token_cache` bumps the generation
-    /// before it empties the shared cache. A request in that gap used to
-    /// copy the old entry into its thread's table under the new generation
-    /// and be served from it for up to two seconds. An entry cached before
-    /// the bump is never served now.
-    #[test]
-    #[allow(clippy::unwrap_used, clippy::panic)]
-    fn an_entry_cached_before_a_clear_is_not_served_in_its_gap() {
+    /// A scheme trusting one HS256 secret, on `clock`, and a valid token
+    /// of it for `alice`.
+    #[allow(clippy::unwrap_used)]
+    fn hs256_scheme(secret: [u8; 32], clock: impl crate::clock::Clock) -> (JwtScheme, String) {
         crate::jwt::install_default();
-        let secret = [7u8; 32];
         let scheme = JwtScheme::builder()
             .issuer(
                 crate::jwt::Issuer::new("https://login.example")
                     .audience("api")
                     .key(JwtKey::shared_secret(&secret).unwrap()),
             )
+            .clock(clock)
             .build()
             .unwrap();
         let token = jsonwebtoken::encode(
@@ -670,6 +666,18 @@ mod tests {
             &jsonwebtoken::EncodingKey::from_secret(&secret),
         )
         .unwrap();
+        (scheme, token)
+    }
+
+    /// Regression (issue 13.3b): `clear_token_cache` bumps the generation
+    /// before it empties the shared cache. A request in that gap used to
+    /// copy the old entry into its thread's table under the new generation
+    /// and be served from it for up to two seconds. An entry cached before
+    /// the bump is never served now.
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::panic)]
+    fn an_entry_cached_before_a_clear_is_not_served_in_its_gap() {
+        let (scheme, token) = hs256_scheme([7u8; 32], crate::clock::SystemClock);
         let inner = &scheme.inner;
         let credential = Credential::new(CredentialLocation::authorization("Bearer"), &token);
         let crate::scheme::VerificationState::Ready(Ok(_)) = inner.verify_now(&credential).0 .0
@@ -697,28 +705,10 @@ mod tests {
     #[test]
     #[allow(clippy::unwrap_used, clippy::panic)]
     fn forgeries_are_refused_from_this_threads_table_and_only_they() {
-        crate::jwt::install_default();
-        let secret = [9u8; 32];
         // A clock that stays in one second: this thread's entries are used
         // only within the second they were taken in.
-        let scheme = JwtScheme::builder()
-            .issuer(
-                crate::jwt::Issuer::new("https://login.example")
-                    .audience("api")
-                    .key(JwtKey::shared_secret(&secret).unwrap()),
-            )
-            .clock(crate::clock::ManualClock::at_unix(1_700_000_000))
-            .build()
-            .unwrap();
-        let token = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &serde_json::json!({
-                "iss": "https://login.example", "aud": "api", "sub": "alice",
-                "exp": 4_000_000_000u64,
-            }),
-            &jsonwebtoken::EncodingKey::from_secret(&secret),
-        )
-        .unwrap();
+        let clock = crate::clock::ManualClock::at_unix(1_700_000_000);
+        let (scheme, token) = hs256_scheme([9u8; 32], clock);
         // One signature character changed (not the last, whose low bits
         // base64url may ignore).
         let mut forged = token.clone().into_bytes();

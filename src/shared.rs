@@ -61,17 +61,15 @@ impl Shards {
 
     /// The shard of the calling thread.
     fn shard(&self) -> Arc<Shard> {
-        let slot = self.shards.get(thread_slot()).or(self.shards.first());
-        match slot {
-            Some(slot) => Arc::clone(slot.get_or_init(|| {
-                Arc::new(Shard {
-                    config: Arc::clone(&self.config),
-                })
-            })),
-            // Never: SHARDS is not zero.
-            None => Arc::new(Shard {
+        let made = || {
+            Arc::new(Shard {
                 config: Arc::clone(&self.config),
-            }),
+            })
+        };
+        // The slot is below SHARDS, so `get` always finds it.
+        match self.shards.get(thread_slot()) {
+            Some(slot) => Arc::clone(slot.get_or_init(made)),
+            None => made(),
         }
     }
 }

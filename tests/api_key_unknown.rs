@@ -19,7 +19,7 @@ use http::header::WWW_AUTHENTICATE;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use support::{echo, fixture, key_id};
-use tower::{service_fn, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
 
 /// An in-memory store that counts the look-ups that went through `find`.
 #[derive(Clone)]
@@ -426,4 +426,108 @@ async fn a_found_record_read_in_flight_across_invalidate_grants_no_later_request
         send(&layer, &plaintext).await.kind,
         Some(ErrorKind::Revoked)
     );
+}
+
+/// An inner service that counts its clones: the layer clones it only to
+/// finish a request whose verification had to wait.
+struct CountingClones {
+    clones: Arc<AtomicUsize>,
+}
+
+impl Clone for CountingClones {
+    fn clone(&self) -> Self {
+        self.clones.fetch_add(1, Ordering::SeqCst);
+        Self {
+            clones: Arc::clone(&self.clones),
+        }
+    }
+}
+
+impl tower::Service<Request<Full<Bytes>>> for CountingClones {
+    type Response = http::Response<Full<Bytes>>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+        std::future::ready(Ok(http::Response::new(Full::default())))
+    }
+}
+
+fn with_key(key: &str) -> Request<Full<Bytes>> {
+    Request::get("/")
+        .header("x-api-key", key)
+        .body(Full::<Bytes>::default())
+        .unwrap()
+}
+
+/// A store with only `find` that answers on its first poll (an in-memory
+/// tier, a local replica) is decided inside `call`, inside a runtime: no
+/// continuation, so the inner service is not cloned to finish the request.
+/// (Before, every such miss took the waiting path: one clone each.)
+#[tokio::test]
+async fn a_store_answering_on_its_first_poll_is_decided_inside_call() {
+    let (base, keys) = fixture();
+    let store = FindOnly::new(base.clone(), Duration::ZERO);
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let clones = Arc::new(AtomicUsize::new(0));
+    let mut service = find_only_layer(&scheme).layer(CountingClones {
+        clones: Arc::clone(&clones),
+    });
+    for (key, status) in [
+        (&keys.unknown, StatusCode::UNAUTHORIZED),
+        (&keys.wrong_secret, StatusCode::UNAUTHORIZED),
+    ] {
+        let response = service
+            .ready()
+            .await
+            .unwrap()
+            .call(with_key(key))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+    }
+    assert_eq!(store.finds(), 2);
+    assert_eq!(clones.load(Ordering::SeqCst), 0);
+    // A store that has to wait is still waited for, and answers.
+    let slow = FindOnly::new(base, Duration::from_millis(20));
+    let scheme = ApiKeyScheme::new(slow.clone(), "sk_live").unwrap();
+    let mut service = find_only_layer(&scheme).layer(CountingClones {
+        clones: Arc::clone(&clones),
+    });
+    let response = service
+        .ready()
+        .await
+        .unwrap()
+        .call(with_key(&keys.reader))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(slow.finds(), 1);
+    assert_eq!(clones.load(Ordering::SeqCst), 1);
+}
+
+/// Outside a Tokio runtime, `call` does not poll the store (its I/O may
+/// need the runtime): the response future does, when it is awaited.
+#[test]
+fn outside_a_runtime_the_store_is_asked_only_when_the_response_is_awaited() {
+    let (store, keys) = fixture();
+    let store = FindOnly::new(store, Duration::ZERO);
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let mut service = find_only_layer(&scheme).layer(service_fn(echo));
+    let pending = tower::Service::call(&mut service, with_key(&keys.unknown));
+    assert_eq!(store.finds(), 0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = runtime.block_on(pending).unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(store.finds(), 1);
 }

@@ -400,12 +400,18 @@ impl<S: KeyStore> Inner<S> {
         let generation = self.generations.current(stripe);
         let mut find = std::pin::pin!(self.store.find(id));
         // A store that answers on the first poll (an in-memory one) needs
-        // no timer.
-        let first = std::future::poll_fn(|cx| Poll::Ready(find.as_mut().poll(cx))).await;
-        let found = if let Poll::Ready(found) = first {
-            found
-        } else if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::time::timeout(self.store_timeout, find)
+        // no timer. (The answer is handled before any other await, so that
+        // the future does not keep room for it while a timer runs.)
+        if let Poll::Ready(found) =
+            std::future::poll_fn(|cx| Poll::Ready(find.as_mut().poll(cx))).await
+        {
+            return self.looked(found, id, generation);
+        }
+        let found = if tokio::runtime::Handle::try_current().is_ok() {
+            // Boxed: the timer is large, and only a store that did not
+            // answer at once needs it; a request's future stays small for
+            // the others (every miss of a flood of unknown ids).
+            Box::pin(tokio::time::timeout(self.store_timeout, find))
                 .await
                 .inspect_err(|_| self.metrics.1.failed(Failure::Timeout))
                 .map_err(|_| LookupError::Timeout(self.store_timeout))?
@@ -413,6 +419,17 @@ impl<S: KeyStore> Inner<S> {
             // Outside a Tokio runtime there is no timer to race against.
             find.await
         };
+        self.looked(found, id, generation)
+    }
+
+    /// The store's answer for `id`, asked at `generation`: the record
+    /// with the principal it grants, if the store found one with that id.
+    fn looked(
+        &self,
+        found: Result<Option<KeyRecord>, StoreError>,
+        id: &str,
+        generation: u64,
+    ) -> Result<Looked, LookupError> {
         let found = found
             .inspect_err(|_| self.metrics.1.failed(Failure::Error))
             .map_err(LookupError::Store)?

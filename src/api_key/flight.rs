@@ -68,9 +68,12 @@ impl<T: Clone> Flight<T> {
     }
 }
 
+/// A read under way. Its [`Flight`] is made by the first follower: a
+/// leader nobody waits for (every miss of a flood of distinct ids)
+/// allocates nothing.
 struct Entry<T> {
     id: [u8; ID_LEN],
-    flight: Arc<Flight<T>>,
+    flight: Option<Arc<Flight<T>>>,
 }
 
 /// The reads under way, by id.
@@ -111,19 +114,23 @@ impl<T: Clone> Flights<T> {
             return Claim::Alone;
         };
         let mut entries = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = entries.iter().find(|e| e.id == key) {
-            return Claim::Follower(Arc::clone(&entry.flight));
+        if let Some(entry) = entries.iter_mut().find(|e| e.id == key) {
+            let flight = entry.flight.get_or_insert_with(|| {
+                Arc::new(Flight {
+                    state: Mutex::new(State::Running(Vec::new())),
+                })
+            });
+            return Claim::Follower(Arc::clone(flight));
         }
-        let flight = Arc::new(Flight {
-            state: Mutex::new(State::Running(Vec::new())),
-        });
+        // One entry per id: the leader's entry is the one with its id until
+        // the leader removes it.
         entries.push(Entry {
             id: key,
-            flight: Arc::clone(&flight),
+            flight: None,
         });
         Claim::Leader(Leader {
             shard,
-            flight,
+            id: key,
             ended: false,
         })
     }
@@ -141,7 +148,7 @@ impl<T: Clone> Flights<T> {
 /// The request that reads the store for the others.
 pub(crate) struct Leader<'a, T: Clone> {
     shard: &'a Mutex<Vec<Entry<T>>>,
-    flight: Arc<Flight<T>>,
+    id: [u8; ID_LEN],
     ended: bool,
 }
 
@@ -155,11 +162,17 @@ impl<T: Clone> Leader<'_, T> {
 
     fn end(&mut self, end: State<T>) {
         self.ended = true;
-        self.shard
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|e| !Arc::ptr_eq(&e.flight, &self.flight));
-        self.flight.end(end);
+        let flight = {
+            let mut entries = self.shard.lock().unwrap_or_else(PoisonError::into_inner);
+            entries
+                .iter()
+                .position(|e| e.id == self.id)
+                .and_then(|i| entries.swap_remove(i).flight)
+        };
+        // Nobody followed: no flight to end, and the answer is dropped.
+        if let Some(flight) = flight {
+            flight.end(end);
+        }
     }
 }
 
@@ -211,6 +224,37 @@ mod tests {
         };
         drop(leader);
         assert_eq!(flight.wait().await, None);
+        assert_eq!(flights.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_first_follower_makes_the_flight_and_later_ones_share_it() {
+        let flights = Flights::<u32>::new();
+        // A leader nobody follows ends without a flight.
+        let Claim::Leader(alone) = flights.claim(ID, 5) else {
+            panic!("the first claim leads");
+        };
+        assert!(flights.shards.iter().all(|s| s
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|e| e.flight.is_none())));
+        alone.finish(1);
+        assert_eq!(flights.len(), 0);
+
+        let Claim::Leader(leader) = flights.claim(ID, 5) else {
+            panic!("a claim after the end leads again");
+        };
+        let (Claim::Follower(first), Claim::Follower(second)) =
+            (flights.claim(ID, 5), flights.claim(ID, 5))
+        else {
+            panic!("later claims follow");
+        };
+        assert!(Arc::ptr_eq(&first, &second));
+        let waiting = tokio::spawn(async move { (first.wait().await, second.wait().await) });
+        tokio::task::yield_now().await;
+        leader.finish(2);
+        assert_eq!(waiting.await.unwrap(), (Some(2), Some(2)));
         assert_eq!(flights.len(), 0);
     }
 

@@ -180,7 +180,9 @@ struct Looked {
     /// The id's stripe generation read before the store was asked: the
     /// result is current only while the stripe still has it.
     generation: u64,
-    found: Option<CachedKey>,
+    /// Boxed: an unknown id's answer (every miss of a flood) stays two
+    /// words wherever it is moved.
+    found: Option<Box<CachedKey>>,
 }
 
 type Lookup = Arc<Looked>;
@@ -264,7 +266,7 @@ impl<S: KeyStore> Inner<S> {
     /// is the index of its configured prefix, `id` its id (checked ASCII),
     /// `stripe` the id's keyed hash.
     async fn check(
-        &self,
+        self: Arc<Self>,
         prefix: usize,
         id: [u8; ID_LEN],
         stripe: u64,
@@ -441,7 +443,7 @@ impl<S: KeyStore> Inner<S> {
                 if let Some(plan) = &record.plan {
                     principal = principal.with_plan(plan.clone());
                 }
-                CachedKey { record, principal }
+                Box::new(CachedKey { record, principal })
             });
         Ok(Looked { generation, found })
     }
@@ -577,12 +579,13 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         }
         let id = *key.id;
         inner.metrics.0.lookup(false);
-        let inner = Arc::clone(&self.inner);
-        Verification::pending(async move {
-            inner
-                .check(prefix_index, id, slot_key, presented_hash)
-                .await
-        })
+        // The future owns what it needs: no wrapper around it.
+        Verification::pending(Arc::clone(&self.inner).check(
+            prefix_index,
+            id,
+            slot_key,
+            presented_hash,
+        ))
     }
 }
 

@@ -68,6 +68,32 @@ impl Verification {
     {
         Self(VerificationState::Pending(Box::pin(future)))
     }
+
+    /// A decision that may need I/O, polled once on the spot (inside a
+    /// Tokio runtime): when it answers at once, as a key store with an
+    /// in-memory tier does, the request is decided inside `call`, with no
+    /// continuation and no clone of the inner service. Otherwise it is
+    /// polled again, with the caller's waker, by the response future.
+    ///
+    /// Only for futures whose first poll is safe to make inside `call`:
+    /// it runs on the caller's task, before the response future exists,
+    /// and whatever it starts (a store read others wait for) must not
+    /// depend on that response future being polled soon (see the bounded
+    /// follower wait of the API-key scheme's single flight). Outside a
+    /// runtime it is not polled here, as a store's I/O may need one.
+    #[cfg(feature = "api-key")]
+    pub(crate) fn pending_polled<F>(future: F) -> Self
+    where
+        F: Future<Output = Result<Principal, AuthError>> + Send + 'static,
+    {
+        let mut future: VerifyFuture = Box::pin(future);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            if let Some(result) = poll_once(future.as_mut()) {
+                return Self::ready(result);
+            }
+        }
+        Self(VerificationState::Pending(future))
+    }
 }
 
 impl From<Result<Principal, AuthError>> for Verification {

@@ -382,7 +382,7 @@ where
         &decision.credential,
         &VerifyContext::new(&parts, bytes.as_ref()),
     );
-    match answer_now(verification.0) {
+    match verification.0 {
         VerificationState::Ready(result) => match decision.decide(config, &mut parts, result) {
             Ok(headers) => {
                 ResponseFuture::call(inner.call(Request::from_parts(parts, body)), headers)
@@ -406,26 +406,6 @@ where
                 );
             ResponseFuture::verifying(future, then)
         }
-    }
-}
-
-/// A pending verification polled once on the spot, inside a Tokio
-/// runtime: a store that answers on its first poll (one with an in-memory
-/// tier, a custom store without `find_now`) then costs no continuation,
-/// no clone of the inner service and no second poll. Its future is polled
-/// again, with the caller's waker, when it did not answer: a future is
-/// woken through the waker of its latest poll only. Outside a runtime the
-/// future waits for the response future's first poll, as a store's I/O
-/// may need the runtime.
-fn answer_now(state: VerificationState) -> VerificationState {
-    match state {
-        VerificationState::Pending(mut future) if tokio::runtime::Handle::try_current().is_ok() => {
-            match poll_once(future.as_mut()) {
-                Some(result) => VerificationState::Ready(result),
-                None => VerificationState::Pending(future),
-            }
-        }
-        state => state,
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use moka::future::Cache;
 use subtle::ConstantTimeEq;
 
-use super::flight::{Claim, Flights};
+use super::flight::{Claim, Flight, Flights};
 use super::format::{self, hash_secret, ID_LEN};
 use super::store::{KeyRecord, KeyStore};
 use super::unknown::UnknownIds;
@@ -305,10 +305,14 @@ impl<S: KeyStore> Inner<S> {
                     leader.finish(outcome.clone());
                     outcome
                 }
-                Claim::Follower(flight) => match flight.wait().await {
-                    Some(outcome) => outcome,
+                Claim::Follower(flight) => match self.follow(&flight).await {
+                    Followed::Answer(outcome) => outcome,
                     // The leader's request went away: claim again.
-                    None => continue,
+                    Followed::Abandoned => continue,
+                    // The leader is not being polled (its response future is
+                    // held, not awaited) or its read outlived the timeout:
+                    // read alone rather than wait on it.
+                    Followed::TimedOut => return self.read(id, stripe).await,
                 },
                 Claim::Alone => return self.read(id, stripe).await,
             };
@@ -318,6 +322,23 @@ impl<S: KeyStore> Inner<S> {
             }
         }
         self.read(id, stripe).await
+    }
+
+    /// The answer of the read `flight` waits for, waited for no longer
+    /// than the store timeout (inside a Tokio runtime): a leader whose
+    /// request claimed the read inside `call` may never be polled again
+    /// (a caller may hold its response future and await another's).
+    async fn follow(&self, flight: &Flight<Outcome>) -> Followed {
+        let answer = if tokio::runtime::Handle::try_current().is_ok() {
+            // Boxed: only followers pay for the timer in their future.
+            match Box::pin(tokio::time::timeout(self.store_timeout, flight.wait())).await {
+                Ok(answer) => answer,
+                Err(_) => return Followed::TimedOut,
+            }
+        } else {
+            flight.wait().await
+        };
+        answer.map_or(Followed::Abandoned, Followed::Answer)
     }
 
     /// An answer a read that ended just before this request's claim left
@@ -447,6 +468,15 @@ impl<S: KeyStore> Inner<S> {
             });
         Ok(Looked { generation, found })
     }
+}
+
+/// What a follower of a store read got.
+enum Followed {
+    Answer(Outcome),
+    /// The leader's request was dropped before its read ended.
+    Abandoned,
+    /// The store timeout passed first.
+    TimedOut,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -579,8 +609,10 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         }
         let id = *key.id;
         inner.metrics.0.lookup(false);
-        // The future owns what it needs: no wrapper around it.
-        Verification::pending(Arc::clone(&self.inner).check(
+        // The future owns what it needs: no wrapper around it. Polled once
+        // here: a store that answers on its first poll costs no
+        // continuation.
+        Verification::pending_polled(Arc::clone(&self.inner).check(
             prefix_index,
             id,
             slot_key,

@@ -48,6 +48,7 @@ mod crypto;
 mod der;
 mod ed25519;
 mod flat;
+mod header;
 #[cfg(feature = "jwks-http")]
 pub(crate) mod http;
 mod issuer;

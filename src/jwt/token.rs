@@ -9,146 +9,18 @@ use jsonwebtoken::Algorithm;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use super::claims::Loose;
+pub(crate) use super::header::Header;
+use super::header::HEADER_ON_STACK;
 use super::key::JwtKey;
-use super::{b64, crypto};
+use super::{b64, crypto, header};
 use crate::error::{AuthError, ErrorKind};
 
 /// Tokens longer than this are refused before any decoding.
 pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// Protected headers up to this many bytes are decoded on the stack.
-const HEADER_ON_STACK: usize = 256;
-
 /// Signatures up to this many bytes (RSA-4096, and every shorter
 /// algorithm) are decoded on the stack.
 const SIGNATURE_ON_STACK: usize = 512;
-
-/// The protected header fields authgate reads; `jku`, `x5u` and `jwk` are
-/// never followed (RFC 8725 §3.10).
-///
-/// The header must be a JSON object (a struct derive would also take an
-/// array, by position), and the registered parameters authgate knows must
-/// have their RFC 7515 / RFC 7797 types, even those it does not use: a
-/// header other implementations would read differently is refused.
-///
-/// Its strings borrow from the decoded header (no allocation unless they
-/// have escapes); `alg` is read into the algorithm it names.
-#[derive(Debug)]
-#[cfg_attr(test, derive(PartialEq))]
-pub(crate) struct Header<'a> {
-    /// The algorithm `alg` names; `None` when it names none that
-    /// jsonwebtoken knows (the header must have an `alg` string).
-    pub(crate) alg: Option<Algorithm>,
-    pub(crate) kid: Option<Cow<'a, str>>,
-    pub(crate) typ: Option<Cow<'a, str>>,
-    /// Never set on a parsed header: any `crit` is refused.
-    pub(crate) crit: Option<Vec<String>>,
-}
-
-impl<'de> Deserialize<'de> for Header<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(HeaderVisitor)
-    }
-}
-
-struct HeaderVisitor;
-
-impl<'de> de::Visitor<'de> for HeaderVisitor {
-    type Value = Header<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JOSE header object")
-    }
-
-    fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Header<'de>, A::Error> {
-        let mut header = Header {
-            alg: None,
-            kid: None,
-            typ: None,
-            crit: None,
-        };
-        let mut alg = None;
-        // A repeated parameter means what the parser makes of it: refused,
-        // here and at any depth of the values (`UniqueNames`).
-        let mut names = Names::default();
-        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
-            // `Name` takes a JSON string and nothing else, like `String`.
-            match name.as_ref() {
-                "alg" => {
-                    let Name(value) = access.next_value::<Name<'de>>()?;
-                    alg = Some(value.parse::<Algorithm>().ok());
-                }
-                "kid" => header.kid = Some(access.next_value::<Name<'de>>()?.0),
-                "typ" => header.typ = Some(access.next_value::<Name<'de>>()?.0),
-                // RFC 7515 §4.1.11: an array of at least one name.
-                "crit" => {
-                    let crit: Vec<String> = access.next_value()?;
-                    if crit.is_empty() {
-                        return Err(de::Error::custom("crit is an empty list"));
-                    }
-                    header.crit = Some(crit);
-                }
-                "cty" | "jku" | "x5u" | "x5t" | "x5t#S256" => {
-                    access.next_value::<String>()?;
-                }
-                "x5c" => {
-                    access.next_value::<Vec<String>>()?;
-                }
-                "jwk" => {
-                    if !access.next_value::<UniqueNames>()?.object {
-                        return Err(de::Error::custom("jwk is not an object"));
-                    }
-                }
-                "b64" => {
-                    access.next_value::<bool>()?;
-                }
-                _ => {
-                    access.next_value::<UniqueNames>()?;
-                }
-            }
-            if !names.insert(name) {
-                return Err(de::Error::custom("repeated member name"));
-            }
-        }
-        header.alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;
-        Ok(header)
-    }
-}
-
-/// A header read by the [flat reader](super::flat): `None` unless it is a
-/// flat object that [`HeaderVisitor`] would accept, which then reads the
-/// same header from it.
-fn flat_header(json: &[u8]) -> Option<Header<'_>> {
-    let mut header = Header {
-        alg: None,
-        kid: None,
-        typ: None,
-        crit: None,
-    };
-    let mut alg = None;
-    let mut names = Names::default();
-    super::flat::read_object(json, |name, value| {
-        let text = match value {
-            Loose::Str(Cow::Borrowed(text)) => Some(text),
-            _ => None,
-        };
-        match name {
-            "alg" => alg = Some(text?.parse::<Algorithm>().ok()),
-            "kid" => header.kid = Some(Cow::Borrowed(text?)),
-            "typ" => header.typ = Some(Cow::Borrowed(text?)),
-            "cty" | "jku" | "x5u" | "x5t" | "x5t#S256" => {
-                text?;
-            }
-            // Refused or checked further by the full reader.
-            "crit" | "x5c" | "jwk" | "b64" => return None,
-            _ => {}
-        }
-        names.insert(Cow::Borrowed(name)).then_some(())
-    })?;
-    header.alg = alg?;
-    Some(header)
-}
 
 /// A compact JWS split into its parts, base64url-decoded: the payload
 /// into a vector (a principal keeps it), the header and the signature into
@@ -184,7 +56,11 @@ impl Scratch {
 }
 
 /// Decodes `part` into `array` when it fits, else into `heap`.
-fn decode_into<'a>(part: &[u8], array: &'a mut [u8], heap: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+pub(crate) fn decode_into<'a>(
+    part: &[u8],
+    array: &'a mut [u8],
+    heap: &'a mut Vec<u8>,
+) -> Option<&'a [u8]> {
     let len = b64::decoded_len(part)?;
     let out: &'a mut [u8] = if len <= array.len() {
         array
@@ -275,12 +151,7 @@ fn parse_parts<'a>(
     // The header is read once, where it was decoded, and checked for
     // repeated names by the same pass that reads it; its strings borrow
     // from it.
-    let header_bytes = decode_into(h, header, header_heap).ok_or_else(not_base64url)?;
-    let header = match flat_header(header_bytes) {
-        Some(header) => header,
-        None => serde_json::from_slice::<Header<'a>>(header_bytes)
-            .map_err(|_| invalid("the token header is not valid"))?,
-    };
+    let header = header::read(h, header, header_heap)?;
     if header.crit.is_some() {
         // RFC 7515 §4.1.11: we understand no extension, so none may be critical.
         return Err(invalid("the token has critical header parameters"));
@@ -612,59 +483,9 @@ pub fn verify_compact(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
-    use proptest::prelude::*;
-
-    use super::*;
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4096))]
-
-        #[test]
-        fn the_flat_reader_reads_headers_as_serde_json_does(json in crate::jwt::flat::json_objects()) {
-            if let Some(flat) = flat_header(json.as_bytes()) {
-                let full = serde_json::from_slice::<Header<'_>>(json.as_bytes());
-                prop_assert_eq!(Some(flat), full.ok(), "{}", json);
-            }
-        }
-
-        /// As above, over objects that have an `alg` member (first or
-        /// last, maybe repeated by the generator): without one the flat
-        /// reader declines, and the test above compares the two readers on
-        /// a few dozen of its 4,096 objects only.
-        #[test]
-        fn the_flat_reader_reads_headers_with_alg_as_serde_json_does(json in headers_with_alg()) {
-            if let Some(flat) = flat_header(json.as_bytes()) {
-                let full = serde_json::from_slice::<Header<'_>>(json.as_bytes());
-                prop_assert_eq!(Some(flat), full.ok(), "{}", json);
-            }
-        }
-    }
-
-    /// [`json_objects`](crate::jwt::flat::json_objects) with an `alg`
-    /// member added as the first or the last one.
-    fn headers_with_alg() -> impl Strategy<Value = String> {
-        let algs = prop::sample::select(vec!["RS256", "HS256", "ES256", "none", "XS1", ""]);
-        (crate::jwt::flat::json_objects(), algs, any::<bool>()).prop_map(|(json, alg, first)| {
-            if first {
-                json.replacen('{', &format!("{{\"alg\":\"{alg}\","), 1)
-            } else {
-                json.replacen('}', &format!(",\"alg\":\"{alg}\"}}"), 1)
-            }
-        })
-    }
-
-    #[test]
-    fn usual_headers_take_the_flat_reader() {
-        let json = br#"{"alg":"RS256","typ":"at+jwt","kid":"k1","x5t#S256":"abc","ext":7}"#;
-        let flat = flat_header(json).unwrap();
-        assert_eq!(flat.alg, Some(Algorithm::RS256));
-        assert_eq!(flat.kid.as_deref(), Some("k1"));
-        assert_eq!(Some(flat), serde_json::from_slice::<Header<'_>>(json).ok());
-        // An algorithm jsonwebtoken does not know is read as none.
-        assert_eq!(flat_header(br#"{"alg":"XS1"}"#).unwrap().alg, None);
-    }
 
     #[test]
     fn a_jws_of_more_than_three_parts_is_not_compact() {

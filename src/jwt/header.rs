@@ -158,6 +158,11 @@ pub(crate) fn flat_header(json: &[u8]) -> Option<Header<'_>> {
 /// reader made of exactly that text, so the result is the same; every
 /// check made on a header (algorithm allowed, `crit`, `typ`, key choice)
 /// is made after this, on every token.
+///
+/// A hit is faster than a miss: a caller could tell whether the previous
+/// token this thread read had the same header. Headers name public things
+/// (the algorithm, the key id an issuer publishes, the type), so nothing
+/// that is not already public is told.
 pub(crate) fn read<'a>(
     encoded: &[u8],
     array: &'a mut [u8; HEADER_ON_STACK],
@@ -207,6 +212,8 @@ fn recall(encoded: &[u8], array: &mut [u8; HEADER_ON_STACK]) -> Option<(usize, K
             let memo = memo.as_ref().filter(|m| m.encoded() == encoded)?;
             let decoded = memo.decoded();
             array.get_mut(..decoded.len())?.copy_from_slice(decoded);
+            #[cfg(test)]
+            tests::HITS.with(|hits| hits.set(hits.get() + 1));
             Some((decoded.len(), memo.header.clone()))
         })
         .ok()
@@ -358,6 +365,15 @@ mod tests {
         assert_eq!(flat_header(br#"{"alg":"XS1"}"#).unwrap().alg, None);
     }
 
+    thread_local! {
+        /// The memo's hits on this thread.
+        pub(super) static HITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn hits() -> usize {
+        HITS.with(std::cell::Cell::get)
+    }
+
     fn encode(json: &str) -> String {
         use base64::Engine as _;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
@@ -403,6 +419,14 @@ mod tests {
             for json in [&first, &second, &first, &first, &second, &second] {
                 let read = read_owned(json).ok();
                 prop_assert_eq!(read, expected(json), "{}", json);
+                // Remembered exactly when the flat reader read it; recalled
+                // the second time in a row.
+                let flat = flat_header(json.as_bytes()).is_some();
+                prop_assert_eq!(remembered() == Some(encode(json).into_bytes()), flat, "{}", json);
+                let before = hits();
+                let again = read_owned(json).ok();
+                prop_assert_eq!(&again, &expected(json));
+                prop_assert_eq!(hits(), before + usize::from(flat), "{}", json);
             }
         }
     }
@@ -426,11 +450,46 @@ mod tests {
         // A header the flat reader leaves to serde_json (an escape) is read
         // correctly and not remembered; nor is one that is refused.
         let escaped = r#"{"alg":"ES256","kid":"a\u0062"}"#;
+        let before = hits();
         assert_eq!(read_owned(escaped).unwrap().1.as_deref(), Some("ab"));
         assert!(read_owned(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#)
             .is_ok_and(|h| h.0 == Some(Algorithm::RS256)));
         assert!(read_owned(r#"{"alg":"RS256","kid":1}"#).is_err());
         assert_eq!(remembered(), Some(encode(other).into_bytes()));
+        assert_eq!(hits(), before);
+        // Empty strings, at either end of the text, and headers that
+        // differ only in `typ`.
+        for json in [
+            r#"{"kid":"","alg":"RS256","typ":""}"#,
+            r#"{"typ":"JWT","alg":"RS256"}"#,
+            r#"{"typ":"at+jwt","alg":"RS256"}"#,
+        ] {
+            let first = read_owned(json);
+            let before = hits();
+            assert_eq!(read_owned(json), first, "{json}");
+            assert_eq!(hits(), before + 1, "{json}");
+        }
+        assert_eq!(
+            read_owned(r#"{"typ":"JWT","alg":"RS256"}"#)
+                .unwrap()
+                .2
+                .as_deref(),
+            Some("JWT")
+        );
+        // The remembered text with unused bits set in its last character
+        // is another text: decoded, and refused as not canonical.
+        let json = r#"{"alg":"RS256","kid":"k"}"#;
+        let canonical = encode(json);
+        assert_eq!(canonical.len() % 4, 2, "the last character has unused bits");
+        read_owned(json).unwrap();
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut near = canonical.into_bytes();
+        let last = near.last_mut().unwrap();
+        let value = alphabet.iter().position(|c| c == last).unwrap();
+        *last = alphabet[value | 1];
+        let mut array = [0; HEADER_ON_STACK];
+        assert!(read(&near, &mut array, &mut Vec::new()).is_err());
+        assert_eq!(read_owned(json).unwrap().1.as_deref(), Some("k"));
     }
 
     /// The memo holds what was read, never what was allowed: the
@@ -455,8 +514,14 @@ mod tests {
             encode(r#"{"alg":"HS256","crit":["b64"],"b64":false}"#),
             encode("{}")
         );
+        let remembered_before = remembered();
         for _ in 0..2 {
             assert!(parse(critical.as_bytes(), &mut scratch, &[Algorithm::HS256]).is_err());
         }
+        assert_eq!(
+            remembered(),
+            remembered_before,
+            "a crit header is not remembered"
+        );
     }
 }

@@ -742,8 +742,10 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
 
     /// How long a store look-up may take before the request gets a 503.
     /// A request whose look-up raced an [`invalidate`](ApiKeyScheme::invalidate)
-    /// reads again (at most three reads in all). Defaults to 2 seconds.
-    /// Needs a Tokio runtime with timers enabled.
+    /// reads again (at most three reads in all). A request waiting for
+    /// another's look-up of the same id waits this long at most, then
+    /// reads the store itself. Defaults to 2 seconds. Needs a Tokio
+    /// runtime with timers enabled.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
         self

@@ -19,6 +19,10 @@
 //! - `flood/*`: well-formed credentials never seen before, every request a
 //!   cache miss and a rejection (unknown API key ids, forged JWTs, JWTs
 //!   naming an unknown key);
+//! - `paired/*`: issue 22's ratios (first-seen RS256 over ring's check, a
+//!   flood of unknown API keys over a valid one) measured case and
+//!   reference back to back in one closure, reported as times where
+//!   1 µs = 1.0 ×, for machines whose speed drifts between runs;
 //! - `peers/*`: `jwt-authorizer` and tower-http's `ValidateRequestHeaderLayer`
 //!   on the cases they share with authgate;
 //! - `concurrency/*`: many tasks on a multi-threaded runtime hammering one
@@ -943,6 +947,127 @@ fn flood(c: &mut Criterion) {
     group.finish();
 }
 
+// ------------------------------------------------------------------ paired
+
+/// Requests timed per batch in [`paired`]: one clock read pair per batch,
+/// not per request, so the clock's own cost does not pull the ratio
+/// towards 1.
+const PAIRED_BATCH: u64 = 8;
+
+/// A ratio reported as a time: criterion shows `1.000 µs` for 1.0 ×.
+fn ratio_as_time(numerator: Duration, denominator: Duration, iters: u64) -> Duration {
+    let ratio = numerator.as_secs_f64() / denominator.as_secs_f64().max(1e-12);
+    Duration::from_secs_f64(ratio * 1e-6 * iters as f64)
+}
+
+/// Issue 22's ratios, measured within one closure so that a machine whose
+/// speed drifts between runs (a shared VM) still gives them: each
+/// iteration times a batch of the case and a batch of its reference back
+/// to back, and the group reports total case time over total reference
+/// time **as a time, 1 µs = 1.0 ×**.
+///
+/// - `first_seen_rs256_over_ring`: a never-cached RS256 token through the
+///   layer against ring's check alone (target ≤ 1.05);
+/// - `flood_find_only_over_valid`, `flood_in_memory_over_valid`: a
+///   never-seen API key through a store with only `find` (or
+///   `InMemoryKeyStore`) against a valid, cached key (target ≤ 2).
+fn paired(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let uri = Uri::from_static("/orders");
+    let empty = Bytes::new();
+    let mut group = c.benchmark_group("paired");
+
+    let rs256 = jwt_fixtures().into_iter().next().unwrap();
+    let first_seen = jwt_layer(Issuer::new(ISS).key(rs256.key.clone()), 0).layer(service_fn(echo));
+    let bearer = shared_value(&format!("Bearer {}", rs256.token));
+    group.bench_function("first_seen_rs256_over_ring", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (first_seen, bearer, uri, empty, rs256) =
+                (&first_seen, &bearer, &uri, &empty, &rs256);
+            async move {
+                let (mut case, mut reference) = (Duration::ZERO, Duration::ZERO);
+                for _ in 0..iters {
+                    let requests: Vec<_> = (0..PAIRED_BATCH)
+                        .map(|_| request(uri, Some((&AUTHORIZATION, bearer)), empty))
+                        .collect();
+                    let start = Instant::now();
+                    for r in requests {
+                        call_once(first_seen.clone(), r, StatusCode::OK).await;
+                    }
+                    case += start.elapsed();
+                    let start = Instant::now();
+                    for _ in 0..PAIRED_BATCH {
+                        assert!(black_box((rs256.verify)()));
+                    }
+                    reference += start.elapsed();
+                }
+                ratio_as_time(case, reference, iters)
+            }
+        })
+    });
+
+    let x_api_key = HeaderName::from_static("x-api-key");
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let store = InMemoryKeyStore::new();
+    let good = generator
+        .generate("acct", Scopes::parse("orders:read"))
+        .unwrap();
+    store.insert(good.record().clone());
+    let good_key = shared_value(good.plaintext().expose());
+    let find_only = AuthLayer::builder()
+        .scheme(ApiKeyScheme::new(FindOnly(store.clone()), "sk_live").unwrap())
+        .build()
+        .unwrap()
+        .layer(service_fn(echo));
+    let in_memory = AuthLayer::builder()
+        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+        .build()
+        .unwrap()
+        .layer(service_fn(echo));
+    for (name, flooded) in [
+        ("flood_find_only_over_valid", &find_only),
+        ("flood_in_memory_over_valid", &in_memory),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (flooded, in_memory) = (flooded, &in_memory);
+                let (generator, x_api_key, good_key, uri, empty) =
+                    (&generator, &x_api_key, &good_key, &uri, &empty);
+                async move {
+                    let (mut case, mut reference) = (Duration::ZERO, Duration::ZERO);
+                    for _ in 0..iters {
+                        let unknown: Vec<_> = (0..PAIRED_BATCH)
+                            .map(|_| {
+                                let key = generator.generate("nobody", Scopes::empty()).unwrap();
+                                let value = shared_value(key.plaintext().expose());
+                                request(uri, Some((x_api_key, &value)), empty)
+                            })
+                            .collect();
+                        let valid: Vec<_> = (0..PAIRED_BATCH)
+                            .map(|_| request(uri, Some((x_api_key, good_key)), empty))
+                            .collect();
+                        let start = Instant::now();
+                        for r in unknown {
+                            call_once(flooded.clone(), r, StatusCode::UNAUTHORIZED).await;
+                        }
+                        case += start.elapsed();
+                        let start = Instant::now();
+                        for r in valid {
+                            call_once(in_memory.clone(), r, StatusCode::OK).await;
+                        }
+                        reference += start.elapsed();
+                    }
+                    ratio_as_time(case, reference, iters)
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
 // ------------------------------------------------------------- concurrency
 
 /// Runs `iters` requests spread over 64 tasks on `rt` (a runtime of one or
@@ -1165,6 +1290,7 @@ criterion_group!(
     benches,
     per_request,
     flood,
+    paired,
     peers,
     concurrency,
     loopback,

@@ -841,6 +841,56 @@ impl KeyStore for FindOnly {
     }
 }
 
+/// The API-key layers the floods go through, over one in-memory store
+/// holding one valid key.
+struct FloodLayers<S> {
+    generator: ApiKeyGenerator,
+    /// The valid key, as a header value.
+    good_key: HeaderValue,
+    /// The store seen only through `find`.
+    find_only: S,
+    /// The store itself (`find_now` answers unknown ids on the spot).
+    in_memory: S,
+}
+
+/// A layer-made service in front of [`echo`].
+trait Echoing:
+    Service<Request<Body>, Response = Response<authgate::ResponseBody<()>>, Error = Infallible> + Clone
+{
+}
+
+impl<S> Echoing for S where
+    S: Service<Request<Body>, Response = Response<authgate::ResponseBody<()>>, Error = Infallible>
+        + Clone
+{
+}
+
+fn flood_layers() -> FloodLayers<impl Echoing> {
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let store = InMemoryKeyStore::new();
+    let good = generator
+        .generate("acct", Scopes::parse("orders:read"))
+        .unwrap();
+    store.insert(good.record().clone());
+    let layer = |layer: AuthLayer| layer.layer(service_fn(echo));
+    FloodLayers {
+        good_key: shared_value(good.plaintext().expose()),
+        generator,
+        find_only: layer(
+            AuthLayer::builder()
+                .scheme(ApiKeyScheme::new(FindOnly(store.clone()), "sk_live").unwrap())
+                .build()
+                .unwrap(),
+        ),
+        in_memory: layer(
+            AuthLayer::builder()
+                .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+                .build()
+                .unwrap(),
+        ),
+    }
+}
+
 /// A flood of credentials never seen before, each well formed and each
 /// rejected: every request misses every cache. Compare with
 /// `per_request/api_key_valid` (and, for forged JWTs, `raw/verify_rs256`)
@@ -853,22 +903,12 @@ fn flood(c: &mut Criterion) {
     let uri = Uri::from_static("/orders");
     let empty = Bytes::new();
     let x_api_key = HeaderName::from_static("x-api-key");
-    let generator = ApiKeyGenerator::new("sk_live").unwrap();
-    let store = InMemoryKeyStore::new();
-    let good = generator
-        .generate("acct", Scopes::parse("orders:read"))
-        .unwrap();
-    store.insert(good.record().clone());
-    let find_only = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(FindOnly(store.clone()), "sk_live").unwrap())
-        .build()
-        .unwrap()
-        .layer(service_fn(echo));
-    let api_keys = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
-        .build()
-        .unwrap()
-        .layer(service_fn(echo));
+    let FloodLayers {
+        generator,
+        find_only,
+        in_memory: api_keys,
+        ..
+    } = flood_layers();
     // A new, well-formed key of an id the store never heard of.
     let unknown_key = || {
         let key = generator.generate("nobody", Scopes::empty()).unwrap();
@@ -1010,23 +1050,12 @@ fn paired(c: &mut Criterion) {
     });
 
     let x_api_key = HeaderName::from_static("x-api-key");
-    let generator = ApiKeyGenerator::new("sk_live").unwrap();
-    let store = InMemoryKeyStore::new();
-    let good = generator
-        .generate("acct", Scopes::parse("orders:read"))
-        .unwrap();
-    store.insert(good.record().clone());
-    let good_key = shared_value(good.plaintext().expose());
-    let find_only = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(FindOnly(store.clone()), "sk_live").unwrap())
-        .build()
-        .unwrap()
-        .layer(service_fn(echo));
-    let in_memory = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
-        .build()
-        .unwrap()
-        .layer(service_fn(echo));
+    let FloodLayers {
+        generator,
+        good_key,
+        find_only,
+        in_memory,
+    } = flood_layers();
     for (name, flooded) in [
         ("flood_find_only_over_valid", &find_only),
         ("flood_in_memory_over_valid", &in_memory),

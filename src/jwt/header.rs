@@ -31,7 +31,7 @@ const ENCODED_ON_STACK: usize = HEADER_ON_STACK / 3 * 4 + 2;
 ///
 /// Its strings borrow from the decoded header (no allocation unless they
 /// have escapes); `alg` is read into the algorithm it names.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[cfg_attr(test, derive(PartialEq))]
 pub(crate) struct Header<'a> {
     /// The algorithm `alg` names; `None` when it names none that
@@ -59,12 +59,7 @@ impl<'de> de::Visitor<'de> for HeaderVisitor {
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut access: A) -> Result<Header<'de>, A::Error> {
-        let mut header = Header {
-            alg: None,
-            kid: None,
-            typ: None,
-            crit: None,
-        };
+        let mut header = Header::default();
         let mut alg = None;
         // A repeated parameter means what the parser makes of it: refused,
         // here and at any depth of the values (`UniqueNames`).
@@ -117,12 +112,7 @@ impl<'de> de::Visitor<'de> for HeaderVisitor {
 /// flat object that [`HeaderVisitor`] would accept, which then reads the
 /// same header from it.
 pub(crate) fn flat_header(json: &[u8]) -> Option<Header<'_>> {
-    let mut header = Header {
-        alg: None,
-        kid: None,
-        typ: None,
-        crit: None,
-    };
+    let mut header = Header::default();
     let mut alg = None;
     let mut names = Names::default();
     super::flat::read_object(json, |name, value| {

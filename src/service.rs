@@ -267,7 +267,7 @@ fn extract(config: &SharedConfig, parts: &Parts) -> Extracted {
                 .schemes
                 .observer
                 .denied(parts, None, &error, None, None, start);
-            return Extracted::Rejected(reject(config, parts, &error));
+            return Extracted::Rejected(reject(config, parts, error));
         }
         Err(error) => {
             let scheme = error
@@ -278,7 +278,7 @@ fn extract(config: &SharedConfig, parts: &Parts) -> Extracted {
                 .schemes
                 .observer
                 .denied(parts, scheme, &error, None, None, start);
-            return Extracted::Rejected(reject(config, parts, &error));
+            return Extracted::Rejected(reject(config, parts, error));
         }
     };
     Extracted::Found(Decision {
@@ -350,7 +350,7 @@ fn authorize_again(
             let scheme = config.schemes.list.get(index).map(|s| s.name());
             let observer = &config.schemes.observer;
             observer.denied(parts, scheme, &error, Some(principal), None, start);
-            Extracted::Rejected(reject(config, parts, &error))
+            Extracted::Rejected(reject(config, parts, error))
         }
     })
 }
@@ -376,7 +376,7 @@ where
     let Some(scheme) = decision.scheme(config) else {
         // The extractor only returns indexes of registered schemes.
         let error = AuthError::new(ErrorKind::Unavailable);
-        return ResponseFuture::rejected(reject(config, &parts, &error));
+        return ResponseFuture::rejected(reject(config, &parts, error));
     };
     let verification = scheme.verify(
         &decision.credential,
@@ -465,7 +465,7 @@ impl Decision {
                 // would have.
                 if error.kind() == ErrorKind::Malformed {
                     if let Err(syntax) = self.credential.deferred_syntax() {
-                        return Err(self.reject_malformed(config, parts, &syntax));
+                        return Err(self.reject_malformed(config, parts, syntax));
                     }
                 }
                 Err((error, None))
@@ -483,7 +483,7 @@ impl Decision {
                 let Some(scheme) = scheme else {
                     // `verify` only decides for a registered scheme.
                     let error = AuthError::new(ErrorKind::Unavailable);
-                    return Err(reject(config, parts, &error));
+                    return Err(reject(config, parts, error));
                 };
                 let observer = &config.schemes.observer;
                 observer.granted(
@@ -520,14 +520,14 @@ impl Decision {
         &self,
         config: &Config,
         parts: &Parts,
-        error: &AuthError,
+        error: AuthError,
     ) -> Response<Bytes> {
         let scheme = error
             .scheme_index()
             .and_then(|i| config.schemes.list.get(i))
             .map(|s| s.name());
         let observer = &config.schemes.observer;
-        observer.denied(parts, scheme, error, None, None, self.start);
+        observer.denied(parts, scheme, &error, None, None, self.start);
         reject(config, parts, error)
     }
 
@@ -549,19 +549,20 @@ impl Decision {
             Some(&self.credential),
             self.start,
         );
-        reject(config, parts, &error)
+        reject(config, parts, error)
     }
 }
 
-pub(crate) fn reject(config: &Config, parts: &Parts, error: &AuthError) -> Response<Bytes> {
+/// The rejection of `error`, which it carries in its extensions.
+pub(crate) fn reject(config: &Config, parts: &Parts, error: AuthError) -> Response<Bytes> {
     let rejection = Rejection::new(
-        error,
+        &error,
         &config.schemes.challenges,
         is_grpc(parts),
         config.retry_after,
     );
     let mut response = config.rejection.respond(&rejection);
-    response.extensions_mut().insert(error.clone());
+    response.extensions_mut().insert(error);
     response
 }
 

@@ -188,6 +188,42 @@ async fn a_flood_of_unknown_ids_does_not_evict_found_records() {
     assert_eq!(store.finds(), 1, "the known key was read again");
 }
 
+/// Many found records, more than a thread's table holds, each read from
+/// the store once: the shared cache answers for all of them afterwards
+/// (the filter asked before it never hides an id it holds), also amid a
+/// flood of unknown ids.
+#[tokio::test]
+async fn every_found_record_is_read_once_however_many_and_amid_a_flood() {
+    const KEYS: usize = 300;
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let inner = InMemoryKeyStore::new();
+    let keys: Vec<String> = (0..KEYS)
+        .map(|n| {
+            let key = generator
+                .generate(format!("acct_{n}"), Scopes::parse("read"))
+                .unwrap();
+            inner.insert(key.record().clone());
+            key.plaintext().expose().to_owned()
+        })
+        .collect();
+    let store = Counting::new(inner);
+    let scheme = ApiKeyScheme::builder(store.clone())
+        .prefix("sk_live")
+        .cache_capacity(1_000)
+        .build()
+        .unwrap();
+    let layer = layer(&scheme);
+    for round in 0..3 {
+        for key in &keys {
+            assert_eq!(send(&layer, key).await.status, StatusCode::OK, "{round}");
+            let unknown = generator.generate("nobody", Scopes::empty()).unwrap();
+            let answer = send(&layer, unknown.plaintext().expose()).await;
+            assert_eq!(answer.kind, Some(ErrorKind::UnknownKey));
+        }
+        assert_eq!(store.finds(), KEYS, "round {round}: a found record was read again");
+    }
+}
+
 /// A store that only has `find`, as one doing I/O: the in-memory store
 /// read at once (a snapshot), answered after `delay`, each read counted.
 #[derive(Clone)]

@@ -35,6 +35,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cached_ids;
 mod flight;
 pub(crate) mod format;
 mod scheme;

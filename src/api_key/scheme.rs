@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use moka::future::Cache;
 use subtle::ConstantTimeEq;
 
+use super::cached_ids::CachedIds;
 use super::flight::{Claim, Flight, Flights};
 use super::format::{self, hash_secret, ID_LEN};
 use super::store::{KeyRecord, KeyStore};
@@ -80,6 +81,9 @@ struct Inner<S> {
     locations: Vec<CredentialLocation>,
     /// Keyed by ids under [`IdHasher`], not SipHash.
     cache: Cache<Box<str>, Lookup, IdHasher>,
+    /// Which ids `cache` may hold, asked first: an id it cannot hold costs
+    /// no cache read.
+    cached_ids: CachedIds,
     /// Ids the store does not know: kept apart from `cache`, bounded on
     /// their own.
     unknown: UnknownIds,
@@ -347,16 +351,17 @@ impl<S: KeyStore> Inner<S> {
     /// read records a look-up the request already recorded.
     fn kept(&self, id: &str, stripe: u64) -> Option<Lookup> {
         let generation = self.generations.current(stripe);
+        let now = Instant::now();
         if self
             .unknown
-            .contains(id.as_bytes(), stripe, generation, Instant::now())
+            .contains(id.as_bytes(), stripe, generation, now)
         {
             return Some(Arc::new(Looked {
                 generation,
                 found: None,
             }));
         }
-        if !self.cache.contains_key(id) {
+        if !self.cached_ids.may_hold(stripe) || !self.cache.contains_key(id) {
             return None;
         }
         poll_once(self.cache.get(id))
@@ -369,6 +374,7 @@ impl<S: KeyStore> Inner<S> {
     async fn read(&self, id: &str, stripe: u64) -> Outcome {
         let lookup = Arc::new(self.load(id, stripe).await.map_err(Arc::new)?);
         if lookup.found.is_some() {
+            self.cached_ids.insert(stripe, Instant::now());
             // Boxed: only found records pay for the size of moka's insert
             // in the request's future.
             Box::pin(self.cache.insert(id.into(), Arc::clone(&lookup))).await;
@@ -582,8 +588,14 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             return judged(None);
         }
         // A shared entry read from the store before the last invalidation of
-        // its stripe is never used: the slow path reads it again.
-        let current = poll_once(inner.cache.get(id))
+        // its stripe is never used: the slow path reads it again. The cache
+        // is read only if it may hold the id: a read that misses costs
+        // more than a flood of unknown ids should (see `CachedIds`).
+        let current = inner
+            .cached_ids
+            .may_hold(slot_key)
+            .then(|| poll_once(inner.cache.get(id)))
+            .flatten()
             .flatten()
             .filter(|lookup| lookup.generation == generation);
         if let Some(lookup) = current {
@@ -803,6 +815,7 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
             .watch_future(cache)
             .build_with_hasher(IdHasher::default());
         let unknown = UnknownIds::new(self.cache_capacity, self.cache_ttl);
+        let cached_ids = CachedIds::new(self.cache_capacity, self.cache_ttl);
         let flights = Flights::new();
         Ok(ApiKeyScheme {
             inner: Arc::new(Inner {
@@ -813,6 +826,7 @@ impl<S: KeyStore> ApiKeySchemeBuilder<S> {
                 authorization_scheme,
                 locations,
                 cache,
+                cached_ids,
                 unknown,
                 flights,
                 store_timeout: self.store_timeout,

@@ -189,7 +189,7 @@ where
                     Some(index) => error.for_scheme(*index),
                     None => error,
                 };
-                reject(config, &parts, &error)
+                reject(config, &parts, error)
             }
             None => {
                 let grpc = crate::service::is_grpc(&parts);

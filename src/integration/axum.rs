@@ -50,7 +50,7 @@ impl MissingPrincipal {
                     None => error.clone(),
                 };
                 Self {
-                    response: Box::new(reject(&context.config, parts, &error)),
+                    response: Box::new(reject(&context.config, parts, error)),
                     configured: true,
                 }
             }

@@ -220,7 +220,11 @@ async fn every_found_record_is_read_once_however_many_and_amid_a_flood() {
             let answer = send(&layer, unknown.plaintext().expose()).await;
             assert_eq!(answer.kind, Some(ErrorKind::UnknownKey));
         }
-        assert_eq!(store.finds(), KEYS, "round {round}: a found record was read again");
+        assert_eq!(
+            store.finds(),
+            KEYS,
+            "round {round}: a found record was read again"
+        );
     }
 }
 
@@ -574,6 +578,39 @@ fn outside_a_runtime_the_store_is_asked_only_when_the_response_is_awaited() {
     let response = runtime.block_on(pending).unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(store.finds(), 1);
+}
+
+/// A request that missed the caches before another request's read of the
+/// same id ended, and claims the id only after, takes the answer that read
+/// kept rather than asking the store again: for an unknown id (the table
+/// of unknown ids) and a found one (the shared cache). Outside a runtime
+/// `call` does not claim, so the two requests can be made to overlap so.
+#[test]
+fn a_request_that_missed_before_a_read_ended_takes_its_answer() {
+    let (store, keys) = fixture();
+    let store = FindOnly::new(store, Duration::ZERO);
+    let scheme = ApiKeyScheme::new(store.clone(), "sk_live").unwrap();
+    let mut service = find_only_layer(&scheme).layer(service_fn(echo));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (key, status) in [
+        (&keys.unknown, StatusCode::UNAUTHORIZED),
+        (&keys.reader, StatusCode::OK),
+    ] {
+        let before = store.finds();
+        let first = tower::Service::call(&mut service, with_key(key));
+        let second = tower::Service::call(&mut service, with_key(key));
+        assert_eq!(runtime.block_on(second).unwrap().status(), status);
+        assert_eq!(store.finds(), before + 1);
+        assert_eq!(runtime.block_on(first).unwrap().status(), status);
+        assert_eq!(
+            store.finds(),
+            before + 1,
+            "{status}: the kept answer was not taken"
+        );
+    }
 }
 
 /// Regression (review): the read of an id claimed inside `call` belongs to

@@ -23,9 +23,11 @@ const MIN_BITS: u64 = 1 << 12;
 /// No half holds more bits than this: 128 KiB.
 const MAX_BITS: u64 = 1 << 20;
 
-/// Bits per cache entry: with the cache full, an id it does not hold finds
-/// its bit set (and is asked for) about one time in thirteen, or in seven
-/// while the last period's half is full too.
+/// Bits per cache entry, before rounding up to a power of two: with the
+/// cache full, an id it does not hold finds its bit set (and is asked for)
+/// about one time in eight, or in four while the last period's half is
+/// full too; less often when the rounding leaves room. (Past
+/// `MAX_BITS / BITS_PER_ENTRY` entries, more often.)
 const BITS_PER_ENTRY: u64 = 8;
 
 /// Which ids a cache of found records may hold: see the
@@ -77,8 +79,8 @@ impl CachedIds {
 
     /// The word and the bit within it that stand for keyed hash `key`.
     fn place(&self, key: u64) -> (usize, u64) {
-        // The high half of the hash: the low bits also pick the id's shard
-        // in the table of unknown ids.
+        // Mostly the high half of the hash, whose low bits also pick the
+        // id's shard in the table of unknown ids and in the flights.
         let bit = ((key >> 32) ^ key.rotate_left(17)) & self.mask;
         (usize::try_from(bit / 64).unwrap_or(0), 1 << (bit % 64))
     }
@@ -196,7 +198,7 @@ mod tests {
         }
         let passed = (10_000..110_000).filter(|&n| ids.may_hold(key(n))).count();
         // A full cache lets about one id in thirteen through (10,000 ids
-        // over 131,072 bits: 7.3 %).
+        // over 131,072 bits: 7.6 %).
         assert!(passed < 10_000, "{passed} of 100,000");
     }
 

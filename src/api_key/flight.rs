@@ -14,6 +14,7 @@
 //! flight: its followers are woken and claim the id again.
 
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Poll, Waker};
 
@@ -78,7 +79,15 @@ struct Entry<T> {
 
 /// The reads under way, by id.
 pub(crate) struct Flights<T> {
-    shards: Box<[Mutex<Vec<Entry<T>>>]>,
+    shards: Box<[Shard<T>]>,
+}
+
+/// The reads under way of the ids of one shard.
+struct Shard<T> {
+    entries: Mutex<Vec<Entry<T>>>,
+    /// How many reads of this shard have ended, counted under the lock as
+    /// each leader removes its entry: see [`Flights::ended`].
+    ended: AtomicU64,
 }
 
 /// What [`Flights::claim`] made of the caller.
@@ -95,13 +104,29 @@ pub(crate) enum Claim<'a, T: Clone> {
 impl<T: Clone> Flights<T> {
     pub(crate) fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    entries: Mutex::default(),
+                    ended: AtomicU64::new(0),
+                })
+                .collect(),
         }
     }
 
-    fn shard(&self, slot_key: u64) -> Option<&Mutex<Vec<Entry<T>>>> {
+    fn shard(&self, slot_key: u64) -> Option<&Shard<T>> {
         let index = usize::try_from(slot_key % self.shards.len() as u64).ok()?;
         self.shards.get(index)
+    }
+
+    /// How many reads of ids in the shard of `slot_key` have ended. A
+    /// request that reads this before looking an id up, then leads its
+    /// read and finds the count unchanged, knows that no read of the id
+    /// ended in between: whatever one kept, its look-up saw. (A read that
+    /// ended before the claim ended, under the shard's lock, before the
+    /// claim's own count read.)
+    pub(crate) fn ended(&self, slot_key: u64) -> u64 {
+        self.shard(slot_key)
+            .map_or(u64::MAX, |shard| shard.ended.load(Ordering::Acquire))
     }
 
     /// Leads the read of `id` (with the keyed hash `slot_key`), or follows
@@ -113,7 +138,7 @@ impl<T: Clone> Flights<T> {
         ) else {
             return Claim::Alone;
         };
-        let mut entries = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = shard.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = entries.iter_mut().find(|e| e.id == key) {
             let flight = entry.flight.get_or_insert_with(|| {
                 Arc::new(Flight {
@@ -140,14 +165,19 @@ impl<T: Clone> Flights<T> {
     fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .map(|s| {
+                s.entries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .len()
+            })
             .sum()
     }
 }
 
 /// The request that reads the store for the others.
 pub(crate) struct Leader<'a, T: Clone> {
-    shard: &'a Mutex<Vec<Entry<T>>>,
+    shard: &'a Shard<T>,
     id: [u8; ID_LEN],
     ended: bool,
 }
@@ -163,7 +193,12 @@ impl<T: Clone> Leader<'_, T> {
     fn end(&mut self, end: State<T>) {
         self.ended = true;
         let flight = {
-            let mut entries = self.shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut entries = self
+                .shard
+                .entries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.shard.ended.fetch_add(1, Ordering::Release);
             entries
                 .iter()
                 .position(|e| e.id == self.id)

@@ -275,6 +275,7 @@ impl<S: KeyStore> Inner<S> {
         id: [u8; ID_LEN],
         stripe: u64,
         presented_hash: [u8; 32],
+        missed: Missed,
     ) -> Result<Principal, AuthError> {
         let id_bytes = id;
         let (Some(prefix), Ok(id)) = (self.prefixes.get(prefix), std::str::from_utf8(&id)) else {
@@ -282,7 +283,7 @@ impl<S: KeyStore> Inner<S> {
             return Err(AuthError::new(ErrorKind::InvalidFormat));
         };
         let lookup = self
-            .lookup(id, stripe)
+            .lookup(id, stripe, missed)
             .await
             .map_err(|e| AuthError::unavailable(LookupError::Shared(e)).with_credential_id(id))?;
         self.metrics.0.entries(self.cache.entry_count());
@@ -298,13 +299,13 @@ impl<S: KeyStore> Inner<S> {
     ///
     /// A found record is kept in the shared cache; an unknown id in the
     /// table of unknown ids, with no shared-cache insert.
-    async fn lookup(&self, id: &str, stripe: u64) -> Outcome {
+    async fn lookup(&self, id: &str, stripe: u64, missed: Missed) -> Outcome {
         for _ in 0..2 {
             let outcome = match self.flights.claim(id, stripe) {
                 Claim::Leader(leader) => {
-                    let outcome = match self.kept(id, stripe) {
+                    let outcome = match self.kept(id, stripe, missed) {
                         Some(kept) => Ok(kept),
-                        None => self.read(id, stripe).await,
+                        None => self.read(id, stripe, missed.at).await,
                     };
                     leader.finish(outcome.clone());
                     outcome
@@ -316,16 +317,16 @@ impl<S: KeyStore> Inner<S> {
                     // The leader is not being polled (its response future is
                     // held, not awaited) or its read outlived the timeout:
                     // read alone rather than wait on it.
-                    Followed::TimedOut => return self.read(id, stripe).await,
+                    Followed::TimedOut => return self.read(id, stripe, missed.at).await,
                 },
-                Claim::Alone => return self.read(id, stripe).await,
+                Claim::Alone => return self.read(id, stripe, missed.at).await,
             };
             match outcome {
                 Ok(lookup) if lookup.generation != self.generations.current(stripe) => {}
                 outcome => return outcome,
             }
         }
-        self.read(id, stripe).await
+        self.read(id, stripe, missed.at).await
     }
 
     /// The answer of the read `flight` waits for, waited for no longer
@@ -346,10 +347,14 @@ impl<S: KeyStore> Inner<S> {
     }
 
     /// An answer a read that ended just before this request's claim left
-    /// behind (the request missed before that read ended). The shared
-    /// cache is asked whether it holds the id before it is read, as a
-    /// read records a look-up the request already recorded.
-    fn kept(&self, id: &str, stripe: u64) -> Option<Lookup> {
+    /// behind (the request missed before that read ended). Not looked for
+    /// when no read of the id's shard ended since the request missed. The
+    /// shared cache is asked whether it holds the id before it is read, as
+    /// a read records a look-up the request already recorded.
+    fn kept(&self, id: &str, stripe: u64, missed: Missed) -> Option<Lookup> {
+        if self.flights.ended(stripe) == missed.reads_ended {
+            return None;
+        }
         let generation = self.generations.current(stripe);
         let now = Instant::now();
         if self
@@ -370,17 +375,24 @@ impl<S: KeyStore> Inner<S> {
     }
 
     /// Reads the store and keeps the answer: a found record in the shared
-    /// cache, an unknown id in the table of unknown ids.
-    async fn read(&self, id: &str, stripe: u64) -> Outcome {
+    /// cache, an unknown id in the table of unknown ids (as of `missed_at`,
+    /// when the request missed: it is forgotten no later than if it had
+    /// been stored when the store answered).
+    async fn read(&self, id: &str, stripe: u64, missed_at: Instant) -> Outcome {
         let lookup = Arc::new(self.load(id, stripe).await.map_err(Arc::new)?);
         if lookup.found.is_some() {
+            // A read of the cache that misses counts towards the id's
+            // admission into a full cache (moka's TinyLFU): the fast path
+            // no longer reads it for an id it cannot hold, so the found
+            // record's miss is counted here, as before.
+            let _ = poll_once(self.cache.get(id));
             self.cached_ids.insert(stripe, Instant::now());
             // Boxed: only found records pay for the size of moka's insert
             // in the request's future.
             Box::pin(self.cache.insert(id.into(), Arc::clone(&lookup))).await;
         } else {
             self.unknown
-                .insert(id.as_bytes(), stripe, lookup.generation, Instant::now());
+                .insert(id.as_bytes(), stripe, lookup.generation, missed_at);
         }
         Ok(lookup)
     }
@@ -476,6 +488,14 @@ impl<S: KeyStore> Inner<S> {
     }
 }
 
+/// When a request missed the caches, for its look-up.
+#[derive(Clone, Copy)]
+struct Missed {
+    at: Instant,
+    /// [`Flights::ended`] for the id, read before the caches were.
+    reads_ended: u64,
+}
+
 /// What a follower of a store read got.
 enum Followed {
     Answer(Outcome),
@@ -559,6 +579,8 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         };
         let slot_key = inner.generations.slot_key(id);
         let generation = inner.generations.current(slot_key);
+        // Read before the caches are: see `Inner::kept`.
+        let reads_ended = inner.flights.ended(slot_key);
         let keep_hot = |found: Option<(Lookup, Principal)>| {
             let _ = HOT_KEYS.try_with(|table| {
                 if let Ok(mut table) = table.try_borrow_mut() {
@@ -629,6 +651,10 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             id,
             slot_key,
             presented_hash,
+            Missed {
+                at: instant,
+                reads_ended,
+            },
         ))
     }
 }

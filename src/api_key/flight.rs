@@ -262,6 +262,25 @@ mod tests {
         assert_eq!(flights.len(), 0);
     }
 
+    #[test]
+    fn ended_counts_the_reads_of_a_shard_that_ended_or_were_abandoned() {
+        let flights = Flights::<u32>::new();
+        assert_eq!(flights.ended(5), 0);
+        let Claim::Leader(leader) = flights.claim(ID, 5) else {
+            panic!("the first claim leads");
+        };
+        assert_eq!(flights.ended(5), 0, "under way");
+        leader.finish(1);
+        assert_eq!(flights.ended(5), 1);
+        let Claim::Leader(leader) = flights.claim(ID, 5) else {
+            panic!("the entry went with the read");
+        };
+        drop(leader);
+        assert_eq!(flights.ended(5), 2, "an abandoned read ended too");
+        assert_eq!(flights.ended(6), 0, "another shard");
+        assert_eq!(flights.ended(5 + SHARDS as u64), 2, "the same shard");
+    }
+
     #[tokio::test]
     async fn the_first_follower_makes_the_flight_and_later_ones_share_it() {
         let flights = Flights::<u32>::new();
@@ -270,6 +289,7 @@ mod tests {
             panic!("the first claim leads");
         };
         assert!(flights.shards.iter().all(|s| s
+            .entries
             .lock()
             .unwrap()
             .iter()

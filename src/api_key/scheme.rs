@@ -179,17 +179,16 @@ struct CachedKey {
     principal: Principal,
 }
 
-/// A cached look-up result: `found` is `None` for an unknown id.
-struct Looked {
+/// A cached look-up result: `found` is `None` for an unknown id. Two
+/// words: an unknown id's answer (every miss of a flood) allocates nothing,
+/// and a clone is at most a reference count.
+#[derive(Clone)]
+struct Lookup {
     /// The id's stripe generation read before the store was asked: the
     /// result is current only while the stripe still has it.
     generation: u64,
-    /// Boxed: an unknown id's answer (every miss of a flood) stays two
-    /// words wherever it is moved.
-    found: Option<Box<CachedKey>>,
+    found: Option<Arc<CachedKey>>,
 }
-
-type Lookup = Arc<Looked>;
 
 /// What a store read ends with, as its followers get it.
 type Outcome = Result<Lookup, Arc<LookupError>>;
@@ -209,7 +208,7 @@ struct HotKey {
     generation: u64,
     /// The found record's look-up, with this thread's own copy of the
     /// principal; `None` for an unknown id.
-    found: Option<(Lookup, Principal)>,
+    found: Option<(Arc<CachedKey>, Principal)>,
 }
 
 /// Where an id lives in this thread's table: a multiply-xor of its bytes.
@@ -361,10 +360,10 @@ impl<S: KeyStore> Inner<S> {
             .unknown
             .contains(id.as_bytes(), stripe, generation, now)
         {
-            return Some(Arc::new(Looked {
+            return Some(Lookup {
                 generation,
                 found: None,
-            }));
+            });
         }
         if !self.cached_ids.may_hold(stripe) || !self.cache.contains_key(id) {
             return None;
@@ -379,7 +378,7 @@ impl<S: KeyStore> Inner<S> {
     /// when the request missed: it is forgotten no later than if it had
     /// been stored when the store answered).
     async fn read(&self, id: &str, stripe: u64, missed_at: Instant) -> Outcome {
-        let lookup = Arc::new(self.load(id, stripe).await.map_err(Arc::new)?);
+        let lookup = self.load(id, stripe).await.map_err(Arc::new)?;
         if lookup.found.is_some() {
             // A read of the cache that misses counts towards the id's
             // admission into a full cache (moka's TinyLFU): the fast path
@@ -389,7 +388,7 @@ impl<S: KeyStore> Inner<S> {
             self.cached_ids.insert(stripe, Instant::now());
             // Boxed: only found records pay for the size of moka's insert
             // in the request's future.
-            Box::pin(self.cache.insert(id.into(), Arc::clone(&lookup))).await;
+            Box::pin(self.cache.insert(id.into(), lookup.clone())).await;
         } else {
             self.unknown
                 .insert(id.as_bytes(), stripe, lookup.generation, missed_at);
@@ -437,7 +436,7 @@ impl<S: KeyStore> Inner<S> {
 
     /// Asks the store for `id`, tagging the answer with the stripe's
     /// generation as it was before the question.
-    async fn load(&self, id: &str, stripe: u64) -> Result<Looked, LookupError> {
+    async fn load(&self, id: &str, stripe: u64) -> Result<Lookup, LookupError> {
         let generation = self.generations.current(stripe);
         let mut find = std::pin::pin!(self.store.find(id));
         // A store that answers on the first poll (an in-memory one) needs
@@ -470,7 +469,7 @@ impl<S: KeyStore> Inner<S> {
         found: Result<Option<KeyRecord>, StoreError>,
         id: &str,
         generation: u64,
-    ) -> Result<Looked, LookupError> {
+    ) -> Result<Lookup, LookupError> {
         let found = found
             .inspect_err(|_| self.metrics.1.failed(Failure::Error))
             .map_err(LookupError::Store)?
@@ -482,9 +481,9 @@ impl<S: KeyStore> Inner<S> {
                 if let Some(plan) = &record.plan {
                     principal = principal.with_plan(plan.clone());
                 }
-                Box::new(CachedKey { record, principal })
+                Arc::new(CachedKey { record, principal })
             });
-        Ok(Looked { generation, found })
+        Ok(Lookup { generation, found })
     }
 }
 
@@ -562,9 +561,10 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
                 let hot = table.get(inner.id, 0, quick, secs)?;
                 (hot.id == *key.id && hot.generation == inner.generations.current(hot.slot_key))
                     .then(|| {
-                        let found = hot.found.as_ref().and_then(|(lookup, principal)| {
-                            lookup.found.as_ref().map(|c| (&c.record, principal))
-                        });
+                        let found = hot
+                            .found
+                            .as_ref()
+                            .map(|(key, principal)| (&key.record, principal));
                         inner.judge(found, prefix, key.id, &presented_hash, now)
                     })
             })
@@ -581,7 +581,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         let generation = inner.generations.current(slot_key);
         // Read before the caches are: see `Inner::kept`.
         let reads_ended = inner.flights.ended(slot_key);
-        let keep_hot = |found: Option<(Lookup, Principal)>| {
+        let keep_hot = |found: Option<(Arc<CachedKey>, Principal)>| {
             let _ = HOT_KEYS.try_with(|table| {
                 if let Ok(mut table) = table.try_borrow_mut() {
                     let hot = HotKey {
@@ -625,7 +625,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
                 lookup
                     .found
                     .as_ref()
-                    .map(|c| (Arc::clone(&lookup), c.principal.unshared())),
+                    .map(|c| (Arc::clone(c), c.principal.unshared())),
             );
             inner.metrics.0.lookup(true);
             return judged(lookup.found.as_ref().map(|c| (&c.record, &c.principal)));

@@ -613,6 +613,64 @@ fn a_request_that_missed_before_a_read_ended_takes_its_answer() {
     }
 }
 
+/// Regression (review): an unknown id's entry was stamped with the instant
+/// its request missed, a found record's with when it was cached, after the
+/// store answered; the unknown id was therefore forgotten sooner by the
+/// store's latency, and a client probing both just past the time-to-live
+/// could tell an existing id from an unknown one by which one the store
+/// was asked for again. Both are now kept from the store's answer.
+#[test]
+fn unknown_and_found_ids_are_forgotten_at_the_same_time() {
+    let (store, keys) = fixture();
+    let store = FindOnly::new(store, Duration::from_millis(500));
+    let scheme = ApiKeyScheme::builder(store.clone())
+        .prefix("sk_live")
+        .cache_ttl(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let layer = find_only_layer(&scheme);
+    // Each probe from a thread of its own: no per-thread table helps.
+    let probe = |key: String| {
+        let layer = layer.clone();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async { send(&layer, &key).await.kind })
+        })
+    };
+    let start = std::time::Instant::now();
+    let (unknown, wrong) = (
+        probe(keys.unknown.clone()),
+        probe(keys.wrong_secret.clone()),
+    );
+    assert_eq!(unknown.join().unwrap(), Some(ErrorKind::UnknownKey));
+    assert_eq!(wrong.join().unwrap(), Some(ErrorKind::BadSignature));
+    assert_eq!(store.finds(), 2);
+    // Past the time-to-live from the misses, within it from the answers.
+    std::thread::sleep(Duration::from_millis(1_250).saturating_sub(start.elapsed()));
+    let (unknown, wrong) = (
+        probe(keys.unknown.clone()),
+        probe(keys.wrong_secret.clone()),
+    );
+    // Both probes have looked their ids up by now, unless the machine
+    // stalled: then the answers may have expired for a good reason.
+    std::thread::sleep(Duration::from_millis(50));
+    let looked_up_in_time = start.elapsed() < Duration::from_millis(1_400);
+    assert_eq!(unknown.join().unwrap(), Some(ErrorKind::UnknownKey));
+    assert_eq!(wrong.join().unwrap(), Some(ErrorKind::BadSignature));
+    if !looked_up_in_time {
+        eprintln!("skipped: the machine stalled past the answers' time-to-live");
+        return;
+    }
+    assert_eq!(
+        store.finds(),
+        2,
+        "an id was asked for again before the other"
+    );
+}
+
 /// Regression (review): the read of an id claimed inside `call` belongs to
 /// a response future the caller may hold without polling, while it awaits
 /// another request's. That request, a follower of the read, used to wait

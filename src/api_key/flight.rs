@@ -120,13 +120,24 @@ impl<T: Clone> Flights<T> {
 
     /// How many reads of ids in the shard of `slot_key` have ended. A
     /// request that reads this before looking an id up, then leads its
-    /// read and finds the count unchanged, knows that no read of the id
-    /// ended in between: whatever one kept, its look-up saw. (A read that
-    /// ended before the claim ended, under the shard's lock, before the
-    /// claim's own count read.)
+    /// read and finds the count unchanged, knows that no leader's read of
+    /// the id ended in between: whatever one kept, its look-up saw. (A
+    /// leader's read that ended before the claim was counted under the
+    /// shard's lock, before the claim's own count read.) Reads outside a
+    /// flight are counted with [`note_ended`](Self::note_ended), with no
+    /// such ordering: one that ends just then may cost a request another
+    /// store read, never a stale answer.
     pub(crate) fn ended(&self, slot_key: u64) -> u64 {
         self.shard(slot_key)
             .map_or(u64::MAX, |shard| shard.ended.load(Ordering::Acquire))
+    }
+
+    /// Counts a read of an id in the shard of `slot_key` that kept its
+    /// answer: see [`ended`](Self::ended).
+    pub(crate) fn note_ended(&self, slot_key: u64) {
+        if let Some(shard) = self.shard(slot_key) {
+            shard.ended.fetch_add(1, Ordering::Release);
+        }
     }
 
     /// Leads the read of `id` (with the keyed hash `slot_key`), or follows

@@ -304,7 +304,7 @@ impl<S: KeyStore> Inner<S> {
                 Claim::Leader(leader) => {
                     let outcome = match self.kept(id, stripe, missed) {
                         Some(kept) => Ok(kept),
-                        None => self.read(id, stripe, missed.at).await,
+                        None => self.read(id, stripe).await,
                     };
                     leader.finish(outcome.clone());
                     outcome
@@ -316,16 +316,16 @@ impl<S: KeyStore> Inner<S> {
                     // The leader is not being polled (its response future is
                     // held, not awaited) or its read outlived the timeout:
                     // read alone rather than wait on it.
-                    Followed::TimedOut => return self.read(id, stripe, missed.at).await,
+                    Followed::TimedOut => return self.read(id, stripe).await,
                 },
-                Claim::Alone => return self.read(id, stripe, missed.at).await,
+                Claim::Alone => return self.read(id, stripe).await,
             };
             match outcome {
                 Ok(lookup) if lookup.generation != self.generations.current(stripe) => {}
                 outcome => return outcome,
             }
         }
-        self.read(id, stripe, missed.at).await
+        self.read(id, stripe).await
     }
 
     /// The answer of the read `flight` waits for, waited for no longer
@@ -374,10 +374,11 @@ impl<S: KeyStore> Inner<S> {
     }
 
     /// Reads the store and keeps the answer: a found record in the shared
-    /// cache, an unknown id in the table of unknown ids (as of `missed_at`,
-    /// when the request missed: it is forgotten no later than if it had
-    /// been stored when the store answered).
-    async fn read(&self, id: &str, stripe: u64, missed_at: Instant) -> Outcome {
+    /// cache, an unknown id in the table of unknown ids, each from when the
+    /// store answered (an unknown id kept from when the request missed
+    /// would be forgotten sooner than a found one by the store's latency,
+    /// which a client could time).
+    async fn read(&self, id: &str, stripe: u64) -> Outcome {
         let lookup = self.load(id, stripe).await.map_err(Arc::new)?;
         if lookup.found.is_some() {
             // A read of the cache that misses counts towards the id's
@@ -391,8 +392,11 @@ impl<S: KeyStore> Inner<S> {
             Box::pin(self.cache.insert(id.into(), lookup.clone())).await;
         } else {
             self.unknown
-                .insert(id.as_bytes(), stripe, lookup.generation, missed_at);
+                .insert(id.as_bytes(), stripe, lookup.generation, Instant::now());
         }
+        // A leader's read is also counted when it hands its answer over;
+        // the others (alone, or after a follower's timeout) only here.
+        self.flights.note_ended(stripe);
         Ok(lookup)
     }
 
@@ -487,10 +491,9 @@ impl<S: KeyStore> Inner<S> {
     }
 }
 
-/// When a request missed the caches, for its look-up.
+/// What a request that missed the caches saw, for its look-up.
 #[derive(Clone, Copy)]
 struct Missed {
-    at: Instant,
     /// [`Flights::ended`] for the id, read before the caches were.
     reads_ended: u64,
 }
@@ -651,10 +654,7 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
             id,
             slot_key,
             presented_hash,
-            Missed {
-                at: instant,
-                reads_ended,
-            },
+            Missed { reads_ended },
         ))
     }
 }

@@ -3,29 +3,32 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::future::Cache;
 use subtle::ConstantTimeEq;
 
 use super::cached_ids::CachedIds;
-use super::flight::{Claim, Flight, Flights};
+use super::flight::Flights;
 use super::format::{self, hash_secret, ID_LEN};
 use super::store::{KeyRecord, KeyStore};
 use super::unknown::UnknownIds;
 use super::usage::UsageTracker;
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::SharedClock;
 use crate::credentials::{Credential, CredentialLocation};
-use crate::error::StoreError;
 use crate::error::{AuthError, ConfigError, ErrorKind};
-use crate::hot::{self, HotTable};
+use crate::hot::HotTable;
 use crate::invalidation::{Generations, IdHasher};
 use crate::principal::Principal;
 use crate::scheme::{poll_once, Challenge, Scheme, Verification, VerifyContext};
-use crate::telemetry::{CacheMetrics, Failure, StoreMetrics};
+use crate::telemetry::{CacheMetrics, StoreMetrics};
+
+mod builder;
+mod lookup;
+
+pub use builder::ApiKeySchemeBuilder;
+use lookup::{LookupError, Missed};
 
 /// The name API-key principals carry in [`Principal::scheme`].
 pub const SCHEME_NAME: &str = "api_key";
@@ -118,18 +121,7 @@ impl<S: KeyStore> ApiKeyScheme<S> {
 
     /// Starts configuring a scheme over `store`.
     pub fn builder(store: S) -> ApiKeySchemeBuilder<S> {
-        ApiKeySchemeBuilder {
-            store,
-            prefixes: Vec::new(),
-            authorization_scheme: Some(Cow::Borrowed("ApiKey")),
-            header: Some(Cow::Borrowed("x-api-key")),
-            query: None,
-            cache_capacity: 10_000,
-            cache_ttl: Duration::from_secs(60),
-            store_timeout: Duration::from_secs(2),
-            clock: Arc::new(SystemClock),
-            usage: None,
-        }
+        ApiKeySchemeBuilder::new(store)
     }
 
     /// Drops the cached record for `id`, so that a revocation or rotation
@@ -265,141 +257,6 @@ fn unix_secs(time: SystemTime) -> u64 {
 }
 
 impl<S: KeyStore> Inner<S> {
-    /// The decision for a key whose id the caches did not know: `prefix`
-    /// is the index of its configured prefix, `id` its id (checked ASCII),
-    /// `stripe` the id's keyed hash.
-    async fn check(
-        self: Arc<Self>,
-        prefix: usize,
-        id: [u8; ID_LEN],
-        stripe: u64,
-        presented_hash: [u8; 32],
-        missed: Missed,
-    ) -> Result<Principal, AuthError> {
-        let id_bytes = id;
-        let (Some(prefix), Ok(id)) = (self.prefixes.get(prefix), std::str::from_utf8(&id)) else {
-            // Never: both were checked before the key got here.
-            return Err(AuthError::new(ErrorKind::InvalidFormat));
-        };
-        let lookup = self
-            .lookup(id, stripe, missed)
-            .await
-            .map_err(|e| AuthError::unavailable(LookupError::Shared(e)).with_credential_id(id))?;
-        self.metrics.0.entries(self.cache.entry_count());
-        let found = lookup.found.as_ref().map(|c| (&c.record, &c.principal));
-        self.judge(found, prefix, &id_bytes, &presented_hash, self.clock.now())
-    }
-
-    /// What the store says of `id` (with the keyed hash `stripe`), read
-    /// once for all concurrent misses, and never an answer read before the
-    /// last invalidation of the id's stripe: such an answer is read again.
-    /// If invalidations keep racing, the third read answers on its own; a
-    /// request can therefore wait for up to three store reads.
-    ///
-    /// A found record is kept in the shared cache; an unknown id in the
-    /// table of unknown ids, with no shared-cache insert.
-    async fn lookup(&self, id: &str, stripe: u64, missed: Missed) -> Outcome {
-        for _ in 0..2 {
-            let outcome = match self.flights.claim(id, stripe) {
-                Claim::Leader(leader) => {
-                    let outcome = match self.kept(id, stripe, missed) {
-                        Some(kept) => Ok(kept),
-                        None => self.read(id, stripe).await,
-                    };
-                    leader.finish(outcome.clone());
-                    outcome
-                }
-                Claim::Follower(flight) => match self.follow(&flight).await {
-                    Followed::Answer(outcome) => outcome,
-                    // The leader's request went away: claim again.
-                    Followed::Abandoned => continue,
-                    // The leader is not being polled (its response future is
-                    // held, not awaited) or its read outlived the timeout:
-                    // read alone rather than wait on it.
-                    Followed::TimedOut => return self.read(id, stripe).await,
-                },
-                Claim::Alone => return self.read(id, stripe).await,
-            };
-            match outcome {
-                Ok(lookup) if lookup.generation != self.generations.current(stripe) => {}
-                outcome => return outcome,
-            }
-        }
-        self.read(id, stripe).await
-    }
-
-    /// The answer of the read `flight` waits for, waited for no longer
-    /// than the store timeout (inside a Tokio runtime): a leader whose
-    /// request claimed the read inside `call` may never be polled again
-    /// (a caller may hold its response future and await another's).
-    async fn follow(&self, flight: &Flight<Outcome>) -> Followed {
-        let answer = if tokio::runtime::Handle::try_current().is_ok() {
-            // Boxed: only followers pay for the timer in their future.
-            match Box::pin(tokio::time::timeout(self.store_timeout, flight.wait())).await {
-                Ok(answer) => answer,
-                Err(_) => return Followed::TimedOut,
-            }
-        } else {
-            flight.wait().await
-        };
-        answer.map_or(Followed::Abandoned, Followed::Answer)
-    }
-
-    /// An answer a read that ended just before this request's claim left
-    /// behind (the request missed before that read ended). Not looked for
-    /// when no read of the id's shard ended since the request missed. The
-    /// shared cache is asked whether it holds the id before it is read, as
-    /// a read records a look-up the request already recorded.
-    fn kept(&self, id: &str, stripe: u64, missed: Missed) -> Option<Lookup> {
-        if self.flights.ended(stripe) == missed.reads_ended {
-            return None;
-        }
-        let generation = self.generations.current(stripe);
-        let now = Instant::now();
-        if self
-            .unknown
-            .contains(id.as_bytes(), stripe, generation, now)
-        {
-            return Some(Lookup {
-                generation,
-                found: None,
-            });
-        }
-        if !self.cached_ids.may_hold(stripe) || !self.cache.contains_key(id) {
-            return None;
-        }
-        poll_once(self.cache.get(id))
-            .flatten()
-            .filter(|lookup| lookup.generation == generation)
-    }
-
-    /// Reads the store and keeps the answer: a found record in the shared
-    /// cache, an unknown id in the table of unknown ids, each from when the
-    /// store answered (an unknown id kept from when the request missed
-    /// would be forgotten sooner than a found one by the store's latency,
-    /// which a client could time).
-    async fn read(&self, id: &str, stripe: u64) -> Outcome {
-        let lookup = self.load(id, stripe).await.map_err(Arc::new)?;
-        if lookup.found.is_some() {
-            // A read of the cache that misses counts towards the id's
-            // admission into a full cache (moka's TinyLFU): the fast path
-            // no longer reads it for an id it cannot hold, so the found
-            // record's miss is counted here, as before.
-            let _ = poll_once(self.cache.get(id));
-            self.cached_ids.insert(stripe, Instant::now());
-            // Boxed: only found records pay for the size of moka's insert
-            // in the request's future.
-            Box::pin(self.cache.insert(id.into(), lookup.clone())).await;
-        } else {
-            self.unknown
-                .insert(id.as_bytes(), stripe, lookup.generation, Instant::now());
-        }
-        // A leader's read is also counted when it hands its answer over;
-        // the others (alone, or after a follower's timeout) only here.
-        self.flights.note_ended(stripe);
-        Ok(lookup)
-    }
-
     /// The decision for a presented key at `now`, given what the store
     /// knows of its id.
     fn judge(
@@ -437,84 +294,6 @@ impl<S: KeyStore> Inner<S> {
         }
         Ok(principal.clone())
     }
-
-    /// Asks the store for `id`, tagging the answer with the stripe's
-    /// generation as it was before the question.
-    async fn load(&self, id: &str, stripe: u64) -> Result<Lookup, LookupError> {
-        let generation = self.generations.current(stripe);
-        let mut find = std::pin::pin!(self.store.find(id));
-        // A store that answers on the first poll (an in-memory one) needs
-        // no timer. (The answer is handled before any other await, so that
-        // the future does not keep room for it while a timer runs.)
-        if let Poll::Ready(found) =
-            std::future::poll_fn(|cx| Poll::Ready(find.as_mut().poll(cx))).await
-        {
-            return self.looked(found, id, generation);
-        }
-        let found = if tokio::runtime::Handle::try_current().is_ok() {
-            // Boxed: the timer is large, and only a store that did not
-            // answer at once needs it; a request's future stays small for
-            // the others (every miss of a flood of unknown ids).
-            Box::pin(tokio::time::timeout(self.store_timeout, find))
-                .await
-                .inspect_err(|_| self.metrics.1.failed(Failure::Timeout))
-                .map_err(|_| LookupError::Timeout(self.store_timeout))?
-        } else {
-            // Outside a Tokio runtime there is no timer to race against.
-            find.await
-        };
-        self.looked(found, id, generation)
-    }
-
-    /// The store's answer for `id`, asked at `generation`: the record
-    /// with the principal it grants, if the store found one with that id.
-    fn looked(
-        &self,
-        found: Result<Option<KeyRecord>, StoreError>,
-        id: &str,
-        generation: u64,
-    ) -> Result<Lookup, LookupError> {
-        let found = found
-            .inspect_err(|_| self.metrics.1.failed(Failure::Error))
-            .map_err(LookupError::Store)?
-            .filter(|r| r.id == id)
-            .map(|record| {
-                let mut principal = Principal::new(record.subject.clone(), SCHEME_NAME)
-                    .with_scopes(record.scopes.clone())
-                    .with_credential_id(record.id.clone());
-                if let Some(plan) = &record.plan {
-                    principal = principal.with_plan(plan.clone());
-                }
-                Arc::new(CachedKey { record, principal })
-            });
-        Ok(Lookup { generation, found })
-    }
-}
-
-/// What a request that missed the caches saw, for its look-up.
-#[derive(Clone, Copy)]
-struct Missed {
-    /// [`Flights::ended`] for the id, read before the caches were.
-    reads_ended: u64,
-}
-
-/// What a follower of a store read got.
-enum Followed {
-    Answer(Outcome),
-    /// The leader's request was dropped before its read ended.
-    Abandoned,
-    /// The store timeout passed first.
-    TimedOut,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum LookupError {
-    #[error(transparent)]
-    Store(StoreError),
-    #[error(transparent)]
-    Shared(Arc<LookupError>),
-    #[error("the key store did not answer within {0:?}")]
-    Timeout(Duration),
 }
 
 impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
@@ -665,209 +444,6 @@ impl<S> fmt::Debug for ApiKeyScheme<S> {
             .field("prefixes", &self.inner.prefixes)
             .field("locations", &self.inner.locations)
             .field("store_timeout", &self.inner.store_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Configures an [`ApiKeyScheme`].
-#[must_use]
-pub struct ApiKeySchemeBuilder<S> {
-    store: S,
-    prefixes: Vec<String>,
-    authorization_scheme: Option<Cow<'static, str>>,
-    header: Option<Cow<'static, str>>,
-    query: Option<Cow<'static, str>>,
-    cache_capacity: u64,
-    cache_ttl: Duration,
-    store_timeout: Duration,
-    clock: SharedClock,
-    usage: Option<UsageTracker>,
-}
-
-impl<S: KeyStore + Clone> ApiKeySchemeBuilder<S> {
-    /// Tells the store when each key is used
-    /// ([`KeyStore::record_use`]), for a last-used time: at most once per
-    /// key per minute, from a background task, never delaying a request.
-    /// Needs a store that clones cheaply (an `Arc`, a pool handle) and a
-    /// Tokio runtime. Defaults to off.
-    ///
-    /// ```
-    /// use authgate::api_key::{ApiKeyScheme, InMemoryKeyStore};
-    ///
-    /// let scheme = ApiKeyScheme::builder(InMemoryKeyStore::new())
-    ///     .prefix("sk_live")
-    ///     .track_usage()
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = scheme;
-    /// ```
-    pub fn track_usage(mut self) -> Self {
-        let store = self.store.clone();
-        self.usage = Some(UsageTracker::new(move |id, at| {
-            let store = store.clone();
-            Box::pin(async move {
-                if let Err(error) = store.record_use(&id, at).await {
-                    tracing::warn!(target: "authgate", key_id = %id, error = %error, "could not record a key's use");
-                }
-            })
-        }));
-        self
-    }
-}
-
-impl<S: KeyStore> ApiKeySchemeBuilder<S> {
-    /// Accepts keys with this environment prefix (`sk_live`). Call again to
-    /// accept several. At least one is required.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefixes.push(prefix.into());
-        self
-    }
-
-    /// The `Authorization` scheme name keys are sent with. Defaults to
-    /// `ApiKey`. Use `Bearer` for Stripe-style keys (and no JWT scheme on
-    /// the same layer).
-    pub fn authorization_scheme(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.authorization_scheme = Some(name.into());
-        self
-    }
-
-    /// The header keys may be sent in. Defaults to `x-api-key`.
-    pub fn header(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.header = Some(name.into());
-        self
-    }
-
-    /// Accepts keys only in `Authorization`, not in a header of their own.
-    pub fn without_header(mut self) -> Self {
-        self.header = None;
-        self
-    }
-
-    /// Also accepts keys in this query parameter. Keys in URLs end up in
-    /// access logs, proxies and browser history: enable only for clients
-    /// that cannot send headers. Never logged by authgate. Defaults to off.
-    pub fn query_param(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.query = Some(name.into());
-        self
-    }
-
-    /// Maximum number of cached look-ups. Defaults to 10 000.
-    ///
-    /// Unknown ids are kept apart, in a table of at most this many entries
-    /// too (and at most 65 536), under 50 bytes each, allocated when the
-    /// scheme is built.
-    ///
-    /// Hits are served first from a small table per thread (32 entries,
-    /// each used for at most a second after it was read from this cache,
-    /// and never after [`invalidate`](ApiKeyScheme::invalidate)), so that
-    /// cores serving the same keys do not contend on the shared cache.
-    pub fn cache_capacity(mut self, capacity: u64) -> Self {
-        self.cache_capacity = capacity;
-        self
-    }
-
-    /// How long a look-up is cached: the longest a revocation in the store
-    /// can take to be seen without [`ApiKeyScheme::invalidate`]. Found
-    /// records and unknown ids are cached alike, so that the time a second
-    /// probe takes does not tell whether an id exists (distinct well-formed
-    /// ids still cost one look-up each). A key issued in the store after its
-    /// id was probed is seen after this long, or at once after
-    /// [`invalidate`](ApiKeyScheme::invalidate). Defaults to 60 seconds.
-    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// How long a store look-up may take before the request gets a 503.
-    /// A request whose look-up raced an [`invalidate`](ApiKeyScheme::invalidate)
-    /// reads again (at most three reads in all). A request waiting for
-    /// another's look-up of the same id waits this long at most, then
-    /// reads the store itself. Defaults to 2 seconds. Needs a Tokio
-    /// runtime with timers enabled.
-    pub fn store_timeout(mut self, timeout: Duration) -> Self {
-        self.store_timeout = timeout;
-        self
-    }
-
-    /// The clock expiry and grace deadlines are checked against. Defaults to
-    /// the system clock.
-    pub fn clock(mut self, clock: impl crate::clock::Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Checks the settings and builds the scheme.
-    ///
-    /// # Errors
-    ///
-    /// With no prefix or an invalid one, an invalid header or scheme name, or
-    /// a zero timeout.
-    pub fn build(self) -> Result<ApiKeyScheme<S>, ConfigError> {
-        if self.prefixes.is_empty() {
-            return Err(ConfigError::InvalidSetting {
-                setting: "prefix",
-                why: "an API-key scheme needs at least one environment prefix",
-            });
-        }
-        for prefix in &self.prefixes {
-            format::check_prefix(prefix)?;
-        }
-        if self.store_timeout.is_zero() {
-            return Err(ConfigError::InvalidSetting {
-                setting: "store_timeout",
-                why: "must be greater than zero",
-            });
-        }
-        let mut locations = Vec::new();
-        let authorization_scheme = match self.authorization_scheme {
-            Some(name) => {
-                locations.push(CredentialLocation::authorization(name.clone()));
-                name
-            }
-            None => Cow::Borrowed("ApiKey"),
-        };
-        if let Some(header) = &self.header {
-            locations.push(CredentialLocation::header(header)?);
-        }
-        if let Some(query) = self.query {
-            locations.push(CredentialLocation::Query(query));
-        }
-        let metrics = (CacheMetrics::new("api_key"), StoreMetrics::new("api_key"));
-        let cache = Cache::builder()
-            .max_capacity(self.cache_capacity)
-            .time_to_live(self.cache_ttl);
-        let cache = metrics
-            .0
-            .watch_future(cache)
-            .build_with_hasher(IdHasher::default());
-        let unknown = UnknownIds::new(self.cache_capacity, self.cache_ttl);
-        let cached_ids = CachedIds::new(self.cache_capacity, self.cache_ttl);
-        let flights = Flights::new();
-        Ok(ApiKeyScheme {
-            inner: Arc::new(Inner {
-                id: hot::next_owner(),
-                generations: Generations::new(),
-                store: self.store,
-                prefixes: self.prefixes,
-                authorization_scheme,
-                locations,
-                cache,
-                cached_ids,
-                unknown,
-                flights,
-                store_timeout: self.store_timeout,
-                clock: self.clock,
-                metrics,
-                usage: self.usage,
-            }),
-        })
-    }
-}
-
-impl<S> fmt::Debug for ApiKeySchemeBuilder<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKeySchemeBuilder")
-            .field("prefixes", &self.prefixes)
             .finish_non_exhaustive()
     }
 }

@@ -10,7 +10,7 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use authgate::api_key::{ApiKeyGenerator, ApiKeyScheme, InMemoryKeyStore, KeyRecord, KeyStore};
 use authgate::{AuthLayer, ErrorKind, Scopes, StoreError};
@@ -235,6 +235,8 @@ struct FindOnly {
     inner: InMemoryKeyStore,
     finds: Arc<AtomicUsize>,
     delay: Duration,
+    /// Each read's id, and when it was asked and answered.
+    reads: Arc<std::sync::Mutex<Vec<(String, Instant, Instant)>>>,
 }
 
 impl FindOnly {
@@ -243,21 +245,38 @@ impl FindOnly {
             inner,
             finds: Arc::default(),
             delay,
+            reads: Arc::default(),
         }
     }
 
     fn finds(&self) -> usize {
         self.finds.load(Ordering::SeqCst)
     }
+
+    /// When the reads of `id` were asked and answered, in order.
+    fn reads_of(&self, id: &str) -> Vec<(Instant, Instant)> {
+        let reads = self.reads.lock().unwrap();
+        reads
+            .iter()
+            .filter(|(read, ..)| read == id)
+            .map(|(_, asked, answered)| (*asked, *answered))
+            .collect()
+    }
 }
 
 impl KeyStore for FindOnly {
     async fn find(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         self.finds.fetch_add(1, Ordering::SeqCst);
+        let asked = Instant::now();
         let snapshot = self.inner.get(id);
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
+        let answered = Instant::now();
+        self.reads
+            .lock()
+            .unwrap()
+            .push((id.to_owned(), asked, answered));
         Ok(snapshot)
     }
 }
@@ -618,57 +637,74 @@ fn a_request_that_missed_before_a_read_ended_takes_its_answer() {
 /// store answered; the unknown id was therefore forgotten sooner by the
 /// store's latency, and a client probing both just past the time-to-live
 /// could tell an existing id from an unknown one by which one the store
-/// was asked for again. Both are now kept from the store's answer.
+/// was asked for again. Both are now kept from the store's answer: the
+/// store is asked again for neither before its answer is a time-to-live
+/// old, and for both once it is.
 #[test]
 fn unknown_and_found_ids_are_forgotten_at_the_same_time() {
+    const TTL: Duration = Duration::from_secs(1);
     let (store, keys) = fixture();
     let store = FindOnly::new(store, Duration::from_millis(500));
     let scheme = ApiKeyScheme::builder(store.clone())
         .prefix("sk_live")
-        .cache_ttl(Duration::from_secs(1))
+        .cache_ttl(TTL)
         .build()
         .unwrap();
     let layer = find_only_layer(&scheme);
-    // Each probe from a thread of its own: no per-thread table helps.
-    let probe = |key: String| {
-        let layer = layer.clone();
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async { send(&layer, &key).await.kind })
+    // Both ids probed at once, each from a thread of its own: no
+    // per-thread table helps.
+    let probe_both = || {
+        let probes: Vec<_> = [
+            (keys.unknown.clone(), ErrorKind::UnknownKey),
+            (keys.wrong_secret.clone(), ErrorKind::BadSignature),
+        ]
+        .into_iter()
+        .map(|(key, kind)| {
+            let layer = layer.clone();
+            std::thread::spawn(move || {
+                let answered = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async { send(&layer, &key).await.kind });
+                assert_eq!(answered, Some(kind));
+            })
         })
+        .collect();
+        probes.into_iter().for_each(|p| p.join().unwrap());
     };
-    let start = std::time::Instant::now();
-    let (unknown, wrong) = (
-        probe(keys.unknown.clone()),
-        probe(keys.wrong_secret.clone()),
-    );
-    assert_eq!(unknown.join().unwrap(), Some(ErrorKind::UnknownKey));
-    assert_eq!(wrong.join().unwrap(), Some(ErrorKind::BadSignature));
+    let ids = [key_id(&keys.unknown), key_id(&keys.wrong_secret)];
+    probe_both();
     assert_eq!(store.finds(), 2);
     // Past the time-to-live from the misses, within it from the answers.
-    std::thread::sleep(Duration::from_millis(1_250).saturating_sub(start.elapsed()));
-    let (unknown, wrong) = (
-        probe(keys.unknown.clone()),
-        probe(keys.wrong_secret.clone()),
+    let first_asked = ids.map(|id| store.reads_of(id)[0].0);
+    let latest = first_asked.into_iter().max().unwrap();
+    std::thread::sleep(
+        (latest + TTL + Duration::from_millis(250)).saturating_duration_since(Instant::now()),
     );
-    // Both probes have looked their ids up by now, unless the machine
-    // stalled: then the answers may have expired for a good reason.
-    std::thread::sleep(Duration::from_millis(50));
-    let looked_up_in_time = start.elapsed() < Duration::from_millis(1_400);
-    assert_eq!(unknown.join().unwrap(), Some(ErrorKind::UnknownKey));
-    assert_eq!(wrong.join().unwrap(), Some(ErrorKind::BadSignature));
-    if !looked_up_in_time {
-        eprintln!("skipped: the machine stalled past the answers' time-to-live");
-        return;
+    probe_both();
+    // Then past it from the answers too.
+    let answered = ids.map(|id| store.reads_of(id)[0].1);
+    let latest = answered.into_iter().max().unwrap();
+    std::thread::sleep(
+        (latest + TTL + Duration::from_millis(200)).saturating_duration_since(Instant::now()),
+    );
+    probe_both();
+    for id in ids {
+        let reads = store.reads_of(id);
+        let (_, first_answer) = reads[0];
+        // However late the threads ran, no read came before the answer
+        // it would replace had lived its time-to-live (10 ms of slack
+        // for the clocks of the table and of this test).
+        for (asked, _) in &reads[1..] {
+            assert!(
+                *asked + Duration::from_millis(10) >= first_answer + TTL,
+                "{id} was asked for again {:?} after its answer",
+                asked.saturating_duration_since(first_answer)
+            );
+        }
+        assert!(reads.len() >= 2, "{id} was kept past its time-to-live");
     }
-    assert_eq!(
-        store.finds(),
-        2,
-        "an id was asked for again before the other"
-    );
 }
 
 /// Regression (review): the read of an id claimed inside `call` belongs to

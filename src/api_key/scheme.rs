@@ -416,6 +416,9 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         // the spot too, and remembered apart: no task, no timer, no insert
         // into the shared cache. (A found record goes the way below, so
         // that it is cached with its principal.)
+        // (Not counted in `flights.ended`: a request that missed just
+        // before and leads a read of this id may ask the store once more,
+        // never get a stale answer.)
         if let Some(Ok(None)) = inner.store.find_now(id) {
             inner
                 .unknown

@@ -6,7 +6,8 @@
 //! The table is split into shards of [`WAYS`] entries, each behind its own
 //! mutex, chosen by the scheme's keyed hash of the id (so that a client
 //! cannot aim its ids at one shard). A full shard replaces its entries in
-//! turn, oldest first. An entry holds the whole id (never a hash of it: a
+//! turn, whether they have expired or not (about the oldest first; an
+//! entry stored again in place keeps its turn). An entry holds the whole id (never a hash of it: a
 //! collision would refuse a real key), the stripe generation read before
 //! the store was asked, and when it was stored; it is used only while that
 //! generation is current and for less than the cache's time-to-live.
@@ -161,8 +162,9 @@ impl UnknownIds {
         };
         let mut slots = shard.lock();
         let slots = &mut *slots;
-        // The id's own entry, else a free slot, else the next in turn (the
-        // oldest entry: a full shard fills its slots in turn).
+        // The id's own entry, else a free slot, else the next in turn
+        // (expired or not: finding expired entries would read every slot's
+        // line, which the tags spare a flood).
         let own = shard.tagged(tag).find(|&index| {
             slots
                 .entries
@@ -323,11 +325,12 @@ mod tests {
         )));
     }
 
-    /// A shard starts a cache line with its tags, and fills six lines.
+    /// A shard starts a cache line with its tags, and fills at most six
+    /// lines (384 bytes on the 64-bit targets this was measured on).
     #[test]
-    fn a_shard_is_six_cache_lines_its_tags_in_the_first() {
+    fn a_shard_starts_a_cache_line_with_its_tags() {
         assert_eq!(std::mem::align_of::<Shard>(), 64);
-        assert_eq!(std::mem::size_of::<Shard>(), 384);
+        assert!(std::mem::size_of::<Shard>() <= 384);
         let shard = Shard::default();
         let start = std::ptr::addr_of!(shard) as usize;
         assert_eq!(std::ptr::addr_of!(shard.tags) as usize, start);

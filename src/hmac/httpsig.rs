@@ -43,7 +43,7 @@ pub const DEFAULT_REQUIRED_COMPONENTS: [&str; 3] = ["@method", "@authority", "@p
 
 /// RFC 9421 HTTP Message Signatures, algorithm `hmac-sha256`:
 /// `Signature-Input` and `Signature` headers, keys by `keyid` from a
-/// [`SecretStore`](super::SecretStore).
+/// [`SecretStore`].
 ///
 /// Supported covered components: `@method`, `@authority`, `@scheme`,
 /// `@target-uri`, `@request-target`, `@path`, `@query`, and header fields by

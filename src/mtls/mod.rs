@@ -9,7 +9,7 @@
 //! trust domain or path pattern.
 //!
 //! - **axum / hyper:** [`server_config`] builds a rustls `ServerConfig`
-//!   from PEM files, and [`serve`] runs an accept loop that puts each
+//!   from PEM files, and [`serve()`] runs an accept loop that puts each
 //!   connection's chain on every request it carries.
 //! - **tonic** (`tonic` feature): `Server::builder().tls_config(..)` with
 //!   a client CA root is all it takes; the chain tonic verified is read

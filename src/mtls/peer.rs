@@ -9,7 +9,7 @@ use super::identity::{CertificateError, CertificateIdentity};
 /// The client certificate chain the TLS handshake verified, leaf first.
 ///
 /// Put in the extensions of every request of a connection, by
-/// [`serve`](super::serve) for axum and hyper, or read from tonic's
+/// [`serve`](fn@super::serve) for axum and hyper, or read from tonic's
 /// `TlsConnectInfo` by the extractor. Clones share one parse of the leaf:
 /// it is read once per connection, not per request.
 ///

@@ -40,7 +40,7 @@ pub enum SubjectFrom {
 /// configured) a classic certificate named by a SAN or its common name.
 ///
 /// The chain must already be verified by the TLS stack against your client
-/// CA bundle ([`serve`](super::serve), or tonic's `tls_config`); the scheme
+/// CA bundle ([`serve`](fn@super::serve), or tonic's `tls_config`); the scheme
 /// reads it from [`PeerCertificates`] in the request extensions. A
 /// certificate is a credential only when the request presents no other:
 /// with a bearer token, the token authenticates and the certificate binds.

@@ -17,7 +17,7 @@ use crate::error::ConfigError;
 /// that instances whose clocks disagree still agree on the limit).
 /// Microseconds keep every number exact in Lua's doubles.
 ///
-/// KEYS[1]: the caller's key. ARGV: emission interval (µs), tolerance (µs),
+/// `KEYS[1]`: the caller's key. ARGV: emission interval (µs), tolerance (µs),
 /// 1 to only peek, 2 to count even over the limit (a penalty), 0 to count
 /// when allowed. Returns {allowed, remaining, retry_after_us, reset_us}.
 const GCRA_SCRIPT: &str = r"

@@ -387,32 +387,19 @@ fn per_request(c: &mut Criterion) {
     let x_api_key = HeaderName::from_static("x-api-key");
 
     // API keys.
-    let generator = ApiKeyGenerator::new("sk_live").unwrap();
-    let store = InMemoryKeyStore::new();
-    let good = generator
-        .generate("acct", Scopes::parse("orders:read"))
-        .unwrap();
-    store.insert(good.record().clone());
-    let wrong = generator
-        .generate("acct_wrong", Scopes::parse("orders:read"))
-        .unwrap();
-    let mut wrong_record = wrong.record().clone();
-    wrong_record.secret_hash = [7; 32];
-    store.insert(wrong_record);
-    let unknown = generator.generate("nobody", Scopes::empty()).unwrap();
-    let api_key_layer = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
-        .build()
-        .unwrap();
-    let good_key = shared_value(good.plaintext().expose());
-    let wrong_key = shared_value(wrong.plaintext().expose());
-    let unknown_key = shared_value(unknown.plaintext().expose());
+    let ApiKeyFixture {
+        layer: api_key_layer,
+        good,
+        good_key,
+        wrong_key,
+        unknown_key,
+    } = api_key_fixture();
 
     let bare = service_fn(echo);
     let api_keys = api_key_layer.layer(service_fn(echo));
     let scoped = api_key_layer.layer(RequireScopes::all(["orders:read"]).layer(service_fn(echo)));
 
-    let mut malformed = good.plaintext().expose().to_owned();
+    let mut malformed = good.clone();
     let last = if malformed.ends_with('A') { "B" } else { "A" };
     malformed.replace_range(malformed.len() - 1.., last);
     let malformed_key = shared_value(&malformed);
@@ -671,7 +658,7 @@ fn per_request(c: &mut Criterion) {
 
     // The floor: the crypto alone, in the same run.
     let mut raw = c.benchmark_group("raw");
-    let key_text = good.plaintext().expose().to_owned();
+    let key_text = good.clone();
     raw.bench_function("sha256_of_api_key", |b| {
         b.iter(|| ring::digest::digest(&ring::digest::SHA256, black_box(key_text.as_bytes())))
     });
@@ -826,6 +813,43 @@ fn peers(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// An API-key layer over one in-memory store, with three keys as header
+/// values: valid, a wrong secret for a stored id, and an unknown id.
+struct ApiKeyFixture {
+    layer: AuthLayer,
+    /// The valid key's text.
+    good: String,
+    good_key: HeaderValue,
+    wrong_key: HeaderValue,
+    unknown_key: HeaderValue,
+}
+
+fn api_key_fixture() -> ApiKeyFixture {
+    let generator = ApiKeyGenerator::new("sk_live").unwrap();
+    let store = InMemoryKeyStore::new();
+    let good = generator
+        .generate("acct", Scopes::parse("orders:read"))
+        .unwrap();
+    store.insert(good.record().clone());
+    let wrong = generator
+        .generate("acct_wrong", Scopes::parse("orders:read"))
+        .unwrap();
+    let mut wrong_record = wrong.record().clone();
+    wrong_record.secret_hash = [7; 32];
+    store.insert(wrong_record);
+    let unknown = generator.generate("nobody", Scopes::empty()).unwrap();
+    ApiKeyFixture {
+        layer: AuthLayer::builder()
+            .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
+            .build()
+            .unwrap(),
+        good: good.plaintext().expose().to_owned(),
+        good_key: shared_value(good.plaintext().expose()),
+        wrong_key: shared_value(wrong.plaintext().expose()),
+        unknown_key: shared_value(unknown.plaintext().expose()),
+    }
 }
 
 // ------------------------------------------------------------------- flood
@@ -1131,31 +1155,14 @@ fn paired(c: &mut Criterion) {
     let valid = || batch(&in_memory, requests(|| with_key(&good_key)), StatusCode::OK);
 
     // API keys: a valid key, a wrong secret for a stored id, an unknown id.
-    let wrong = generator
-        .generate("acct_wrong", Scopes::parse("orders:read"))
-        .unwrap();
-    let mut wrong_record = wrong.record().clone();
-    wrong_record.secret_hash = [7; 32];
-    let store = InMemoryKeyStore::new();
-    store.insert(wrong_record);
-    let good = generator
-        .generate("acct", Scopes::parse("orders:read"))
-        .unwrap();
-    store.insert(good.record().clone());
-    let good_api_key = shared_value(good.plaintext().expose());
-    let api_keys = AuthLayer::builder()
-        .scheme(ApiKeyScheme::new(store, "sk_live").unwrap())
-        .build()
-        .unwrap()
-        .layer(service_fn(echo));
-    let wrong_key = shared_value(wrong.plaintext().expose());
-    let unknown_key = shared_value(
-        generator
-            .generate("nobody", Scopes::empty())
-            .unwrap()
-            .plaintext()
-            .expose(),
-    );
+    let ApiKeyFixture {
+        layer,
+        good_key: good_api_key,
+        wrong_key,
+        unknown_key,
+        ..
+    } = api_key_fixture();
+    let api_keys = layer.layer(service_fn(echo));
     let api_key = |key: &HeaderValue, status| batch(&api_keys, requests(|| with_key(key)), status);
     pair(
         &mut group,

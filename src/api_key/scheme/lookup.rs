@@ -71,16 +71,16 @@ impl<S: KeyStore> Inner<S> {
                     // The leader is not being polled (its response future is
                     // held, not awaited) or its read outlived the timeout:
                     // read alone rather than wait on it.
-                    Followed::TimedOut => return self.read(id, stripe).await,
+                    Followed::TimedOut => return self.read_alone(id, stripe).await,
                 },
-                Claim::Alone => return self.read(id, stripe).await,
+                Claim::Alone => return self.read_alone(id, stripe).await,
             };
             match outcome {
                 Ok(lookup) if lookup.generation != self.generations.current(stripe) => {}
                 outcome => return outcome,
             }
         }
-        self.read(id, stripe).await
+        self.read_alone(id, stripe).await
     }
 
     /// The answer of the read `flight` waits for, waited for no longer
@@ -149,10 +149,18 @@ impl<S: KeyStore> Inner<S> {
             self.unknown
                 .insert(id.as_bytes(), stripe, lookup.generation, Instant::now());
         }
-        // A leader's read is also counted when it hands its answer over;
-        // the others (alone, or after a follower's timeout) only here.
-        self.flights.note_ended(stripe);
         Ok(lookup)
+    }
+
+    /// [`read`](Self::read) outside a flight (alone, or after a follower's
+    /// timeout), counted for [`Flights::ended`] once it ends, as a leader's
+    /// read is when it hands its answer over.
+    ///
+    /// [`Flights::ended`]: crate::api_key::flight::Flights::ended
+    async fn read_alone(&self, id: &str, stripe: u64) -> Outcome {
+        let outcome = self.read(id, stripe).await;
+        self.flights.note_ended(stripe);
+        outcome
     }
 
     /// Asks the store for `id`, tagging the answer with the stripe's

@@ -395,13 +395,12 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         // its stripe is never used: the slow path reads it again. The cache
         // is read only if it may hold the id: a read that misses costs
         // more than a flood of unknown ids should (see `CachedIds`).
-        let current = inner
-            .cached_ids
-            .may_hold(slot_key)
-            .then(|| poll_once(inner.cache.get(id)))
-            .flatten()
-            .flatten()
-            .filter(|lookup| lookup.generation == generation);
+        let cached = if inner.cached_ids.may_hold(slot_key) {
+            poll_once(inner.cache.get(id)).flatten()
+        } else {
+            None
+        };
+        let current = cached.filter(|lookup| lookup.generation == generation);
         if let Some(lookup) = current {
             keep_hot(
                 lookup
@@ -415,10 +414,10 @@ impl<S: KeyStore> Scheme for ApiKeyScheme<S> {
         // An id the store can tell at once it does not know is refused on
         // the spot too, and remembered apart: no task, no timer, no insert
         // into the shared cache. (A found record goes the way below, so
-        // that it is cached with its principal.)
-        // (Not counted in `flights.ended`: a request that missed just
-        // before and leads a read of this id may ask the store once more,
-        // never get a stale answer.)
+        // that it is cached with its principal.) Not counted in
+        // `flights.ended`: a request that missed just before and leads a
+        // read of this id may ask the store once more, never get a stale
+        // answer.
         if let Some(Ok(None)) = inner.store.find_now(id) {
             inner
                 .unknown
